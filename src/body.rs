@@ -1,0 +1,96 @@
+//! Reading a request body whole, in `request_filter`, before anything is sent upstream: the
+//! model inside the body picks the pool, and chat bodies are rewritten. Bounded in size (413)
+//! and in total time (408), because a client that drips bytes beats any per-read timeout.
+
+use crate::error::GatewayError;
+use bytes::{Bytes, BytesMut};
+use pingora::proxy::Session;
+use std::time::Duration;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Answer the client with this error (and close the connection: the body is unread).
+    Refuse(GatewayError),
+    /// The client went away; there is no one to answer.
+    Gone,
+}
+
+/// Reads the whole body, honouring `Expect: 100-continue`, `cap` bytes and `deadline`.
+pub async fn read_whole(
+    session: &mut Session,
+    cap: usize,
+    deadline: Duration,
+) -> Result<Bytes, BodyError> {
+    let declared = content_length(session);
+    if declared.is_some_and(|n| n > cap) {
+        return Err(BodyError::Refuse(GatewayError::BodyTooLarge { limit: cap }));
+    }
+    if expects_continue(session) {
+        // Without this, curl and most SDKs stall ~1 s before sending a large body.
+        // A 100 is a response written before the body is read; without the toggle Pingora
+        // would mark the connection to close after this request.
+        let ds = &mut session.downstream_session;
+        ds.set_close_on_response_before_downstream_finish(false);
+        let sent = ds.write_continue_response().await;
+        ds.set_close_on_response_before_downstream_finish(true);
+        sent.map_err(|_| BodyError::Gone)?;
+    }
+    let work = read_capped(session, cap, declared.unwrap_or(0));
+    match tokio::time::timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(BodyError::Refuse(GatewayError::BodyTimeout {
+            seconds: deadline.as_secs().max(1),
+        })),
+    }
+}
+
+async fn read_capped(session: &mut Session, cap: usize, hint: usize) -> Result<Bytes, BodyError> {
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    loop {
+        let chunk = match session.read_request_body().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                log::debug!("reading request body: {e}");
+                return Err(BodyError::Gone);
+            }
+        };
+        let have = first.as_ref().map_or(0, |f| f.len()) + buf.len();
+        if have + chunk.len() > cap {
+            return Err(BodyError::Refuse(GatewayError::BodyTooLarge { limit: cap }));
+        }
+        // The common case is a body that arrives in one read: keep it without a copy.
+        match (&first, buf.is_empty()) {
+            (None, true) => first = Some(chunk),
+            _ => {
+                if buf.is_empty() {
+                    buf.reserve(hint.max(have + chunk.len()));
+                    if let Some(f) = first.take() {
+                        buf.extend_from_slice(&f);
+                    }
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(match first {
+        Some(f) if buf.is_empty() => f,
+        _ => buf.freeze(),
+    })
+}
+
+fn content_length(session: &Session) -> Option<usize> {
+    let h = session.req_header().headers.get(http::header::CONTENT_LENGTH)?;
+    h.to_str().ok()?.trim().parse().ok()
+}
+
+fn expects_continue(session: &Session) -> bool {
+    session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+}

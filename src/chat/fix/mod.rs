@@ -1,0 +1,146 @@
+//! Hunyuan message fixing: rewrites an OpenAI chat request so that Tencent Hunyuan accepts it.
+//!
+//! The rules are those of `hunyuan-rules.md` ("Fixing rules, in order"). Each rule is a small
+//! pure function over the message list (or the request object for rule 11). They run in this
+//! order, which differs from the document's numbering where a later rule can undo an earlier one:
+//!
+//! | step | rule | function |
+//! |------|------|----------|
+//! | 0 | normalise shape: drop non-objects, map roles, sanitise `tool_calls` | [`content::normalize_messages`] |
+//! | 1 | drop `reasoning_content` | [`content::drop_reasoning_content`] |
+//! | 2 | flatten array content (text model) / tidy it (vision model) | [`content::normalize_content`] |
+//! | – | model without tools: tool calls and results become text | [`tools::tools_to_text`] |
+//! | 3 | one system message, first | [`order::merge_system`] |
+//! | 6 | merge consecutive user / assistant messages | [`order::merge_consecutive`] |
+//! | 8 | pair tool results with tool calls | [`tools::pair_tool_results`] |
+//! | 6 | again: rule 8 turns orphan results into user text | [`order::merge_consecutive`] |
+//! | 4 | no empty content | [`content::fill_empty_content`] |
+//! | 5 | first turn after system is user | [`order::leading_user`] |
+//! | 7 | an assistant turn between tool and user | [`order::assistant_between_tool_and_user`] |
+//! | 9 | last message is user or tool | [`order::end_with_user`] |
+//! | 10 | at most `max_messages`, then 5 and 9 again | [`trim::trim_to_max`] |
+//! | 11 | parameters | [`params::fix_params`] |
+//!
+//! Why this order: merging (6) before pairing (8) joins split assistant turns so their tool calls
+//! meet their results; pairing can turn orphan results into user text, hence the second merge;
+//! placeholders (4) come after merging so a merged message never carries a placeholder next to
+//! real text; 5, 7 and 9 only insert non-empty messages, so nothing after them can break 4.
+//!
+//! Role mapping (step 0): `system`, `user`, `assistant`, `tool` are kept; `developer` becomes
+//! `system`; `function` (legacy function result) becomes a tool result without id, so it is
+//! always folded into text as `[tool result <name>]: …`; a missing, non-string or unknown role
+//! becomes `user` (its text is kept as user text). Non-object messages are dropped.
+//!
+//! Models without tool support (`!caps.tools`): `tools` and `tool_choice` are removed, every
+//! assistant tool call becomes a line `[tool call <id>: <name>(<arguments>)]` in the assistant
+//! text, and every tool message becomes a user message `[tool result <id>]: …`, so the turns
+//! still alternate user / assistant and nothing the model saw before is lost.
+//!
+//! Never panics: a request that is not an object, or whose `messages` is missing or not an
+//! array, is left alone (the gateway validates before fixing); an empty `messages` stays empty.
+
+mod content;
+mod order;
+mod params;
+mod policy;
+mod tools;
+mod trim;
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::{Map, Value};
+
+pub use policy::{FixPolicy, LeadingNonUser, OutOfRange, ParamRange, Placeholders};
+
+/// What a target model can accept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModelCaps {
+    pub images: bool,
+    pub tools: bool,
+}
+
+/// One message. After step 0 every message is an object, so the rules work on maps directly
+/// instead of re-checking `Value::Object` everywhere.
+pub(crate) type Msg = Map<String, Value>;
+
+/// The canonical roles; anything else was mapped in step 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// The role of a normalised message (anything unexpected reads as user, like step 0 maps it).
+pub(crate) fn role(m: &Msg) -> Role {
+    match m.get("role").and_then(Value::as_str) {
+        Some("system") => Role::System,
+        Some("assistant") => Role::Assistant,
+        Some("tool") => Role::Tool,
+        _ => Role::User,
+    }
+}
+
+/// A new message with string content.
+pub(crate) fn new_msg(role: Role, text: &str) -> Msg {
+    let mut m = Msg::new();
+    m.insert("role".into(), Value::String(role.as_str().into()));
+    m.insert("content".into(), Value::String(text.into()));
+    m
+}
+
+/// Index of the first non-system message (the system message, if any, is at 0 after rule 3).
+pub(crate) fn body_start(msgs: &[Msg]) -> usize {
+    usize::from(msgs.first().is_some_and(|m| role(m) == Role::System))
+}
+
+/// Rewrites a chat request in place so that Hunyuan accepts it.
+pub fn fix_hunyuan(req: &mut Value, policy: &FixPolicy, caps: ModelCaps) {
+    let Some(obj) = req.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Array(raw)) = obj.get_mut("messages") else {
+        return;
+    };
+    let mut msgs = content::normalize_messages(std::mem::take(raw));
+    if !msgs.is_empty() {
+        fix_messages(&mut msgs, policy, caps);
+    }
+    obj.insert(
+        "messages".into(),
+        Value::Array(msgs.into_iter().map(Value::Object).collect()),
+    );
+    params::fix_params(obj, policy, caps);
+}
+
+/// Rules 1–10 on a non-empty, normalised message list.
+fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps) {
+    let t = policy.placeholders.resolved();
+    content::drop_reasoning_content(msgs);
+    content::normalize_content(msgs, caps.images, t.image_omitted);
+    if !caps.tools {
+        tools::tools_to_text(msgs, &t);
+    }
+    order::merge_system(msgs);
+    order::merge_consecutive(msgs);
+    tools::pair_tool_results(msgs, &t);
+    order::merge_consecutive(msgs);
+    content::fill_empty_content(msgs, &t);
+    order::leading_user(msgs, policy.leading_non_user, &t);
+    order::assistant_between_tool_and_user(msgs, &t);
+    order::end_with_user(msgs, &t);
+    trim::trim_to_max(msgs, policy.max_messages, policy.leading_non_user, &t);
+}

@@ -1,0 +1,83 @@
+//! Rule 10: at most `max_messages` messages.
+use super::policy::{LeadingNonUser, Texts};
+use super::tools::{calls_to_text, result_text};
+use super::{body_start, new_msg, order, role, Msg, Role};
+
+/// The smallest conversation a trim can produce: system, user, assistant, user.
+const MIN_MESSAGES: usize = 4;
+
+/// Keeps the system message and the newest turns that fit, cutting where a user message or an
+/// assistant turn starts, so an assistant turn always keeps all its tool results. If the cut
+/// falls inside a user's agent loop (assistant/tool rounds), the user message that started
+/// the loop is kept in front of them: the model must still see the task. If even the last
+/// round does not fit (an assistant with more parallel calls than the limit), that round is
+/// turned into text: assistant `[tool call …]` lines and one user message with the results.
+/// Then rules 5 and 9 are applied again.
+pub(crate) fn trim_to_max(msgs: &mut Vec<Msg>, max: usize, mode: LeadingNonUser, t: &Texts) {
+    let max = max.max(MIN_MESSAGES);
+    if msgs.len() > max {
+        let start = body_start(msgs);
+        let body = msgs.split_off(start);
+        msgs.extend(newest_turns(body, max - start, t));
+    }
+    order::leading_user(msgs, mode, t);
+    order::end_with_user(msgs, t);
+}
+
+/// Where each turn starts: every user message, and every assistant message with its tool
+/// results. `true` marks a user turn.
+fn turn_starts(body: &[Msg]) -> Vec<(usize, bool)> {
+    body.iter()
+        .enumerate()
+        .filter_map(|(i, m)| match role(m) {
+            Role::User => Some((i, true)),
+            Role::Assistant => Some((i, false)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first turn from which the rest fits `budget`, counting the user message kept in front
+/// of a suffix that starts with an assistant turn.
+fn first_fitting(body: &[Msg], turns: &[(usize, bool)], budget: usize) -> Option<(usize, bool)> {
+    turns
+        .iter()
+        .copied()
+        .find(|&(s, user)| body.len() - s + usize::from(!user) <= budget)
+}
+
+fn newest_turns(mut body: Vec<Msg>, budget: usize, t: &Texts) -> Vec<Msg> {
+    let mut pick = first_fitting(&body, &turn_starts(&body), budget);
+    if pick.is_none() {
+        compact_last_round(&mut body, t);
+        pick = first_fitting(&body, &turn_starts(&body), budget);
+    }
+    let Some((start, starts_with_user)) = pick else {
+        return body; // unreachable with budget >= 3; never lose the conversation
+    };
+    let mut kept = body.split_off(start);
+    if !starts_with_user {
+        if let Some(u) = body.iter().rposition(|m| role(m) == Role::User) {
+            kept.insert(0, body.swap_remove(u));
+        }
+    }
+    kept
+}
+
+/// Turns the last assistant round (assistant with calls + results) into an assistant text turn
+/// and one user message holding the results: 2 messages however many calls it made.
+fn compact_last_round(body: &mut Vec<Msg>, t: &Texts) {
+    let Some(a) = body.iter().rposition(|m| role(m) == Role::Assistant) else {
+        return;
+    };
+    let mut round = body.split_off(a).into_iter();
+    let Some(mut assistant) = round.next() else {
+        return;
+    };
+    calls_to_text(&mut assistant);
+    body.push(assistant);
+    let results: Vec<String> = round.map(|m| result_text(&m, t)).collect();
+    if !results.is_empty() {
+        body.push(new_msg(Role::User, &results.join("\n\n")));
+    }
+}

@@ -1,0 +1,145 @@
+//! The configuration file as users write it (`conf/relay.yaml`). Every struct rejects unknown
+//! keys so a typo is an error that names its key path, not a silently ignored setting. The
+//! runtime form (`super::runtime`) is built from this once, at start-up or reload.
+
+use crate::chat::fix::FixPolicy;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where the gateway listens.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Request body limits.
+    #[serde(default)]
+    pub body: BodySection,
+    /// Upstream pools by name.
+    pub pools: BTreeMap<String, PoolSection>,
+    /// Model routes, first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+    /// Default pool per request kind, used when no route matches the model.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
+}
+
+/// `server:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Listening addresses of the OpenAI-compatible API.
+    pub listen: Vec<String>,
+    /// Seconds a downstream keep-alive connection may stay idle.
+    pub keepalive_seconds: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: vec!["127.0.0.1:8080".into()],
+            keepalive_seconds: 60,
+        }
+    }
+}
+
+/// `body:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BodySection {
+    /// Cap for JSON bodies (chat, embeddings, images, speech), bytes.
+    pub max_bytes: usize,
+    /// Cap for multipart uploads (audio transcription/translation, image edits), bytes.
+    pub max_upload_bytes: usize,
+    /// Per-kind overrides: `chat`, `embeddings`, `images`, `transcriptions`, `translations`,
+    /// `speech`.
+    pub max_bytes_by_kind: BTreeMap<String, usize>,
+    /// The whole body must arrive within this many milliseconds (408 otherwise).
+    pub read_timeout_ms: u64,
+}
+
+impl Default for BodySection {
+    fn default() -> Self {
+        BodySection {
+            max_bytes: 20 * 1024 * 1024,
+            max_upload_bytes: 25 * 1024 * 1024,
+            max_bytes_by_kind: BTreeMap::new(),
+            read_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// `pools.<name>:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Base URLs of the pool's members, e.g. `https://api.hunyuan.cloud.tencent.com/v1`.
+    pub urls: Vec<String>,
+    /// Name of the environment variable holding the provider key (sent as
+    /// `Authorization: Bearer`). The key itself never goes in this file.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// `openai` (pass through) or `hunyuan` (message fixing).
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// The hunyuan profile's fixing policy.
+    #[serde(default)]
+    pub fix: FixPolicy,
+    /// Upstream timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutSection,
+}
+
+fn default_profile() -> String {
+    "openai".into()
+}
+
+/// `pools.<name>.timeouts:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutSection {
+    /// TCP (and TLS) connect, ms.
+    pub connect_ms: u64,
+    /// From the request sent to the response header, ms.
+    pub first_byte_ms: u64,
+    /// Longest silence between two reads of a response body (SSE chunks), ms.
+    pub idle_ms: u64,
+}
+
+impl Default for TimeoutSection {
+    fn default() -> Self {
+        TimeoutSection {
+            connect_ms: 5_000,
+            first_byte_ms: 120_000,
+            idle_ms: 120_000,
+        }
+    }
+}
+
+/// `routes[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// A model name, or a glob with `*` (e.g. `hunyuan-*`).
+    pub model: String,
+    /// The pool serving it.
+    pub pool: String,
+    /// The provider's model id when `model` is an alias (exact routes only).
+    #[serde(default)]
+    pub upstream_model: Option<String>,
+    /// Kinds this route serves; empty means all.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Whether the model accepts image parts.
+    #[serde(default)]
+    pub vision: bool,
+    /// Whether the model accepts tools.
+    #[serde(default = "yes")]
+    pub tools: bool,
+}
+
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,292 @@
+//! The `ProxyHttp` implementation: the Pingora phases, in the order they run, each a few lines
+//! that call the stage modules. The phase chart is in `lib.rs`.
+//!
+//! Every proxied request runs twice through these phases: once as the client's request (the
+//! *parent*: classify, read the body, prepare, pipe) and once as a subrequest carrying the
+//! prepared body (the *child*: pick the peer, set upstream headers, filter the response).
+//! `ctx.fwd` is `Some` exactly in the child.
+
+use crate::body::{self, BodyError};
+use crate::config::ConfigHandle;
+use crate::error::GatewayError;
+use crate::forward::{self, Forward, Outcome};
+use crate::kind::Endpoint;
+use crate::prepare;
+use crate::respond;
+use crate::upstream::Member;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The gateway service.
+pub struct Gateway {
+    pub config: ConfigHandle,
+}
+
+/// Per-request state.
+pub struct Ctx {
+    pub start: Instant,
+    /// Child only: what to send upstream.
+    pub fwd: Option<Arc<Forward>>,
+    /// Child only: the member `upstream_peer` picked.
+    pub member: Option<Arc<Member>>,
+    /// Child only: the upstream answered with an SSE stream.
+    pub sse: bool,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            fwd: None,
+            member: None,
+            sse: false,
+        }
+    }
+
+    /// Runs first. Child: adopt the parent's `Forward` and make the rebuilt request header
+    /// describe the preset body. Parent: keep-alive policy.
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        if let Some(fwd) = child_forward(session) {
+            let h = session.req_header_mut();
+            h.remove_header(&http::header::TRANSFER_ENCODING);
+            h.remove_header(&http::header::EXPECT);
+            h.insert_header(http::header::CONTENT_LENGTH, fwd.body_len.to_string())?;
+            ctx.fwd = Some(fwd);
+            return Ok(());
+        }
+        let keepalive = self.config.load().keepalive_seconds;
+        session.set_keepalive(Some(keepalive));
+        Ok(())
+    }
+
+    /// Only client requests spawn subrequests; a child never does.
+    fn allow_spawning_subrequest(&self, session: &Session, _ctx: &Ctx) -> bool {
+        session.subrequest_ctx.is_none()
+    }
+
+    /// Parent: answer locally or prepare and forward; always `Ok(true)` (the response is
+    /// written here). Child: `Ok(false)`, go on to the upstream.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if ctx.fwd.is_some() {
+            return Ok(false);
+        }
+        if let Err(e) = self.handle(session).await {
+            let done = session.is_body_done();
+            respond::error(session, &e, done).await;
+        }
+        Ok(true)
+    }
+
+    /// Child: a healthy member of the routed pool.
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let Some(fwd) = ctx.fwd.as_ref() else {
+            return Error::e_explain(ErrorType::InternalError, "upstream_peer outside a subrequest");
+        };
+        match fwd.target.pool.select() {
+            Some((peer, member)) => {
+                ctx.member = Some(member);
+                Ok(peer)
+            }
+            None => {
+                fwd.failure.store(503, Ordering::Relaxed);
+                Error::e_explain(ErrorType::HTTPStatus(503), "no healthy upstream")
+            }
+        }
+    }
+
+    /// Child: the provider's path, host and credential; the client's credentials never leave.
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(fwd), Some(member)) = (ctx.fwd.as_ref(), ctx.member.as_ref()) else {
+            return Error::e_explain(ErrorType::InternalError, "no forward in subrequest");
+        };
+        let uri = format!("{}{}", member.base_path, fwd.path_and_query);
+        req.set_uri(uri.parse().map_err(|e| {
+            Error::because(ErrorType::InternalError, "bad upstream uri", e)
+        })?);
+        req.insert_header(http::header::HOST, member.authority.as_str())?;
+        for h in ["authorization", "x-api-key", "api-key", "proxy-authorization"] {
+            req.remove_header(h);
+        }
+        if let Some(auth) = fwd.target.pool.auth.as_ref() {
+            req.insert_header(http::header::AUTHORIZATION, auth.clone())?;
+        }
+        // Identity encoding keeps SSE scannable and lets the gateway count tokens.
+        req.remove_header(&http::header::ACCEPT_ENCODING);
+        req.remove_header(&http::header::CONNECTION);
+        Ok(())
+    }
+
+    /// Child: streaming responses must not be buffered by anything downstream of us.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let sse = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if sse {
+            ctx.sse = true;
+            resp.insert_header("x-accel-buffering", "no")?;
+            resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+        }
+        Ok(())
+    }
+
+    /// Child: report the failure to the parent, which answers the client (OpenAI-shaped).
+    /// Parent: Pingora-level failures (e.g. an unreadable header) get a plain error.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = status_of(e);
+        if let Some(fwd) = ctx.fwd.as_ref() {
+            fwd.failure.store(code, Ordering::Relaxed);
+            if code == 504 {
+                fwd.timed_out.store(true, Ordering::Relaxed);
+            }
+            return FailToProxy {
+                error_code: code,
+                can_reuse_downstream: false,
+            };
+        }
+        let err = GatewayError::bad_request(format!("Malformed request: {e}"));
+        if code > 0 && session.response_written().is_none() {
+            respond::error(session, &err, false).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+}
+
+impl Gateway {
+    /// The parent's work: everything the gateway decides before the upstream is involved.
+    async fn handle(&self, session: &mut Session) -> Result<(), GatewayError> {
+        let rt = self.config.load_full();
+        let req = session.req_header();
+        let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
+        let endpoint = Endpoint::classify(req.method.as_str(), path)?;
+        let Some(kind) = endpoint.kind() else {
+            let models = rt.models_json.clone();
+            return send_ok(session, "application/json", models).await;
+        };
+        let content_type = header_str(req, http::header::CONTENT_TYPE).map(str::to_owned);
+        let path_and_query = match query {
+            Some(q) => format!("{}?{q}", endpoint.upstream_suffix()),
+            None => endpoint.upstream_suffix().to_string(),
+        };
+        let body = match body::read_whole(session, rt.body.cap(kind), rt.body.read_timeout).await {
+            Ok(b) => b,
+            Err(BodyError::Refuse(e)) => return Err(e),
+            Err(BodyError::Gone) => return Ok(()),
+        };
+        let prepared = prepare::prepare(&rt, endpoint, kind, content_type.as_deref(), body).await?;
+        let fwd = Arc::new(Forward {
+            target: prepared.target,
+            path_and_query,
+            body_len: prepared.body.len(),
+            stream: prepared.stream,
+            failure: Default::default(),
+            timed_out: Default::default(),
+        });
+        match forward::forward(session, fwd, prepared.body).await {
+            Outcome::Done => Ok(()),
+            Outcome::Failed(e) => Err(e),
+            Outcome::Broken { reason } => {
+                end_broken(session, &reason).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A response is under way and cannot become an error status any more: end an SSE stream
+/// with an explicit error event, and anything else by closing the connection, so the client
+/// never takes a truncated answer for a complete one.
+async fn end_broken(session: &mut Session, reason: &str) {
+    log::warn!("{reason}");
+    session.set_keepalive(None);
+    let sse = session
+        .response_written()
+        .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if sse {
+        let e = GatewayError::BadGateway {
+            message: reason.to_string(),
+        };
+        let mut event = b"data: ".to_vec();
+        event.extend_from_slice(&e.body());
+        event.extend_from_slice(b"\n\n");
+        if session
+            .write_response_body(Some(Bytes::from(event)), true)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    session.downstream_session.shutdown().await;
+}
+
+async fn send_ok(session: &mut Session, ct: &str, body: Bytes) -> Result<(), GatewayError> {
+    respond::send(session, 200, ct, body, &[])
+        .await
+        .map_err(|e| GatewayError::Internal {
+            message: format!("writing a local answer: {e}"),
+        })
+}
+
+/// The parent's `Forward`, when this session is a child.
+fn child_forward(session: &Session) -> Option<Arc<Forward>> {
+    let user = session.subrequest_ctx.as_ref()?.user_ctx()?;
+    user.downcast_ref::<Arc<Forward>>().cloned()
+}
+
+fn split_path(pq: &str) -> (&str, Option<&str>) {
+    match pq.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (pq, None),
+    }
+}
+
+fn header_str(req: &RequestHeader, name: http::header::HeaderName) -> Option<&str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The status a Pingora error maps to: timeouts are 504, other upstream failures 502.
+fn status_of(e: &Error) -> u16 {
+    use pingora::ErrorSource;
+    match e.etype() {
+        ErrorType::HTTPStatus(c) => *c,
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            if *e.esource() == ErrorSource::Downstream {
+                408
+            } else {
+                504
+            }
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => 502,
+            ErrorSource::Downstream => 0,
+            _ => 500,
+        },
+    }
+}

@@ -1,0 +1,100 @@
+//! `llm-relay`: the gateway binary. Pingora's own flags (`-u` upgrade, `-d` daemon, `-t` test,
+//! `-c` pingora.yaml) plus `--config` for the gateway's relay.yaml. Without `--config` the
+//! embedded demo config is used (all pools on the bundled mock at 127.0.0.1:9000).
+
+use arc_swap::ArcSwap;
+use clap::Parser;
+use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
+use llm_relay::gateway::Gateway;
+use llm_relay::service::Refresher;
+use pingora::server::configuration::Opt;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "llm-relay", version, about = "Edge gateway for OpenAI-compatible LLM APIs")]
+struct Cli {
+    /// Take over the listening sockets of a running instance (zero-downtime upgrade).
+    #[arg(short, long)]
+    upgrade: bool,
+    /// Run in the background (pid file from the pingora config).
+    #[arg(short, long)]
+    daemon: bool,
+    /// Validate the configuration and exit (non-zero with the error on failure).
+    #[arg(short, long)]
+    test: bool,
+    /// Pingora server settings (threads, pid file, upgrade socket, grace periods).
+    #[arg(short = 'c', long = "conf")]
+    conf: Option<String>,
+    /// The gateway configuration (relay.yaml). Default: the embedded demo config.
+    #[arg(long = "config", env = "LLM_RELAY_CONFIG")]
+    config: Option<String>,
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let runtime = match load(cli.config.as_deref()) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("llm-relay: invalid configuration: {e}");
+            std::process::exit(1);
+        }
+    };
+    if cli.test {
+        println!("llm-relay: configuration OK");
+    }
+    let listen = runtime.listen.clone();
+    let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
+
+    let opt = Opt {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+        nocapture: false,
+        test: cli.test,
+        conf: cli.conf,
+    };
+    let mut server = match Server::new(Some(opt)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("llm-relay: invalid pingora configuration: {e}");
+            std::process::exit(1);
+        }
+    };
+    server.bootstrap();
+
+    let gateway = Gateway {
+        config: config.clone(),
+    };
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
+    for addr in &listen {
+        proxy.add_tcp(addr);
+    }
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "upstream refresher",
+        Refresher {
+            config,
+            every: Duration::from_secs(30),
+        },
+    ));
+    log::info!("llm-relay listening on {}", listen.join(", "));
+    server.run_forever();
+}
+
+/// Reads and validates the gateway config, then resolves its pools once (start-up only).
+fn load(path: Option<&str>) -> Result<Runtime, String> {
+    let rt = match path {
+        Some(p) => Runtime::load(p),
+        None => Runtime::from_yaml(EMBEDDED_DEMO),
+    }
+    .map_err(|e| e.to_string())?;
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("start-up runtime: {e}"))?;
+    tokio.block_on(rt.resolve());
+    Ok(rt)
+}

@@ -1,0 +1,41 @@
+//! Answers the gateway writes itself. Pingora's `respond_error` closes the connection; these
+//! keep it alive when the request body was fully read, so an SDK's pooled connection survives
+//! a 4xx.
+
+use crate::error::GatewayError;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+/// Writes a complete response with a known length.
+pub async fn send(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+    extra: &[(&'static str, String)],
+) -> pingora::Result<()> {
+    let mut h = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    h.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    for (k, v) in extra {
+        h.insert_header(*k, v.as_str())?;
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(h), head_only).await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// Writes an OpenAI-shaped error. `body_done` says whether the request body was consumed:
+/// if not, the connection must close (the unread bytes would be taken for the next request).
+pub async fn error(session: &mut Session, e: &GatewayError, body_done: bool) {
+    if !(body_done && e.allows_keepalive()) {
+        session.set_keepalive(None);
+    }
+    if let Err(err) = send(session, e.status(), "application/json", e.body(), &[]).await {
+        log::debug!("could not send error {}: {err}", e.status());
+    }
+}
