@@ -133,7 +133,11 @@ fn check_tools(obj: &Map<String, Value>) -> Result<(), Violation> {
 fn check_message(m: &Map<String, Value>, accepts_images: bool) -> Result<(), Violation> {
     match m.get("role").and_then(Value::as_str) {
         Some("system" | "user" | "assistant" | "tool") => {}
-        _ => return Err(violation("messages 中 role 仅支持 system、user、assistant、tool")),
+        _ => {
+            return Err(violation(
+                "messages 中 role 仅支持 system、user、assistant、tool",
+            ))
+        }
     }
     if m.contains_key("reasoning_content") {
         return Err(violation("messages 中不支持 reasoning_content 字段"));
@@ -319,14 +323,20 @@ mod tests {
 
     #[test]
     fn roles_are_limited() {
-        ok(&req(json!([{"role": "system", "content": "s"}, user("hi")])));
-        rejected(&req(json!([{"role": "developer", "content": "s"}, user("hi")])));
+        ok(&req(
+            json!([{"role": "system", "content": "s"}, user("hi")]),
+        ));
+        rejected(&req(
+            json!([{"role": "developer", "content": "s"}, user("hi")]),
+        ));
         rejected(&req(json!([{"content": "no role"}])));
     }
 
     #[test]
     fn system_only_once_and_first() {
-        ok(&req(json!([{"role": "system", "content": "s"}, user("hi")])));
+        ok(&req(
+            json!([{"role": "system", "content": "s"}, user("hi")]),
+        ));
         let m = rejected(&req(json!([
             user("hi"),
             {"role": "system", "content": "s"},
@@ -399,7 +409,9 @@ mod tests {
     #[test]
     fn first_after_system_is_user() {
         ok(&req(json!([{"role": "system", "content": "s"}, user("a")])));
-        let m = rejected(&req(json!([{"role": "system", "content": "s"}, asst("a"), user("b")])));
+        let m = rejected(&req(
+            json!([{"role": "system", "content": "s"}, asst("a"), user("b")]),
+        ));
         assert_eq!(m, MSG_ALTERNATION);
         rejected(&req(json!([tool("c1"), user("b")])));
         rejected(&req(json!([{"role": "system", "content": "s"}])));
@@ -407,8 +419,17 @@ mod tests {
 
     #[test]
     fn user_and_assistant_alternate() {
-        ok(&req(json!([user("a"), asst("b"), user("c"), asst("d"), user("e")])));
-        assert_eq!(rejected(&req(json!([user("a"), user("b")]))), MSG_ALTERNATION);
+        ok(&req(json!([
+            user("a"),
+            asst("b"),
+            user("c"),
+            asst("d"),
+            user("e")
+        ])));
+        assert_eq!(
+            rejected(&req(json!([user("a"), user("b")]))),
+            MSG_ALTERNATION
+        );
         assert_eq!(
             rejected(&req(json!([user("a"), asst("b"), asst("c"), user("d")]))),
             MSG_ALTERNATION
@@ -418,7 +439,10 @@ mod tests {
     #[test]
     fn ends_with_user_or_tool() {
         ok(&req(json!([user("a"), asst_calls(&["c1"]), tool("c1")])));
-        assert_eq!(rejected(&req(json!([user("a"), asst("b")]))), MSG_ALTERNATION);
+        assert_eq!(
+            rejected(&req(json!([user("a"), asst("b")]))),
+            MSG_ALTERNATION
+        );
     }
 
     #[test]
@@ -451,7 +475,12 @@ mod tests {
         );
         // Tool followed by user (an assistant must come between).
         assert_eq!(
-            rejected(&req(json!([user("a"), asst_calls(&["c1"]), tool("c1"), user("b")]))),
+            rejected(&req(json!([
+                user("a"),
+                asst_calls(&["c1"]),
+                tool("c1"),
+                user("b")
+            ]))),
             MSG_ALTERNATION
         );
         // Ids of an older assistant do not count.
@@ -470,7 +499,13 @@ mod tests {
         let unanswered = [
             json!([user("a"), asst_calls(&["c1", "c2"]), tool("c1")]),
             json!([user("a"), asst_calls(&["c1"]), user("b")]),
-            json!([user("a"), asst_calls(&["c1", "c2"]), tool("c1"), asst("x"), user("b")]),
+            json!([
+                user("a"),
+                asst_calls(&["c1", "c2"]),
+                tool("c1"),
+                asst("x"),
+                user("b")
+            ]),
         ];
         for m in unanswered {
             assert_eq!(rejected(&req(m)), MSG_TOOL_UNANSWERED);
@@ -526,9 +561,21 @@ mod tests {
             r
         };
         for (k, good, bad) in [
-            ("temperature", vec![json!(0), json!(2.0), json!(null)], vec![json!(-0.1), json!(2.01), json!("1")]),
-            ("top_p", vec![json!(0.0), json!(1)], vec![json!(1.5), json!(-1)]),
-            ("seed", vec![json!(1), json!(10000)], vec![json!(0), json!(10001), json!(-5), json!(3.5)]),
+            (
+                "temperature",
+                vec![json!(0), json!(2.0), json!(null)],
+                vec![json!(-0.1), json!(2.01), json!("1")],
+            ),
+            (
+                "top_p",
+                vec![json!(0.0), json!(1)],
+                vec![json!(1.5), json!(-1)],
+            ),
+            (
+                "seed",
+                vec![json!(1), json!(10000)],
+                vec![json!(0), json!(10001), json!(-5), json!(3.5)],
+            ),
         ] {
             for v in good {
                 ok(&with(k, v));

@@ -103,7 +103,7 @@ async fn models_listed_locally() {
     let (mock, gw) = setup("openai");
     let v: Value = client().get(gw.url("/v1/models")).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"].iter().filter_map(|m| m["id"].as_str()).collect();
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
     assert!(ids.contains(&"gpt-4o-mini") && ids.contains(&"whisper-1"), "{ids:?}");
     assert!(!ids.iter().any(|i| i.contains('*')), "globs are not models");
     assert_eq!(mock.stats().await["requests"]["models"], 0);

@@ -124,14 +124,26 @@ impl Gateway {
         let t0 = Instant::now();
         while TcpStream::connect(&addr).is_err() {
             if t0.elapsed() > Duration::from_secs(20) {
-                panic!("gateway did not start: {}", log.lock().map(|l| l.clone()).unwrap_or_default());
+                panic!(
+                    "gateway did not start: {}",
+                    log.lock().map(|l| l.clone()).unwrap_or_default()
+                );
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("gateway exited ({status}): {}", log.lock().map(|l| l.clone()).unwrap_or_default());
+                panic!(
+                    "gateway exited ({status}): {}",
+                    log.lock().map(|l| l.clone()).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Gateway { addr, port, dir, child, log }
+        Gateway {
+            addr,
+            port,
+            dir,
+            child,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

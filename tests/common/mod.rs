@@ -1,1 +1,3 @@
+pub mod gateway;
 pub mod mock;
+pub mod raw;

@@ -48,8 +48,17 @@ impl Conn {
     }
 
     /// A request with a Content-Length body.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n", body.len());
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -79,7 +88,14 @@ impl Conn {
         let first = self.read_head();
         if first.0 != 100 {
             let body = self.read_body(&first.1, true);
-            return (false, Response { status: first.0, headers: first.1, body });
+            return (
+                false,
+                Response {
+                    status: first.0,
+                    headers: first.1,
+                    body,
+                },
+            );
         }
         self.send_raw(body);
         (true, self.read_response())
@@ -88,7 +104,11 @@ impl Conn {
     fn read_head(&mut self) -> (u16, Vec<(String, String)>) {
         let mut line = String::new();
         self.reader.read_line(&mut line).expect("status line");
-        let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut headers = Vec::new();
         loop {
             let mut l = String::new();
@@ -107,7 +127,12 @@ impl Conn {
     }
 
     fn read_body(&mut self, headers: &[(String, String)], has_body: bool) -> Vec<u8> {
-        let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
         let mut body = Vec::new();
         if !has_body {
             return body;
@@ -136,12 +161,18 @@ impl Conn {
     pub fn read_response(&mut self) -> Response {
         let (status, headers) = self.read_head();
         let body = self.read_body(&headers, true);
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Whether the server closed the connection (a read returns EOF promptly).
     pub fn is_closed(&mut self) -> bool {
-        self.writer.set_read_timeout(Some(Duration::from_millis(500))).ok();
+        self.writer
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .ok();
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0))
     }

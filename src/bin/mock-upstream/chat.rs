@@ -126,7 +126,10 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     if vision {
         let fail = app.knobs.vision_fail_status.load(Relaxed);
-        if let Some(s) = (fail != 0).then(|| StatusCode::from_u16(fail).ok()).flatten() {
+        if let Some(s) = (fail != 0)
+            .then(|| StatusCode::from_u16(fail).ok())
+            .flatten()
+        {
             return mock_failure(s);
         }
     }
@@ -286,7 +289,9 @@ fn describe_images(req: &Value) -> String {
         .filter_map(|p| {
             let iu = p.get("image_url")?;
             // Some clients send the URL directly instead of `{"url": ...}`.
-            iu.get("url").and_then(Value::as_str).or_else(|| iu.as_str())
+            iu.get("url")
+                .and_then(Value::as_str)
+                .or_else(|| iu.as_str())
         })
         .collect();
     let mut out = format!("mock description of {} image(s): ", urls.len());

@@ -52,7 +52,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/models", get(media::models))
         .route("/_stats", get(admin::stats))
         .route("/_stats/reset", post(admin::reset))
-        .route("/_control", get(admin::control_get).post(admin::control_set))
+        .route(
+            "/_control",
+            get(admin::control_get).post(admin::control_set),
+        )
         .fallback(admin::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)

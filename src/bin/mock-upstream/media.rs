@@ -158,7 +158,10 @@ pub async fn embeddings(State(app): State<Arc<App>>, req: Request) -> Response {
         .enumerate()
         .map(|(i, input)| json!({"object": "embedding", "index": i, "embedding": embed(input)}))
         .collect();
-    let model = body.get("model").cloned().unwrap_or(json!("mock-embedding"));
+    let model = body
+        .get("model")
+        .cloned()
+        .unwrap_or(json!("mock-embedding"));
     json_value(
         StatusCode::OK,
         &json!({
@@ -174,7 +177,10 @@ fn images_response(n: u64) -> Response {
     let data: Vec<Value> = (0..n.clamp(1, MAX_IMAGES))
         .map(|_| json!({"b64_json": PNG_1X1_B64}))
         .collect();
-    json_value(StatusCode::OK, &json!({"created": now_secs(), "data": data}))
+    json_value(
+        StatusCode::OK,
+        &json!({"created": now_secs(), "data": data}),
+    )
 }
 
 pub async fn image_generations(State(app): State<Arc<App>>, req: Request) -> Response {

@@ -16,23 +16,28 @@ enum State {
 /// after `n` pieces (or at the end, if there are fewer) the stream yields an error, which makes
 /// hyper abort the connection without the chunked terminator: an upstream dying mid-stream.
 pub fn paced(pieces: Vec<Bytes>, interval: Duration, cut_after: Option<usize>) -> Body {
-    let stream = futures::stream::unfold(State::Next(pieces.into_iter(), 0), move |st| async move {
-        let State::Next(mut it, i) = st else {
-            return None;
-        };
-        let next = if cut_after == Some(i) { None } else { it.next() };
-        let Some(piece) = next else {
-            cut_after?;
-            // hyper flushes what it has written only when the body is pending; without this
-            // pause the error would discard the head and the first events along with the
-            // connection, instead of cutting the stream after them.
-            tokio::time::sleep(CUT_FLUSH_PAUSE).await;
-            return Some((Err(std::io::Error::other("x-mock-cut-after")), State::Done));
-        };
-        if i > 0 && !interval.is_zero() {
-            tokio::time::sleep(interval).await;
-        }
-        Some((Ok(piece), State::Next(it, i + 1)))
-    });
+    let stream =
+        futures::stream::unfold(State::Next(pieces.into_iter(), 0), move |st| async move {
+            let State::Next(mut it, i) = st else {
+                return None;
+            };
+            let next = if cut_after == Some(i) {
+                None
+            } else {
+                it.next()
+            };
+            let Some(piece) = next else {
+                cut_after?;
+                // hyper flushes what it has written only when the body is pending; without this
+                // pause the error would discard the head and the first events along with the
+                // connection, instead of cutting the stream after them.
+                tokio::time::sleep(CUT_FLUSH_PAUSE).await;
+                return Some((Err(std::io::Error::other("x-mock-cut-after")), State::Done));
+            };
+            if i > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            Some((Ok(piece), State::Next(it, i + 1)))
+        });
     Body::from_stream(stream)
 }

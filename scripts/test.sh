@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs everything CI runs: formatting, lints, and the whole test suite (unit, property,
+# integration tests that start the real gateway and the real mock on loopback ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_toolchain
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test "$@"
