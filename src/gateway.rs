@@ -229,8 +229,10 @@ async fn end_broken(session: &mut Session, reason: &str) {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if sse {
+        // The client learns that the answer is incomplete, not the upstream's addresses.
         let e = GatewayError::BadGateway {
-            message: reason.to_string(),
+            message: "The upstream failed before finishing this response; it is incomplete."
+                .into(),
         };
         let mut event = b"data: ".to_vec();
         event.extend_from_slice(&e.body());

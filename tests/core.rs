@@ -318,6 +318,10 @@ async fn stream_cut_mid_way_ends_with_error_event() {
         Err(_) => String::from("<connection aborted>"),
     };
     assert!(!text.contains("[DONE]"), "a cut stream must not look complete: {text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or("");
+    let event: Value = serde_json::from_str(last.trim_start_matches("data: ")).unwrap_or_default();
+    assert_eq!(event["error"]["code"], "upstream_unreachable", "ends with an error event: {text}");
+    assert!(!text.contains("127.0.0.1"), "no upstream address leaks to the client");
 }
 
 #[test]

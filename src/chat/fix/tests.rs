@@ -123,7 +123,7 @@ fn rule3_one_system_message_first() {
         req(json!([
             {"role": "user", "content": "hi"},
             {"role": "system", "content": "be brief"},
-            {"role": "developer", "content": "use metric units"},
+            {"role": "system", "content": "use metric units"},
             {"role": "system", "content": "   "},
             {"role": "user", "content": "weather?"},
         ])),
@@ -179,7 +179,7 @@ fn rule6_merges_consecutive_turns() {
             {"role": "user", "content": "first"},
             {"role": "user", "content": "second"},
             {"role": "assistant", "content": "let me look", "tool_calls": [call("a", "ls")]},
-            {"role": "assistant", "content": null, "tool_calls": [call("b", "cat")]},
+            {"role": "assistant", "content": "and", "tool_calls": [call("b", "cat")]},
             {"role": "tool", "tool_call_id": "a", "content": "x"},
             {"role": "tool", "tool_call_id": "b", "content": "y"},
         ])),
@@ -196,7 +196,7 @@ fn rule7_assistant_between_tool_and_user() {
     let m = prevents_default(
         req(json!([
             {"role": "user", "content": "q"},
-            {"role": "assistant", "content": "", "tool_calls": [call("a", "ls")]},
+            {"role": "assistant", "content": "listing", "tool_calls": [call("a", "ls")]},
             {"role": "tool", "tool_call_id": "a", "content": "files"},
             {"role": "user", "content": "and now?"},
         ])),
