@@ -7,6 +7,7 @@
 //! `ctx.fwd` is `Some` exactly in the child.
 
 use crate::body::{self, BodyError};
+use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
 use crate::forward::{self, Forward, Outcome};
@@ -27,6 +28,8 @@ use std::time::Instant;
 /// The gateway service.
 pub struct Gateway {
     pub config: ConfigHandle,
+    /// The cascade's cache and client: process-wide, they outlive config reloads.
+    pub cascade: Arc<CascadeState>,
 }
 
 /// Per-request state.
@@ -197,7 +200,7 @@ impl Gateway {
             Err(BodyError::Refuse(e)) => return Err(e),
             Err(BodyError::Gone) => return Ok(()),
         };
-        let prepared = prepare::prepare(&rt, endpoint, kind, content_type.as_deref(), body).await?;
+        let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, content_type.as_deref(), body).await?;
         let fwd = Arc::new(Forward {
             target: prepared.target,
             path_and_query,

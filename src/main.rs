@@ -5,7 +5,12 @@
 use arc_swap::ArcSwap;
 use clap::Parser;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
+use llm_relay::admin::Admin;
+use llm_relay::chat::cascade::CascadeState;
+use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::gateway::Gateway;
+use pingora::apps::http_app::HttpServer;
+use pingora::services::listening::Service;
 use llm_relay::service::Refresher;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
@@ -47,6 +52,9 @@ fn main() {
         println!("llm-relay: configuration OK");
     }
     let listen = runtime.listen.clone();
+    let admin_listen = runtime.admin_listen.clone();
+    let (entries, bytes, ttl) = runtime.cascade_cache;
+    let cascade = Arc::new(CascadeState::new(DescriptionCache::new(entries, bytes, ttl)));
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
 
     let opt = Opt {
@@ -67,12 +75,16 @@ fn main() {
 
     let gateway = Gateway {
         config: config.clone(),
+        cascade: cascade.clone(),
     };
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &listen {
         proxy.add_tcp(addr);
     }
     server.add_service(proxy);
+    let mut admin = Service::new("admin".into(), HttpServer::new_app(Admin { cascade }));
+    admin.add_tcp(&admin_listen);
+    server.add_service(admin);
     server.add_service(background_service(
         "upstream refresher",
         Refresher {
@@ -80,7 +92,7 @@ fn main() {
             every: Duration::from_secs(30),
         },
     ));
-    log::info!("llm-relay listening on {}", listen.join(", "));
+    log::info!("llm-relay listening on {} (admin on {admin_listen})", listen.join(", "));
     server.run_forever();
 }
 

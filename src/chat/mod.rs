@@ -1,2 +1,6 @@
 //! The chat pipeline: message fixing for picky providers and the image→text cascade.
+pub mod cascade;
 pub mod fix;
+pub mod image_cache;
+pub mod image_key;
+pub mod vision;

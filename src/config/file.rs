@@ -24,6 +24,70 @@ pub struct FileConfig {
     /// Default pool per request kind, used when no route matches the model.
     #[serde(default)]
     pub defaults: BTreeMap<String, String>,
+    /// The image→text cascade for text-only models.
+    #[serde(default)]
+    pub cascade: Option<CascadeSection>,
+}
+
+/// `cascade:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeSection {
+    /// The vision model that describes images; routed like any chat model.
+    pub vision_model: String,
+    /// Send the described request to this model instead of the requested one (optional).
+    #[serde(default)]
+    pub text_model: Option<String>,
+    /// The description prompt; `{question}` is replaced by the user's text.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Part of the cache key: bump it when the prompt changes meaning.
+    #[serde(default = "default_prompt_version")]
+    pub prompt_version: String,
+    /// One vision call's time limit, ms.
+    #[serde(default = "default_vision_timeout")]
+    pub timeout_ms: u64,
+    /// `fail` (502 naming the vision failure) or `placeholder` (go on with a marked text).
+    #[serde(default = "default_on_failure")]
+    pub on_failure: String,
+    /// Vision calls of one request running at once.
+    #[serde(default = "default_parallel")]
+    pub max_parallel: usize,
+    /// The description cache.
+    #[serde(default)]
+    pub cache: CacheSection,
+}
+
+fn default_prompt_version() -> String {
+    "v1".into()
+}
+fn default_vision_timeout() -> u64 {
+    30_000
+}
+fn default_on_failure() -> String {
+    "fail".into()
+}
+fn default_parallel() -> usize {
+    4
+}
+
+/// `cascade.cache:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    pub max_entries: usize,
+    pub max_bytes: u64,
+    pub ttl_seconds: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            max_entries: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            ttl_seconds: 3600,
+        }
+    }
 }
 
 /// `server:`
@@ -34,6 +98,8 @@ pub struct ServerSection {
     pub listen: Vec<String>,
     /// Seconds a downstream keep-alive connection may stay idle.
     pub keepalive_seconds: u64,
+    /// The admin listener (stats, metrics, health); keep it off public interfaces.
+    pub admin_listen: String,
 }
 
 impl Default for ServerSection {
@@ -41,6 +107,7 @@ impl Default for ServerSection {
         ServerSection {
             listen: vec!["127.0.0.1:8080".into()],
             keepalive_seconds: 60,
+            admin_listen: "127.0.0.1:9091".into(),
         }
     }
 }

@@ -6,7 +6,9 @@
 
 pub mod file;
 
+use crate::chat::cascade::{CascadeSettings, OnFailure};
 use crate::chat::fix::ModelCaps;
+use crate::chat::vision::DEFAULT_PROMPT;
 use crate::kind::Kind;
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
@@ -98,6 +100,7 @@ impl BodyLimits {
 #[derive(Debug)]
 pub struct Runtime {
     pub listen: Vec<String>,
+    pub admin_listen: String,
     pub keepalive_seconds: u64,
     pub body: BodyLimits,
     pub pools: BTreeMap<String, Arc<Pool>>,
@@ -105,6 +108,10 @@ pub struct Runtime {
     pub defaults: HashMap<Kind, Arc<Pool>>,
     /// The `/v1/models` answer, rendered once.
     pub models_json: Bytes,
+    /// The image→text cascade, when configured.
+    pub cascade: Option<CascadeSettings>,
+    /// Cache sizing (entries, bytes, TTL), read once at start-up: the cache outlives reloads.
+    pub cascade_cache: (usize, u64, Duration),
 }
 
 /// The one swappable handle to the runtime config.
@@ -161,6 +168,10 @@ impl Runtime {
             a.parse::<std::net::SocketAddr>()
                 .map_err(|e| err(format!("server.listen[{i}]"), format!("`{a}`: {e}")))?;
         }
+        f.server
+            .admin_listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| err("server.admin_listen", format!("`{}`: {e}", f.server.admin_listen)))?;
         let pools = build_pools(&f)?;
         let routes = build_routes(&f, &pools)?;
         let mut defaults = HashMap::new();
@@ -171,15 +182,27 @@ impl Runtime {
                 .ok_or_else(|| err(format!("defaults.{k}"), format!("unknown pool \"{p}\"")))?;
             defaults.insert(kind, pool.clone());
         }
-        Ok(Runtime {
+        let mut rt = Runtime {
             listen: f.server.listen.clone(),
+            admin_listen: f.server.admin_listen.clone(),
             keepalive_seconds: f.server.keepalive_seconds,
             body: build_body(&f)?,
             models_json: render_models(&f),
             pools,
             routes,
             defaults,
-        })
+            cascade: None,
+            cascade_cache: (10_000, 64 << 20, Duration::from_secs(3600)),
+        };
+        if let Some(c) = &f.cascade {
+            rt.cascade_cache = (
+                c.cache.max_entries,
+                c.cache.max_bytes,
+                Duration::from_secs(c.cache.ttl_seconds),
+            );
+            rt.cascade = Some(build_cascade(&rt, c)?);
+        }
+        Ok(rt)
     }
 
     /// Resolves every pool's members (start-up and reload; never on the request path). A pool
@@ -193,6 +216,48 @@ impl Runtime {
             }
         }
     }
+}
+
+fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettings, ConfigError> {
+    let vision = rt.route(Kind::Chat, &c.vision_model).ok_or_else(|| {
+        err("cascade.vision_model", format!("no chat route for \"{}\"", c.vision_model))
+    })?;
+    if !vision.caps.images {
+        return Err(err(
+            "cascade.vision_model",
+            format!("the route of \"{}\" does not set `vision: true`", c.vision_model),
+        ));
+    }
+    if let Some(t) = &c.text_model {
+        if rt.route(Kind::Chat, t).is_none() {
+            return Err(err("cascade.text_model", format!("no chat route for \"{t}\"")));
+        }
+    }
+    let on_failure = match c.on_failure.as_str() {
+        "fail" => OnFailure::Fail,
+        "placeholder" => OnFailure::Placeholder,
+        o => {
+            return Err(err(
+                "cascade.on_failure",
+                format!("unknown policy \"{o}\" (fail, placeholder)"),
+            ))
+        }
+    };
+    if c.timeout_ms == 0 || c.max_parallel == 0 {
+        return Err(err("cascade", "timeout_ms and max_parallel must be > 0"));
+    }
+    if c.cache.ttl_seconds == 0 || c.cache.max_entries == 0 || c.cache.max_bytes == 0 {
+        return Err(err("cascade.cache", "max_entries, max_bytes and ttl_seconds must be > 0"));
+    }
+    Ok(CascadeSettings {
+        vision,
+        text_model: c.text_model.clone(),
+        prompt: c.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.to_string()),
+        prompt_version: c.prompt_version.clone(),
+        timeout: Duration::from_millis(c.timeout_ms),
+        on_failure,
+        max_parallel: c.max_parallel,
+    })
 }
 
 fn build_body(f: &FileConfig) -> Result<BodyLimits, ConfigError> {

@@ -28,6 +28,7 @@ pub fn scratch(tag: &str) -> PathBuf {
 /// A running gateway; killed on drop. `log` collects its stderr.
 pub struct Gateway {
     pub addr: String,
+    pub admin: String,
     pub port: u16,
     pub dir: PathBuf,
     child: Child,
@@ -82,9 +83,12 @@ impl Gateway {
 
     pub fn start_with(yaml: &str, env: &[(&str, &str)]) -> Gateway {
         let port = free_port();
+        let admin_port = free_port();
         let dir = scratch("gw");
         let cfg = dir.join("relay.yaml");
-        let full = format!("server:\n  listen: [\"127.0.0.1:{port}\"]\n{yaml}");
+        let full = format!(
+            "server:\n  listen: [\"127.0.0.1:{port}\"]\n  admin_listen: \"127.0.0.1:{admin_port}\"\n{yaml}"
+        );
         std::fs::write(&cfg, full).expect("write relay.yaml");
         let pconf = dir.join("pingora.yaml");
         std::fs::write(
@@ -137,8 +141,13 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let admin = format!("127.0.0.1:{admin_port}");
+        while TcpStream::connect(&admin).is_err() && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Gateway {
             addr,
+            admin,
             port,
             dir,
             child,
@@ -148,6 +157,10 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
     }
 
     pub fn log_text(&self) -> String {

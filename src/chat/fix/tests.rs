@@ -124,7 +124,6 @@ fn rule3_one_system_message_first() {
             {"role": "user", "content": "hi"},
             {"role": "system", "content": "be brief"},
             {"role": "system", "content": "use metric units"},
-            {"role": "system", "content": "   "},
             {"role": "user", "content": "weather?"},
         ])),
         MSG_SYSTEM_FIRST,
@@ -132,6 +131,13 @@ fn rule3_one_system_message_first() {
     assert_eq!(roles(&m), ["system", "user"]);
     assert_eq!(m[0]["content"], "be brief\n\nuse metric units");
     assert_eq!(m[1]["content"], "hi\n\nweather?");
+    // A blank system message is dropped rather than filled.
+    let out = fixed_with(
+        req(json!([{"role": "system", "content": " "}, {"role": "user", "content": "hi"}])),
+        &FixPolicy::default(),
+        TEXT,
+    );
+    assert_eq!(out["messages"], json!([{"role": "user", "content": "hi"}]));
 }
 
 #[test]

@@ -1,0 +1,259 @@
+//! The image→text cascade: when the target model cannot see images, every unique image of the
+//! request is described by the vision model (cached, single-flight, concurrently with a
+//! bound) and the description replaces the image part in place, marked as such.
+
+use super::image_cache::{DescriptionCache, Source};
+use super::image_key::image_key;
+use super::vision;
+use crate::config::Target;
+use crate::error::GatewayError;
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to do when an image cannot be described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Refuse the request with a 502 that names the vision failure.
+    Fail,
+    /// Go on with a marked placeholder text.
+    Placeholder,
+}
+
+/// The text that replaces an image that could not be described (policy `placeholder`).
+pub const PLACEHOLDER: &str = "[image could not be described]";
+
+/// Validated cascade settings (part of the reloadable runtime config).
+#[derive(Debug)]
+pub struct CascadeSettings {
+    pub vision: Target,
+    pub text_model: Option<String>,
+    pub prompt: String,
+    pub prompt_version: String,
+    pub timeout: Duration,
+    pub on_failure: OnFailure,
+    pub max_parallel: usize,
+}
+
+/// Process-wide cascade state: survives reloads.
+pub struct CascadeState {
+    pub cache: DescriptionCache,
+    pub client: reqwest::Client,
+    pub vision_calls: AtomicU64,
+    pub vision_failures: AtomicU64,
+    /// Sum of vision call durations, microseconds.
+    pub vision_micros: AtomicU64,
+}
+
+impl CascadeState {
+    pub fn new(cache: DescriptionCache) -> CascadeState {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        CascadeState {
+            cache,
+            client,
+            vision_calls: AtomicU64::new(0),
+            vision_failures: AtomicU64::new(0),
+            vision_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn snapshot(&self) -> Value {
+        json!({
+            "cache": self.cache.snapshot(),
+            "vision_calls": self.vision_calls.load(Ordering::Relaxed),
+            "vision_failures": self.vision_failures.load(Ordering::Relaxed),
+            "vision_seconds_total": self.vision_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        })
+    }
+}
+
+/// What the cascade did to one request.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub images: usize,
+    pub hits: usize,
+    pub vision_calls: usize,
+    pub failures: usize,
+}
+
+/// Where an image part sits: (message index, part index).
+type Spot = (usize, usize);
+
+/// Whether any message has an image part.
+pub fn has_images(req: &Value) -> bool {
+    !find_images(req).is_empty()
+}
+
+/// Describes every image of `req` and replaces the parts in place.
+pub async fn run(req: &mut Value, s: &CascadeSettings, st: &CascadeState) -> Result<Report, GatewayError> {
+    let found = find_images(req);
+    if found.is_empty() {
+        return Ok(Report::default());
+    }
+    // One job per unique image; each remembers every spot it fills.
+    let mut jobs: HashMap<[u8; 32], (String, String, Vec<Spot>)> = HashMap::new();
+    for (spot, url, question) in found.iter().cloned() {
+        let key = image_key(&url, &s.vision.model, &s.prompt_version);
+        jobs.entry(key).or_insert_with(|| (url, question, Vec::new())).2.push(spot);
+    }
+    let results: Vec<_> = stream::iter(jobs.into_iter())
+        .map(|(key, (url, question, spots))| async move {
+            let r = describe_one(key, &url, &question, s, st).await;
+            (spots, r)
+        })
+        .buffer_unordered(s.max_parallel.max(1))
+        .collect()
+        .await;
+    let mut report = Report {
+        images: found.len(),
+        ..Default::default()
+    };
+    let mut texts: HashMap<Spot, String> = HashMap::new();
+    for (spots, r) in results {
+        let text = match r {
+            Ok((t, src)) => {
+                match src {
+                    Source::Miss => report.vision_calls += 1,
+                    _ => report.hits += 1,
+                }
+                format!("[Image description]\n{t}\n[End of image description]")
+            }
+            Err(e) if s.on_failure == OnFailure::Fail => {
+                return Err(GatewayError::BadGateway {
+                    message: format!(
+                        "An image could not be described by the vision model `{}`: {e}",
+                        s.vision.model
+                    ),
+                })
+            }
+            Err(e) => {
+                log::warn!("cascade: image not described ({e}); placeholder sent");
+                report.failures += 1;
+                PLACEHOLDER.to_string()
+            }
+        };
+        for spot in spots {
+            texts.insert(spot, text.clone());
+        }
+    }
+    replace(req, texts);
+    Ok(report)
+}
+
+async fn describe_one(
+    key: [u8; 32],
+    url: &str,
+    question: &str,
+    s: &CascadeSettings,
+    st: &CascadeState,
+) -> Result<(Arc<str>, Source), String> {
+    st.cache
+        .get_or_make(key, || async {
+            st.vision_calls.fetch_add(1, Ordering::Relaxed);
+            let prompt = s.prompt.replace("{question}", question);
+            let t0 = Instant::now();
+            let r = vision::describe(&st.client, &s.vision, &prompt, url, s.timeout).await;
+            st.vision_micros
+                .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if r.is_err() {
+                st.vision_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            r
+        })
+        .await
+}
+
+/// Every image part: its spot, URL, and the text of its message (the user's question).
+fn find_images(req: &Value) -> Vec<(Spot, String, String)> {
+    let mut out = Vec::new();
+    let Some(msgs) = req.get("messages").and_then(Value::as_array) else {
+        return out;
+    };
+    for (i, m) in msgs.iter().enumerate() {
+        let Some(parts) = m.get("content").and_then(Value::as_array) else {
+            continue;
+        };
+        let mut question: Option<String> = None;
+        for (j, p) in parts.iter().enumerate() {
+            if let Some(url) = image_url_of(p) {
+                let q = question.get_or_insert_with(|| question_of(parts));
+                out.push(((i, j), url.to_string(), q.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The URL of an image part: `{"type":"image_url","image_url":{"url":…}}`, or the string form.
+fn image_url_of(part: &Value) -> Option<&str> {
+    if part.get("type").and_then(Value::as_str) != Some("image_url") {
+        return None;
+    }
+    let iu = part.get("image_url")?;
+    iu.get("url").and_then(Value::as_str).or_else(|| iu.as_str())
+}
+
+fn question_of(parts: &[Value]) -> String {
+    let text: Vec<&str> = parts
+        .iter()
+        .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect();
+    let q = text.join("\n");
+    let q = q.trim();
+    if q.is_empty() {
+        "(no question given)".into()
+    } else {
+        q.chars().take(1000).collect()
+    }
+}
+
+fn replace(req: &mut Value, mut texts: HashMap<Spot, String>) {
+    let Some(msgs) = req.get_mut("messages").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for (i, m) in msgs.iter_mut().enumerate() {
+        let Some(parts) = m.get_mut("content").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for (j, p) in parts.iter_mut().enumerate() {
+            if let Some(t) = texts.remove(&(i, j)) {
+                *p = json!({"type": "text", "text": t});
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_replaces_in_place() {
+        let mut v = json!({"messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},
+                {"type": "image_url", "image_url": "https://x/a.png"},
+            ]},
+        ]});
+        let f = find_images(&v);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].2, "what is this?");
+        let mut t = HashMap::new();
+        t.insert((1, 1), "A".to_string());
+        t.insert((1, 2), "B".to_string());
+        replace(&mut v, t);
+        assert_eq!(v["messages"][1]["content"][1], json!({"type": "text", "text": "A"}));
+        assert_eq!(v["messages"][1]["content"][0]["text"], "what is this?");
+        assert!(!has_images(&v));
+    }
+}

@@ -1,0 +1,179 @@
+//! The image→text cascade through the real gateway and the Hunyuan-strict mock: the text model
+//! gets descriptions instead of images, one vision call per unique image however many requests
+//! ask, vision calls of one request run concurrently, and each failure policy does what it says.
+
+mod common;
+
+use common::gateway::{demo_config, Gateway};
+use common::mock::Mock;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const PNG_A: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+fn cascade_yaml(on_failure: &str, timeout_ms: u64) -> String {
+    format!(
+        "cascade:\n  vision_model: hunyuan-vision\n  on_failure: {on_failure}\n  timeout_ms: {timeout_ms}\n  max_parallel: 4\n"
+    )
+}
+
+fn setup(on_failure: &str, timeout_ms: u64) -> (Mock, Gateway) {
+    let mock = Mock::start(true); // Hunyuan-strict: an image part sent to the text model is a 400
+    let cfg = demo_config(&format!("http://{}", mock.addr), "hunyuan");
+    let gw = Gateway::start(&format!("{}{}", cascade_yaml(on_failure, timeout_ms), cfg));
+    (mock, gw)
+}
+
+fn image_request(urls: &[&str], question: &str) -> Value {
+    let mut parts = vec![json!({"type": "text", "text": question})];
+    for u in urls {
+        parts.push(json!({"type": "image_url", "image_url": {"url": u}}));
+    }
+    json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": parts}]})
+}
+
+async fn post(gw: &Gateway, body: &Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+fn sent_text(stats: &Value) -> String {
+    stats["last"]["chat"]["body"]["messages"].to_string()
+}
+
+#[tokio::test]
+async fn same_image_twice_one_vision_call_and_text_model_sees_no_image() {
+    let (mock, gw) = setup("fail", 5000);
+    let (s, v) = post(&gw, &image_request(&[PNG_A], "what does this say?")).await;
+    assert_eq!(s, 200, "{v}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["vision_calls"], 1);
+    let sent = sent_text(&stats);
+    assert!(!sent.contains("image_url"), "no image part reaches the text model: {sent}");
+    assert!(sent.contains("[Image description]") && sent.contains("mock description of 1 image"), "{sent}");
+    assert!(sent.contains("what does this say?"), "the question stays: {sent}");
+    assert_eq!(stats["last"]["chat"]["body"]["model"], "hunyuan-turbos-latest");
+    let (s, _) = post(&gw, &image_request(&[PNG_A], "and now?")).await;
+    assert_eq!(s, 200);
+    assert_eq!(mock.stats().await["vision_calls"], 1, "second request is a cache hit");
+    let snap: Value = reqwest::get(gw.admin_url("/admin/cascade")).await.unwrap().json().await.unwrap();
+    assert_eq!(snap["cache"]["hits"], 1, "{snap}");
+    assert_eq!(snap["cache"]["misses"], 1, "{snap}");
+    assert_eq!(snap["cache"]["entries"], 1, "{snap}");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_one_vision_call() {
+    let (mock, gw) = setup("fail", 5000);
+    mock.control(json!({"vision_delay_ms": 300})).await;
+    let gw = std::sync::Arc::new(gw);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let gw = gw.clone();
+        tasks.push(tokio::spawn(async move {
+            post(&gw, &image_request(&["https://example.com/shot.png"], &format!("q{i}"))).await.0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(mock.stats().await["vision_calls"], 1);
+    let snap: Value = reqwest::get(gw.admin_url("/admin/cascade")).await.unwrap().json().await.unwrap();
+    let shared = snap["cache"]["single_flight_joins"].as_u64().unwrap() + snap["cache"]["hits"].as_u64().unwrap();
+    assert_eq!(shared, 19, "{snap}");
+}
+
+#[tokio::test]
+async fn three_images_described_concurrently() {
+    let (mock, gw) = setup("fail", 5000);
+    mock.control(json!({"vision_delay_ms": 300})).await;
+    // Warm the connection pools so the measurement is the vision calls, not connects.
+    post(&gw, &json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let t0 = Instant::now();
+    let (s, v) = post(
+        &gw,
+        &image_request(&["https://a.example/1.png", "https://a.example/2.png", PNG_A], "compare"),
+    )
+    .await;
+    let took = t0.elapsed();
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(mock.stats().await["vision_calls"], 3);
+    // Sequential calls would take at least 900 ms.
+    assert!(took < Duration::from_millis(800), "{took:?}");
+    let sent = sent_text(&mock.stats().await);
+    assert_eq!(sent.matches("[Image description]").count(), 3, "{sent}");
+}
+
+#[tokio::test]
+async fn data_url_and_https_url_both_work() {
+    let (mock, gw) = setup("fail", 5000);
+    for url in [PNG_A, "https://example.com/pic.jpg"] {
+        let (s, v) = post(&gw, &image_request(&[url], "describe")).await;
+        assert_eq!(s, 200, "{url}: {v}");
+    }
+    assert_eq!(mock.stats().await["vision_calls"], 2);
+    // The vision model received the URL itself: the gateway never downloads user URLs.
+    let stats = mock.stats().await;
+    let vision_body = stats["last"]["vision"]["body"].to_string();
+    if !vision_body.is_empty() && vision_body != "null" {
+        assert!(vision_body.contains("https://example.com/pic.jpg"), "{vision_body}");
+    }
+}
+
+#[tokio::test]
+async fn vision_down_fail_policy_is_502() {
+    let (mock, gw) = setup("fail", 5000);
+    mock.control(json!({"vision_fail_status": 500})).await;
+    let (s, v) = post(&gw, &image_request(&[PNG_A], "x")).await;
+    assert_eq!(s, 502, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("vision") && msg.contains("hunyuan-vision"), "{msg}");
+    assert_eq!(mock.stats().await["requests"]["chat"].as_u64().unwrap(), 1, "only the vision call");
+}
+
+#[tokio::test]
+async fn vision_down_placeholder_policy_goes_on() {
+    let (mock, gw) = setup("placeholder", 5000);
+    mock.control(json!({"vision_fail_status": 503})).await;
+    let (s, v) = post(&gw, &image_request(&[PNG_A], "x")).await;
+    assert_eq!(s, 200, "{v}");
+    let sent = sent_text(&mock.stats().await);
+    assert!(sent.contains("[image could not be described]"), "{sent}");
+    assert!(!sent.contains("image_url"));
+    // Failures are not cached: once vision is back, the image is described.
+    mock.control(json!({"vision_fail_status": 0})).await;
+    let (s, _) = post(&gw, &image_request(&[PNG_A], "x")).await;
+    assert_eq!(s, 200);
+    assert!(sent_text(&mock.stats().await).contains("mock description"));
+}
+
+#[tokio::test]
+async fn vision_timeout_is_its_own_setting() {
+    let (mock, gw) = setup("fail", 400);
+    mock.control(json!({"vision_delay_ms": 3000})).await;
+    let t0 = Instant::now();
+    let (s, v) = post(&gw, &image_request(&[PNG_A], "x")).await;
+    assert_eq!(s, 502, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("timed out"), "{v}");
+    assert!(t0.elapsed() < Duration::from_millis(2000), "{:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn images_without_cascade_are_refused_clearly() {
+    let mock = Mock::start(true);
+    let gw = Gateway::start(&demo_config(&format!("http://{}", mock.addr), "hunyuan"));
+    let (s, v) = post(&gw, &image_request(&[PNG_A], "x")).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["param"], "messages");
+    // A vision model takes the image as is.
+    let mut body = image_request(&[PNG_A], "x");
+    body["model"] = json!("hunyuan-vision");
+    let (s, v) = post(&gw, &body).await;
+    assert_eq!(s, 200, "{v}");
+}
