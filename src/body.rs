@@ -82,7 +82,10 @@ async fn read_capped(session: &mut Session, cap: usize, hint: usize) -> Result<B
 }
 
 fn content_length(session: &Session) -> Option<usize> {
-    let h = session.req_header().headers.get(http::header::CONTENT_LENGTH)?;
+    let h = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)?;
     h.to_str().ok()?.trim().parse().ok()
 }
 

@@ -196,7 +196,13 @@ mod tests {
     fn statuses() {
         assert_eq!(GatewayError::BodyTooLarge { limit: 1 }.status(), 413);
         assert_eq!(GatewayError::BodyTimeout { seconds: 1 }.status(), 408);
-        assert_eq!(GatewayError::GatewayTimeout { message: "t".into() }.status(), 504);
+        assert_eq!(
+            GatewayError::GatewayTimeout {
+                message: "t".into()
+            }
+            .status(),
+            504
+        );
         assert!(!GatewayError::BodyTooLarge { limit: 1 }.allows_keepalive());
     }
 }

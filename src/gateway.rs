@@ -93,7 +93,10 @@ impl ProxyHttp for Gateway {
     /// Child: a healthy member of the routed pool.
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let Some(fwd) = ctx.fwd.as_ref() else {
-            return Error::e_explain(ErrorType::InternalError, "upstream_peer outside a subrequest");
+            return Error::e_explain(
+                ErrorType::InternalError,
+                "upstream_peer outside a subrequest",
+            );
         };
         match fwd.target.pool.select() {
             Some((peer, member)) => {
@@ -118,11 +121,17 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no forward in subrequest");
         };
         let uri = format!("{}{}", member.base_path, fwd.path_and_query);
-        req.set_uri(uri.parse().map_err(|e| {
-            Error::because(ErrorType::InternalError, "bad upstream uri", e)
-        })?);
+        req.set_uri(
+            uri.parse()
+                .map_err(|e| Error::because(ErrorType::InternalError, "bad upstream uri", e))?,
+        );
         req.insert_header(http::header::HOST, member.authority.as_str())?;
-        for h in ["authorization", "x-api-key", "api-key", "proxy-authorization"] {
+        for h in [
+            "authorization",
+            "x-api-key",
+            "api-key",
+            "proxy-authorization",
+        ] {
             req.remove_header(h);
         }
         if let Some(auth) = fwd.target.pool.auth.as_ref() {
@@ -200,7 +209,15 @@ impl Gateway {
             Err(BodyError::Refuse(e)) => return Err(e),
             Err(BodyError::Gone) => return Ok(()),
         };
-        let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, content_type.as_deref(), body).await?;
+        let prepared = prepare::prepare(
+            &rt,
+            &self.cascade,
+            endpoint,
+            kind,
+            content_type.as_deref(),
+            body,
+        )
+        .await?;
         let fwd = Arc::new(Forward {
             target: prepared.target,
             path_and_query,
@@ -234,8 +251,7 @@ async fn end_broken(session: &mut Session, reason: &str) {
     if sse {
         // The client learns that the answer is incomplete, not the upstream's addresses.
         let e = GatewayError::BadGateway {
-            message: "The upstream failed before finishing this response; it is incomplete."
-                .into(),
+            message: "The upstream failed before finishing this response; it is incomplete.".into(),
         };
         let mut event = b"data: ".to_vec();
         event.extend_from_slice(&e.body());

@@ -144,13 +144,19 @@ mod tests {
             Endpoint::classify("POST", "/v1/chat/completions"),
             Ok(Endpoint::Chat)
         );
-        assert_eq!(Endpoint::classify("GET", "/v1/models/"), Ok(Endpoint::Models));
+        assert_eq!(
+            Endpoint::classify("GET", "/v1/models/"),
+            Ok(Endpoint::Models)
+        );
         assert_eq!(
             Endpoint::classify("GET", "/v1/chat/completions")
                 .unwrap_err()
                 .status(),
             405
         );
-        assert_eq!(Endpoint::classify("POST", "/v2/x").unwrap_err().status(), 404);
+        assert_eq!(
+            Endpoint::classify("POST", "/v2/x").unwrap_err().status(),
+            404
+        );
     }
 }

@@ -4,22 +4,26 @@
 
 use arc_swap::ArcSwap;
 use clap::Parser;
-use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::admin::Admin;
 use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
+use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::gateway::Gateway;
-use pingora::apps::http_app::HttpServer;
-use pingora::services::listening::Service;
 use llm_relay::service::Refresher;
+use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "llm-relay", version, about = "Edge gateway for OpenAI-compatible LLM APIs")]
+#[command(
+    name = "llm-relay",
+    version,
+    about = "Edge gateway for OpenAI-compatible LLM APIs"
+)]
 struct Cli {
     /// Take over the listening sockets of a running instance (zero-downtime upgrade).
     #[arg(short, long)]
@@ -54,7 +58,9 @@ fn main() {
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
     let (entries, bytes, ttl) = runtime.cascade_cache;
-    let cascade = Arc::new(CascadeState::new(DescriptionCache::new(entries, bytes, ttl)));
+    let cascade = Arc::new(CascadeState::new(DescriptionCache::new(
+        entries, bytes, ttl,
+    )));
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
 
     let opt = Opt {
@@ -92,7 +98,10 @@ fn main() {
             every: Duration::from_secs(30),
         },
     ));
-    log::info!("llm-relay listening on {} (admin on {admin_listen})", listen.join(", "));
+    log::info!(
+        "llm-relay listening on {} (admin on {admin_listen})",
+        listen.join(", ")
+    );
     server.run_forever();
 }
 

@@ -14,9 +14,14 @@ pub struct FormSummary {
 }
 
 /// Parses the form enough to read its text `model` field and list its file parts.
-pub async fn summarize(content_type: Option<&str>, body: Bytes) -> Result<FormSummary, GatewayError> {
+pub async fn summarize(
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<FormSummary, GatewayError> {
     let ct = content_type.ok_or_else(|| {
-        GatewayError::bad_request("This endpoint takes multipart/form-data; Content-Type is missing.")
+        GatewayError::bad_request(
+            "This endpoint takes multipart/form-data; Content-Type is missing.",
+        )
     })?;
     let boundary = multer::parse_boundary(ct).map_err(|_| {
         GatewayError::bad_request(format!(
@@ -31,7 +36,9 @@ pub async fn summarize(content_type: Option<&str>, body: Bytes) -> Result<FormSu
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return Err(GatewayError::bad_request(format!("Malformed multipart body: {e}")))
+                return Err(GatewayError::bad_request(format!(
+                    "Malformed multipart body: {e}"
+                )))
             }
         };
         let name = field.name().unwrap_or("").to_string();
@@ -40,10 +47,9 @@ pub async fn summarize(content_type: Option<&str>, body: Bytes) -> Result<FormSu
             continue;
         }
         if name == "model" {
-            let text = field
-                .text()
-                .await
-                .map_err(|e| GatewayError::bad_param(format!("Unreadable `model` field: {e}"), "model"))?;
+            let text = field.text().await.map_err(|e| {
+                GatewayError::bad_param(format!("Unreadable `model` field: {e}"), "model")
+            })?;
             out.model = Some(text.trim().to_string());
         }
     }
@@ -62,6 +68,8 @@ mod tests {
             .unwrap();
         assert_eq!(s.model.as_deref(), Some("whisper-1"));
         assert_eq!(s.files, vec!["file".to_string()]);
-        assert!(summarize(Some("application/json"), Bytes::new()).await.is_err());
+        assert!(summarize(Some("application/json"), Bytes::new())
+            .await
+            .is_err());
     }
 }

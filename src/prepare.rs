@@ -54,9 +54,10 @@ pub async fn prepare(
 }
 
 fn route(rt: &Runtime, kind: Kind, model: &str) -> Result<Target, GatewayError> {
-    rt.route(kind, model).ok_or_else(|| GatewayError::ModelNotFound {
-        model: model.to_string(),
-    })
+    rt.route(kind, model)
+        .ok_or_else(|| GatewayError::ModelNotFound {
+            model: model.to_string(),
+        })
 }
 
 fn prepare_json(rt: &Runtime, kind: Kind, body: Bytes) -> Result<Prepared, GatewayError> {
@@ -109,7 +110,9 @@ async fn prepare_chat(
     if maybe_images && cascade::has_images(&v) {
         let Some(settings) = rt.cascade.as_ref() else {
             return Err(GatewayError::bad_param(
-                format!("The model `{model}` cannot read images and no image cascade is configured."),
+                format!(
+                    "The model `{model}` cannot read images and no image cascade is configured."
+                ),
                 "messages",
             ));
         };
@@ -134,7 +137,10 @@ async fn prepare_chat(
 fn required_model(m: Option<&str>) -> Result<String, GatewayError> {
     match m.map(str::trim) {
         Some(m) if !m.is_empty() => Ok(m.to_string()),
-        _ => Err(GatewayError::bad_param("You must provide a model parameter.", "model")),
+        _ => Err(GatewayError::bad_param(
+            "You must provide a model parameter.",
+            "model",
+        )),
     }
 }
 
@@ -171,7 +177,9 @@ fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {
     if v.is_object() {
         Ok(v)
     } else {
-        Err(GatewayError::bad_request("The request body must be a JSON object."))
+        Err(GatewayError::bad_request(
+            "The request body must be a JSON object.",
+        ))
     }
 }
 
@@ -185,7 +193,9 @@ fn serialise(v: &Value) -> Result<Bytes, GatewayError> {
 
 fn json_error(e: &serde_json::Error) -> GatewayError {
     if e.is_data() {
-        GatewayError::bad_request(format!("The request body has a field of the wrong type: {e}"))
+        GatewayError::bad_request(format!(
+            "The request body has a field of the wrong type: {e}"
+        ))
     } else {
         GatewayError::bad_request(format!(
             "We could not parse the JSON body of your request: {e}"
@@ -202,12 +212,20 @@ async fn prepare_multipart(
     let form = multipart::summarize(content_type, body.clone()).await?;
     let model = match form.model {
         Some(m) if !m.is_empty() => m,
-        _ => return Err(GatewayError::bad_param("You must provide a model parameter.", "model")),
+        _ => {
+            return Err(GatewayError::bad_param(
+                "You must provide a model parameter.",
+                "model",
+            ))
+        }
     };
     let target = route(rt, kind, &model)?;
     if target.model != model {
         // Renaming inside a multipart body means rebuilding it; aliases are for JSON kinds.
-        log::debug!("alias {model} -> {} not applied to a multipart upload", target.model);
+        log::debug!(
+            "alias {model} -> {} not applied to a multipart upload",
+            target.model
+        );
     }
     Ok(Prepared {
         target,

@@ -22,7 +22,9 @@ pub async fn send(
         h.insert_header(*k, v.as_str())?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(h), head_only).await?;
+    session
+        .write_response_header(Box::new(h), head_only)
+        .await?;
     if !head_only {
         session.write_response_body(Some(body), true).await?;
     }

@@ -55,7 +55,10 @@ impl Member {
         let uri: http::uri::Authority = authority
             .parse()
             .map_err(|e| format!("`{url}`: bad host: {e}"))?;
-        let host = uri.host().trim_matches(|c| c == '[' || c == ']').to_string();
+        let host = uri
+            .host()
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
         if host.is_empty() {
             return Err(format!("`{url}` has no host"));
         }
@@ -170,7 +173,9 @@ impl Pool {
         o.connection_timeout = Some(Duration::from_millis(t.connect_ms));
         o.total_connection_timeout = Some(Duration::from_millis(t.connect_ms.saturating_mul(2)));
         // The gateway's watchdog enforces first-byte and idle separately; this is the backstop.
-        o.read_timeout = Some(Duration::from_millis(t.first_byte_ms.max(t.idle_ms) + 1_000));
+        o.read_timeout = Some(Duration::from_millis(
+            t.first_byte_ms.max(t.idle_ms) + 1_000,
+        ));
         o.write_timeout = Some(Duration::from_millis(t.idle_ms));
         o.idle_timeout = Some(Duration::from_secs(60));
         o.tcp_keepalive = None;
@@ -190,7 +195,10 @@ mod tests {
         assert!(m.tls);
         assert_eq!(m.base_path, "/v1");
         let m = Member::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!((m.port, m.base_path.as_str(), m.authority.as_str()), (9000, "", "127.0.0.1:9000"));
+        assert_eq!(
+            (m.port, m.base_path.as_str(), m.authority.as_str()),
+            (9000, "", "127.0.0.1:9000")
+        );
         assert!(Member::parse("ftp://x").is_err());
     }
 }

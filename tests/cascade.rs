@@ -55,14 +55,35 @@ async fn same_image_twice_one_vision_call_and_text_model_sees_no_image() {
     let stats = mock.stats().await;
     assert_eq!(stats["vision_calls"], 1);
     let sent = sent_text(&stats);
-    assert!(!sent.contains("image_url"), "no image part reaches the text model: {sent}");
-    assert!(sent.contains("[Image description]") && sent.contains("mock description of 1 image"), "{sent}");
-    assert!(sent.contains("what does this say?"), "the question stays: {sent}");
-    assert_eq!(stats["last"]["chat"]["body"]["model"], "hunyuan-turbos-latest");
+    assert!(
+        !sent.contains("image_url"),
+        "no image part reaches the text model: {sent}"
+    );
+    assert!(
+        sent.contains("[Image description]") && sent.contains("mock description of 1 image"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("what does this say?"),
+        "the question stays: {sent}"
+    );
+    assert_eq!(
+        stats["last"]["chat"]["body"]["model"],
+        "hunyuan-turbos-latest"
+    );
     let (s, _) = post(&gw, &image_request(&[PNG_A], "and now?")).await;
     assert_eq!(s, 200);
-    assert_eq!(mock.stats().await["vision_calls"], 1, "second request is a cache hit");
-    let snap: Value = reqwest::get(gw.admin_url("/admin/cascade")).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        mock.stats().await["vision_calls"],
+        1,
+        "second request is a cache hit"
+    );
+    let snap: Value = reqwest::get(gw.admin_url("/admin/cascade"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(snap["cache"]["hits"], 1, "{snap}");
     assert_eq!(snap["cache"]["misses"], 1, "{snap}");
     assert_eq!(snap["cache"]["entries"], 1, "{snap}");
@@ -77,15 +98,26 @@ async fn twenty_concurrent_requests_one_vision_call() {
     for i in 0..20 {
         let gw = gw.clone();
         tasks.push(tokio::spawn(async move {
-            post(&gw, &image_request(&["https://example.com/shot.png"], &format!("q{i}"))).await.0
+            post(
+                &gw,
+                &image_request(&["https://example.com/shot.png"], &format!("q{i}")),
+            )
+            .await
+            .0
         }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
     assert_eq!(mock.stats().await["vision_calls"], 1);
-    let snap: Value = reqwest::get(gw.admin_url("/admin/cascade")).await.unwrap().json().await.unwrap();
-    let shared = snap["cache"]["single_flight_joins"].as_u64().unwrap() + snap["cache"]["hits"].as_u64().unwrap();
+    let snap: Value = reqwest::get(gw.admin_url("/admin/cascade"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shared = snap["cache"]["single_flight_joins"].as_u64().unwrap()
+        + snap["cache"]["hits"].as_u64().unwrap();
     assert_eq!(shared, 19, "{snap}");
 }
 
@@ -94,11 +126,18 @@ async fn three_images_described_concurrently() {
     let (mock, gw) = setup("fail", 5000);
     mock.control(json!({"vision_delay_ms": 300})).await;
     // Warm the connection pools so the measurement is the vision calls, not connects.
-    post(&gw, &json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": "hi"}]})).await;
+    post(
+        &gw,
+        &json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     let t0 = Instant::now();
     let (s, v) = post(
         &gw,
-        &image_request(&["https://a.example/1.png", "https://a.example/2.png", PNG_A], "compare"),
+        &image_request(
+            &["https://a.example/1.png", "https://a.example/2.png", PNG_A],
+            "compare",
+        ),
     )
     .await;
     let took = t0.elapsed();
@@ -120,10 +159,22 @@ async fn data_url_and_https_url_both_work() {
     assert_eq!(mock.stats().await["vision_calls"], 2);
     // The vision model received the URL itself: the gateway never downloads user URLs.
     let stats = mock.stats().await;
-    let vision_body = stats["last"]["vision"]["body"].to_string();
-    if !vision_body.is_empty() && vision_body != "null" {
-        assert!(vision_body.contains("https://example.com/pic.jpg"), "{vision_body}");
-    }
+    let vision = &stats["last"]["vision"];
+    assert!(
+        vision["body"]
+            .to_string()
+            .contains("https://example.com/pic.jpg"),
+        "{vision}"
+    );
+    assert!(
+        vision["body"].to_string().contains("describe"),
+        "the prompt carries the question"
+    );
+    assert_eq!(
+        vision["headers"]["authorization"],
+        format!("Bearer {}", common::gateway::PROVIDER_KEY),
+        "vision calls use the pool's provider key"
+    );
 }
 
 #[tokio::test]
@@ -133,8 +184,15 @@ async fn vision_down_fail_policy_is_502() {
     let (s, v) = post(&gw, &image_request(&[PNG_A], "x")).await;
     assert_eq!(s, 502, "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("vision") && msg.contains("hunyuan-vision"), "{msg}");
-    assert_eq!(mock.stats().await["requests"]["chat"].as_u64().unwrap(), 1, "only the vision call");
+    assert!(
+        msg.contains("vision") && msg.contains("hunyuan-vision"),
+        "{msg}"
+    );
+    assert_eq!(
+        mock.stats().await["requests"]["chat"].as_u64().unwrap(),
+        1,
+        "only the vision call"
+    );
 }
 
 #[tokio::test]
@@ -160,8 +218,18 @@ async fn vision_timeout_is_its_own_setting() {
     let t0 = Instant::now();
     let (s, v) = post(&gw, &image_request(&[PNG_A], "x")).await;
     assert_eq!(s, 502, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("timed out"), "{v}");
-    assert!(t0.elapsed() < Duration::from_millis(2000), "{:?}", t0.elapsed());
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{v}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -49,31 +49,66 @@ fn assert_openai_error(v: &Value, code: &str) {
 #[tokio::test]
 async fn chat_json_and_alias_and_provider_key() {
     let (mock, gw) = setup("openai");
-    let (s, v) = post_json(&gw, "/v1/chat/completions", &chat_body("gpt-4o-mini", "hello there")).await;
+    let (s, v) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        &chat_body("gpt-4o-mini", "hello there"),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
-    assert!(v["choices"][0]["message"]["content"].as_str().unwrap().contains("hello there"));
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("hello there"));
     let stats = mock.stats().await;
     let last = &stats["last"]["chat"];
-    assert_eq!(last["body"]["model"], "hunyuan-turbos-latest", "alias renamed");
-    assert_eq!(last["headers"]["authorization"], format!("Bearer {PROVIDER_KEY}"));
+    assert_eq!(
+        last["body"]["model"], "hunyuan-turbos-latest",
+        "alias renamed"
+    );
+    assert_eq!(
+        last["headers"]["authorization"],
+        format!("Bearer {PROVIDER_KEY}")
+    );
     assert_eq!(last["path"], "/v1/chat/completions");
-    assert!(!stats.to_string().contains("sk-client-secret"), "client key leaked upstream");
+    assert!(
+        !stats.to_string().contains("sk-client-secret"),
+        "client key leaked upstream"
+    );
 }
 
 #[tokio::test]
 async fn every_kind_routes() {
     let (mock, gw) = setup("openai");
-    let (s, v) = post_json(&gw, "/v1/embeddings", &json!({"model": "text-embedding-3-small", "input": ["a", "b"]})).await;
+    let (s, v) = post_json(
+        &gw,
+        "/v1/embeddings",
+        &json!({"model": "text-embedding-3-small", "input": ["a", "b"]}),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
-    let (s, v) = post_json(&gw, "/v1/images/generations", &json!({"model": "dall-e-3", "prompt": "a cat"})).await;
+    let (s, v) = post_json(
+        &gw,
+        "/v1/images/generations",
+        &json!({"model": "dall-e-3", "prompt": "a cat"}),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert!(v["data"][0]["b64_json"].is_string());
     for path in ["/v1/audio/transcriptions", "/v1/audio/translations"] {
         let form = reqwest::multipart::Form::new()
             .text("model", "whisper-1")
-            .part("file", reqwest::multipart::Part::bytes(vec![7u8; 5000]).file_name("a.wav"));
-        let r = client().post(gw.url(path)).multipart(form).send().await.unwrap();
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(vec![7u8; 5000]).file_name("a.wav"),
+            );
+        let r = client()
+            .post(gw.url(path))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let v: Value = r.json().await.unwrap();
         assert!(v["text"].as_str().unwrap().contains("5000"), "{v}");
@@ -81,8 +116,16 @@ async fn every_kind_routes() {
     let form = reqwest::multipart::Form::new()
         .text("model", "dall-e-3")
         .text("prompt", "edit")
-        .part("image", reqwest::multipart::Part::bytes(vec![1u8; 100]).file_name("a.png"));
-    let r = client().post(gw.url("/v1/images/edits")).multipart(form).send().await.unwrap();
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(vec![1u8; 100]).file_name("a.png"),
+        );
+    let r = client()
+        .post(gw.url("/v1/images/edits"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = client()
         .post(gw.url("/v1/audio/speech"))
@@ -93,7 +136,13 @@ async fn every_kind_routes() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().len(), 8 * 4096);
     let stats = mock.stats().await;
-    for k in ["embeddings", "images", "transcriptions", "translations", "speech"] {
+    for k in [
+        "embeddings",
+        "images",
+        "transcriptions",
+        "translations",
+        "speech",
+    ] {
         assert!(stats["requests"][k].as_u64().unwrap() >= 1, "{k}: {stats}");
     }
 }
@@ -101,10 +150,25 @@ async fn every_kind_routes() {
 #[tokio::test]
 async fn models_listed_locally() {
     let (mock, gw) = setup("openai");
-    let v: Value = client().get(gw.url("/v1/models")).send().await.unwrap().json().await.unwrap();
+    let v: Value = client()
+        .get(gw.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
-    assert!(ids.contains(&"gpt-4o-mini") && ids.contains(&"whisper-1"), "{ids:?}");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"gpt-4o-mini") && ids.contains(&"whisper-1"),
+        "{ids:?}"
+    );
     assert!(!ids.iter().any(|i| i.contains('*')), "globs are not models");
     assert_eq!(mock.stats().await["requests"]["models"], 0);
 }
@@ -125,7 +189,10 @@ async fn sse_arrives_incrementally() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-accel-buffering"], "no");
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let mut first_event = None;
     let mut all = Vec::new();
     while let Some(chunk) = r.chunk().await.unwrap() {
@@ -138,7 +205,10 @@ async fn sse_arrives_incrementally() {
     let first = first_event.expect("an event");
     // The mock spends ~1.5 s producing 6 events: the first must not wait for the last.
     assert!(total >= Duration::from_millis(1200), "{total:?}");
-    assert!(first + Duration::from_millis(800) < total, "first {first:?} total {total:?}");
+    assert!(
+        first + Duration::from_millis(800) < total,
+        "first {first:?} total {total:?}"
+    );
     let text = String::from_utf8_lossy(&all);
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
 }
@@ -157,19 +227,32 @@ async fn big_bodies_every_framing() {
         let b = body.clone();
         let (cl, chunked, (continued, expect)) = tokio::task::spawn_blocking(move || {
             let mut c = Conn::open(&addr);
-            let cl = c.request("POST", "/v1/chat/completions", &[("Content-Type", "application/json")], &b);
+            let cl = c.request(
+                "POST",
+                "/v1/chat/completions",
+                &[("Content-Type", "application/json")],
+                &b,
+            );
             let chunked = c.request_chunked("/v1/chat/completions", &b, 64 * 1024);
             let expect = c.request_expect("/v1/chat/completions", &b);
             (cl, chunked, expect)
         })
         .await
         .unwrap();
-        assert_eq!(cl.status, 200, "content-length {size}: {:?}", String::from_utf8_lossy(&cl.body));
+        assert_eq!(
+            cl.status,
+            200,
+            "content-length {size}: {:?}",
+            String::from_utf8_lossy(&cl.body)
+        );
         assert_eq!(chunked.status, 200, "chunked {size}");
         assert!(continued, "100 Continue sent");
         assert_eq!(expect.status, 200, "expect {size}");
         let stats = mock.stats().await;
-        let content = stats["last"]["chat"]["body"]["messages"][0]["content"].as_str().unwrap().len();
+        let content = stats["last"]["chat"]["body"]["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .len();
         assert_eq!(content, size - 120, "the whole body reached the upstream");
     }
 }
@@ -181,16 +264,29 @@ async fn keepalive_survives_gateway_errors() {
     tokio::task::spawn_blocking(move || {
         let mut c = Conn::open(&addr);
         let ok = serde_json::to_vec(&chat_body("hunyuan-turbos-latest", "one")).unwrap();
-        assert_eq!(c.request("POST", "/v1/chat/completions", &[], &ok).status, 200);
-        assert_eq!(c.request("POST", "/v1/chat/completions", &[], b"{not json").status, 400);
+        assert_eq!(
+            c.request("POST", "/v1/chat/completions", &[], &ok).status,
+            200
+        );
+        assert_eq!(
+            c.request("POST", "/v1/chat/completions", &[], b"{not json")
+                .status,
+            400
+        );
         let unknown = serde_json::to_vec(&chat_body("no-such-model", "x")).unwrap();
         let r = c.request("POST", "/v1/chat/completions", &[], &unknown);
         assert_eq!(r.status, 404);
         assert_openai_error(&r.json(), "model_not_found");
         assert_eq!(c.request("GET", "/v1/nope", &[], b"").status, 404);
-        assert_eq!(c.request("GET", "/v1/chat/completions", &[], b"").status, 405);
+        assert_eq!(
+            c.request("GET", "/v1/chat/completions", &[], b"").status,
+            405
+        );
         assert_eq!(c.request("GET", "/v1/models", &[], b"").status, 200);
-        assert_eq!(c.request("POST", "/v1/chat/completions", &[], &ok).status, 200);
+        assert_eq!(
+            c.request("POST", "/v1/chat/completions", &[], &ok).status,
+            200
+        );
     })
     .await
     .unwrap();
@@ -199,19 +295,33 @@ async fn keepalive_survives_gateway_errors() {
 #[tokio::test]
 async fn refusals_are_openai_shaped() {
     let (_mock, gw) = setup("openai");
-    let (s, v) = post_json(&gw, "/v1/chat/completions", &chat_body("no-such-model", "x")).await;
+    let (s, v) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        &chat_body("no-such-model", "x"),
+    )
+    .await;
     assert_eq!(s, 404);
     assert_openai_error(&v, "model_not_found");
     let (s, v) = post_json(&gw, "/v1/chat/completions", &json!({"messages": []})).await;
     assert_eq!(s, 400);
     assert_eq!(v["error"]["param"], "model");
-    let r = client().post(gw.url("/v1/embeddings")).body("{\"model\": ").send().await.unwrap();
+    let r = client()
+        .post(gw.url("/v1/embeddings"))
+        .body("{\"model\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "invalid_request_error");
     let r = client().get(gw.url("/v1/unknown")).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    let r = client().delete(gw.url("/v1/embeddings")).send().await.unwrap();
+    let r = client()
+        .delete(gw.url("/v1/embeddings"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     assert_openai_error(&r.json().await.unwrap(), "method_not_allowed");
 }
@@ -220,7 +330,9 @@ async fn refusals_are_openai_shaped() {
 async fn over_cap_is_413() {
     let mock = Mock::start(false);
     let cfg = demo_config(&format!("http://{}", mock.addr), "openai");
-    let gw = Gateway::start(&format!("body:\n  max_bytes_by_kind: {{chat: 10000}}\n{cfg}"));
+    let gw = Gateway::start(&format!(
+        "body:\n  max_bytes_by_kind: {{chat: 10000}}\n{cfg}"
+    ));
     let body = big_chat(20_000);
     let addr = gw.addr.clone();
     let (r, chunked) = tokio::task::spawn_blocking(move || {
@@ -232,7 +344,10 @@ async fn over_cap_is_413() {
     .unwrap();
     assert_eq!(r.status, 413);
     assert_openai_error(&r.json(), "request_too_large");
-    assert_eq!(chunked.status, 413, "chunked bodies are capped while reading");
+    assert_eq!(
+        chunked.status, 413,
+        "chunked bodies are capped while reading"
+    );
     assert_eq!(mock.stats().await["requests"]["chat"], 0);
 }
 
@@ -244,7 +359,9 @@ async fn dripping_body_gets_408() {
     let addr = gw.addr.clone();
     let r = tokio::task::spawn_blocking(move || {
         let mut c = Conn::open(&addr);
-        c.send_raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"mo");
+        c.send_raw(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"mo",
+        );
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(300));
             c.send_raw(b"d");
@@ -261,7 +378,12 @@ async fn dripping_body_gets_408() {
 async fn upstream_down_is_502() {
     let dead = free_port();
     let gw = Gateway::start(&demo_config(&format!("http://127.0.0.1:{dead}"), "openai"));
-    let (s, v) = post_json(&gw, "/v1/chat/completions", &chat_body("hunyuan-turbos-latest", "x")).await;
+    let (s, v) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        &chat_body("hunyuan-turbos-latest", "x"),
+    )
+    .await;
     assert_eq!(s, 502, "{v}");
     assert_openai_error(&v, "upstream_unreachable");
     assert!(!v.to_string().contains(PROVIDER_KEY));
@@ -281,7 +403,11 @@ async fn slow_upstream_is_504_within_timeout() {
     assert_eq!(r.status(), 504);
     assert_openai_error(&r.json().await.unwrap(), "upstream_timeout");
     // first_byte_ms is 1500 in the test config: the answer comes soon after, not at 5 s.
-    assert!(t0.elapsed() < Duration::from_millis(3500), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -317,18 +443,31 @@ async fn stream_cut_mid_way_ends_with_error_event() {
         Ok(t) => t,
         Err(_) => String::from("<connection aborted>"),
     };
-    assert!(!text.contains("[DONE]"), "a cut stream must not look complete: {text}");
+    assert!(
+        !text.contains("[DONE]"),
+        "a cut stream must not look complete: {text}"
+    );
     let last = text.trim_end().rsplit("\n\n").next().unwrap_or("");
     let event: Value = serde_json::from_str(last.trim_start_matches("data: ")).unwrap_or_default();
-    assert_eq!(event["error"]["code"], "upstream_unreachable", "ends with an error event: {text}");
-    assert!(!text.contains("127.0.0.1"), "no upstream address leaks to the client");
+    assert_eq!(
+        event["error"]["code"], "upstream_unreachable",
+        "ends with an error event: {text}"
+    );
+    assert!(
+        !text.contains("127.0.0.1"),
+        "no upstream address leaks to the client"
+    );
 }
 
 #[test]
 fn dash_t_rejects_typo_and_names_it() {
     let dir = common::gateway::scratch("t");
     let cfg = dir.join("relay.yaml");
-    std::fs::write(&cfg, "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n    profle: hunyuan\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n    profle: hunyuan\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_llm-relay"))
         .arg("-t")
         .arg("--config")
@@ -338,11 +477,19 @@ fn dash_t_rejects_typo_and_names_it() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pools.p") && err.contains("profle"), "{err}");
-    std::fs::write(&cfg, "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_llm-relay"))
         .args(["-t", "--config"])
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

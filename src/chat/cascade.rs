@@ -92,7 +92,11 @@ pub fn has_images(req: &Value) -> bool {
 }
 
 /// Describes every image of `req` and replaces the parts in place.
-pub async fn run(req: &mut Value, s: &CascadeSettings, st: &CascadeState) -> Result<Report, GatewayError> {
+pub async fn run(
+    req: &mut Value,
+    s: &CascadeSettings,
+    st: &CascadeState,
+) -> Result<Report, GatewayError> {
     let found = find_images(req);
     if found.is_empty() {
         return Ok(Report::default());
@@ -101,9 +105,12 @@ pub async fn run(req: &mut Value, s: &CascadeSettings, st: &CascadeState) -> Res
     let mut jobs: HashMap<[u8; 32], (String, String, Vec<Spot>)> = HashMap::new();
     for (spot, url, question) in found.iter().cloned() {
         let key = image_key(&url, &s.vision.model, &s.prompt_version);
-        jobs.entry(key).or_insert_with(|| (url, question, Vec::new())).2.push(spot);
+        jobs.entry(key)
+            .or_insert_with(|| (url, question, Vec::new()))
+            .2
+            .push(spot);
     }
-    let results: Vec<_> = stream::iter(jobs.into_iter())
+    let results: Vec<_> = stream::iter(jobs)
         .map(|(key, (url, question, spots))| async move {
             let r = describe_one(key, &url, &question, s, st).await;
             (spots, r)
@@ -197,7 +204,9 @@ fn image_url_of(part: &Value) -> Option<&str> {
         return None;
     }
     let iu = part.get("image_url")?;
-    iu.get("url").and_then(Value::as_str).or_else(|| iu.as_str())
+    iu.get("url")
+        .and_then(Value::as_str)
+        .or_else(|| iu.as_str())
 }
 
 fn question_of(parts: &[Value]) -> String {
@@ -252,7 +261,10 @@ mod tests {
         t.insert((1, 1), "A".to_string());
         t.insert((1, 2), "B".to_string());
         replace(&mut v, t);
-        assert_eq!(v["messages"][1]["content"][1], json!({"type": "text", "text": "A"}));
+        assert_eq!(
+            v["messages"][1]["content"][1],
+            json!({"type": "text", "text": "A"})
+        );
         assert_eq!(v["messages"][1]["content"][0]["text"], "what is this?");
         assert!(!has_images(&v));
     }

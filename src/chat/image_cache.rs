@@ -90,7 +90,9 @@ impl DescriptionCache {
             .weight_capacity(max_bytes.max(1))
             .build();
         let inner = match opts {
-            Ok(o) => Cache::with_options(o, Weigh, Default::default(), CountEvictions(stats.clone())),
+            Ok(o) => {
+                Cache::with_options(o, Weigh, Default::default(), CountEvictions(stats.clone()))
+            }
             Err(_) => Cache::with(
                 max_entries.max(1),
                 max_bytes.max(1),
@@ -114,7 +116,11 @@ impl DescriptionCache {
 
     /// The description for `key`, computing it with `make` when absent. Only one `make` runs
     /// per key at a time; a failed `make` caches nothing (the next waiter tries again).
-    pub async fn get_or_make<F, Fut, E>(&self, key: ImageKey, make: F) -> Result<(Arc<str>, Source), E>
+    pub async fn get_or_make<F, Fut, E>(
+        &self,
+        key: ImageKey,
+        make: F,
+    ) -> Result<(Arc<str>, Source), E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String, E>>,
@@ -132,13 +138,22 @@ impl DescriptionCache {
                 // Expired between the two looks: describe again, without single-flight.
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
                 let text: Arc<str> = make().await?.into();
-                self.inner.insert(key, Entry { text: text.clone(), made: Instant::now() });
+                self.inner.insert(
+                    key,
+                    Entry {
+                        text: text.clone(),
+                        made: Instant::now(),
+                    },
+                );
                 Ok((text, Source::Miss))
             }
             Err(guard) => {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
                 let text: Arc<str> = make().await?.into();
-                let _ = guard.insert(Entry { text: text.clone(), made: Instant::now() });
+                let _ = guard.insert(Entry {
+                    text: text.clone(),
+                    made: Instant::now(),
+                });
                 Ok((text, Source::Miss))
             }
         }
@@ -156,7 +171,11 @@ impl DescriptionCache {
             expired: s.expired.load(Ordering::Relaxed),
             entries: self.inner.len(),
             bytes: self.inner.weight(),
-            hit_rate: if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+            hit_rate: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
         }
     }
 }
@@ -167,7 +186,11 @@ mod tests {
 
     #[tokio::test]
     async fn single_flight_and_ttl() {
-        let c = Arc::new(DescriptionCache::new(100, 1 << 20, Duration::from_millis(200)));
+        let c = Arc::new(DescriptionCache::new(
+            100,
+            1 << 20,
+            Duration::from_millis(200),
+        ));
         let calls = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -187,16 +210,24 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(c.snapshot().single_flight_joins, 19);
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let (_, src) = c.get_or_make([7; 32], || async { Ok::<_, ()>("new".into()) }).await.unwrap();
+        let (_, src) = c
+            .get_or_make([7; 32], || async { Ok::<_, ()>("new".into()) })
+            .await
+            .unwrap();
         assert_eq!(src, Source::Miss, "expired entries are described again");
     }
 
     #[tokio::test]
     async fn failures_are_not_cached() {
         let c = DescriptionCache::new(10, 1 << 20, Duration::from_secs(60));
-        let r = c.get_or_make([1; 32], || async { Err::<String, _>("down") }).await;
+        let r = c
+            .get_or_make([1; 32], || async { Err::<String, _>("down") })
+            .await;
         assert!(r.is_err());
-        let (t, src) = c.get_or_make([1; 32], || async { Ok::<_, &str>("ok".into()) }).await.unwrap();
+        let (t, src) = c
+            .get_or_make([1; 32], || async { Ok::<_, &str>("ok".into()) })
+            .await
+            .unwrap();
         assert_eq!((&*t, src), ("ok", Source::Miss));
     }
 
@@ -204,7 +235,13 @@ mod tests {
     fn bounded_by_bytes() {
         let c = DescriptionCache::new(1000, 10_000, Duration::from_secs(60));
         for i in 0..200u8 {
-            c.inner.insert([i; 32], Entry { text: "x".repeat(400).into(), made: Instant::now() });
+            c.inner.insert(
+                [i; 32],
+                Entry {
+                    text: "x".repeat(400).into(),
+                    made: Instant::now(),
+                },
+            );
         }
         assert!(c.inner.weight() <= 10_000);
         assert!(c.stats.evictions.load(Ordering::Relaxed) > 0);

@@ -68,7 +68,12 @@ fn normalise_url(url: &str) -> String {
         Some(i) => rest.split_at(i),
         None => (rest, "/"),
     };
-    format!("{}://{}{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase(), path)
+    format!(
+        "{}://{}{}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase(),
+        path
+    )
 }
 
 #[cfg(test)]

@@ -25,7 +25,10 @@ pub async fn describe(
         .select()
         .ok_or_else(|| format!("no healthy member in pool `{}`", target.pool.name))?;
     let scheme = if member.tls { "https" } else { "http" };
-    let url = format!("{scheme}://{}{}/chat/completions", member.authority, member.base_path);
+    let url = format!(
+        "{scheme}://{}{}/chat/completions",
+        member.authority, member.base_path
+    );
     let body = json!({
         "model": target.model,
         "stream": false,

@@ -124,7 +124,10 @@ impl Runtime {
             if (r.kinds.is_empty() || r.kinds.contains(&kind)) && r.pattern.matches(model) {
                 return Some(Target {
                     pool: r.pool.clone(),
-                    model: r.upstream_model.clone().unwrap_or_else(|| model.to_string()),
+                    model: r
+                        .upstream_model
+                        .clone()
+                        .unwrap_or_else(|| model.to_string()),
                     caps: r.caps,
                 });
             }
@@ -171,12 +174,18 @@ impl Runtime {
         f.server
             .admin_listen
             .parse::<std::net::SocketAddr>()
-            .map_err(|e| err("server.admin_listen", format!("`{}`: {e}", f.server.admin_listen)))?;
+            .map_err(|e| {
+                err(
+                    "server.admin_listen",
+                    format!("`{}`: {e}", f.server.admin_listen),
+                )
+            })?;
         let pools = build_pools(&f)?;
         let routes = build_routes(&f, &pools)?;
         let mut defaults = HashMap::new();
         for (k, p) in &f.defaults {
-            let kind = Kind::parse(k).ok_or_else(|| err(format!("defaults.{k}"), "unknown kind"))?;
+            let kind =
+                Kind::parse(k).ok_or_else(|| err(format!("defaults.{k}"), "unknown kind"))?;
             let pool = pools
                 .get(p)
                 .ok_or_else(|| err(format!("defaults.{k}"), format!("unknown pool \"{p}\"")))?;
@@ -220,17 +229,26 @@ impl Runtime {
 
 fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettings, ConfigError> {
     let vision = rt.route(Kind::Chat, &c.vision_model).ok_or_else(|| {
-        err("cascade.vision_model", format!("no chat route for \"{}\"", c.vision_model))
+        err(
+            "cascade.vision_model",
+            format!("no chat route for \"{}\"", c.vision_model),
+        )
     })?;
     if !vision.caps.images {
         return Err(err(
             "cascade.vision_model",
-            format!("the route of \"{}\" does not set `vision: true`", c.vision_model),
+            format!(
+                "the route of \"{}\" does not set `vision: true`",
+                c.vision_model
+            ),
         ));
     }
     if let Some(t) = &c.text_model {
         if rt.route(Kind::Chat, t).is_none() {
-            return Err(err("cascade.text_model", format!("no chat route for \"{t}\"")));
+            return Err(err(
+                "cascade.text_model",
+                format!("no chat route for \"{t}\""),
+            ));
         }
     }
     let on_failure = match c.on_failure.as_str() {
@@ -247,12 +265,18 @@ fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettin
         return Err(err("cascade", "timeout_ms and max_parallel must be > 0"));
     }
     if c.cache.ttl_seconds == 0 || c.cache.max_entries == 0 || c.cache.max_bytes == 0 {
-        return Err(err("cascade.cache", "max_entries, max_bytes and ttl_seconds must be > 0"));
+        return Err(err(
+            "cascade.cache",
+            "max_entries, max_bytes and ttl_seconds must be > 0",
+        ));
     }
     Ok(CascadeSettings {
         vision,
         text_model: c.text_model.clone(),
-        prompt: c.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.to_string()),
+        prompt: c
+            .prompt
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PROMPT.to_string()),
         prompt_version: c.prompt_version.clone(),
         timeout: Duration::from_millis(c.timeout_ms),
         on_failure,
@@ -265,7 +289,14 @@ fn build_body(f: &FileConfig) -> Result<BodyLimits, ConfigError> {
     let mut caps = HashMap::new();
     for k in Kind::ALL {
         let upload = matches!(k, Kind::Transcriptions | Kind::Translations);
-        caps.insert(k, if upload { b.max_upload_bytes } else { b.max_bytes });
+        caps.insert(
+            k,
+            if upload {
+                b.max_upload_bytes
+            } else {
+                b.max_bytes
+            },
+        );
     }
     for (k, v) in &b.max_bytes_by_kind {
         let kind = Kind::parse(k)
@@ -304,7 +335,9 @@ fn build_pools(f: &FileConfig) -> Result<BTreeMap<String, Arc<Pool>>, ConfigErro
         };
         let auth = match &p.api_key_env {
             None => None,
-            Some(var) => Some(provider_auth(var).map_err(|e| err(format!("{path}.api_key_env"), e))?),
+            Some(var) => {
+                Some(provider_auth(var).map_err(|e| err(format!("{path}.api_key_env"), e))?)
+            }
         };
         let t = p.timeouts.clone();
         if t.connect_ms == 0 || t.first_byte_ms == 0 || t.idle_ms == 0 {
@@ -323,8 +356,9 @@ fn provider_auth(var: &str) -> Result<HeaderValue, String> {
     if key.is_empty() {
         return Err(format!("environment variable {var} is empty"));
     }
-    let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
-        .map_err(|_| format!("environment variable {var} holds characters not allowed in a header"))?;
+    let mut v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+        format!("environment variable {var} holds characters not allowed in a header")
+    })?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -336,9 +370,12 @@ fn build_routes(
     let mut routes = Vec::new();
     for (i, r) in f.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
-        let pool = pools
-            .get(&r.pool)
-            .ok_or_else(|| err(format!("{path}.pool"), format!("unknown pool \"{}\"", r.pool)))?;
+        let pool = pools.get(&r.pool).ok_or_else(|| {
+            err(
+                format!("{path}.pool"),
+                format!("unknown pool \"{}\"", r.pool),
+            )
+        })?;
         if r.model.is_empty() {
             return Err(err(format!("{path}.model"), "must not be empty"));
         }
@@ -351,10 +388,12 @@ fn build_routes(
         }
         let mut kinds = Vec::new();
         for (j, k) in r.kinds.iter().enumerate() {
-            kinds.push(
-                Kind::parse(k)
-                    .ok_or_else(|| err(format!("{path}.kinds[{j}]"), format!("unknown kind \"{k}\"")))?,
-            );
+            kinds.push(Kind::parse(k).ok_or_else(|| {
+                err(
+                    format!("{path}.kinds[{j}]"),
+                    format!("unknown kind \"{k}\""),
+                )
+            })?);
         }
         routes.push(Route {
             pattern,
@@ -410,7 +449,9 @@ mod tests {
         assert!(e.contains("pools.p"), "{e}");
         assert!(e.contains("url"), "{e}");
         let bad = format!("{MIN}    timeouts: {{conect_ms: 1}}\n");
-        let e = Runtime::from_yaml(&bad.replace("routes:", "x: 1\nroutes:")).unwrap_err().0;
+        let e = Runtime::from_yaml(&bad.replace("routes:", "x: 1\nroutes:"))
+            .unwrap_err()
+            .0;
         assert!(e.contains("x"), "{e}");
     }
 

@@ -180,7 +180,10 @@ pub(crate) fn is_blank(v: &Value) -> bool {
 
 fn part_is_blank(p: &Value) -> bool {
     match p.get("type").and_then(Value::as_str) {
-        Some("text") => p.get("text").and_then(Value::as_str).is_none_or(|t| !not_blank(t)),
+        Some("text") => p
+            .get("text")
+            .and_then(Value::as_str)
+            .is_none_or(|t| !not_blank(t)),
         Some("image_url") => false,
         _ => true,
     }
@@ -192,7 +195,9 @@ pub(crate) fn content_blank(m: &Msg) -> bool {
 
 /// The content as plain text (for folding a tool result into another message).
 pub(crate) fn content_text(m: &Msg) -> Option<&str> {
-    m.get("content").and_then(Value::as_str).filter(|s| not_blank(s))
+    m.get("content")
+        .and_then(Value::as_str)
+        .filter(|s| not_blank(s))
 }
 
 /// Appends content to a message, a blank line between texts; blank additions are ignored and

@@ -10,7 +10,9 @@ use super::{body_start, new_msg, role, Msg, Role};
 /// to index 0; blank ones are dropped.
 pub(crate) fn merge_system(msgs: &mut Vec<Msg>) {
     if !msgs.iter().skip(1).any(|m| role(m) == Role::System)
-        && !msgs.first().is_some_and(|m| role(m) == Role::System && content_blank(m))
+        && !msgs
+            .first()
+            .is_some_and(|m| role(m) == Role::System && content_blank(m))
     {
         return; // already fine: the common case costs one scan
     }

@@ -109,7 +109,9 @@ fn rule2_keeps_images_for_a_vision_model() {
     );
     // Without any image left the array becomes a plain string.
     let out = fixed_with(
-        req(json!([{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": ""}]}])),
+        req(
+            json!([{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": ""}]}]),
+        ),
         &FixPolicy::default(),
         VISION,
     );
@@ -208,7 +210,10 @@ fn rule7_assistant_between_tool_and_user() {
         ])),
         MSG_ALTERNATION,
     );
-    assert_eq!(roles(&m), ["user", "assistant", "tool", "assistant", "user"]);
+    assert_eq!(
+        roles(&m),
+        ["user", "assistant", "tool", "assistant", "user"]
+    );
     assert_eq!(m[3]["content"], "(tool results received)");
 }
 
@@ -295,7 +300,9 @@ fn rule10_compacts_a_round_larger_than_the_limit() {
         json!({"role": "user", "content": "go"}),
         json!({"role": "assistant", "content": "fan out", "tool_calls": calls}),
     ];
-    v.extend((0..50).map(|i| json!({"role": "tool", "tool_call_id": format!("c{i}"), "content": format!("r{i}")})));
+    v.extend((0..50).map(
+        |i| json!({"role": "tool", "tool_call_id": format!("c{i}"), "content": format!("r{i}")}),
+    ));
     let m = prevents_default(req(Value::Array(v)), "40");
     assert_eq!(roles(&m), ["user", "assistant", "user"]);
     let results = m[2]["content"].as_str().unwrap_or("");
@@ -335,8 +342,14 @@ fn rule11_parameters() {
         ..FixPolicy::default()
     };
     let out = fixed_with(input, &allow, TEXT);
-    let keys: Vec<&String> = out.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    assert_eq!(keys, ["max_tokens", "messages", "model", "tool_choice", "tools"]);
+    let keys: Vec<&String> = out
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["max_tokens", "messages", "model", "tool_choice", "tools"]
+    );
     // Integral float seeds become integers; fractional ones are dropped.
     let out = fixed_with(
         json!({"messages": [{"role": "user", "content": "x"}], "seed": 42.0, "top_p": 0.5}),
@@ -438,7 +451,11 @@ fn leaves_malformed_requests_alone() {
     ] {
         assert_eq!(fixed_with(v.clone(), &FixPolicy::default(), TEXT), v);
     }
-    let out = fixed_with(json!({"messages": [], "seed": 0}), &FixPolicy::default(), TEXT);
+    let out = fixed_with(
+        json!({"messages": [], "seed": 0}),
+        &FixPolicy::default(),
+        TEXT,
+    );
     assert_eq!(out, json!({"messages": []}));
 }
 

@@ -46,7 +46,8 @@ pub(crate) fn sanitize_tool_calls(msgs: &mut [Msg]) {
 }
 
 fn non_blank_str(v: Option<&Value>) -> bool {
-    v.and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty())
+    v.and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty())
 }
 
 /// `Ok(call)` normalised, or `Err(call)` unchanged if it cannot be sent as a tool call.
@@ -54,8 +55,8 @@ fn valid_call(c: Value) -> Result<Value, Value> {
     let Value::Object(mut o) = c else {
         return Err(c);
     };
-    let ok = non_blank_str(o.get("id"))
-        && non_blank_str(o.get("function").and_then(|f| f.get("name")));
+    let ok =
+        non_blank_str(o.get("id")) && non_blank_str(o.get("function").and_then(|f| f.get("name")));
     if !ok {
         return Err(Value::Object(o));
     }

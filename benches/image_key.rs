@@ -1,0 +1,26 @@
+//! Cache-key hashing of data-URL images (base64 decode + SHA-256). Goal: ≥ 500 MB/s.
+use base64::Engine;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use llm_relay::chat::image_key::image_key;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("image_key");
+    for mb in [1usize, 5] {
+        let raw: Vec<u8> = (0..mb * 1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+        let url = format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&raw)
+        );
+        // Throughput in decoded image bytes, the unit of the goal.
+        g.throughput(Throughput::Bytes(raw.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("data_url", format!("{mb}MB")),
+            &url,
+            |b, u| b.iter(|| image_key(u, "hunyuan-vision", "v1")),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
