@@ -26,6 +26,8 @@ pub struct Forward {
     pub path_and_query: String,
     pub body_len: usize,
     pub stream: bool,
+    /// Headers added to the response (rate-limit state).
+    pub headers: Vec<(&'static str, String)>,
     /// The status the subrequest would have answered with when it failed before a header.
     pub failure: AtomicU16,
     /// Set when the upstream's failure was a timeout (504 rather than 502).

@@ -11,7 +11,9 @@ use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
 use crate::forward::{self, Forward, Outcome};
-use crate::kind::Endpoint;
+use crate::auth::ApiKey;
+use crate::kind::{Endpoint, Kind};
+use crate::limit::{Admission, Limiter};
 use crate::prepare;
 use crate::respond;
 use crate::upstream::Member;
@@ -28,6 +30,8 @@ use std::time::Instant;
 /// The gateway service.
 pub struct Gateway {
     pub config: ConfigHandle,
+    /// Rate and concurrency counters: process-wide, they outlive config reloads.
+    pub limiter: Limiter,
     /// The cascade's cache and client: process-wide, they outlive config reloads.
     pub cascade: Arc<CascadeState>,
 }
@@ -41,6 +45,21 @@ pub struct Ctx {
     pub member: Option<Arc<Member>>,
     /// Child only: the upstream answered with an SSE stream.
     pub sse: bool,
+    /// Parent only: who asked for what, for statistics and the access log.
+    pub req: Option<RequestInfo>,
+    /// Parent only: the limiter's guards, held until the response has ended.
+    pub admission: Option<Admission>,
+}
+
+/// What the parent learned about the request.
+#[derive(Debug, Default)]
+pub struct RequestInfo {
+    pub kind: Option<Kind>,
+    pub key: Option<Arc<ApiKey>>,
+    pub bytes_in: u64,
+    pub stream: bool,
+    /// The response broke after it had started.
+    pub broken: bool,
 }
 
 #[async_trait]
@@ -53,6 +72,8 @@ impl ProxyHttp for Gateway {
             fwd: None,
             member: None,
             sse: false,
+            req: None,
+            admission: None,
         }
     }
 
@@ -83,10 +104,12 @@ impl ProxyHttp for Gateway {
         if ctx.fwd.is_some() {
             return Ok(false);
         }
-        if let Err(e) = self.handle(session).await {
+        let mut info = RequestInfo::default();
+        if let Err(e) = self.handle(session, ctx, &mut info).await {
             let done = session.is_body_done();
-            respond::error(session, &e, done).await;
+            respond::error(session, &e, done, &[]).await;
         }
+        ctx.req = Some(info);
         Ok(true)
     }
 
@@ -160,7 +183,37 @@ impl ProxyHttp for Gateway {
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         }
+        if let Some(fwd) = ctx.fwd.as_ref() {
+            for (k, v) in &fwd.headers {
+                resp.insert_header(*k, v.as_str())?;
+            }
+        }
         Ok(())
+    }
+
+    /// Parent: statistics per kind and key (the child's run is not counted twice).
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        ctx.admission = None; // release the in-flight slots now that the response has ended
+        let Some(info) = ctx.req.as_ref() else {
+            return;
+        };
+        let Some(kind) = info.kind else {
+            return;
+        };
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let ok = (200..400).contains(&status) && !info.broken;
+        let out = session.body_bytes_sent() as u64;
+        let stats = crate::stats::global();
+        stats.kind(kind).record(ok, info.bytes_in, out, info.stream);
+        if let Some(key) = info.key.as_ref() {
+            key.stats.record(ok, info.bytes_in, out, info.stream);
+        }
+    }
+
+    /// What Pingora's own error lines show: never the query string (it may carry secrets).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let h = session.req_header();
+        format!("{} {}", h.method, h.uri.path())
     }
 
     /// Child: report the failure to the parent, which answers the client (OpenAI-shaped).
@@ -177,9 +230,9 @@ impl ProxyHttp for Gateway {
                 can_reuse_downstream: false,
             };
         }
-        let err = GatewayError::bad_request(format!("Malformed request: {e}"));
+        let err = GatewayError::bad_request(format!("Malformed request: {}", e.etype().as_str()));
         if code > 0 && session.response_written().is_none() {
-            respond::error(session, &err, false).await;
+            respond::error(session, &err, false, &[]).await;
         }
         FailToProxy {
             error_code: code,
@@ -190,15 +243,33 @@ impl ProxyHttp for Gateway {
 
 impl Gateway {
     /// The parent's work: everything the gateway decides before the upstream is involved.
-    async fn handle(&self, session: &mut Session) -> Result<(), GatewayError> {
+    async fn handle(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        info: &mut RequestInfo,
+    ) -> Result<(), GatewayError> {
         let rt = self.config.load_full();
         let req = session.req_header();
         let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
         let endpoint = Endpoint::classify(req.method.as_str(), path)?;
+        let key = rt.keys.authenticate(&req.headers)?;
+        info.key = key.clone();
         let Some(kind) = endpoint.kind() else {
-            let models = rt.models_json.clone();
+            let models = models_for(&rt.models_json, key.as_deref());
             return send_ok(session, "application/json", models).await;
         };
+        info.kind = Some(kind);
+        let admission = match self.limiter.admit(key.as_deref(), rt.global_limits) {
+            Ok(a) => a,
+            Err(r) => {
+                let done = session.is_body_done();
+                respond::error(session, &r.error, done, &r.headers).await;
+                return Ok(());
+            }
+        };
+        let headers = admission.headers.clone();
+        ctx.admission = Some(admission);
         let content_type = header_str(req, http::header::CONTENT_TYPE).map(str::to_owned);
         let path_and_query = match query {
             Some(q) => format!("{}?{q}", endpoint.upstream_suffix()),
@@ -209,20 +280,23 @@ impl Gateway {
             Err(BodyError::Refuse(e)) => return Err(e),
             Err(BodyError::Gone) => return Ok(()),
         };
-        let prepared = prepare::prepare(
-            &rt,
-            &self.cascade,
-            endpoint,
-            kind,
-            content_type.as_deref(),
-            body,
-        )
-        .await?;
+        info.bytes_in = body.len() as u64;
+        let peeked = prepare::peek(endpoint, content_type.as_deref(), &body).await?;
+        if let Some(k) = key.as_deref() {
+            if !k.allows(&peeked.model) {
+                return Err(GatewayError::Forbidden {
+                    message: format!("The API key `{}` may not use the model `{}`.", k.id, peeked.model),
+                });
+            }
+        }
+        info.stream = peeked.stream || kind == Kind::Speech;
+        let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, peeked, body).await?;
         let fwd = Arc::new(Forward {
             target: prepared.target,
             path_and_query,
             body_len: prepared.body.len(),
             stream: prepared.stream,
+            headers,
             failure: Default::default(),
             timed_out: Default::default(),
         });
@@ -230,11 +304,26 @@ impl Gateway {
             Outcome::Done => Ok(()),
             Outcome::Failed(e) => Err(e),
             Outcome::Broken { reason } => {
+                info.broken = true;
                 end_broken(session, &reason).await;
                 Ok(())
             }
         }
     }
+}
+
+/// `/v1/models`, filtered to what the key may use.
+fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
+    let Some(key) = key else {
+        return all.clone();
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(all) else {
+        return all.clone();
+    };
+    if let Some(data) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
+        data.retain(|m| m["id"].as_str().is_some_and(|id| key.allows(id)));
+    }
+    Bytes::from(v.to_string())
 }
 
 /// A response is under way and cannot become an error status any more: end an SSE stream

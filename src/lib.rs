@@ -15,6 +15,7 @@
 //!           fail_to_proxy          (subrequest) report 502/503/504 to the parent
 //! ```
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod chat;
 pub mod config;
@@ -22,9 +23,12 @@ pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod kind;
+pub mod limit;
 pub mod multipart;
 pub mod prepare;
 pub mod respond;
 pub mod service;
+pub mod stats;
 pub mod strict;
 pub mod upstream;
+pub mod validate;

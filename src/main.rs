@@ -40,11 +40,55 @@ struct Cli {
     /// The gateway configuration (relay.yaml). Default: the embedded demo config.
     #[arg(long = "config", env = "LLM_RELAY_CONFIG")]
     config: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Print the SHA-256 to put in `auth.keys[].sha256` for a key (read from stdin when not
+    /// given, so it stays out of the shell history).
+    HashKey { key: Option<String> },
+    /// Make a new random key and print it with its hash.
+    GenKey,
+}
+
+/// The key-management subcommands; they never start the server.
+fn run_command(cmd: Command) -> i32 {
+    use llm_relay::auth::{generate_key, hash_key};
+    match cmd {
+        Command::HashKey { key } => {
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    let mut line = String::new();
+                    if std::io::stdin().read_line(&mut line).is_err() {
+                        eprintln!("llm-relay: could not read a key from stdin");
+                        return 1;
+                    }
+                    line.trim().to_string()
+                }
+            };
+            if key.is_empty() {
+                eprintln!("llm-relay: empty key");
+                return 1;
+            }
+            println!("{}", hex::encode(hash_key(&key)));
+        }
+        Command::GenKey => {
+            let key = generate_key();
+            println!("key:    {key}\nsha256: {}", hex::encode(hash_key(&key)));
+        }
+    }
+    0
 }
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if let Some(cmd) = cli.command {
+        std::process::exit(run_command(cmd));
+    }
     let runtime = match load(cli.config.as_deref()) {
         Ok(rt) => rt,
         Err(e) => {
@@ -55,6 +99,7 @@ fn main() {
     if cli.test {
         println!("llm-relay: configuration OK");
     }
+    announce_security(&runtime);
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
     let (entries, bytes, ttl) = runtime.cascade_cache;
@@ -81,6 +126,7 @@ fn main() {
 
     let gateway = Gateway {
         config: config.clone(),
+        limiter: Default::default(),
         cascade: cascade.clone(),
     };
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
@@ -88,7 +134,13 @@ fn main() {
         proxy.add_tcp(addr);
     }
     server.add_service(proxy);
-    let mut admin = Service::new("admin".into(), HttpServer::new_app(Admin { cascade }));
+    let mut admin = Service::new(
+        "admin".into(),
+        HttpServer::new_app(Admin {
+            config: config.clone(),
+            cascade,
+        }),
+    );
     admin.add_tcp(&admin_listen);
     server.add_service(admin);
     server.add_service(background_service(
@@ -103,6 +155,18 @@ fn main() {
         listen.join(", ")
     );
     server.run_forever();
+}
+
+/// Says loudly when the gateway admits everyone.
+fn announce_security(rt: &Runtime) {
+    if rt.keys.is_open() {
+        log::warn!("*** NO API KEYS CONFIGURED: the gateway is OPEN to every client (set auth.keys) ***");
+    } else {
+        log::info!("{} API keys configured", rt.keys.len());
+    }
+    if !rt.keys.has_admin_key() {
+        log::warn!("no auth.admin_key_sha256: the admin listener {} is unauthenticated", rt.admin_listen);
+    }
 }
 
 /// Reads and validates the gateway config, then resolves its pools once (start-up only).

@@ -11,6 +11,8 @@ pub struct FormSummary {
     pub model: Option<String>,
     /// Names of the file parts (e.g. `file`, `image`).
     pub files: Vec<String>,
+    /// Names of the text fields.
+    pub fields: Vec<String>,
 }
 
 /// Parses the form enough to read its text `model` field and list its file parts.
@@ -46,6 +48,7 @@ pub async fn summarize(
             out.files.push(name);
             continue;
         }
+        out.fields.push(name.clone());
         if name == "model" {
             let text = field.text().await.map_err(|e| {
                 GatewayError::bad_param(format!("Unreadable `model` field: {e}"), "model")

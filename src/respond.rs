@@ -33,11 +33,16 @@ pub async fn send(
 
 /// Writes an OpenAI-shaped error. `body_done` says whether the request body was consumed:
 /// if not, the connection must close (the unread bytes would be taken for the next request).
-pub async fn error(session: &mut Session, e: &GatewayError, body_done: bool) {
+pub async fn error(
+    session: &mut Session,
+    e: &GatewayError,
+    body_done: bool,
+    extra: &[(&'static str, String)],
+) {
     if !(body_done && e.allows_keepalive()) {
         session.set_keepalive(None);
     }
-    if let Err(err) = send(session, e.status(), "application/json", e.body(), &[]).await {
+    if let Err(err) = send(session, e.status(), "application/json", e.body(), extra).await {
         log::debug!("could not send error {}: {err}", e.status());
     }
 }

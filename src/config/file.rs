@@ -27,6 +27,54 @@ pub struct FileConfig {
     /// The image→text cascade for text-only models.
     #[serde(default)]
     pub cascade: Option<CascadeSection>,
+    /// API keys of the gateway's clients.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// Limits over all keys.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `auth:`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Client keys. None configured: the gateway runs open (and says so at start-up).
+    pub keys: Vec<KeySection>,
+    /// SHA-256 hex of the key that guards `/admin/*` (`llm-relay hash-key`).
+    pub admin_key_sha256: Option<String>,
+}
+
+/// `auth.keys[i]:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySection {
+    /// What logs, metrics and statistics show for this key.
+    pub id: String,
+    /// SHA-256 hex of the key (`llm-relay hash-key`); the key itself is never stored.
+    pub sha256: String,
+    /// Models this key may use (globs); empty means all.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Requests per minute (sliding estimate); none means unlimited.
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Requests in flight at once, streams included; none means unlimited.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// RFC 3339 time after which the key is refused (`2027-01-01T00:00:00Z`).
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// `limits:`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Requests per minute over all clients.
+    pub global_rpm: Option<u32>,
+    /// Requests in flight over all clients.
+    pub global_concurrency: Option<u32>,
 }
 
 /// `cascade:`

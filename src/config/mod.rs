@@ -6,7 +6,9 @@
 
 pub mod file;
 
+use crate::auth::Keys;
 use crate::chat::cascade::{CascadeSettings, OnFailure};
+use crate::limit::GlobalLimits;
 use crate::chat::fix::ModelCaps;
 use crate::chat::vision::DEFAULT_PROMPT;
 use crate::kind::Kind;
@@ -110,6 +112,10 @@ pub struct Runtime {
     pub models_json: Bytes,
     /// The image→text cascade, when configured.
     pub cascade: Option<CascadeSettings>,
+    /// Client keys (empty: the gateway runs open).
+    pub keys: Keys,
+    /// Limits over all keys.
+    pub global_limits: GlobalLimits,
     /// Cache sizing (entries, bytes, TTL), read once at start-up: the cache outlives reloads.
     pub cascade_cache: (usize, u64, Duration),
 }
@@ -201,6 +207,11 @@ impl Runtime {
             routes,
             defaults,
             cascade: None,
+            keys: Keys::build(&f.auth, crate::stats::global()).map_err(ConfigError)?,
+            global_limits: GlobalLimits {
+                rpm: f.limits.global_rpm,
+                concurrency: f.limits.global_concurrency,
+            },
             cascade_cache: (10_000, 64 << 20, Duration::from_secs(3600)),
         };
         if let Some(c) = &f.cascade {

@@ -46,7 +46,7 @@ pub(crate) fn drop_reasoning_content(msgs: &mut [Msg]) {
 /// which keeps its images and non-blank text parts. Images reaching a model without vision
 /// (the cascade should have replaced them) become `image_omitted` text, so nothing vanishes
 /// silently. Missing/null content becomes "" (rule 4 fills it); numbers and booleans become
-/// their JSON text. Ends with [`tools::sanitize_tool_calls`], which needs string content.
+/// their JSON text.
 pub(crate) fn normalize_content(msgs: &mut [Msg], images: bool, image_omitted: &str) {
     for m in msgs.iter_mut() {
         let keep_images = images && role(m) == Role::User;
@@ -61,7 +61,6 @@ pub(crate) fn normalize_content(msgs: &mut [Msg], images: bool, image_omitted: &
             }
         }
     }
-    tools::sanitize_tool_calls(msgs);
 }
 
 fn normalize_value(v: Value, keep_images: bool, image_omitted: &str) -> Value {

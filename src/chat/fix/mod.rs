@@ -6,20 +6,21 @@
 //!
 //! | step | rule | function |
 //! |------|------|----------|
-//! | 0 | normalise shape: drop non-objects, map roles, sanitise `tool_calls` | [`content::normalize_messages`] |
-//! | 1 | drop `reasoning_content` | [`content::drop_reasoning_content`] |
-//! | 2 | flatten array content (text model) / tidy it (vision model) | [`content::normalize_content`] |
-//! | – | model without tools: tool calls and results become text | [`tools::tools_to_text`] |
-//! | 3 | one system message, first | [`order::merge_system`] |
-//! | 6 | merge consecutive user / assistant messages | [`order::merge_consecutive`] |
-//! | 8 | pair tool results with tool calls | [`tools::pair_tool_results`] |
-//! | 6 | again: rule 8 turns orphan results into user text | [`order::merge_consecutive`] |
-//! | 4 | no empty content | [`content::fill_empty_content`] |
-//! | 5 | first turn after system is user | [`order::leading_user`] |
-//! | 7 | an assistant turn between tool and user | [`order::assistant_between_tool_and_user`] |
-//! | 9 | last message is user or tool | [`order::end_with_user`] |
-//! | 10 | at most `max_messages`, then 5 and 9 again | [`trim::trim_to_max`] |
-//! | 11 | parameters | [`params::fix_params`] |
+//! | 0 | drop non-object messages, map roles | `content::normalize_messages` |
+//! | 1 | drop `reasoning_content` | `content::drop_reasoning_content` |
+//! | 2 | flatten array content (text model) / tidy it (vision model) | `content::normalize_content` |
+//! | – | keep only well-formed `tool_calls`, the rest becomes text | `tools::sanitize_tool_calls` |
+//! | – | model without tools: tool calls and results become text | `tools::tools_to_text` |
+//! | 3 | one system message, first | `order::merge_system` |
+//! | 6 | merge consecutive user / assistant messages | `order::merge_consecutive` |
+//! | 8 | pair tool results with tool calls | `tools::pair_tool_results` |
+//! | 6 | again: rule 8 turns orphan results into user text | `order::merge_consecutive` |
+//! | 4 | no empty content | `content::fill_empty_content` |
+//! | 5 | first turn after system is user | `order::leading_user` |
+//! | 7 | an assistant turn between tool and user | `order::assistant_between_tool_and_user` |
+//! | 9 | last message is user or tool | `order::end_with_user` |
+//! | 10 | at most `max_messages`, then 5 and 9 again | `trim::trim_to_max` |
+//! | 11 | parameters | `params::fix_params` |
 //!
 //! Why this order: merging (6) before pairing (8) joins split assistant turns so their tool calls
 //! meet their results; pairing can turn orphan results into user text, hence the second merge;
@@ -131,6 +132,8 @@ fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps) {
     let t = policy.placeholders.resolved();
     content::drop_reasoning_content(msgs);
     content::normalize_content(msgs, caps.images, t.image_omitted);
+    // After rule 2: invalid calls are appended to the content as text, which must be settled.
+    tools::sanitize_tool_calls(msgs);
     if !caps.tools {
         tools::tools_to_text(msgs, &t);
     }

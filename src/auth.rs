@@ -1,0 +1,222 @@
+//! Client API keys: stored as SHA-256 hex, looked up by hash, compared in constant time.
+//! Keys come from `Authorization: Bearer` or `x-api-key`. Logs and metrics only ever see a
+//! key's id.
+
+use crate::config::file::AuthSection;
+use crate::error::GatewayError;
+use crate::stats::{Counters, StatsRegistry};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+use subtle::ConstantTimeEq;
+use wildmatch::WildMatch;
+
+/// One client key, as the hot path needs it.
+#[derive(Debug)]
+pub struct ApiKey {
+    pub id: String,
+    hash: [u8; 32],
+    models: Vec<WildMatch>,
+    pub rpm: Option<u32>,
+    pub max_concurrency: Option<u32>,
+    expires: Option<SystemTime>,
+    pub stats: Arc<Counters>,
+}
+
+impl ApiKey {
+    /// Whether this key may use `model` (the name the client asked for).
+    pub fn allows(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m.matches(model))
+    }
+}
+
+/// All keys of the current config.
+#[derive(Debug, Default)]
+pub struct Keys {
+    by_hash: HashMap<[u8; 32], Arc<ApiKey>>,
+    admin: Option<[u8; 32]>,
+}
+
+/// SHA-256 of a key, the form stored in config.
+pub fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A new random key: `sk-relay-` and 48 hex characters (192 bits).
+pub fn generate_key() -> String {
+    let bytes: [u8; 24] = rand::random();
+    format!("sk-relay-{}", hex::encode(bytes))
+}
+
+fn parse_hash(path: &str, hex_str: &str) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_str.trim(), &mut out)
+        .map_err(|_| format!("{path}: not a SHA-256 hex digest (64 hex characters); use `llm-relay hash-key`"))?;
+    Ok(out)
+}
+
+impl Keys {
+    /// Validates the `auth:` section; statistics counters are kept across reloads by id.
+    pub fn build(a: &AuthSection, registry: &StatsRegistry) -> Result<Keys, String> {
+        let mut by_hash = HashMap::new();
+        let mut ids = std::collections::HashSet::new();
+        for (i, k) in a.keys.iter().enumerate() {
+            let path = format!("auth.keys[{i}]");
+            if k.id.trim().is_empty() || !ids.insert(k.id.clone()) {
+                return Err(format!("{path}.id: must be non-empty and unique"));
+            }
+            let hash = parse_hash(&format!("{path}.sha256"), &k.sha256)?;
+            let expires = match &k.expires {
+                None => None,
+                Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {
+                    format!("{path}.expires: `{t}` is not an RFC 3339 time: {e}")
+                })?),
+            };
+            if k.rpm == Some(0) || k.max_concurrency == Some(0) {
+                return Err(format!("{path}: rpm and max_concurrency must be > 0 when set"));
+            }
+            let key = ApiKey {
+                id: k.id.clone(),
+                hash,
+                models: k.models.iter().map(|m| WildMatch::new(m)).collect(),
+                rpm: k.rpm,
+                max_concurrency: k.max_concurrency,
+                expires,
+                stats: registry.for_key(&k.id),
+            };
+            if by_hash.insert(hash, Arc::new(key)).is_some() {
+                return Err(format!("{path}.sha256: the same key is configured twice"));
+            }
+        }
+        let admin = match &a.admin_key_sha256 {
+            Some(h) => Some(parse_hash("auth.admin_key_sha256", h)?),
+            None => None,
+        };
+        Ok(Keys { by_hash, admin })
+    }
+
+    /// No keys configured: every client is admitted.
+    pub fn is_open(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// The key presented by the client: `Ok(None)` when the gateway runs open.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<ApiKey>>, GatewayError> {
+        if self.is_open() {
+            return Ok(None);
+        }
+        let Some(presented) = presented_key(headers) else {
+            return Err(GatewayError::Unauthorized {
+                message: "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key`.".into(),
+            });
+        };
+        let hash = hash_key(presented);
+        let found = self
+            .by_hash
+            .get(&hash)
+            .filter(|k| bool::from(k.hash.ct_eq(&hash)));
+        let Some(key) = found else {
+            return Err(GatewayError::Unauthorized {
+                message: "Incorrect API key provided.".into(),
+            });
+        };
+        if key.expires.is_some_and(|t| SystemTime::now() >= t) {
+            return Err(GatewayError::Unauthorized {
+                message: format!("The API key `{}` has expired.", key.id),
+            });
+        }
+        Ok(Some(key.clone()))
+    }
+
+    /// Whether the request carries the admin key (always true when none is configured: the
+    /// admin listener is then protected only by where it listens).
+    pub fn is_admin(&self, headers: &HeaderMap) -> bool {
+        let Some(admin) = self.admin else {
+            return true;
+        };
+        presented_key(headers).is_some_and(|k| bool::from(hash_key(k).ct_eq(&admin)))
+    }
+
+    pub fn has_admin_key(&self) -> bool {
+        self.admin.is_some()
+    }
+}
+
+/// `Authorization: Bearer <key>` or `x-api-key: <key>`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Some(k) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(k.trim()).filter(|k| !k.is_empty());
+        }
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::KeySection;
+
+    fn keys(expires: Option<&str>) -> Keys {
+        let a = AuthSection {
+            keys: vec![KeySection {
+                id: "team-a".into(),
+                sha256: hex::encode(hash_key("sk-good")),
+                models: vec!["hy-*".into()],
+                rpm: Some(10),
+                max_concurrency: None,
+                expires: expires.map(str::to_string),
+            }],
+            admin_key_sha256: Some(hex::encode(hash_key("sk-admin"))),
+        };
+        Keys::build(&a, &StatsRegistry::default()).unwrap()
+    }
+
+    fn h(name: &str, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), v.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn bearer_and_x_api_key() {
+        let k = keys(None);
+        assert_eq!(k.authenticate(&h("authorization", "Bearer sk-good")).unwrap().unwrap().id, "team-a");
+        assert!(k.authenticate(&h("x-api-key", "sk-good")).unwrap().is_some());
+        assert_eq!(k.authenticate(&h("authorization", "Bearer sk-bad")).unwrap_err().status(), 401);
+        assert_eq!(k.authenticate(&HeaderMap::new()).unwrap_err().status(), 401);
+        assert!(k.is_admin(&h("authorization", "Bearer sk-admin")));
+        assert!(!k.is_admin(&h("authorization", "Bearer sk-good")));
+    }
+
+    #[test]
+    fn expiry_and_models() {
+        let k = keys(Some("2000-01-01T00:00:00Z"));
+        assert_eq!(k.authenticate(&h("x-api-key", "sk-good")).unwrap_err().status(), 401);
+        let k = keys(Some("2999-01-01T00:00:00Z"));
+        let key = k.authenticate(&h("x-api-key", "sk-good")).unwrap().unwrap();
+        assert!(key.allows("hy-turbo") && !key.allows("gpt-4o"));
+    }
+
+    #[test]
+    fn generated_keys_differ() {
+        let (a, b) = (generate_key(), generate_key());
+        assert_ne!(a, b);
+        assert!(a.starts_with("sk-relay-") && a.len() == 9 + 48);
+    }
+}

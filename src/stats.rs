@@ -1,0 +1,118 @@
+//! Request statistics per kind and per key id (seed 001): total, succeeded, failed, success
+//! rate, bytes in and out, and whether the kind streams. Plain atomics: no lock on the hot
+//! path. Per-key counters live in a registry keyed by id so they survive config reloads.
+
+use crate::kind::Kind;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One set of counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub total: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub streamed: AtomicU64,
+}
+
+impl Counters {
+    /// Records one finished request.
+    pub fn record(&self, ok: bool, bytes_in: u64, bytes_out: u64, streamed: bool) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if ok {
+            self.succeeded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+        if streamed {
+            self.streamed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.total,
+            &self.succeeded,
+            &self.failed,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.streamed,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let total = self.total.load(Ordering::Relaxed);
+        let ok = self.succeeded.load(Ordering::Relaxed);
+        json!({
+            "total": total,
+            "succeeded": ok,
+            "failed": self.failed.load(Ordering::Relaxed),
+            "success_rate": if total == 0 { 1.0 } else { ok as f64 / total as f64 },
+            "bytes_in": self.bytes_in.load(Ordering::Relaxed),
+            "bytes_out": self.bytes_out.load(Ordering::Relaxed),
+            "streamed": self.streamed.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// Whether a kind can answer with a stream (SSE or audio).
+pub fn kind_streams(kind: Kind) -> bool {
+    matches!(kind, Kind::Chat | Kind::Speech)
+}
+
+/// The process-wide statistics (like Prometheus's default registry: one per process, so
+/// counters survive config reloads and every worker thread shares them).
+pub fn global() -> &'static StatsRegistry {
+    static STATS: std::sync::OnceLock<StatsRegistry> = std::sync::OnceLock::new();
+    STATS.get_or_init(StatsRegistry::default)
+}
+
+/// Process-wide statistics.
+#[derive(Debug, Default)]
+pub struct StatsRegistry {
+    kinds: [Counters; 6],
+    /// Read only when a config is built or stats are shown; the hot path holds the `Arc`.
+    keys: Mutex<HashMap<String, Arc<Counters>>>,
+}
+
+impl StatsRegistry {
+    pub fn kind(&self, kind: Kind) -> &Counters {
+        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        &self.kinds[i]
+    }
+
+    /// The counters of key `id`, created on first use and kept across reloads.
+    pub fn for_key(&self, id: &str) -> Arc<Counters> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.entry(id.to_string()).or_default().clone()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut kinds = Map::new();
+        for k in Kind::ALL {
+            let mut v = self.kind(k).to_json();
+            v["streams"] = json!(kind_streams(k));
+            kinds.insert(k.name().to_string(), v);
+        }
+        let mut keys = Map::new();
+        let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, c) in map.iter() {
+            keys.insert(id.clone(), c.to_json());
+        }
+        json!({"kinds": kinds, "keys": keys})
+    }
+
+    pub fn reset(&self) {
+        self.kinds.iter().for_each(Counters::reset);
+        let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().for_each(|c| c.reset());
+    }
+}

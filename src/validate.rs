@@ -1,0 +1,197 @@
+//! Request validation per kind, before any upstream work: one borrowed parse of the body that
+//! also yields what routing needs (`model`, `stream`). Each failure is a 400 whose `param`
+//! names the field and whose message a person understands.
+
+use crate::error::GatewayError;
+use crate::kind::Endpoint;
+use crate::multipart::FormSummary;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// What routing needs from a valid request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Peeked {
+    pub model: String,
+    pub stream: bool,
+}
+
+const ROLES: [&str; 6] = ["system", "user", "assistant", "tool", "developer", "function"];
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(borrow, default)]
+    messages: Option<Vec<Message<'a>>>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    prompt: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    voice: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, rename = "content")]
+    _content: Option<IgnoredAny>,
+}
+
+/// Validates a JSON body for `endpoint`.
+pub fn json(endpoint: Endpoint, body: &[u8]) -> Result<Peeked, GatewayError> {
+    let b: Body = serde_json::from_slice(body).map_err(|e| parse_error(&e))?;
+    let model = model_of(b.model.as_deref())?;
+    match endpoint {
+        Endpoint::Chat => chat(b.messages.as_deref())?,
+        Endpoint::Embeddings => embeddings(b.input)?,
+        Endpoint::ImagesGenerations => non_empty_string(b.prompt, "prompt")?,
+        Endpoint::AudioSpeech => {
+            non_empty_string(b.input, "input")?;
+            voice(b.voice)?;
+        }
+        _ => {}
+    }
+    Ok(Peeked {
+        model,
+        stream: b.stream.unwrap_or(false),
+    })
+}
+
+/// Validates a multipart form for `endpoint`.
+pub fn form(endpoint: Endpoint, f: &FormSummary) -> Result<Peeked, GatewayError> {
+    let model = model_of(f.model.as_deref())?;
+    let has_file = |names: &[&str]| f.files.iter().any(|n| names.contains(&n.as_str()));
+    match endpoint {
+        Endpoint::AudioTranscriptions | Endpoint::AudioTranslations if !has_file(&["file"]) => {
+            return Err(GatewayError::bad_param("A `file` part with the audio to transcribe is required.", "file"));
+        }
+        Endpoint::ImagesEdits | Endpoint::ImagesVariations if !has_file(&["image", "image[]"]) => {
+            return Err(GatewayError::bad_param("An `image` file part is required.", "image"));
+        }
+        Endpoint::ImagesEdits if !f.fields.iter().any(|n| n == "prompt") => {
+            return Err(GatewayError::bad_param("A `prompt` field is required to edit an image.", "prompt"));
+        }
+        _ => {}
+    }
+    Ok(Peeked { model, stream: false })
+}
+
+fn parse_error(e: &serde_json::Error) -> GatewayError {
+    if e.is_data() {
+        GatewayError::bad_request(format!("A field of the request body has the wrong type: {e}"))
+    } else {
+        GatewayError::bad_request(format!("We could not parse the JSON body of your request: {e}"))
+    }
+}
+
+fn model_of(m: Option<&str>) -> Result<String, GatewayError> {
+    match m.map(str::trim) {
+        Some(m) if !m.is_empty() => Ok(m.to_string()),
+        _ => Err(GatewayError::bad_param("You must provide a model parameter.", "model")),
+    }
+}
+
+fn chat(messages: Option<&[Message]>) -> Result<(), GatewayError> {
+    let msgs = match messages {
+        Some(m) if !m.is_empty() => m,
+        Some(_) => return Err(GatewayError::bad_param("`messages` must contain at least one message.", "messages")),
+        None => return Err(GatewayError::bad_param("`messages` is required: an array of message objects.", "messages")),
+    };
+    for (i, m) in msgs.iter().enumerate() {
+        match m.role.as_deref() {
+            Some(r) if ROLES.contains(&r) => {}
+            Some(r) => {
+                return Err(GatewayError::bad_param(
+                    format!("`messages[{i}].role` is `{r}`; expected one of system, user, assistant, tool, developer."),
+                    &format!("messages[{i}].role"),
+                ))
+            }
+            None => {
+                return Err(GatewayError::bad_param(
+                    format!("`messages[{i}]` has no `role`."),
+                    &format!("messages[{i}].role"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn embeddings(input: Option<&RawValue>) -> Result<(), GatewayError> {
+    let Some(raw) = input.map(|r| r.get().trim_start()) else {
+        return Err(GatewayError::bad_param("`input` is required (the text to embed).", "input"));
+    };
+    let non_empty_array =
+        || serde_json::from_str::<Vec<IgnoredAny>>(raw).is_ok_and(|v| !v.is_empty());
+    if (raw.starts_with('"') && raw != "\"\"") || non_empty_array() {
+        return Ok(());
+    }
+    Err(GatewayError::bad_param(
+        "`input` must be a non-empty string, or a non-empty array of strings or token arrays.",
+        "input",
+    ))
+}
+
+fn non_empty_string(v: Option<&RawValue>, param: &str) -> Result<(), GatewayError> {
+    match v.map(|r| serde_json::from_str::<Cow<str>>(r.get())) {
+        Some(Ok(s)) if !s.trim().is_empty() => Ok(()),
+        Some(_) => Err(GatewayError::bad_param(format!("`{param}` must be a non-empty string."), param)),
+        None => Err(GatewayError::bad_param(format!("`{param}` is required."), param)),
+    }
+}
+
+fn voice(v: Option<&RawValue>) -> Result<(), GatewayError> {
+    let raw = v.map(|r| r.get().trim_start()).unwrap_or("");
+    if raw.starts_with('{') || raw.starts_with('"') && raw != "\"\"" {
+        return Ok(());
+    }
+    Err(GatewayError::bad_param("`voice` is required (e.g. \"alloy\").", "voice"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(e: Endpoint, body: &str) -> Option<String> {
+        match json(e, body.as_bytes()) {
+            Ok(_) => None,
+            Err(GatewayError::BadRequest { param, .. }) => Some(param.unwrap_or_default()),
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn chat_rules() {
+        assert_eq!(param(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#), None);
+        assert_eq!(param(Endpoint::Chat, r#"{"model":"m"}"#).as_deref(), Some("messages"));
+        assert_eq!(param(Endpoint::Chat, r#"{"model":"m","messages":[]}"#).as_deref(), Some("messages"));
+        assert_eq!(param(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"robot"}]}"#).as_deref(), Some("messages[0].role"));
+        assert_eq!(param(Endpoint::Chat, r#"{"messages":[{"role":"user"}]}"#).as_deref(), Some("model"));
+        assert!(param(Endpoint::Chat, r#"{"model":"m","messages":"hi"}"#).is_some());
+    }
+
+    #[test]
+    fn other_kinds() {
+        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m","input":["a"]}"#), None);
+        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m","input":"a"}"#), None);
+        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m"}"#).as_deref(), Some("input"));
+        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m","input":5}"#).as_deref(), Some("input"));
+        assert_eq!(param(Endpoint::ImagesGenerations, r#"{"model":"m","prompt":" "}"#).as_deref(), Some("prompt"));
+        assert_eq!(param(Endpoint::AudioSpeech, r#"{"model":"m","input":"hi"}"#).as_deref(), Some("voice"));
+        assert_eq!(param(Endpoint::AudioSpeech, r#"{"model":"m","input":"hi","voice":"alloy"}"#), None);
+    }
+
+    #[test]
+    fn forms() {
+        let f = FormSummary { model: Some("whisper-1".into()), files: vec![], fields: vec!["model".into()] };
+        assert!(form(Endpoint::AudioTranscriptions, &f).is_err());
+        let f = FormSummary { model: Some("w".into()), files: vec!["file".into()], fields: vec![] };
+        assert_eq!(form(Endpoint::AudioTranscriptions, &f).unwrap().model, "w");
+    }
+}
