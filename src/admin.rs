@@ -50,7 +50,9 @@ impl ServeHttp for Admin {
                 stats.reset();
                 json(200, br#"{"reset":true}"#.to_vec())
             }
-            ("GET", "/admin/cascade") => json(200, self.cascade.snapshot().to_string().into_bytes()),
+            ("GET", "/admin/cascade") => {
+                json(200, self.cascade.snapshot().to_string().into_bytes())
+            }
             (_, "/admin/stats" | "/admin/stats/reset" | "/admin/cascade") => {
                 error(GatewayError::MethodNotAllowed { method, path })
             }

@@ -52,8 +52,9 @@ pub fn generate_key() -> String {
 
 fn parse_hash(path: &str, hex_str: &str) -> Result<[u8; 32], String> {
     let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_str.trim(), &mut out)
-        .map_err(|_| format!("{path}: not a SHA-256 hex digest (64 hex characters); use `llm-relay hash-key`"))?;
+    hex::decode_to_slice(hex_str.trim(), &mut out).map_err(|_| {
+        format!("{path}: not a SHA-256 hex digest (64 hex characters); use `llm-relay hash-key`")
+    })?;
     Ok(out)
 }
 
@@ -68,14 +69,17 @@ impl Keys {
                 return Err(format!("{path}.id: must be non-empty and unique"));
             }
             let hash = parse_hash(&format!("{path}.sha256"), &k.sha256)?;
-            let expires = match &k.expires {
-                None => None,
-                Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {
-                    format!("{path}.expires: `{t}` is not an RFC 3339 time: {e}")
-                })?),
-            };
+            let expires =
+                match &k.expires {
+                    None => None,
+                    Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {
+                        format!("{path}.expires: `{t}` is not an RFC 3339 time: {e}")
+                    })?),
+                };
             if k.rpm == Some(0) || k.max_concurrency == Some(0) {
-                return Err(format!("{path}: rpm and max_concurrency must be > 0 when set"));
+                return Err(format!(
+                    "{path}: rpm and max_concurrency must be > 0 when set"
+                ));
             }
             let key = ApiKey {
                 id: k.id.clone(),
@@ -154,9 +158,15 @@ impl Keys {
 
 /// `Authorization: Bearer <key>` or `x-api-key: <key>`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
-        if let Some(k) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+        if let Some(k) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
             return Some(k.trim()).filter(|k| !k.is_empty());
         }
     }
@@ -189,16 +199,33 @@ mod tests {
 
     fn h(name: &str, v: &str) -> HeaderMap {
         let mut m = HeaderMap::new();
-        m.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), v.parse().unwrap());
+        m.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
         m
     }
 
     #[test]
     fn bearer_and_x_api_key() {
         let k = keys(None);
-        assert_eq!(k.authenticate(&h("authorization", "Bearer sk-good")).unwrap().unwrap().id, "team-a");
-        assert!(k.authenticate(&h("x-api-key", "sk-good")).unwrap().is_some());
-        assert_eq!(k.authenticate(&h("authorization", "Bearer sk-bad")).unwrap_err().status(), 401);
+        assert_eq!(
+            k.authenticate(&h("authorization", "Bearer sk-good"))
+                .unwrap()
+                .unwrap()
+                .id,
+            "team-a"
+        );
+        assert!(k
+            .authenticate(&h("x-api-key", "sk-good"))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            k.authenticate(&h("authorization", "Bearer sk-bad"))
+                .unwrap_err()
+                .status(),
+            401
+        );
         assert_eq!(k.authenticate(&HeaderMap::new()).unwrap_err().status(), 401);
         assert!(k.is_admin(&h("authorization", "Bearer sk-admin")));
         assert!(!k.is_admin(&h("authorization", "Bearer sk-good")));
@@ -207,7 +234,12 @@ mod tests {
     #[test]
     fn expiry_and_models() {
         let k = keys(Some("2000-01-01T00:00:00Z"));
-        assert_eq!(k.authenticate(&h("x-api-key", "sk-good")).unwrap_err().status(), 401);
+        assert_eq!(
+            k.authenticate(&h("x-api-key", "sk-good"))
+                .unwrap_err()
+                .status(),
+            401
+        );
         let k = keys(Some("2999-01-01T00:00:00Z"));
         let key = k.authenticate(&h("x-api-key", "sk-good")).unwrap().unwrap();
         assert!(key.allows("hy-turbo") && !key.allows("gpt-4o"));

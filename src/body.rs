@@ -97,3 +97,30 @@ fn expects_continue(session: &Session) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
 }
+
+/// Reads and discards the rest of a refused request's body so the connection can be kept
+/// alive: only when the body is small (`cap`) and arrives promptly. Returns whether it is done.
+pub async fn drain(session: &mut Session, cap: usize, deadline: Duration) -> bool {
+    if session.is_body_done() {
+        return true;
+    }
+    if content_length(session).is_some_and(|n| n > cap) {
+        return false;
+    }
+    let work = async {
+        let mut seen = 0usize;
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(c)) => {
+                    seen += c.len();
+                    if seen > cap {
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    };
+    tokio::time::timeout(deadline, work).await.unwrap_or(false)
+}

@@ -6,12 +6,12 @@
 //! prepared body (the *child*: pick the peer, set upstream headers, filter the response).
 //! `ctx.fwd` is `Some` exactly in the child.
 
+use crate::auth::ApiKey;
 use crate::body::{self, BodyError};
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
 use crate::forward::{self, Forward, Outcome};
-use crate::auth::ApiKey;
 use crate::kind::{Endpoint, Kind};
 use crate::limit::{Admission, Limiter};
 use crate::prepare;
@@ -106,7 +106,7 @@ impl ProxyHttp for Gateway {
         }
         let mut info = RequestInfo::default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
-            let done = session.is_body_done();
+            let done = drain_refused(session, &e).await;
             respond::error(session, &e, done, &[]).await;
         }
         ctx.req = Some(info);
@@ -263,7 +263,7 @@ impl Gateway {
         let admission = match self.limiter.admit(key.as_deref(), rt.global_limits) {
             Ok(a) => a,
             Err(r) => {
-                let done = session.is_body_done();
+                let done = drain_refused(session, &r.error).await;
                 respond::error(session, &r.error, done, &r.headers).await;
                 return Ok(());
             }
@@ -285,7 +285,10 @@ impl Gateway {
         if let Some(k) = key.as_deref() {
             if !k.allows(&peeked.model) {
                 return Err(GatewayError::Forbidden {
-                    message: format!("The API key `{}` may not use the model `{}`.", k.id, peeked.model),
+                    message: format!(
+                        "The API key `{}` may not use the model `{}`.",
+                        k.id, peeked.model
+                    ),
                 });
             }
         }
@@ -312,6 +315,16 @@ impl Gateway {
     }
 }
 
+/// Before answering a refusal, read away a small unread body so the client's keep-alive
+/// connection survives (an SDK retrying after a 429 reuses it). Large or slow bodies: close.
+async fn drain_refused(session: &mut Session, e: &GatewayError) -> bool {
+    const DRAIN_CAP: usize = 1 << 20;
+    if !e.allows_keepalive() {
+        return session.is_body_done();
+    }
+    body::drain(session, DRAIN_CAP, std::time::Duration::from_secs(2)).await
+}
+
 /// `/v1/models`, filtered to what the key may use.
 fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
     let Some(key) = key else {
@@ -331,7 +344,6 @@ fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
 /// never takes a truncated answer for a complete one.
 async fn end_broken(session: &mut Session, reason: &str) {
     log::warn!("{reason}");
-    session.set_keepalive(None);
     let sse = session
         .response_written()
         .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
@@ -350,9 +362,10 @@ async fn end_broken(session: &mut Session, reason: &str) {
             .await
             .is_ok()
         {
-            return;
+            return; // the stream ended with proper framing: the connection stays usable
         }
     }
+    session.set_keepalive(None);
     session.downstream_session.shutdown().await;
 }
 

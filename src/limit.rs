@@ -66,22 +66,32 @@ impl Limiter {
             }
         }
         if let Some(limit) = global.concurrency {
-            adm._guards.push(self.hold("global", limit, "the gateway's global")?);
+            adm._guards
+                .push(self.hold("global", limit, "the gateway's global")?);
         }
         if let Some(k) = key {
             if let Some(limit) = k.max_concurrency {
-                adm._guards.push(self.hold(&k.id, limit, &format!("key `{}`", k.id))?);
+                adm._guards
+                    .push(self.hold(&k.id, limit, &format!("key `{}`", k.id))?);
             }
         }
         Ok(adm)
     }
 
     /// Sliding-window check; on admission counts the request and returns the headers.
-    fn check_rate(&self, id: &str, limit: u32, who: &str) -> Result<Vec<(&'static str, String)>, Refusal> {
+    fn check_rate(
+        &self,
+        id: &str,
+        limit: u32,
+        who: &str,
+    ) -> Result<Vec<(&'static str, String)>, Refusal> {
         let (used, fraction) = self.rate.rate_with(&id, |c| {
             let prev = c.prev_samples as f64;
             let curr = c.curr_samples as f64;
-            (prev * (1.0 - c.current_interval_fraction) + curr, c.current_interval_fraction)
+            (
+                prev * (1.0 - c.current_interval_fraction) + curr,
+                c.current_interval_fraction,
+            )
         });
         let reset_s = (WINDOW.as_secs_f64() * (1.0 - fraction)).ceil().max(1.0) as u64;
         let limit_f = f64::from(limit);
@@ -133,7 +143,10 @@ mod tests {
     #[test]
     fn global_rpm_counts_admitted_only() {
         let l = Limiter::default();
-        let g = GlobalLimits { rpm: Some(5), concurrency: None };
+        let g = GlobalLimits {
+            rpm: Some(5),
+            concurrency: None,
+        };
         let ok = (0..20).filter(|_| l.admit(None, g).is_ok()).count();
         assert_eq!(ok, 5);
     }
@@ -141,7 +154,10 @@ mod tests {
     #[test]
     fn concurrency_released_on_drop() {
         let l = Limiter::default();
-        let g = GlobalLimits { rpm: None, concurrency: Some(2) };
+        let g = GlobalLimits {
+            rpm: None,
+            concurrency: Some(2),
+        };
         let a = l.admit(None, g).ok();
         let b = l.admit(None, g).ok();
         assert!(a.is_some() && b.is_some());

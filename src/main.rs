@@ -160,12 +160,17 @@ fn main() {
 /// Says loudly when the gateway admits everyone.
 fn announce_security(rt: &Runtime) {
     if rt.keys.is_open() {
-        log::warn!("*** NO API KEYS CONFIGURED: the gateway is OPEN to every client (set auth.keys) ***");
+        log::warn!(
+            "*** NO API KEYS CONFIGURED: the gateway is OPEN to every client (set auth.keys) ***"
+        );
     } else {
         log::info!("{} API keys configured", rt.keys.len());
     }
     if !rt.keys.has_admin_key() {
-        log::warn!("no auth.admin_key_sha256: the admin listener {} is unauthenticated", rt.admin_listen);
+        log::warn!(
+            "no auth.admin_key_sha256: the admin listener {} is unauthenticated",
+            rt.admin_listen
+        );
     }
 }
 

@@ -70,13 +70,18 @@ pub async fn prepare(
 }
 
 fn route(rt: &Runtime, kind: Kind, model: &str) -> Result<Target, GatewayError> {
-    rt.route(kind, model).ok_or_else(|| GatewayError::ModelNotFound {
-        model: model.to_string(),
-    })
+    rt.route(kind, model)
+        .ok_or_else(|| GatewayError::ModelNotFound {
+            model: model.to_string(),
+        })
 }
 
 /// Chat: parse once (only when needed), describe images, fix, serialise once.
-async fn prepare_chat(rt: &Runtime, state: &CascadeState, p: &mut Prepared) -> Result<(), GatewayError> {
+async fn prepare_chat(
+    rt: &Runtime,
+    state: &CascadeState,
+    p: &mut Prepared,
+) -> Result<(), GatewayError> {
     // A cheap byte scan keeps image-free requests off the cascade's full walk.
     let maybe_images =
         !p.target.caps.images && memchr::memmem::find(&p.body, b"image_url").is_some();
@@ -110,12 +115,16 @@ async fn prepare_chat(rt: &Runtime, state: &CascadeState, p: &mut Prepared) -> R
 
 fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
-        GatewayError::bad_request(format!("We could not parse the JSON body of your request: {e}"))
+        GatewayError::bad_request(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
     })?;
     if v.is_object() {
         Ok(v)
     } else {
-        Err(GatewayError::bad_request("The request body must be a JSON object."))
+        Err(GatewayError::bad_request(
+            "The request body must be a JSON object.",
+        ))
     }
 }
 

@@ -17,7 +17,14 @@ pub struct Peeked {
     pub stream: bool,
 }
 
-const ROLES: [&str; 6] = ["system", "user", "assistant", "tool", "developer", "function"];
+const ROLES: [&str; 6] = [
+    "system",
+    "user",
+    "assistant",
+    "tool",
+    "developer",
+    "function",
+];
 
 #[derive(Deserialize)]
 struct Body<'a> {
@@ -69,39 +76,68 @@ pub fn form(endpoint: Endpoint, f: &FormSummary) -> Result<Peeked, GatewayError>
     let has_file = |names: &[&str]| f.files.iter().any(|n| names.contains(&n.as_str()));
     match endpoint {
         Endpoint::AudioTranscriptions | Endpoint::AudioTranslations if !has_file(&["file"]) => {
-            return Err(GatewayError::bad_param("A `file` part with the audio to transcribe is required.", "file"));
+            return Err(GatewayError::bad_param(
+                "A `file` part with the audio to transcribe is required.",
+                "file",
+            ));
         }
         Endpoint::ImagesEdits | Endpoint::ImagesVariations if !has_file(&["image", "image[]"]) => {
-            return Err(GatewayError::bad_param("An `image` file part is required.", "image"));
+            return Err(GatewayError::bad_param(
+                "An `image` file part is required.",
+                "image",
+            ));
         }
         Endpoint::ImagesEdits if !f.fields.iter().any(|n| n == "prompt") => {
-            return Err(GatewayError::bad_param("A `prompt` field is required to edit an image.", "prompt"));
+            return Err(GatewayError::bad_param(
+                "A `prompt` field is required to edit an image.",
+                "prompt",
+            ));
         }
         _ => {}
     }
-    Ok(Peeked { model, stream: false })
+    Ok(Peeked {
+        model,
+        stream: false,
+    })
 }
 
 fn parse_error(e: &serde_json::Error) -> GatewayError {
     if e.is_data() {
-        GatewayError::bad_request(format!("A field of the request body has the wrong type: {e}"))
+        GatewayError::bad_request(format!(
+            "A field of the request body has the wrong type: {e}"
+        ))
     } else {
-        GatewayError::bad_request(format!("We could not parse the JSON body of your request: {e}"))
+        GatewayError::bad_request(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
     }
 }
 
 fn model_of(m: Option<&str>) -> Result<String, GatewayError> {
     match m.map(str::trim) {
         Some(m) if !m.is_empty() => Ok(m.to_string()),
-        _ => Err(GatewayError::bad_param("You must provide a model parameter.", "model")),
+        _ => Err(GatewayError::bad_param(
+            "You must provide a model parameter.",
+            "model",
+        )),
     }
 }
 
 fn chat(messages: Option<&[Message]>) -> Result<(), GatewayError> {
     let msgs = match messages {
         Some(m) if !m.is_empty() => m,
-        Some(_) => return Err(GatewayError::bad_param("`messages` must contain at least one message.", "messages")),
-        None => return Err(GatewayError::bad_param("`messages` is required: an array of message objects.", "messages")),
+        Some(_) => {
+            return Err(GatewayError::bad_param(
+                "`messages` must contain at least one message.",
+                "messages",
+            ))
+        }
+        None => {
+            return Err(GatewayError::bad_param(
+                "`messages` is required: an array of message objects.",
+                "messages",
+            ))
+        }
     };
     for (i, m) in msgs.iter().enumerate() {
         match m.role.as_deref() {
@@ -125,7 +161,10 @@ fn chat(messages: Option<&[Message]>) -> Result<(), GatewayError> {
 
 fn embeddings(input: Option<&RawValue>) -> Result<(), GatewayError> {
     let Some(raw) = input.map(|r| r.get().trim_start()) else {
-        return Err(GatewayError::bad_param("`input` is required (the text to embed).", "input"));
+        return Err(GatewayError::bad_param(
+            "`input` is required (the text to embed).",
+            "input",
+        ));
     };
     let non_empty_array =
         || serde_json::from_str::<Vec<IgnoredAny>>(raw).is_ok_and(|v| !v.is_empty());
@@ -141,8 +180,14 @@ fn embeddings(input: Option<&RawValue>) -> Result<(), GatewayError> {
 fn non_empty_string(v: Option<&RawValue>, param: &str) -> Result<(), GatewayError> {
     match v.map(|r| serde_json::from_str::<Cow<str>>(r.get())) {
         Some(Ok(s)) if !s.trim().is_empty() => Ok(()),
-        Some(_) => Err(GatewayError::bad_param(format!("`{param}` must be a non-empty string."), param)),
-        None => Err(GatewayError::bad_param(format!("`{param}` is required."), param)),
+        Some(_) => Err(GatewayError::bad_param(
+            format!("`{param}` must be a non-empty string."),
+            param,
+        )),
+        None => Err(GatewayError::bad_param(
+            format!("`{param}` is required."),
+            param,
+        )),
     }
 }
 
@@ -151,7 +196,10 @@ fn voice(v: Option<&RawValue>) -> Result<(), GatewayError> {
     if raw.starts_with('{') || raw.starts_with('"') && raw != "\"\"" {
         return Ok(());
     }
-    Err(GatewayError::bad_param("`voice` is required (e.g. \"alloy\").", "voice"))
+    Err(GatewayError::bad_param(
+        "`voice` is required (e.g. \"alloy\").",
+        "voice",
+    ))
 }
 
 #[cfg(test)]
@@ -168,30 +216,84 @@ mod tests {
 
     #[test]
     fn chat_rules() {
-        assert_eq!(param(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#), None);
-        assert_eq!(param(Endpoint::Chat, r#"{"model":"m"}"#).as_deref(), Some("messages"));
-        assert_eq!(param(Endpoint::Chat, r#"{"model":"m","messages":[]}"#).as_deref(), Some("messages"));
-        assert_eq!(param(Endpoint::Chat, r#"{"model":"m","messages":[{"role":"robot"}]}"#).as_deref(), Some("messages[0].role"));
-        assert_eq!(param(Endpoint::Chat, r#"{"messages":[{"role":"user"}]}"#).as_deref(), Some("model"));
+        assert_eq!(
+            param(
+                Endpoint::Chat,
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#
+            ),
+            None
+        );
+        assert_eq!(
+            param(Endpoint::Chat, r#"{"model":"m"}"#).as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            param(Endpoint::Chat, r#"{"model":"m","messages":[]}"#).as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            param(
+                Endpoint::Chat,
+                r#"{"model":"m","messages":[{"role":"robot"}]}"#
+            )
+            .as_deref(),
+            Some("messages[0].role")
+        );
+        assert_eq!(
+            param(Endpoint::Chat, r#"{"messages":[{"role":"user"}]}"#).as_deref(),
+            Some("model")
+        );
         assert!(param(Endpoint::Chat, r#"{"model":"m","messages":"hi"}"#).is_some());
     }
 
     #[test]
     fn other_kinds() {
-        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m","input":["a"]}"#), None);
-        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m","input":"a"}"#), None);
-        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m"}"#).as_deref(), Some("input"));
-        assert_eq!(param(Endpoint::Embeddings, r#"{"model":"m","input":5}"#).as_deref(), Some("input"));
-        assert_eq!(param(Endpoint::ImagesGenerations, r#"{"model":"m","prompt":" "}"#).as_deref(), Some("prompt"));
-        assert_eq!(param(Endpoint::AudioSpeech, r#"{"model":"m","input":"hi"}"#).as_deref(), Some("voice"));
-        assert_eq!(param(Endpoint::AudioSpeech, r#"{"model":"m","input":"hi","voice":"alloy"}"#), None);
+        assert_eq!(
+            param(Endpoint::Embeddings, r#"{"model":"m","input":["a"]}"#),
+            None
+        );
+        assert_eq!(
+            param(Endpoint::Embeddings, r#"{"model":"m","input":"a"}"#),
+            None
+        );
+        assert_eq!(
+            param(Endpoint::Embeddings, r#"{"model":"m"}"#).as_deref(),
+            Some("input")
+        );
+        assert_eq!(
+            param(Endpoint::Embeddings, r#"{"model":"m","input":5}"#).as_deref(),
+            Some("input")
+        );
+        assert_eq!(
+            param(Endpoint::ImagesGenerations, r#"{"model":"m","prompt":" "}"#).as_deref(),
+            Some("prompt")
+        );
+        assert_eq!(
+            param(Endpoint::AudioSpeech, r#"{"model":"m","input":"hi"}"#).as_deref(),
+            Some("voice")
+        );
+        assert_eq!(
+            param(
+                Endpoint::AudioSpeech,
+                r#"{"model":"m","input":"hi","voice":"alloy"}"#
+            ),
+            None
+        );
     }
 
     #[test]
     fn forms() {
-        let f = FormSummary { model: Some("whisper-1".into()), files: vec![], fields: vec!["model".into()] };
+        let f = FormSummary {
+            model: Some("whisper-1".into()),
+            files: vec![],
+            fields: vec!["model".into()],
+        };
         assert!(form(Endpoint::AudioTranscriptions, &f).is_err());
-        let f = FormSummary { model: Some("w".into()), files: vec!["file".into()], fields: vec![] };
+        let f = FormSummary {
+            model: Some("w".into()),
+            files: vec!["file".into()],
+            fields: vec![],
+        };
         assert_eq!(form(Endpoint::AudioTranscriptions, &f).unwrap().model, "w");
     }
 }

@@ -8,10 +8,10 @@ pub mod file;
 
 use crate::auth::Keys;
 use crate::chat::cascade::{CascadeSettings, OnFailure};
-use crate::limit::GlobalLimits;
 use crate::chat::fix::ModelCaps;
 use crate::chat::vision::DEFAULT_PROMPT;
 use crate::kind::Kind;
+use crate::limit::GlobalLimits;
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
 use bytes::Bytes;

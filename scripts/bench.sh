@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Benchmark harness (issue 4): llm-relay side by side with nginx as a plain reverse proxy, both
+# in front of the same mock upstream, and the mock alone ("direct"). Everything on loopback,
+# every run bounded in time, everything started here stopped by PID on exit (even on failure).
+#
+#   scripts/bench.sh            full run (~10 min); rewrites the results part of docs/benchmarks.md
+#   scripts/bench.sh --quick    short run (< 2 min after the build); prints the table only
+#   options: --no-doc (full run without touching the doc), --perf (record a CPU profile of
+#            llm-relay during scenarios 1b and 2 with perf, if perf works here)
+#   environment: BENCH_THREADS (gateway threads = nginx workers, default 2), BENCH_CONC (oha -c,
+#            default 50), BENCH_RATE (oha -q for the latency runs, default 500),
+#            BENCH_RATE_IMAGE (oha -q for scenario 4 and its scenario-1 baseline, default 100),
+#            BENCH_MOCK_THREADS (default 2), BENCH_KEEP=1 keeps the run directory.
+#
+# Scenarios: 1 chat ~2 KB agent body through the hunyuan profile (1b: with a leading assistant
+# turn, so the fixer rewrites), 2 embeddings pass-through, 3 SSE chat with 20 events (throughput
+# with oha; per-event delay with bench/sse_probe.py), 4 cascade cache hit with a 1 MB data-URL
+# image, 5 1k/10k concurrent SSE streams held open (gateway RSS, bench/hold_streams.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+. scripts/lib.sh
+
+QUICK=0
+WRITE_DOC=1
+PERF=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    --no-doc) WRITE_DOC=0 ;;
+    --perf) PERF=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown option: $a" >&2; exit 2 ;;
+  esac
+done
+[ "$QUICK" = 1 ] && WRITE_DOC=0
+
+THREADS=${BENCH_THREADS:-2}
+MOCK_THREADS=${BENCH_MOCK_THREADS:-2}
+CONC=${BENCH_CONC:-50}
+RATE=${BENCH_RATE:-500}
+RATE_IMAGE=${BENCH_RATE_IMAGE:-100}
+if [ "$QUICK" = 1 ]; then
+  DUR=${BENCH_DUR:-1500ms}; PROBE_DUR=2; HOLD_SET=(1000); HOLD_SECS=2; WARM_N=100
+else
+  DUR=${BENCH_DUR:-10s}; PROBE_DUR=8; HOLD_SET=(1000 10000); HOLD_SECS=5; WARM_N=500
+fi
+
+# ------------------------------------------------------------------ tools
+need_toolchain
+need_apt nginx nginx-light
+need_apt curl curl
+OHA=$(command -v oha || true)
+[ -z "$OHA" ] && [ -x "$HOME/.cargo/bin/oha" ] && OHA=$HOME/.cargo/bin/oha
+if [ -z "$OHA" ]; then
+  echo "installing oha (cargo install oha --locked) ..." >&2
+  cargo install oha --locked >&2
+  OHA=$HOME/.cargo/bin/oha
+fi
+command -v python3 >/dev/null || need_apt python3 python3
+
+echo "building release binaries ..." >&2
+cargo build --release --bins >&2
+T_START=$(date +%s)
+
+# ------------------------------------------------------------------ run directory, cleanup
+RUN=$(mktemp -d /tmp/llm-relay-bench.XXXXXX)
+RES=$RUN/results
+mkdir -p "$RES" "$RUN/nginx"/{client_body,proxy,fastcgi,uwsgi,scgi}
+pids=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 30); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
+    echo "run directory kept: $RUN" >&2
+  else
+    rm -rf "$RUN"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Many streams need many descriptors (a proxy holds two per stream). Take what the hard limit
+# allows; hold_streams.py reports how many streams were really open.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+
+# Free loopback ports, picked by the kernel.
+read -r MOCK_PORT NGINX_PORT NGINX_PROBE_PORT GW_PORT ADMIN_PORT PROBE_PORT < <(python3 - <<'PY'
+import socket
+ss = [socket.socket() for _ in range(6)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+PY
+)
+
+render() { # render TEMPLATE OUT: replace @KEY@ with $KEY
+  python3 - "$1" "$2" <<'PY'
+import os, re, sys
+src = open(sys.argv[1]).read()
+out = re.sub(r"@([A-Z_]+)@", lambda m: os.environ[m.group(1)], src)
+open(sys.argv[2], "w").write(out)
+PY
+}
+export RUN MOCK_PORT NGINX_PORT NGINX_PROBE_PORT GW_PORT ADMIN_PORT PROBE_PORT THREADS NOFILE
+export WORKERS=$THREADS
+export WORKER_CONNECTIONS=$(( NOFILE > 1024 ? NOFILE - 64 : 1024 ))
+if [ "$(id -u)" = 0 ]; then export USER_LINE="user root;"; else export USER_LINE=""; fi
+
+wait_port() { # wait_port PORT NAME PID
+  for _ in $(seq 1 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { echo "$2 exited at start-up; see $RUN" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$2 did not listen on $1 in 10 s" >&2; exit 1
+}
+
+# ------------------------------------------------------------------ bodies and servers
+python3 bench/bodies.py "$RUN/bodies" > "$RES/bodies.tsv"
+python3 - "$RUN/bodies" <<'PY'
+import json, sys
+d = sys.argv[1]
+b = json.load(open(f"{d}/sse.json"))
+b["model"] = "hunyuan-sse-probe"
+open(f"{d}/sse-probe.json", "w").write(json.dumps(b, separators=(",", ":")))
+PY
+B=$RUN/bodies
+
+./target/release/mock-upstream --listen "127.0.0.1:$MOCK_PORT" --threads "$MOCK_THREADS" \
+  > "$RUN/mock.log" 2>&1 &
+MOCK_PID=$!; pids+=("$MOCK_PID")
+wait_port "$MOCK_PORT" mock-upstream "$MOCK_PID"
+
+python3 bench/sse_probe.py serve --port "$PROBE_PORT" > "$RUN/probe.log" 2>&1 &
+PROBE_PID=$!; pids+=("$PROBE_PID")
+wait_port "$PROBE_PORT" sse-probe "$PROBE_PID"
+
+render bench/nginx.conf.template "$RUN/nginx/nginx.conf"
+nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log" \
+  > "$RUN/nginx/stdout.log" 2>&1 &
+NGINX_PID=$!; pids+=("$NGINX_PID")
+wait_port "$NGINX_PORT" nginx "$NGINX_PID"
+
+render bench/pingora.yaml.template "$RUN/pingora.yaml"
+render bench/relay.yaml.template "$RUN/relay.yaml"
+./target/release/llm-relay -c "$RUN/pingora.yaml" --config "$RUN/relay.yaml" \
+  > "$RUN/relay.log" 2>&1 &
+GW_PID=$!; pids+=("$GW_PID")
+wait_port "$GW_PORT" llm-relay "$GW_PID"
+
+nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); }
+
+declare -A PORT=([direct]=$MOCK_PORT [nginx]=$NGINX_PORT [relay]=$GW_PORT)
+
+# ------------------------------------------------------------------ sanity: every path answers 200
+check() { # check TARGET PATH BODY [headers...]
+  local target=$1 path=$2 body=$3; shift 3
+  local code
+  code=$(curl -s -o "$RES/check.out" -w '%{http_code}' --max-time 20 \
+    -H 'content-type: application/json' "$@" --data-binary "@$body" \
+    "http://127.0.0.1:${PORT[$target]}$path")
+  if [ "$code" != 200 ]; then
+    echo "sanity check failed: $target $path $(basename "$body") -> $code: $(head -c 300 "$RES/check.out")" >&2
+    exit 1
+  fi
+}
+for t in direct nginx relay; do
+  check "$t" /v1/chat/completions "$B/chat.json"
+  check "$t" /v1/chat/completions "$B/chat-lead.json"
+  check "$t" /v1/embeddings "$B/embed.json"
+  check "$t" /v1/chat/completions "$B/sse.json" -H 'x-mock-events: 20'
+done
+# Scenario 4: the first request through the gateway asks the vision model once and caches the
+# description; every measured request after it is a cache hit.
+check relay /v1/chat/completions "$B/vision.json"
+check direct /v1/chat/completions "$B/vision.json"
+VISION_CALLS_WARM=$(curl -s "http://127.0.0.1:$MOCK_PORT/_stats" | python3 -c \
+  'import json,sys; print(json.load(sys.stdin).get("vision_calls", "?"))')
+
+# ------------------------------------------------------------------ load runs
+COMMANDS=$RES/commands.txt
+: > "$COMMANDS"
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+oha_run() { # oha_run NAME TARGET PATH BODY MODE [headers...]   MODE: tp | lat | lat-image
+  local name=$1 target=$2 path=$3 body=$4 mode=$5; shift 5
+  local url="http://127.0.0.1:${PORT[$target]}$path"
+  local hdr=() h
+  for h in "$@"; do hdr+=(-H "$h"); done
+  # warm-up: connections and upstream keep-alive in place before measuring
+  timeout 60 "$OHA" --no-tui -n "$WARM_N" -c 10 -m POST -T application/json -D "$body" \
+    "${hdr[@]}" "$url" > /dev/null 2>&1 || true
+  local extra=()
+  case "$mode" in
+    lat) extra=(-q "$RATE" --latency-correction) ;;
+    lat-image) extra=(-q "$RATE_IMAGE" --latency-correction) ;;
+  esac
+  local cmd=("$OHA" --no-tui --output-format json -z "$DUR" -c "$CONC" "${extra[@]}"
+    -m POST -T application/json -D "$body" "${hdr[@]}" "$url")
+  echo "$name.$target.$mode: ${cmd[*]}" | sed "s|$RUN/bodies/||g; s|$OHA|oha|" >> "$COMMANDS"
+  echo "$(loadavg)" > "$RES/$name.$target.$mode.load"
+  timeout 120 "${cmd[@]}" > "$RES/$name.$target.$mode.json" 2> "$RES/$name.$target.$mode.err" || {
+    echo "oha failed for $name $target $mode (see $RES)" >&2; return 0; }
+  printf '  %-10s %-7s %-9s done (load %s)\n' "$name" "$target" "$mode" "$(cat "$RES/$name.$target.$mode.load")" >&2
+}
+
+perf_start() {
+  PERF_PID=
+  [ "$PERF" = 1 ] || return 0
+  command -v perf >/dev/null || { echo "perf missing (apt-get install linux-perf)" >&2; return 0; }
+  perf record -F 999 -e cpu-clock -g -p "$GW_PID" -o "$RUN/perf.$1.data" > "$RUN/perf.$1.log" 2>&1 &
+  PERF_PID=$!
+  sleep 0.3
+}
+perf_stop() {
+  [ -n "${PERF_PID:-}" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  perf report -i "$RUN/perf.$1.data" --no-children --sort symbol --stdio 2>/dev/null \
+    | grep -v '^#' | grep -v '^$' | head -60 > "$RES/perf.$1.txt" || true
+  PERF_PID=
+}
+
+scenario() { # scenario NAME PATH BODY TARGETS LATMODE [headers...]
+  local name=$1 path=$2 body=$3 targets=$4 latmode=$5; shift 5
+  local t
+  echo "scenario $name" >&2
+  for t in $targets; do
+    [ "$t" = relay ] && perf_start "$name"
+    oha_run "$name" "$t" "$path" "$body" tp "$@"
+    [ "$t" = relay ] && perf_stop "$name"
+    oha_run "$name" "$t" "$path" "$body" "$latmode" "$@"
+  done
+}
+
+ALL="direct nginx relay"
+scenario s1 /v1/chat/completions "$B/chat.json" "$ALL" lat
+scenario s1b /v1/chat/completions "$B/chat-lead.json" "$ALL" lat
+scenario s2 /v1/embeddings "$B/embed.json" "$ALL" lat
+scenario s3 /v1/chat/completions "$B/sse.json" "$ALL" lat 'x-mock-events: 20' 'x-mock-interval-ms: 0'
+scenario s4 /v1/chat/completions "$B/vision.json" "$ALL" lat-image
+# Scenario 4's own baseline: scenario 1 at scenario 4's rate (same load on the gateway).
+echo "scenario s1@image-rate" >&2
+for t in direct relay; do oha_run s1i "$t" /v1/chat/completions "$B/chat.json" lat-image; done
+
+# Scenario 3, per-event delay: the probe upstream stamps each event, the client subtracts.
+echo "scenario s3 per-event probe" >&2
+declare -A PROBE_PORTS=([direct]=$PROBE_PORT [nginx]=$NGINX_PROBE_PORT [relay]=$GW_PORT)
+for t in direct nginx relay; do
+  cmd=(python3 bench/sse_probe.py client --port "${PROBE_PORTS[$t]}" --body "$B/sse-probe.json"
+    --events 20 --interval-ms 10 --concurrency 10 --duration "$PROBE_DUR")
+  echo "s3probe.$t: ${cmd[*]}" | sed "s|$RUN/bodies/||g" >> "$COMMANDS"
+  loadavg > "$RES/s3probe.$t.load"
+  timeout $((PROBE_DUR + 60)) "${cmd[@]}" > "$RES/s3probe.$t.json" 2> "$RES/s3probe.$t.err" || true
+  printf '  %-10s %-7s done\n' s3probe "$t" >&2
+done
+
+# Scenario 5: streams held open; RSS of the proxy (nginx: master + workers).
+echo "scenario s5 streams held open" >&2
+for n in "${HOLD_SET[@]}"; do
+  for t in relay nginx; do
+    if [ "$t" = relay ]; then pid_args=(--pid "$GW_PID"); else
+      pid_args=(); for p in $(nginx_pids); do pid_args+=(--pid "$p"); done; fi
+    cmd=(python3 bench/hold_streams.py --port "${PORT[$t]}" --body "$B/sse.json" --streams "$n"
+      --events 100 --interval-ms 5000 --hold "$HOLD_SECS" --ramp-timeout 60 "${pid_args[@]}")
+    echo "s5.$n.$t: ${cmd[*]}" | sed "s|$RUN/bodies/||g; s|--pid [0-9]*|--pid PID|g" >> "$COMMANDS"
+    timeout 120 "${cmd[@]}" > "$RES/s5.$n.$t.json" 2> "$RES/s5.$n.$t.err" || true
+    printf '  %-10s %-7s done\n' "s5.$n" "$t" >&2
+    sleep 1  # let the proxy drop the closed streams before the next run
+  done
+done
+
+# ------------------------------------------------------------------ report
+T_END=$(date +%s)
+{
+  echo "elapsed_s=$((T_END - T_START))"
+  echo "quick=$QUICK"
+  echo "threads=$THREADS mock_threads=$MOCK_THREADS conc=$CONC rate=$RATE rate_image=$RATE_IMAGE dur=$DUR"
+  echo "nofile=$NOFILE"
+  echo "vision_calls_after_warmup=$VISION_CALLS_WARM"
+  echo "vision_calls_at_end=$(curl -s "http://127.0.0.1:$MOCK_PORT/_stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("vision_calls", "?"))')"
+  echo "oha=$("$OHA" --version)"
+  echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+  echo "python=$(python3 --version | cut -d' ' -f2)"
+  echo "rustc=$(rustc --version)"
+  echo "llm_relay_commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src Cargo.toml 2>/dev/null || echo '+dirty')"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "nproc=$(nproc)"
+  echo "kernel=$(uname -r)"
+  echo "mem=$(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+} > "$RES/meta.txt"
+doc_args=()
+[ "$WRITE_DOC" = 1 ] && doc_args=(--doc docs/benchmarks.md)
+python3 bench/report.py "$RES" "${doc_args[@]}"
+echo "bench took $((T_END - T_START)) s after the build; raw results in $RES" >&2
