@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_toolchain
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# tests/sdk.rs drives the gateway with the official OpenAI Python SDK.
+python3 -c "import openai" 2>/dev/null || python3 -m pip install -q openai
 
 echo "== cargo fmt --check"
 cargo fmt --check
