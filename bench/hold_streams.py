@@ -34,7 +34,7 @@ def rss_kb(pids):
     return total
 
 
-async def hold_one(args, req, sem, ready, stop, stats, writers):
+async def hold_one(args, req, sem, ready, stats, writers):
     try:
         async with sem:
             reader, writer = await asyncio.wait_for(
@@ -53,21 +53,12 @@ async def hold_one(args, req, sem, ready, stop, stats, writers):
         stats["open"] += 1
         if stats["open"] + stats["errors"] >= args.streams:
             ready.set()
-        # Drain whatever else comes until told to stop.
-        drain = asyncio.ensure_future(agen.__anext__())
-        stopper = asyncio.ensure_future(stop.wait())
-        while True:
-            done, _ = await asyncio.wait({drain, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if stopper in done:
-                drain.cancel()
-                return
-            try:
-                drain.result()
-            except StopAsyncIteration:
-                stats["ended_early"] += 1
-                stopper.cancel()
-                return
-            drain = asyncio.ensure_future(agen.__anext__())
+        # Drain whatever else comes until cancelled at the end of the hold.
+        async for _ in agen:
+            pass
+        stats["ended_early"] += 1
+    except asyncio.CancelledError:
+        raise
     except Exception as e:
         stats["errors"] += 1
         stats["last_error"] = repr(e)
@@ -84,10 +75,10 @@ async def main_async(args):
     stats = {"open": 0, "errors": 0, "ended_early": 0}
     idle = rss_kb(args.pid)
     sem = asyncio.Semaphore(args.connect_parallel)
-    ready, stop = asyncio.Event(), asyncio.Event()
+    ready = asyncio.Event()
     writers = []
     t0 = time.monotonic()
-    tasks = [asyncio.ensure_future(hold_one(args, req, sem, ready, stop, stats, writers))
+    tasks = [asyncio.ensure_future(hold_one(args, req, sem, ready, stats, writers))
              for _ in range(args.streams)]
     try:
         await asyncio.wait_for(ready.wait(), args.ramp_timeout)
@@ -100,13 +91,12 @@ async def main_async(args):
         samples.append(rss_kb(args.pid))
         await asyncio.sleep(0.5)
     open_now = stats["open"]
-    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     for w in writers:
         w.close()
-    for t in tasks:
-        if not t.done():
-            t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0.2)
     samples.sort()
     rss = samples[len(samples) // 2] if samples else None
     out = {

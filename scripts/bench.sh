@@ -193,6 +193,18 @@ VISION_CALLS_WARM=$(curl -s "http://127.0.0.1:$MOCK_PORT/_stats" | python3 -c \
 COMMANDS=$RES/commands.txt
 : > "$COMMANDS"
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
+# The exact command, quoted, with the run's temporary paths and ports replaced by names.
+log_cmd() {
+  local label=$1; shift
+  printf '%s: %s\n' "$label" "$(printf '%q ' "$@")" | sed \
+    -e "s|$RUN/bodies/||g" -e "s|$OHA|oha|g" \
+    -e "s|:$MOCK_PORT/|:\$MOCK_PORT/|g" -e "s|:$NGINX_PORT/|:\$NGINX_PORT/|g" \
+    -e "s|:$GW_PORT/|:\$RELAY_PORT/|g" -e "s|--port $MOCK_PORT |--port \$MOCK_PORT |g" \
+    -e "s|--port $NGINX_PORT |--port \$NGINX_PORT |g" -e "s|--port $GW_PORT |--port \$RELAY_PORT |g" \
+    -e "s|--port $PROBE_PORT |--port \$PROBE_PORT |g" \
+    -e "s|--port $NGINX_PROBE_PORT |--port \$NGINX_PROBE_PORT |g" \
+    -e "s|--pid [0-9]*|--pid PID|g" -e 's/ $//' >> "$COMMANDS"
+}
 
 oha_run() { # oha_run NAME TARGET PATH BODY MODE [headers...]   MODE: tp | lat | lat-image
   local name=$1 target=$2 path=$3 body=$4 mode=$5; shift 5
@@ -207,9 +219,9 @@ oha_run() { # oha_run NAME TARGET PATH BODY MODE [headers...]   MODE: tp | lat |
     lat) extra=(-q "$RATE" --latency-correction) ;;
     lat-image) extra=(-q "$RATE_IMAGE" --latency-correction) ;;
   esac
-  local cmd=("$OHA" --no-tui --output-format json -z "$DUR" -c "$CONC" "${extra[@]}"
+  local cmd=("$OHA" --no-tui --output-format json -w -z "$DUR" -c "$CONC" "${extra[@]}"
     -m POST -T application/json -D "$body" "${hdr[@]}" "$url")
-  echo "$name.$target.$mode: ${cmd[*]}" | sed "s|$RUN/bodies/||g; s|$OHA|oha|" >> "$COMMANDS"
+  log_cmd "$name.$target.$mode" "${cmd[@]}"
   echo "$(loadavg)" > "$RES/$name.$target.$mode.load"
   timeout 120 "${cmd[@]}" > "$RES/$name.$target.$mode.json" 2> "$RES/$name.$target.$mode.err" || {
     echo "oha failed for $name $target $mode (see $RES)" >&2; return 0; }
@@ -220,7 +232,7 @@ perf_start() {
   PERF_PID=
   [ "$PERF" = 1 ] || return 0
   command -v perf >/dev/null || { echo "perf missing (apt-get install linux-perf)" >&2; return 0; }
-  perf record -F 999 -e cpu-clock -g -p "$GW_PID" -o "$RUN/perf.$1.data" > "$RUN/perf.$1.log" 2>&1 &
+  perf record -F 999 -e cpu-clock -p "$GW_PID" -o "$RUN/perf.$1.data" > "$RUN/perf.$1.log" 2>&1 &
   PERF_PID=$!
   sleep 0.3
 }
@@ -261,7 +273,7 @@ declare -A PROBE_PORTS=([direct]=$PROBE_PORT [nginx]=$NGINX_PROBE_PORT [relay]=$
 for t in direct nginx relay; do
   cmd=(python3 bench/sse_probe.py client --port "${PROBE_PORTS[$t]}" --body "$B/sse-probe.json"
     --events 20 --interval-ms 10 --concurrency 10 --duration "$PROBE_DUR")
-  echo "s3probe.$t: ${cmd[*]}" | sed "s|$RUN/bodies/||g" >> "$COMMANDS"
+  log_cmd "s3probe.$t" "${cmd[@]}"
   loadavg > "$RES/s3probe.$t.load"
   timeout $((PROBE_DUR + 60)) "${cmd[@]}" > "$RES/s3probe.$t.json" 2> "$RES/s3probe.$t.err" || true
   printf '  %-10s %-7s done\n' s3probe "$t" >&2
@@ -275,7 +287,7 @@ for n in "${HOLD_SET[@]}"; do
       pid_args=(); for p in $(nginx_pids); do pid_args+=(--pid "$p"); done; fi
     cmd=(python3 bench/hold_streams.py --port "${PORT[$t]}" --body "$B/sse.json" --streams "$n"
       --events 100 --interval-ms 5000 --hold "$HOLD_SECS" --ramp-timeout 60 "${pid_args[@]}")
-    echo "s5.$n.$t: ${cmd[*]}" | sed "s|$RUN/bodies/||g; s|--pid [0-9]*|--pid PID|g" >> "$COMMANDS"
+    log_cmd "s5.$n.$t" "${cmd[@]}"
     timeout 120 "${cmd[@]}" > "$RES/s5.$n.$t.json" 2> "$RES/s5.$n.$t.err" || true
     printf '  %-10s %-7s done\n' "s5.$n" "$t" >&2
     sleep 1  # let the proxy drop the closed streams before the next run

@@ -3,6 +3,10 @@
 //!
 //! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id.
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
+//!
+//! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
+//! - `GET /metrics`: Prometheus text format.
+//! - `GET /health/live`, `GET /health/ready`, `GET /health`.
 
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
@@ -33,12 +37,57 @@ fn error(e: GatewayError) -> Response<Vec<u8>> {
     json(e.status(), e.body().to_vec())
 }
 
+impl Admin {
+    /// Copies the cascade's counters into their gauges (at scrape time: no hot-path cost).
+    fn export_cascade(&self) {
+        let snap = self.cascade.cache.snapshot();
+        let g = &crate::metrics::metrics().cascade_cache;
+        for (stat, v) in [
+            ("hits", snap.hits),
+            ("misses", snap.misses),
+            ("evictions", snap.evictions),
+            ("joins", snap.single_flight_joins),
+            ("expired", snap.expired),
+            ("entries", snap.entries as u64),
+            ("bytes", snap.bytes),
+        ] {
+            g.with_label_values(&[stat]).set(v as i64);
+        }
+    }
+}
+
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let (method, path) = (req.method.as_str().to_string(), req.uri.path().to_string());
-        if !self.config.load().keys.is_admin(&req.headers) {
+        let rt = self.config.load();
+        match path.as_str() {
+            "/metrics" => {
+                self.export_cascade();
+                let mut r = json(200, crate::metrics::metrics().render());
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                return r;
+            }
+            "/health/live" => return json(200, br#"{"status":"live"}"#.to_vec()),
+            "/health/ready" => {
+                let (status, body) = crate::health::readiness(&rt);
+                return json(status, body.to_string().into_bytes());
+            }
+            "/health" => {
+                return json(
+                    200,
+                    crate::health::report(&rt, &self.cascade)
+                        .to_string()
+                        .into_bytes(),
+                )
+            }
+            _ => {}
+        }
+        if !rt.keys.is_admin(&req.headers) {
             return error(GatewayError::Unauthorized {
                 message: "The admin endpoints need the admin key.".into(),
             });

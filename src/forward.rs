@@ -9,6 +9,7 @@
 
 use crate::config::Target;
 use crate::error::GatewayError;
+use crate::kind::Kind;
 use bytes::Bytes;
 use pingora::protocols::http::HttpTask;
 use pingora::proxy::subrequest::pipe::{pipe_subrequest, InputBody, InputBodyType};
@@ -18,9 +19,27 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What the child saw of the upstream, for metrics and the access log.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    /// Request sent to response header, µs (0: no header).
+    pub ttfb_us: AtomicU64,
+    /// The whole upstream exchange, µs.
+    pub upstream_us: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub completion_tokens: AtomicU64,
+    /// SSE events forwarded.
+    pub events: AtomicU64,
+}
+
 /// What the subrequest needs from its parent, and what it reports back.
 #[derive(Debug)]
 pub struct Forward {
+    pub kind: Kind,
+    pub request_id: String,
+    /// Remove the usage-only SSE chunk (the gateway asked for it, the client did not).
+    pub strip_usage: bool,
+    pub telemetry: Telemetry,
     pub target: Target,
     /// Path and query to request upstream, below the member's base path.
     pub path_and_query: String,
@@ -71,17 +90,41 @@ pub async fn forward(session: &mut Session, fwd: Arc<Forward>, body: Bytes) -> O
     );
     let pipe = pipe_subrequest(session, sub, handle, filter, input);
     tokio::pin!(pipe);
+    let outcome = watch_pipe(pipe, &fwd, &watch, first_byte, idle).await;
+    let t = &fwd.telemetry;
+    t.upstream_us
+        .store(watch.start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Some(us) = watch.header_us() {
+        t.ttfb_us.store(us, Ordering::Relaxed);
+    }
+    outcome
+}
+
+/// Awaits the pipe while enforcing the first-byte and idle timeouts.
+async fn watch_pipe<F, T>(
+    mut pipe: std::pin::Pin<&mut F>,
+    fwd: &Forward,
+    watch: &Watch,
+    first_byte: Duration,
+    idle: Duration,
+) -> Outcome
+where
+    F: std::future::Future<
+        Output = Result<T, pingora::proxy::subrequest::pipe::PipeSubrequestError>,
+    >,
+    T: HeaderSeen,
+{
     loop {
         let deadline = watch.deadline(first_byte, idle);
         tokio::select! {
             res = &mut pipe => {
                 return match res {
-                    Ok(state) if state.header_received => Outcome::Done,
-                    Ok(_) => Outcome::Failed(failure_of(&fwd, None)),
+                    Ok(state) if state.header_seen() => Outcome::Done,
+                    Ok(_) => Outcome::Failed(failure_of(fwd, None)),
                     Err(e) if e.state.header_received || watch.header() => Outcome::Broken {
                         reason: format!("upstream failed mid-response: {}", e.error),
                     },
-                    Err(e) => Outcome::Failed(failure_of(&fwd, Some(&e.error))),
+                    Err(e) => Outcome::Failed(failure_of(fwd, Some(&e.error))),
                 };
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
@@ -126,10 +169,23 @@ fn failure_of(fwd: &Forward, e: Option<&pingora::Error>) -> GatewayError {
     }
 }
 
+/// Lets the watchdog ask the pipe's result whether a response header went out.
+trait HeaderSeen {
+    fn header_seen(&self) -> bool;
+}
+
+impl HeaderSeen for pingora::proxy::subrequest::pipe::PipeSubrequestState {
+    fn header_seen(&self) -> bool {
+        self.header_received
+    }
+}
+
 /// Activity seen on the pipe, shared with the task filter (which must be `Send`).
 struct Watch {
     start: Instant,
     header: AtomicBool,
+    /// Microseconds since `start` when the header passed (u64::MAX: not yet).
+    header_at_us: AtomicU64,
     /// Microseconds since `start` of the last task.
     last_us: AtomicU64,
 }
@@ -139,20 +195,27 @@ impl Watch {
         Watch {
             start: Instant::now(),
             header: AtomicBool::new(false),
+            header_at_us: AtomicU64::new(u64::MAX),
             last_us: AtomicU64::new(0),
         }
     }
 
     fn seen(&self, task: &HttpTask) {
+        let us = self.start.elapsed().as_micros() as u64;
         if matches!(task, HttpTask::Header(..)) {
             self.header.store(true, Ordering::Relaxed);
+            self.header_at_us.store(us, Ordering::Relaxed);
         }
-        let us = self.start.elapsed().as_micros() as u64;
         self.last_us.store(us, Ordering::Relaxed);
     }
 
     fn header(&self) -> bool {
         self.header.load(Ordering::Relaxed)
+    }
+
+    fn header_us(&self) -> Option<u64> {
+        let us = self.header_at_us.load(Ordering::Relaxed);
+        (us != u64::MAX).then_some(us)
     }
 
     fn deadline(&self, first_byte: Duration, idle: Duration) -> Instant {

@@ -14,11 +14,14 @@ use crate::error::GatewayError;
 use crate::forward::{self, Forward, Outcome};
 use crate::kind::{Endpoint, Kind};
 use crate::limit::{Admission, Limiter};
+use crate::metrics::metrics;
+use crate::observe::{self, RequestInfo};
 use crate::prepare;
 use crate::respond;
+use crate::stream::{usage_of, SseScanner};
 use crate::upstream::Member;
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -45,22 +48,26 @@ pub struct Ctx {
     pub member: Option<Arc<Member>>,
     /// Child only: the upstream answered with an SSE stream.
     pub sse: bool,
+    /// Child only: the response scanner.
+    pub scan: Scan,
     /// Parent only: who asked for what, for statistics and the access log.
     pub req: Option<RequestInfo>,
     /// Parent only: the limiter's guards, held until the response has ended.
     pub admission: Option<Admission>,
 }
 
-/// What the parent learned about the request.
+/// How the child reads the upstream's response body on its way to the client.
 #[derive(Debug, Default)]
-pub struct RequestInfo {
-    pub kind: Option<Kind>,
-    pub key: Option<Arc<ApiKey>>,
-    pub bytes_in: u64,
-    pub stream: bool,
-    /// The response broke after it had started.
-    pub broken: bool,
+pub enum Scan {
+    #[default]
+    Off,
+    Sse(SseScanner),
+    /// A JSON answer with `usage` (chat, embeddings), kept up to a bound to read the tokens.
+    Json(BytesMut),
 }
+
+/// JSON answers longer than this are not scanned for usage.
+const JSON_SCAN_CAP: usize = 2 << 20;
 
 #[async_trait]
 impl ProxyHttp for Gateway {
@@ -72,6 +79,7 @@ impl ProxyHttp for Gateway {
             fwd: None,
             member: None,
             sse: false,
+            scan: Scan::Off,
             req: None,
             admission: None,
         }
@@ -88,8 +96,18 @@ impl ProxyHttp for Gateway {
             ctx.fwd = Some(fwd);
             return Ok(());
         }
-        let keepalive = self.config.load().keepalive_seconds;
-        session.set_keepalive(Some(keepalive));
+        if crate::health::is_draining() {
+            // Move clients to the new process: this connection ends after this answer.
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(self.config.load().keepalive_seconds));
+        }
+        metrics().in_flight.inc();
+        let id = request_id(session.req_header());
+        ctx.req = Some(RequestInfo {
+            request_id: id,
+            ..Default::default()
+        });
         Ok(())
     }
 
@@ -104,10 +122,11 @@ impl ProxyHttp for Gateway {
         if ctx.fwd.is_some() {
             return Ok(false);
         }
-        let mut info = RequestInfo::default();
+        let mut info = ctx.req.take().unwrap_or_default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
             let done = drain_refused(session, &e).await;
-            respond::error(session, &e, done, &[]).await;
+            let id = [("x-request-id", info.request_id.clone())];
+            respond::error(session, &e, done, &id).await;
         }
         ctx.req = Some(info);
         Ok(true)
@@ -160,6 +179,7 @@ impl ProxyHttp for Gateway {
         if let Some(auth) = fwd.target.pool.auth.as_ref() {
             req.insert_header(http::header::AUTHORIZATION, auth.clone())?;
         }
+        req.insert_header("x-request-id", fwd.request_id.as_str())?;
         // Identity encoding keeps SSE scannable and lets the gateway count tokens.
         req.remove_header(&http::header::ACCEPT_ENCODING);
         req.remove_header(&http::header::CONNECTION);
@@ -178,36 +198,104 @@ impl ProxyHttp for Gateway {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
+        let Some(fwd) = ctx.fwd.as_ref() else {
+            return Ok(());
+        };
+        if let Some(member) = ctx.member.as_ref() {
+            // Passive health: an upstream that answers 502/503/504 is failing, others work.
+            match resp.status.as_u16() {
+                502..=504 => fwd.target.pool.report_failure(member),
+                _ => member.health.success(),
+            }
+        }
         if sse {
             ctx.sse = true;
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-        }
-        if let Some(fwd) = ctx.fwd.as_ref() {
-            for (k, v) in &fwd.headers {
-                resp.insert_header(*k, v.as_str())?;
+            if fwd.strip_usage {
+                // The body changes length when the usage chunk is removed.
+                resp.remove_header(&http::header::CONTENT_LENGTH);
             }
+            ctx.scan = Scan::Sse(SseScanner::new(fwd.strip_usage));
+        } else if matches!(fwd.kind, Kind::Chat | Kind::Embeddings) && resp.status.is_success() {
+            ctx.scan = Scan::Json(BytesMut::new());
         }
+        for (k, v) in &fwd.headers {
+            resp.insert_header(*k, v.as_str())?;
+        }
+        resp.insert_header("x-request-id", fwd.request_id.as_str())?;
         Ok(())
     }
 
-    /// Parent: statistics per kind and key (the child's run is not counted twice).
+    /// Child: count SSE events, read `usage`, drop the usage chunk the client did not ask for.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<std::time::Duration>> {
+        let Some(fwd) = ctx.fwd.as_ref() else {
+            return Ok(None);
+        };
+        let t = &fwd.telemetry;
+        match &mut ctx.scan {
+            Scan::Off => {}
+            Scan::Sse(scanner) => {
+                if let Some(chunk) = body.take() {
+                    *body = Some(scanner.feed(chunk));
+                }
+                if end {
+                    let rest = scanner.finish();
+                    if !rest.is_empty() {
+                        let mut all = BytesMut::from(&body.take().unwrap_or_default()[..]);
+                        all.extend_from_slice(&rest);
+                        *body = Some(all.freeze());
+                    }
+                    t.events.store(scanner.events, Ordering::Relaxed);
+                    if let Some(u) = scanner.usage {
+                        t.prompt_tokens.store(u.prompt, Ordering::Relaxed);
+                        t.completion_tokens.store(u.completion, Ordering::Relaxed);
+                    }
+                }
+            }
+            Scan::Json(buf) => {
+                if let Some(chunk) = body.as_ref() {
+                    if buf.len() + chunk.len() <= JSON_SCAN_CAP {
+                        buf.extend_from_slice(chunk);
+                    } else {
+                        ctx.scan = Scan::Off;
+                        return Ok(None);
+                    }
+                }
+                if end {
+                    let usage = serde_json::from_slice::<serde_json::Value>(buf)
+                        .ok()
+                        .and_then(|v| usage_of(&v));
+                    if let Some(u) = usage {
+                        t.prompt_tokens.store(u.prompt, Ordering::Relaxed);
+                        t.completion_tokens.store(u.completion, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Parent: metrics, statistics and the access log, once per request.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        if ctx.fwd.is_some() {
+            return; // the child's run is part of the parent's request
+        }
+        metrics().in_flight.dec();
         ctx.admission = None; // release the in-flight slots now that the response has ended
         let Some(info) = ctx.req.as_ref() else {
             return;
         };
-        let Some(kind) = info.kind else {
-            return;
-        };
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let ok = (200..400).contains(&status) && !info.broken;
         let out = session.body_bytes_sent() as u64;
-        let stats = crate::stats::global();
-        stats.kind(kind).record(ok, info.bytes_in, out, info.stream);
-        if let Some(key) = info.key.as_ref() {
-            key.stats.record(ok, info.bytes_in, out, info.stream);
-        }
+        let rt = self.config.load();
+        observe::finish(&rt, info, status, out, ctx.start.elapsed());
     }
 
     /// What Pingora's own error lines show: never the query string (it may carry secrets).
@@ -221,6 +309,11 @@ impl ProxyHttp for Gateway {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = status_of(e);
         if let Some(fwd) = ctx.fwd.as_ref() {
+            if let Some(member) = ctx.member.as_ref() {
+                if code >= 500 {
+                    fwd.target.pool.report_failure(member);
+                }
+            }
             fwd.failure.store(code, Ordering::Relaxed);
             if code == 504 {
                 fwd.timed_out.store(true, Ordering::Relaxed);
@@ -252,6 +345,14 @@ impl Gateway {
         let rt = self.config.load_full();
         let req = session.req_header();
         let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
+        if let Some((status, body)) = local_health(&rt, path) {
+            let ct = "application/json";
+            return respond::send(session, status, ct, body, &[])
+                .await
+                .map_err(|e| GatewayError::Internal {
+                    message: format!("writing a health answer: {e}"),
+                });
+        }
         let endpoint = Endpoint::classify(req.method.as_str(), path)?;
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
@@ -263,8 +364,11 @@ impl Gateway {
         let admission = match self.limiter.admit(key.as_deref(), rt.global_limits) {
             Ok(a) => a,
             Err(r) => {
+                info.rate_limited = true;
                 let done = drain_refused(session, &r.error).await;
-                respond::error(session, &r.error, done, &r.headers).await;
+                let mut headers = r.headers;
+                headers.push(("x-request-id", info.request_id.clone()));
+                respond::error(session, &r.error, done, &headers).await;
                 return Ok(());
             }
         };
@@ -275,13 +379,16 @@ impl Gateway {
             Some(q) => format!("{}?{q}", endpoint.upstream_suffix()),
             None => endpoint.upstream_suffix().to_string(),
         };
+        let t_body = Instant::now();
         let body = match body::read_whole(session, rt.body.cap(kind), rt.body.read_timeout).await {
             Ok(b) => b,
             Err(BodyError::Refuse(e)) => return Err(e),
             Err(BodyError::Gone) => return Ok(()),
         };
+        info.body_time = t_body.elapsed();
         info.bytes_in = body.len() as u64;
         let peeked = prepare::peek(endpoint, content_type.as_deref(), &body).await?;
+        info.requested_model = Some(peeked.model.clone());
         if let Some(k) = key.as_deref() {
             if !k.allows(&peeked.model) {
                 return Err(GatewayError::Forbidden {
@@ -294,7 +401,12 @@ impl Gateway {
         }
         info.stream = peeked.stream || kind == Kind::Speech;
         let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, peeked, body).await?;
+        info.cascade = prepared.cascade;
         let fwd = Arc::new(Forward {
+            kind,
+            request_id: info.request_id.clone(),
+            strip_usage: prepared.strip_usage,
+            telemetry: Default::default(),
             target: prepared.target,
             path_and_query,
             body_len: prepared.body.len(),
@@ -303,6 +415,7 @@ impl Gateway {
             failure: Default::default(),
             timed_out: Default::default(),
         });
+        info.fwd = Some(fwd.clone());
         match forward::forward(session, fwd, prepared.body).await {
             Outcome::Done => Ok(()),
             Outcome::Failed(e) => Err(e),
@@ -323,6 +436,32 @@ async fn drain_refused(session: &mut Session, e: &GatewayError) -> bool {
         return session.is_body_done();
     }
     body::drain(session, DRAIN_CAP, std::time::Duration::from_secs(2)).await
+}
+
+/// `/health/live` and `/health/ready` on the API listener too: load balancers probe the port
+/// they send traffic to.
+fn local_health(rt: &crate::config::Runtime, path: &str) -> Option<(u16, Bytes)> {
+    match path {
+        "/health/live" => Some((200, Bytes::from_static(br#"{"status":"live"}"#))),
+        "/health/ready" => {
+            let (s, v) = crate::health::readiness(rt);
+            Some((s, Bytes::from(v.to_string())))
+        }
+        _ => None,
+    }
+}
+
+/// The client's `x-request-id` (if sane), else a new random one.
+fn request_id(req: &RequestHeader) -> String {
+    let given = req
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
+    match given {
+        Some(v) => v.to_string(),
+        None => hex::encode(rand::random::<[u8; 12]>()),
+    }
 }
 
 /// `/v1/models`, filtered to what the key may use.

@@ -9,6 +9,7 @@ use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::gateway::Gateway;
+use llm_relay::health::DrainWatcher;
 use llm_relay::service::Refresher;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::Opt;
@@ -100,6 +101,7 @@ fn main() {
         println!("llm-relay: configuration OK");
     }
     announce_security(&runtime);
+    let _ = llm_relay::metrics::metrics(); // declare every metric at start-up
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
     let (entries, bytes, ttl) = runtime.cascade_cache;
@@ -147,9 +149,10 @@ fn main() {
         "upstream refresher",
         Refresher {
             config,
-            every: Duration::from_secs(30),
+            resolve_every: Duration::from_secs(30),
         },
     ));
+    server.add_service(background_service("drain watcher", DrainWatcher));
     log::info!(
         "llm-relay listening on {} (admin on {admin_listen})",
         listen.join(", ")

@@ -25,6 +25,8 @@ pub struct Prepared {
     pub stream: bool,
     /// What the cascade did (chat only).
     pub cascade: Report,
+    /// The gateway asked for the usage chunk: remove it before the client sees it.
+    pub strip_usage: bool,
 }
 
 /// Validates the request and finds its model (`Peeked`), before any routing.
@@ -52,15 +54,18 @@ pub async fn prepare(
     body: Bytes,
 ) -> Result<Prepared, GatewayError> {
     let target = route(rt, kind, &peeked.model)?;
+    let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
     let mut p = Prepared {
         target,
         requested_model: peeked.model,
         body,
         stream: peeked.stream,
         cascade: Report::default(),
+        strip_usage: false,
     };
     if kind == Kind::Chat {
-        prepare_chat(rt, cascade, &mut p).await?;
+        let add_usage = wants_usage && p.target.pool.request_usage;
+        prepare_chat(rt, cascade, &mut p, add_usage, peeked.stream_options).await?;
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
@@ -81,13 +86,22 @@ async fn prepare_chat(
     rt: &Runtime,
     state: &CascadeState,
     p: &mut Prepared,
+    add_usage: bool,
+    has_stream_options: bool,
 ) -> Result<(), GatewayError> {
     // A cheap byte scan keeps image-free requests off the cascade's full walk.
     let maybe_images =
         !p.target.caps.images && memchr::memmem::find(&p.body, b"image_url").is_some();
     let fixes = p.target.pool.profile == Profile::Hunyuan;
     if !fixes && !maybe_images && p.target.model == p.requested_model {
-        return Ok(());
+        if !add_usage {
+            return Ok(());
+        }
+        if !has_stream_options {
+            p.body = inject_usage_option(&p.body);
+            p.strip_usage = true;
+            return Ok(());
+        }
     }
     let mut v = parse_object(&p.body)?;
     if maybe_images && cascade::has_images(&v) {
@@ -106,11 +120,33 @@ async fn prepare_chat(
         }
     }
     v["model"] = Value::String(p.target.model.clone());
+    if add_usage {
+        v["stream_options"]["include_usage"] = Value::Bool(true);
+        p.strip_usage = true;
+    }
     if p.target.pool.profile == Profile::Hunyuan {
         fix_hunyuan(&mut v, &p.target.pool.fix, p.target.caps);
     }
     p.body = serialise(&v)?;
     Ok(())
+}
+
+/// Adds `"stream_options":{"include_usage":true}` to a JSON object without re-serialising
+/// it (the body is known to be an object without that key).
+fn inject_usage_option(body: &Bytes) -> Bytes {
+    let Some(open) = body.iter().position(|b| *b == b'{') else {
+        return body.clone();
+    };
+    let rest = &body[open + 1..];
+    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(body.len() + 48);
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
 }
 
 fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {

@@ -6,7 +6,7 @@
 //! background refresher, so `upstream_peer` only ever picks an already-resolved address.
 
 use crate::chat::fix::FixPolicy;
-use crate::config::file::TimeoutSection;
+use crate::config::file::{HealthSection, TimeoutSection};
 use async_trait::async_trait;
 use http::HeaderValue;
 use pingora::lb::discovery::ServiceDiscovery;
@@ -14,8 +14,9 @@ use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The provider profile decides how chat bodies are rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +27,53 @@ pub enum Profile {
     Hunyuan,
 }
 
+/// Passive health of a member: consecutive failures and, once tripped, when it may be tried
+/// again. Atomics, so the hot path never locks.
+#[derive(Debug, Default)]
+pub struct MemberHealth {
+    failures: AtomicU32,
+    /// Milliseconds since `epoch()` until which the member is out of rotation.
+    down_until_ms: AtomicU64,
+}
+
+fn epoch() -> Instant {
+    static E: OnceLock<Instant> = OnceLock::new();
+    *E.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
+}
+
+impl MemberHealth {
+    /// Out of rotation (tripped and still cooling down).
+    pub fn is_down(&self) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) > now_ms()
+    }
+
+    pub fn success(&self) {
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a failure; returns true when this one trips the breaker.
+    pub fn failure(&self, trip_after: u32, cooldown: Duration) -> bool {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= trip_after.max(1) {
+            self.failures.store(0, Ordering::Relaxed);
+            let until = now_ms() + cooldown.as_millis() as u64;
+            self.down_until_ms.store(until, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
 /// One base URL of a pool, as parsed from the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Member {
+    pub health: Arc<MemberHealth>,
     pub host: String,
     pub port: u16,
     pub tls: bool,
@@ -64,6 +109,7 @@ impl Member {
         }
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         Ok(Member {
+            health: Arc::default(),
             host,
             port,
             tls,
@@ -114,6 +160,9 @@ pub struct Pool {
     /// `Bearer <key>`, marked sensitive so it is never printed by `http`'s Debug.
     pub auth: Option<HeaderValue>,
     pub timeouts: TimeoutSection,
+    /// Ask for usage on streams (see `pools.<name>.request_usage`).
+    pub request_usage: bool,
+    pub health: HealthSection,
 }
 
 impl std::fmt::Debug for Pool {
@@ -138,8 +187,9 @@ impl Pool {
         let discovery = DnsDiscovery {
             members: members.into_iter().map(Arc::new).collect(),
         };
-        let mut lb = LoadBalancer::from_backends(Backends::new(Box::new(discovery)));
-        lb.update_frequency = Some(Duration::from_secs(30));
+        let mut backends = Backends::new(Box::new(discovery));
+        backends.set_health_check(pingora::lb::health_check::TcpHealthCheck::new());
+        let lb = LoadBalancer::from_backends(backends);
         Pool {
             name,
             profile,
@@ -147,6 +197,50 @@ impl Pool {
             lb: Arc::new(lb),
             auth,
             timeouts,
+            request_usage: true,
+            health: HealthSection::default(),
+        }
+    }
+
+    /// Runs the active TCP check of every member once.
+    pub async fn check_health(&self) {
+        self.lb.backends().run_health_check(true).await;
+    }
+
+    /// Each member address with whether it is usable now (active check and breaker).
+    pub fn member_states(&self) -> Vec<(String, bool)> {
+        let b = self.lb.backends();
+        b.get_backend()
+            .iter()
+            .map(|be| {
+                let down = be
+                    .ext
+                    .get::<Arc<Member>>()
+                    .is_some_and(|m| m.health.is_down());
+                (be.addr.to_string(), b.ready(be) && !down)
+            })
+            .collect()
+    }
+
+    /// Whether some member is usable now.
+    pub fn is_healthy(&self) -> bool {
+        self.member_states().iter().any(|(_, ok)| *ok)
+    }
+
+    /// Passive detection: a failed attempt on `member`.
+    pub fn report_failure(&self, member: &Member) {
+        let cooldown = Duration::from_millis(self.health.cooldown_ms);
+        if member
+            .health
+            .failure(self.health.failures_to_trip, cooldown)
+        {
+            log::warn!(
+                "pool {}: member {} failed {} times in a row; out of rotation for {} ms",
+                self.name,
+                member.authority,
+                self.health.failures_to_trip,
+                self.health.cooldown_ms
+            );
         }
     }
 
@@ -165,7 +259,21 @@ impl Pool {
     /// Picks a healthy member and builds the peer with this pool's timeouts. `key` spreads
     /// retries; round robin ignores it.
     pub fn select(&self) -> Option<(Box<HttpPeer>, Arc<Member>)> {
-        let backend = self.lb.select(b"", 256)?;
+        // Skip members that fail their checks or whose breaker is open. If none is left, fail
+        // open: try one anyway, so the client gets the real error (502/504) promptly and a
+        // member whose check is wrong still serves. 503 only when nothing resolved at all.
+        let usable = |b: &Backend, healthy: bool| {
+            healthy
+                && !b
+                    .ext
+                    .get::<Arc<Member>>()
+                    .is_some_and(|m| m.health.is_down())
+        };
+        let backend = self
+            .lb
+            .select_with(b"", 256, usable)
+            .or_else(|| self.lb.select(b"", 256))
+            .or_else(|| self.lb.backends().get_backend().iter().next().cloned())?;
         let member = backend.ext.get::<Arc<Member>>()?.clone();
         let mut peer = HttpPeer::new(backend.addr.clone(), member.tls, member.host.clone());
         let t = &self.timeouts;

@@ -15,6 +15,9 @@ use std::borrow::Cow;
 pub struct Peeked {
     pub model: String,
     pub stream: bool,
+    /// `stream_options` is present; `include_usage` is its value.
+    pub stream_options: bool,
+    pub include_usage: bool,
 }
 
 const ROLES: [&str; 6] = [
@@ -40,6 +43,14 @@ struct Body<'a> {
     prompt: Option<&'a RawValue>,
     #[serde(borrow, default)]
     voice: Option<&'a RawValue>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +78,11 @@ pub fn json(endpoint: Endpoint, body: &[u8]) -> Result<Peeked, GatewayError> {
     Ok(Peeked {
         model,
         stream: b.stream.unwrap_or(false),
+        stream_options: b.stream_options.is_some(),
+        include_usage: b
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
     })
 }
 
@@ -98,6 +114,8 @@ pub fn form(endpoint: Endpoint, f: &FormSummary) -> Result<Peeked, GatewayError>
     Ok(Peeked {
         model,
         stream: false,
+        stream_options: false,
+        include_usage: false,
     })
 }
 

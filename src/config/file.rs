@@ -148,6 +148,8 @@ pub struct ServerSection {
     pub keepalive_seconds: u64,
     /// The admin listener (stats, metrics, health); keep it off public interfaces.
     pub admin_listen: String,
+    /// One JSON access-log line per request (log target `access`).
+    pub access_log: bool,
 }
 
 impl Default for ServerSection {
@@ -156,6 +158,7 @@ impl Default for ServerSection {
             listen: vec!["127.0.0.1:8080".into()],
             keepalive_seconds: 60,
             admin_listen: "127.0.0.1:9091".into(),
+            access_log: true,
         }
     }
 }
@@ -205,6 +208,38 @@ pub struct PoolSection {
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: TimeoutSection,
+    /// Ask for `stream_options.include_usage` on streams (token metrics), removing the extra
+    /// chunk before it reaches a client that did not ask for it.
+    #[serde(default = "yes")]
+    pub request_usage: bool,
+    /// Active and passive health checking of the members.
+    #[serde(default)]
+    pub health: HealthSection,
+}
+
+/// `pools.<name>.health:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSection {
+    /// Seconds between active TCP checks of every member (0: off).
+    pub check_seconds: u64,
+    /// Consecutive failed requests that take a member out of rotation (circuit breaker).
+    pub failures_to_trip: u32,
+    /// How long a tripped member stays out before it is tried again, ms.
+    pub cooldown_ms: u64,
+    /// A pool that must have a healthy member for `/health/ready` to say 200.
+    pub required: bool,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            check_seconds: 5,
+            failures_to_trip: 3,
+            cooldown_ms: 10_000,
+            required: true,
+        }
+    }
 }
 
 fn default_profile() -> String {

@@ -103,7 +103,10 @@ impl BodyLimits {
 pub struct Runtime {
     pub listen: Vec<String>,
     pub admin_listen: String,
+    pub access_log: bool,
     pub keepalive_seconds: u64,
+    /// Exact model names of the routes: the only values of the `model` metric label.
+    pub known_models: std::collections::HashSet<String>,
     pub body: BodyLimits,
     pub pools: BTreeMap<String, Arc<Pool>>,
     pub routes: Vec<Route>,
@@ -124,6 +127,15 @@ pub struct Runtime {
 pub type ConfigHandle = Arc<ArcSwap<Runtime>>;
 
 impl Runtime {
+    /// The metric label for a model: configured names only, so labels stay bounded.
+    pub fn model_label<'a>(&self, model: &'a str) -> &'a str {
+        if self.known_models.contains(model) {
+            model
+        } else {
+            "other"
+        }
+    }
+
     /// Finds where `model` goes for `kind`: the first matching route, else the kind's default.
     pub fn route(&self, kind: Kind, model: &str) -> Option<Target> {
         for r in &self.routes {
@@ -200,6 +212,13 @@ impl Runtime {
         let mut rt = Runtime {
             listen: f.server.listen.clone(),
             admin_listen: f.server.admin_listen.clone(),
+            access_log: f.server.access_log,
+            known_models: f
+                .routes
+                .iter()
+                .filter(|r| !r.model.contains('*') && !r.model.contains('?'))
+                .map(|r| r.model.clone())
+                .collect(),
             keepalive_seconds: f.server.keepalive_seconds,
             body: build_body(&f)?,
             models_json: render_models(&f),
@@ -354,7 +373,9 @@ fn build_pools(f: &FileConfig) -> Result<BTreeMap<String, Arc<Pool>>, ConfigErro
         if t.connect_ms == 0 || t.first_byte_ms == 0 || t.idle_ms == 0 {
             return Err(err(format!("{path}.timeouts"), "timeouts must be > 0"));
         }
-        let pool = Pool::new(name.clone(), members, profile, p.fix.clone(), auth, t);
+        let mut pool = Pool::new(name.clone(), members, profile, p.fix.clone(), auth, t);
+        pool.request_usage = p.request_usage;
+        pool.health = p.health.clone();
         pools.insert(name.clone(), Arc::new(pool));
     }
     Ok(pools)

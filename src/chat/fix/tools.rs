@@ -19,6 +19,9 @@ pub(crate) fn sanitize_tool_calls(msgs: &mut [Msg]) {
             continue;
         }
         let is_assistant = role(m) == Role::Assistant;
+        if is_assistant && already_valid(m) {
+            continue; // the common case: no rebuild
+        }
         let mut text: Vec<String> = Vec::new();
         if let Some(fc) = m.remove("function_call").filter(|v| !v.is_null()) {
             text.push(describe_call(&fc));
@@ -43,6 +46,23 @@ pub(crate) fn sanitize_tool_calls(msgs: &mut [Msg]) {
             push_text(m, text.join("\n"));
         }
     }
+}
+
+/// Non-empty `tool_calls` that [`valid_call`] would keep unchanged, and no `function_call`.
+fn already_valid(m: &Msg) -> bool {
+    let Some(Value::Array(calls)) = m.get("tool_calls") else {
+        return false;
+    };
+    !calls.is_empty()
+        && !m.contains_key("function_call")
+        && calls.iter().all(|c| {
+            let f = c.get("function");
+            non_blank_str(c.get("id"))
+                && c.get("type").and_then(Value::as_str) == Some("function")
+                && non_blank_str(f.and_then(|f| f.get("name")))
+                && f.and_then(|f| f.get("arguments"))
+                    .is_some_and(Value::is_string)
+        })
 }
 
 fn non_blank_str(v: Option<&Value>) -> bool {

@@ -1,0 +1,147 @@
+//! Health and readiness. `/health/live`: the process answers. `/health/ready`: 200 while
+//! serving; 503 while draining (after SIGTERM/SIGQUIT/SIGINT) or when a required pool has no
+//! usable member. `/health`: every component with its state, a message and the time of the
+//! last check.
+
+use crate::chat::cascade::CascadeState;
+use crate::config::Runtime;
+use crate::metrics::metrics;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static DRAINING: AtomicBool = AtomicBool::new(false);
+/// Unix seconds of the last active health check round.
+static LAST_CHECK: AtomicU64 = AtomicU64::new(0);
+
+pub fn is_draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
+
+pub fn set_draining() {
+    if !DRAINING.swap(true, Ordering::Relaxed) {
+        metrics().draining.set(1);
+        log::warn!("draining: readiness now answers 503; requests in flight finish");
+    }
+}
+
+pub fn mark_checked() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST_CHECK.store(now, Ordering::Relaxed);
+}
+
+fn last_check() -> String {
+    let s = LAST_CHECK.load(Ordering::Relaxed);
+    if s == 0 {
+        return "never".into();
+    }
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(s)).to_string()
+}
+
+/// `/health/ready`: the status and a short JSON reason.
+pub fn readiness(rt: &Runtime) -> (u16, Value) {
+    if is_draining() {
+        return (503, json!({"status": "draining"}));
+    }
+    let down: Vec<&str> = rt
+        .pools
+        .values()
+        .filter(|p| p.health.required && !p.is_healthy())
+        .map(|p| p.name.as_str())
+        .collect();
+    if down.is_empty() {
+        (200, json!({"status": "ready"}))
+    } else {
+        (
+            503,
+            json!({"status": "unavailable", "pools_without_healthy_member": down}),
+        )
+    }
+}
+
+/// `/health`: components as healthy, degraded or unhealthy.
+pub fn report(rt: &Runtime, cascade: &CascadeState) -> Value {
+    let checked = last_check();
+    let mut pools = serde_json::Map::new();
+    let mut worst = 0;
+    for (name, p) in &rt.pools {
+        let members = p.member_states();
+        let up = members.iter().filter(|(_, ok)| *ok).count();
+        let (state, rank) = match (up, members.len()) {
+            (0, _) => ("unhealthy", 2),
+            (u, n) if u < n => ("degraded", 1),
+            _ => ("healthy", 0),
+        };
+        if p.health.required {
+            worst = worst.max(rank);
+        }
+        let list: Vec<Value> = members
+            .iter()
+            .map(|(addr, ok)| json!({"address": addr, "healthy": ok}))
+            .collect();
+        pools.insert(
+            name.clone(),
+            json!({
+                "status": state,
+                "message": format!("{up} of {} members usable", members.len()),
+                "last_check": checked,
+                "members": list,
+            }),
+        );
+    }
+    let snap = cascade.cache.snapshot();
+    let status = if is_draining() {
+        "draining"
+    } else {
+        ["healthy", "degraded", "unhealthy"][worst]
+    };
+    json!({
+        "status": status,
+        "components": {
+            "pools": pools,
+            "cascade_cache": {
+                "status": "healthy",
+                "message": format!("{} entries, hit rate {:.2}", snap.entries, snap.hit_rate),
+                "last_check": checked,
+            },
+            "limiter": {"status": "healthy", "message": format!("{} keys", rt.keys.len()), "last_check": checked},
+        }
+    })
+}
+
+/// Watches for the signals that start a shutdown or an upgrade, to fail readiness at once
+/// (Pingora itself keeps serving through the grace period).
+pub struct DrainWatcher;
+
+#[async_trait]
+impl BackgroundService for DrainWatcher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            SignalKind::terminate(),
+            SignalKind::quit(),
+            SignalKind::interrupt(),
+        ];
+        let mut streams = Vec::new();
+        for k in kinds {
+            match signal(k) {
+                Ok(s) => streams.push(s),
+                Err(e) => log::warn!("cannot watch a signal: {e}"),
+            }
+        }
+        if streams.is_empty() {
+            let _ = shutdown.changed().await;
+            return set_draining();
+        }
+        let any = futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv())));
+        tokio::select! {
+            _ = any => set_draining(),
+            _ = shutdown.changed() => set_draining(),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Every Prometheus metric of the gateway, declared in one place with its help text.
+//! Labels stay bounded: `model` is a configured model name or `other`, `key` a configured key
+//! id (or `anonymous`), never a key.
+
+use prometheus::{
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::OnceLock;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub upstream_ttfb: HistogramVec,
+    pub overhead: HistogramVec,
+    pub sse_events: IntCounterVec,
+    pub stream_duration: HistogramVec,
+    pub tokens: IntCounterVec,
+    pub vision_calls: IntCounterVec,
+    pub vision_duration: HistogramVec,
+    pub rate_limited: IntCounterVec,
+    pub in_flight: IntGauge,
+    pub upstream_healthy: IntGaugeVec,
+    pub bytes: IntCounterVec,
+    pub cascade_cache: IntGaugeVec,
+    pub retries: IntCounterVec,
+    pub alerts_firing: IntGaugeVec,
+    pub draining: IntGauge,
+}
+
+fn hist(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"))
+}
+
+impl Metrics {
+    /// Declares and registers everything (start-up only: a bad declaration is a bug, so it
+    /// panics at the first scrape or request in tests rather than at runtime in production).
+    fn new() -> Metrics {
+        // 100 µs … ~100 s for requests; 10 µs … ~10 ms for the gateway's own overhead.
+        let secs = exponential_buckets(0.0001, 2.5, 16).unwrap_or_default();
+        let fine = exponential_buckets(0.00001, 2.0, 14).unwrap_or_default();
+        let m = Metrics {
+            registry: Registry::new(),
+            requests: counter("llm_relay_requests_total", "Requests by kind, model and status class.", &["kind", "model", "status"]),
+            duration: hist("llm_relay_request_duration_seconds", "Whole request duration, first byte of the request to the last byte of the response.", &["kind"], secs.clone()),
+            upstream_ttfb: hist("llm_relay_upstream_ttfb_seconds", "Upstream time to first byte (request sent to response header).", &["kind"], secs.clone()),
+            overhead: hist("llm_relay_overhead_seconds", "Time the gateway itself spent: total minus body upload and upstream time.", &["kind"], fine),
+            sse_events: counter("llm_relay_sse_events_total", "SSE events forwarded.", &["model"]),
+            stream_duration: hist("llm_relay_stream_duration_seconds", "Duration of streamed responses.", &["kind"], secs.clone()),
+            tokens: counter("llm_relay_tokens_total", "Tokens by model and direction (in = prompt, out = completion), from usage.", &["model", "direction"]),
+            vision_calls: counter("llm_relay_vision_calls_total", "Cascade vision calls by result.", &["result"]),
+            vision_duration: hist("llm_relay_vision_call_seconds", "Cascade vision call latency.", &[], secs),
+            rate_limited: counter("llm_relay_rate_limited_total", "Requests refused by a rate or concurrency limit, by key id.", &["key"]),
+            in_flight: IntGauge::new("llm_relay_requests_in_flight", "Requests being served.").unwrap_or_else(|e| panic!("{e}")),
+            upstream_healthy: gauge_vec("llm_relay_upstream_healthy", "1 when an upstream member passes its health checks.", &["pool", "member"]),
+            bytes: counter("llm_relay_bytes_total", "Body bytes by kind and direction (in = from clients, out = to clients).", &["kind", "direction"]),
+            cascade_cache: gauge_vec("llm_relay_cascade_cache", "Image-description cache: hits, misses, evictions, joins (single-flight), expired (counts since start), entries and bytes (current).", &["stat"]),
+            retries: counter("llm_relay_upstream_retries_total", "Retried upstream attempts by pool.", &["pool"]),
+            alerts_firing: gauge_vec("llm_relay_alert_firing", "1 while an alert rule fires.", &["rule"]),
+            draining: IntGauge::new("llm_relay_draining", "1 while the process drains before exit or upgrade.").unwrap_or_else(|e| panic!("{e}")),
+        };
+        let r = &m.registry;
+        let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.requests.clone()),
+            Box::new(m.duration.clone()),
+            Box::new(m.upstream_ttfb.clone()),
+            Box::new(m.overhead.clone()),
+            Box::new(m.sse_events.clone()),
+            Box::new(m.stream_duration.clone()),
+            Box::new(m.tokens.clone()),
+            Box::new(m.vision_calls.clone()),
+            Box::new(m.vision_duration.clone()),
+            Box::new(m.rate_limited.clone()),
+            Box::new(m.in_flight.clone()),
+            Box::new(m.upstream_healthy.clone()),
+            Box::new(m.bytes.clone()),
+            Box::new(m.cascade_cache.clone()),
+            Box::new(m.retries.clone()),
+            Box::new(m.alerts_firing.clone()),
+            Box::new(m.draining.clone()),
+        ];
+        for c in all {
+            if let Err(e) = r.register(c) {
+                panic!("registering a metric: {e}");
+            }
+        }
+        m
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            log::warn!("encoding metrics: {e}");
+        }
+        out
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(Metrics::new)
+}
+
+/// `1xx`…`5xx`, or `error` when no response was written.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "error",
+    }
+}

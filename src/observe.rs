@@ -1,0 +1,143 @@
+//! The end of a request: metrics, statistics per kind and key, and the JSON access-log line,
+//! recorded once (by the parent; the child's run is part of it).
+
+use crate::auth::ApiKey;
+use crate::chat::cascade::Report;
+use crate::config::Runtime;
+use crate::forward::Forward;
+use crate::kind::Kind;
+use crate::metrics::{metrics, status_class};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the parent learned about one request.
+#[derive(Debug, Default)]
+pub struct RequestInfo {
+    pub request_id: String,
+    pub kind: Option<Kind>,
+    pub key: Option<Arc<ApiKey>>,
+    pub requested_model: Option<String>,
+    pub bytes_in: u64,
+    /// Time spent receiving the body (the client's upload, not the gateway's work).
+    pub body_time: Duration,
+    pub stream: bool,
+    /// The response broke after it had started.
+    pub broken: bool,
+    pub rate_limited: bool,
+    pub cascade: Report,
+    /// Set once the request was forwarded.
+    pub fwd: Option<Arc<Forward>>,
+}
+
+/// Records one finished request.
+pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, total: Duration) {
+    let Some(kind) = info.kind else {
+        return; // local answers (/v1/models, 404s) are not traffic worth a series
+    };
+    let m = metrics();
+    let k = kind.name();
+    let ok = (200..400).contains(&status) && !info.broken;
+    let model = info
+        .requested_model
+        .as_deref()
+        .map_or("none", |m| rt.model_label(m));
+    let class = if info.broken {
+        "broken"
+    } else {
+        status_class(status)
+    };
+    m.requests.with_label_values(&[k, model, class]).inc();
+    m.duration
+        .with_label_values(&[k])
+        .observe(total.as_secs_f64());
+    m.bytes.with_label_values(&[k, "in"]).inc_by(info.bytes_in);
+    m.bytes.with_label_values(&[k, "out"]).inc_by(bytes_out);
+    let stats = crate::stats::global();
+    stats
+        .kind(kind)
+        .record(ok, info.bytes_in, bytes_out, info.stream);
+    if let Some(key) = info.key.as_ref() {
+        key.stats.record(ok, info.bytes_in, bytes_out, info.stream);
+    }
+    if info.rate_limited {
+        let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
+        m.rate_limited.with_label_values(&[id]).inc();
+    }
+    let (mut upstream, mut ttfb, mut tokens) = (Duration::ZERO, None, (0, 0));
+    if let Some(fwd) = info.fwd.as_ref() {
+        let t = &fwd.telemetry;
+        upstream = Duration::from_micros(t.upstream_us.load(Ordering::Relaxed));
+        let ttfb_us = t.ttfb_us.load(Ordering::Relaxed);
+        if ttfb_us > 0 {
+            ttfb = Some(Duration::from_micros(ttfb_us));
+            m.upstream_ttfb
+                .with_label_values(&[k])
+                .observe(ttfb_us as f64 / 1e6);
+        }
+        tokens = (
+            t.prompt_tokens.load(Ordering::Relaxed),
+            t.completion_tokens.load(Ordering::Relaxed),
+        );
+        if tokens.0 + tokens.1 > 0 {
+            m.tokens.with_label_values(&[model, "in"]).inc_by(tokens.0);
+            m.tokens.with_label_values(&[model, "out"]).inc_by(tokens.1);
+        }
+        let events = t.events.load(Ordering::Relaxed);
+        if events > 0 {
+            m.sse_events.with_label_values(&[model]).inc_by(events);
+        }
+        if info.stream {
+            m.stream_duration
+                .with_label_values(&[k])
+                .observe(total.as_secs_f64());
+        }
+        let own = total
+            .saturating_sub(upstream)
+            .saturating_sub(info.body_time);
+        m.overhead
+            .with_label_values(&[k])
+            .observe(own.as_secs_f64());
+    }
+    if rt.access_log {
+        access_line(info, status, bytes_out, total, upstream, ttfb, tokens);
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn access_line(
+    info: &RequestInfo,
+    status: u16,
+    bytes_out: u64,
+    total: Duration,
+    upstream: Duration,
+    ttfb: Option<Duration>,
+    tokens: (u64, u64),
+) {
+    let sent = info.fwd.as_ref().map(|f| f.target.model.as_str());
+    let line = json!({
+        "request_id": info.request_id,
+        "key_id": info.key.as_ref().map(|k| k.id.as_str()),
+        "kind": info.kind.map(Kind::name),
+        "model": info.requested_model,
+        "model_sent": sent,
+        "status": status,
+        "broken": info.broken,
+        "bytes_in": info.bytes_in,
+        "bytes_out": bytes_out,
+        "total_ms": ms(total),
+        "upstream_ms": ms(upstream),
+        "ttfb_ms": ttfb.map(ms),
+        "tokens_in": tokens.0,
+        "tokens_out": tokens.1,
+        "images": info.cascade.images,
+        "cache_hits": info.cascade.hits,
+        "vision_calls": info.cascade.vision_calls,
+        "retries": 0,
+    });
+    log::info!(target: "access", "{line}");
+}

@@ -1,0 +1,213 @@
+//! Scanning responses on their way to the client, without holding them back: SSE events are
+//! counted, `usage` is read from the final chunk (and from JSON bodies), and the usage-only
+//! chunk the gateway asked for on the client's behalf is removed before the client sees it.
+//!
+//! Response body filters are synchronous and called per socket read, not per event, so the
+//! scanner keeps the incomplete tail of the last event between calls. When nothing has to be
+//! removed, every chunk is forwarded as it came; only the stripping mode holds back a partial
+//! event (until its end arrives, typically within the same read).
+
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+use serde_json::Value;
+
+/// Longest event the scanner follows (stripping mode forwards a longer one as it is).
+const MAX_EVENT: usize = 4 << 20;
+
+/// Token counts from a `usage` object.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: u64,
+    pub completion: u64,
+}
+
+/// Reads `usage` from a response or chunk object.
+pub fn usage_of(v: &Value) -> Option<Usage> {
+    let u = v.get("usage")?;
+    let prompt = u.get("prompt_tokens").and_then(Value::as_u64)?;
+    let completion = u
+        .get("completion_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Some(Usage { prompt, completion })
+}
+
+/// An SSE scanner for one response.
+#[derive(Debug, Default)]
+pub struct SseScanner {
+    carry: BytesMut,
+    /// Remove the usage-only chunk (`choices: []`): the client did not ask for it.
+    pub strip_usage: bool,
+    pub events: u64,
+    pub usage: Option<Usage>,
+    pub done: bool,
+}
+
+impl SseScanner {
+    pub fn new(strip_usage: bool) -> SseScanner {
+        SseScanner {
+            strip_usage,
+            ..Default::default()
+        }
+    }
+
+    /// Takes one read of the body; returns what to send to the client now.
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        if !self.strip_usage {
+            // A pathological event that never ends must not grow memory: stop scanning it.
+            if self.carry.len() > MAX_EVENT {
+                self.carry.clear();
+            }
+            self.carry.extend_from_slice(&chunk);
+            self.scan_complete(false);
+            return chunk;
+        }
+        self.carry.extend_from_slice(&chunk);
+        let out = self.scan_complete(true);
+        if self.carry.len() > MAX_EVENT {
+            let mut all = BytesMut::from(&out[..]);
+            all.extend_from_slice(&self.carry.split());
+            return all.freeze();
+        }
+        out
+    }
+
+    /// End of the body: whatever is left (an unterminated last event) goes out as is.
+    pub fn finish(&mut self) -> Bytes {
+        let rest = self.carry.split().freeze();
+        if !rest.is_empty() {
+            self.inspect(&rest);
+        }
+        if self.strip_usage {
+            rest
+        } else {
+            Bytes::new()
+        }
+    }
+
+    /// Consumes the complete events of `carry`; with `emit`, returns the ones to forward.
+    fn scan_complete(&mut self, emit: bool) -> Bytes {
+        let mut out = BytesMut::new();
+        while let Some((end, sep)) = event_end(&self.carry) {
+            let event = self.carry.split_to(end + sep).freeze();
+            let keep = self.inspect(&event[..end]);
+            if emit && keep {
+                out.extend_from_slice(&event);
+            }
+        }
+        out.freeze()
+    }
+
+    /// Looks at one event; returns false when it must not reach the client.
+    fn inspect(&mut self, event: &[u8]) -> bool {
+        let Some(data) = data_of(event) else {
+            return true; // comments, `event:` lines, keep-alives
+        };
+        self.events += 1;
+        if data.trim_ascii() == b"[DONE]" {
+            self.done = true;
+            return true;
+        }
+        if memmem::find(data, b"\"usage\"").is_none() {
+            return true;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+            return true;
+        };
+        if let Some(u) = usage_of(&v) {
+            self.usage = Some(u);
+            let usage_only = v
+                .get("choices")
+                .is_none_or(|c| c.as_array().is_some_and(|a| a.is_empty()));
+            if self.strip_usage && usage_only {
+                self.events -= 1;
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The end of the first complete event in `buf` and the length of its separator.
+fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = memmem::find(buf, b"\n\n").map(|i| (i, 2));
+    let crlf = memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The joined `data:` payload of an event (single-line data is the common case: no copy).
+fn data_of(event: &[u8]) -> Option<&[u8]> {
+    let mut found = None;
+    for line in event.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(d) = line.strip_prefix(b"data:") {
+            if found.is_some() {
+                // Multi-line data: rare in LLM APIs; the first line is what we need.
+                break;
+            }
+            found = Some(d.strip_prefix(b" ").unwrap_or(d));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n\
+data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":null}\n\n\
+data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2,\"total_tokens\":13}}\n\n\
+data: [DONE]\n\n";
+
+    fn run(strip: bool, split: usize) -> (String, SseScanner) {
+        let mut s = SseScanner::new(strip);
+        let mut out = Vec::new();
+        for piece in STREAM.as_bytes().chunks(split) {
+            out.extend_from_slice(&s.feed(Bytes::copy_from_slice(piece)));
+        }
+        out.extend_from_slice(&s.finish());
+        (String::from_utf8(out).unwrap(), s)
+    }
+
+    #[test]
+    fn counts_and_reads_usage_at_any_split() {
+        for split in [1, 3, 7, 64, 1000] {
+            let (out, s) = run(false, split);
+            assert_eq!(out, STREAM);
+            assert_eq!(
+                s.usage,
+                Some(Usage {
+                    prompt: 11,
+                    completion: 2
+                })
+            );
+            assert_eq!(s.events, 4);
+            assert!(s.done);
+        }
+    }
+
+    #[test]
+    fn strips_the_usage_only_chunk() {
+        for split in [1, 5, 33, 1000] {
+            let (out, s) = run(true, split);
+            assert!(!out.contains("prompt_tokens"), "{out}");
+            assert!(
+                out.contains("\"a\"") && out.contains("\"b\"") && out.ends_with("data: [DONE]\n\n")
+            );
+            assert_eq!(s.usage.unwrap().prompt, 11);
+        }
+    }
+
+    #[test]
+    fn crlf_events() {
+        let mut s = SseScanner::new(true);
+        let out = s.feed(Bytes::from_static(
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n",
+        ));
+        assert_eq!(&out[..], b"data: [DONE]\r\n\r\n");
+    }
+}
