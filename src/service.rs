@@ -36,7 +36,7 @@ impl BackgroundService for Refresher {
             }
             for p in rt.pools.values() {
                 let every = p.health.check_seconds;
-                if every > 0 && seconds % every == 0 {
+                if every > 0 && seconds.is_multiple_of(every) {
                     p.check_health().await;
                 }
                 for (member, ok) in p.member_states() {
