@@ -163,6 +163,18 @@ impl Gateway {
         format!("http://{}{}", self.admin, path)
     }
 
+    /// Sends a signal (e.g. "TERM", "QUIT", "HUP") to the gateway process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args(["-s", sig, &self.child.id().to_string()])
+            .status();
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
