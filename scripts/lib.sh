@@ -5,9 +5,9 @@ need_apt() {
   echo "installing $2 ..." >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 || {
+  $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 || {
     $sudo apt-get update -qq >/dev/null 2>&1
-    $sudo apt-get install -y -qq "$2" >/dev/null
+    $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
   }
 }
 

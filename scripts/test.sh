@@ -11,6 +11,8 @@ python3 -c "import openai" 2>/dev/null || python3 -m pip install -q openai
 # tests/observe.rs lints a live scrape with promtool; the rules file is checked below.
 need_apt promtool prometheus
 
+echo "== promtool check rules conf/prometheus-rules.yaml"
+promtool check rules conf/prometheus-rules.yaml
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"

@@ -3,6 +3,7 @@
 //!
 //! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id.
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
+//! - `GET /admin/alerts`: every alert rule, firing or not.
 //!
 //! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
 //! - `GET /metrics`: Prometheus text format.
@@ -99,10 +100,13 @@ impl ServeHttp for Admin {
                 stats.reset();
                 json(200, br#"{"reset":true}"#.to_vec())
             }
+            ("GET", "/admin/alerts") => {
+                json(200, crate::alerts::snapshot().to_string().into_bytes())
+            }
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())
             }
-            (_, "/admin/stats" | "/admin/stats/reset" | "/admin/cascade") => {
+            (_, "/admin/stats" | "/admin/stats/reset" | "/admin/cascade" | "/admin/alerts") => {
                 error(GatewayError::MethodNotAllowed { method, path })
             }
             _ => error(GatewayError::NotFound { path }),

@@ -15,6 +15,7 @@
 //!           fail_to_proxy          (subrequest) report 502/503/504 to the parent
 //! ```
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod chat;

@@ -5,6 +5,7 @@
 use arc_swap::ArcSwap;
 use clap::Parser;
 use llm_relay::admin::Admin;
+use llm_relay::alerts::Evaluator;
 use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
@@ -140,7 +141,7 @@ fn main() {
         "admin".into(),
         HttpServer::new_app(Admin {
             config: config.clone(),
-            cascade,
+            cascade: cascade.clone(),
         }),
     );
     admin.add_tcp(&admin_listen);
@@ -148,11 +149,15 @@ fn main() {
     server.add_service(background_service(
         "upstream refresher",
         Refresher {
-            config,
+            config: config.clone(),
             resolve_every: Duration::from_secs(30),
         },
     ));
     server.add_service(background_service("drain watcher", DrainWatcher));
+    server.add_service(background_service(
+        "alert evaluator",
+        Evaluator { config, cascade },
+    ));
     log::info!(
         "llm-relay listening on {} (admin on {admin_listen})",
         listen.join(", ")

@@ -95,6 +95,13 @@ impl Metrics {
                 panic!("registering a metric: {e}");
             }
         }
+        // Series with fixed labels exist from the start, so dashboards and rate() see zeros
+        // rather than gaps.
+        for result in ["ok", "error"] {
+            m.vision_calls.with_label_values(&[result]);
+        }
+        m.vision_duration.with_label_values::<&str>(&[]);
+        m.rate_limited.with_label_values(&["anonymous"]);
         m
     }
 

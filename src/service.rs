@@ -35,6 +35,7 @@ impl BackgroundService for Refresher {
                 }
             }
             for p in rt.pools.values() {
+                metrics().retries.with_label_values(&[&p.name]); // a zero series per pool
                 let every = p.health.check_seconds;
                 if every > 0 && seconds.is_multiple_of(every) {
                     p.check_health().await;

@@ -167,8 +167,15 @@ async fn describe_one(
             let prompt = s.prompt.replace("{question}", question);
             let t0 = Instant::now();
             let r = vision::describe(&st.client, &s.vision, &prompt, url, s.timeout).await;
+            let took = t0.elapsed();
             st.vision_micros
-                .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            let m = crate::metrics::metrics();
+            m.vision_duration
+                .with_label_values::<&str>(&[])
+                .observe(took.as_secs_f64());
+            let result = if r.is_ok() { "ok" } else { "error" };
+            m.vision_calls.with_label_values(&[result]).inc();
             if r.is_err() {
                 st.vision_failures.fetch_add(1, Ordering::Relaxed);
             }

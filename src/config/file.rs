@@ -33,6 +33,55 @@ pub struct FileConfig {
     /// Limits over all keys.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Alert rules evaluated by the gateway itself.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+/// `alerts:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// Seconds between evaluations.
+    pub evaluate_seconds: u64,
+    pub rules: Vec<AlertRuleSection>,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            evaluate_seconds: 10,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `alerts.rules[i]:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRuleSection {
+    pub name: String,
+    /// `error_rate` (5xx and broken streams / all, above threshold), `p99_latency` (seconds,
+    /// above threshold), `cache_hit_rate` (below threshold), `pool_unhealthy` (no usable member).
+    pub kind: String,
+    #[serde(default)]
+    pub threshold: f64,
+    /// The window the rate or quantile is computed over.
+    #[serde(default = "default_window")]
+    pub window_seconds: u64,
+    /// Fewer requests (or cache lookups) than this in the window: the rule does not fire.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// For `pool_unhealthy`: the pool.
+    #[serde(default)]
+    pub pool: Option<String>,
+}
+
+fn default_window() -> u64 {
+    300
+}
+fn default_min_samples() -> u64 {
+    10
 }
 
 /// `auth:`

@@ -119,6 +119,9 @@ pub struct Runtime {
     pub keys: Keys,
     /// Limits over all keys.
     pub global_limits: GlobalLimits,
+    /// Alert rules and their evaluation period (seconds).
+    pub alert_rules: Vec<crate::alerts::AlertRule>,
+    pub alert_every: u64,
     /// Cache sizing (entries, bytes, TTL), read once at start-up: the cache outlives reloads.
     pub cascade_cache: (usize, u64, Duration),
 }
@@ -232,7 +235,10 @@ impl Runtime {
                 concurrency: f.limits.global_concurrency,
             },
             cascade_cache: (10_000, 64 << 20, Duration::from_secs(3600)),
+            alert_rules: Vec::new(),
+            alert_every: f.alerts.evaluate_seconds,
         };
+        rt.alert_rules = crate::alerts::build_rules(&f.alerts.rules, &rt)?;
         if let Some(c) = &f.cascade {
             rt.cascade_cache = (
                 c.cache.max_entries,

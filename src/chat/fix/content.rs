@@ -45,8 +45,10 @@ pub(crate) fn drop_reasoning_content(msgs: &mut [Msg]) {
 /// Rule 2: every content becomes a string, except a user message's array on a vision model,
 /// which keeps its images and non-blank text parts. Images reaching a model without vision
 /// (the cascade should have replaced them) become `image_omitted` text, so nothing vanishes
-/// silently. Missing/null content becomes "" (rule 4 fills it); numbers and booleans become
-/// their JSON text.
+/// silently; other part types (audio, files) become `[<type> content omitted]`. Other roles'
+/// arrays are flattened even on a vision model (Hunyuan documents images in user turns only).
+/// Missing/null content becomes "" (rule 4 fills it); numbers and booleans become their JSON
+/// text.
 pub(crate) fn normalize_content(msgs: &mut [Msg], images: bool, image_omitted: &str) {
     for m in msgs.iter_mut() {
         let keep_images = images && role(m) == Role::User;
@@ -98,7 +100,11 @@ fn classify(p: Value, image_omitted: &str) -> Part {
             _ => Part::Skip,
         },
         "image_url" => image_part(o).map_or_else(|| Part::Text(image_omitted.into()), Part::Image),
-        "" => Part::Skip,
+        // No type: keep a `text` if there is one rather than lose it.
+        "" => match o.remove("text") {
+            Some(Value::String(s)) => Part::Text(s),
+            _ => Part::Skip,
+        },
         other => Part::Text(format!("[{other} content omitted]")),
     }
 }
