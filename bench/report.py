@@ -149,7 +149,7 @@ def build(res: Path) -> str:
                    + " | ".join(cells)
                    + f" | {fmt(ratio(v['relay'], v['nginx']), '×')} | {fmt(sub(v['relay'], v['direct']), ' ms')} |")
     s5 = {}
-    for f in sorted(res.glob("s5.*.json"), key=lambda p: int(p.name.split(".")[1])):
+    for f in sorted(res.glob("s5.*.json"), key=lambda p: (int(p.name.split(".")[1]), p.name)):
         _, n, t, _ = f.name.split(".")
         s5.setdefault(int(n), {})[t] = load_json(f) or {}
     for n, d in s5.items():
@@ -161,6 +161,15 @@ def build(res: Path) -> str:
                    f"{fmt(rss['relay'])}{note['relay']} | {fmt(ratio(rss['relay'], rss['nginx']), '×')} | |")
         out.append(f"| | KB per stream | | {fmt(per['nginx'])} | {fmt(per['relay'])} | "
                    f"{fmt(ratio(per['relay'], per['nginx']), '×')} | |")
+        left = {}
+        for t in ("nginx", "relay"):
+            try:
+                left[t] = int((res / f"s5.{n}.{t}.left").read_text().strip() or 0)
+            except (OSError, ValueError):
+                left[t] = None
+        out.append(f"| | upstream conns still open 2 s after the clients left | | "
+                   f"{'–' if left['nginx'] is None else left['nginx']} | "
+                   f"{'–' if left['relay'] is None else left['relay']} | | |")
     out.append("")
 
     # targets

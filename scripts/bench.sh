@@ -148,17 +148,29 @@ PROBE_PID=$!; pids+=("$PROBE_PID")
 wait_port "$PROBE_PORT" sse-probe "$PROBE_PID"
 
 render bench/nginx.conf.template "$RUN/nginx/nginx.conf"
-nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log" \
-  > "$RUN/nginx/stdout.log" 2>&1 &
-NGINX_PID=$!; pids+=("$NGINX_PID")
-wait_port "$NGINX_PORT" nginx "$NGINX_PID"
-
 render bench/pingora.yaml.template "$RUN/pingora.yaml"
 render bench/relay.yaml.template "$RUN/relay.yaml"
-./target/release/llm-relay -c "$RUN/pingora.yaml" --config "$RUN/relay.yaml" \
-  > "$RUN/relay.log" 2>&1 &
-GW_PID=$!; pids+=("$GW_PID")
-wait_port "$GW_PORT" llm-relay "$GW_PID"
+
+start_nginx() {
+  nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log" \
+    >> "$RUN/nginx/stdout.log" 2>&1 &
+  NGINX_PID=$!; pids+=("$NGINX_PID")
+  wait_port "$NGINX_PORT" nginx "$NGINX_PID"
+}
+start_relay() {
+  ./target/release/llm-relay -c "$RUN/pingora.yaml" --config "$RUN/relay.yaml" \
+    >> "$RUN/relay.log" 2>&1 &
+  GW_PID=$!; pids+=("$GW_PID")
+  wait_port "$GW_PORT" llm-relay "$GW_PID"
+}
+stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+start_nginx
+start_relay
 
 nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); }
 
@@ -245,9 +257,13 @@ perf_stop() {
   PERF_PID=
 }
 
+# BENCH_ONLY="s1 s2 s3probe s5" runs only those parts (s1 s1b s2 s3 s4 s1i s3probe s5).
+wanted() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
 scenario() { # scenario NAME PATH BODY TARGETS LATMODE [headers...]
   local name=$1 path=$2 body=$3 targets=$4 latmode=$5; shift 5
   local t
+  wanted "$name" || return 0
   echo "scenario $name" >&2
   for t in $targets; do
     [ "$t" = relay ] && perf_start "$name"
@@ -264,13 +280,16 @@ scenario s2 /v1/embeddings "$B/embed.json" "$ALL" lat
 scenario s3 /v1/chat/completions "$B/sse.json" "$ALL" lat 'x-mock-events: 20' 'x-mock-interval-ms: 0'
 scenario s4 /v1/chat/completions "$B/vision.json" "$ALL" lat-image
 # Scenario 4's own baseline: scenario 1 at scenario 4's rate (same load on the gateway).
-echo "scenario s1@image-rate" >&2
-for t in direct relay; do oha_run s1i "$t" /v1/chat/completions "$B/chat.json" lat-image; done
+if wanted s1i; then
+  echo "scenario s1@image-rate" >&2
+  for t in direct relay; do oha_run s1i "$t" /v1/chat/completions "$B/chat.json" lat-image; done
+fi
 
 # Scenario 3, per-event delay: the probe upstream stamps each event, the client subtracts.
-echo "scenario s3 per-event probe" >&2
 declare -A PROBE_PORTS=([direct]=$PROBE_PORT [nginx]=$NGINX_PROBE_PORT [relay]=$GW_PORT)
+wanted s3probe && echo "scenario s3 per-event probe" >&2
 for t in direct nginx relay; do
+  wanted s3probe || break
   cmd=(python3 bench/sse_probe.py client --port "${PROBE_PORTS[$t]}" --body "$B/sse-probe.json"
     --events 20 --interval-ms 10 --concurrency 10 --duration "$PROBE_DUR")
   log_cmd "s3probe.$t" "${cmd[@]}"
@@ -279,18 +298,26 @@ for t in direct nginx relay; do
   printf '  %-10s %-7s done\n' s3probe "$t" >&2
 done
 
-# Scenario 5: streams held open; RSS of the proxy (nginx: master + workers).
-echo "scenario s5 streams held open" >&2
+# Scenario 5: streams held open; RSS of the proxy (nginx: master + workers). Each count runs on
+# a freshly started proxy, so the idle RSS is the baseline and earlier load does not count.
+wanted s5 && echo "scenario s5 streams held open" >&2
 for n in "${HOLD_SET[@]}"; do
+  wanted s5 || break
   for t in relay nginx; do
+    if [ "$t" = relay ]; then stop_pid "$GW_PID"; start_relay; else stop_pid "$NGINX_PID"; start_nginx; fi
+    sleep 1
     if [ "$t" = relay ]; then pid_args=(--pid "$GW_PID"); else
       pid_args=(); for p in $(nginx_pids); do pid_args+=(--pid "$p"); done; fi
     cmd=(python3 bench/hold_streams.py --port "${PORT[$t]}" --body "$B/sse.json" --streams "$n"
       --events 100 --interval-ms 5000 --hold "$HOLD_SECS" --ramp-timeout 60 "${pid_args[@]}")
     log_cmd "s5.$n.$t" "${cmd[@]}"
     timeout 120 "${cmd[@]}" > "$RES/s5.$n.$t.json" 2> "$RES/s5.$n.$t.err" || true
+    # Streams the proxy still holds to the mock after the client closed all of its own.
+    sleep 2
+    if [ "$t" = relay ]; then owners="$GW_PID"; else owners=$(nginx_pids); fi
+    ss -Htnp state established "( dport = :$MOCK_PORT )" 2>/dev/null \
+      | grep -cE "pid=($(echo $owners | tr ' ' '|'))," > "$RES/s5.$n.$t.left" || true
     printf '  %-10s %-7s done\n' "s5.$n" "$t" >&2
-    sleep 1  # let the proxy drop the closed streams before the next run
   done
 done
 

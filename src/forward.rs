@@ -51,6 +51,10 @@ pub struct Forward {
     pub failure: AtomicU16,
     /// Set when the upstream's failure was a timeout (504 rather than 502).
     pub timed_out: AtomicBool,
+    /// Set when the connection itself failed (nothing was sent: always safe to retry).
+    pub connect_failed: AtomicBool,
+    /// Upstream statuses to hold back from the client because another try follows.
+    pub retry_on: Vec<u16>,
 }
 
 /// How the pipe ended, for the parent to finish the client's response.
@@ -62,6 +66,9 @@ pub enum Outcome {
     Failed(GatewayError),
     /// A response had started when the upstream failed or fell silent: end it visibly.
     Broken { reason: String },
+    /// Nothing reached the client and another try may succeed (connect failure, or a status in
+    /// `retry_on`, held back).
+    Retry { reason: String, error: GatewayError },
 }
 
 /// Runs the subrequest and pipes its response to the client.
@@ -78,7 +85,18 @@ pub async fn forward(session: &mut Session, fwd: Arc<Forward>, body: Bytes) -> O
     let (sub, handle) = spawner.create_subrequest(session.downstream_session.as_ref(), ctx);
     let watch = Arc::new(Watch::new());
     let w = watch.clone();
+    let retry_on = fwd.retry_on.clone();
     let filter = move |task: HttpTask| {
+        if let HttpTask::Header(h, _) = &task {
+            let status = h.status.as_u16();
+            if retry_on.contains(&status) {
+                // Held back: the client sees the next try's answer, not this one.
+                w.held.store(status, Ordering::Relaxed);
+            }
+        }
+        if w.held.load(Ordering::Relaxed) != 0 {
+            return Ok(None);
+        }
         w.seen(&task);
         Ok(Some(task))
     };
@@ -91,6 +109,23 @@ pub async fn forward(session: &mut Session, fwd: Arc<Forward>, body: Bytes) -> O
     let pipe = pipe_subrequest(session, sub, handle, filter, input);
     tokio::pin!(pipe);
     let outcome = watch_pipe(pipe, &fwd, &watch, first_byte, idle).await;
+    let held = watch.held.load(Ordering::Relaxed);
+    let outcome = match outcome {
+        _ if held != 0 => Outcome::Retry {
+            reason: format!("upstream answered {held}"),
+            error: GatewayError::BadGateway {
+                message: format!(
+                    "The upstream pool `{}` answered {held}.",
+                    fwd.target.pool.name
+                ),
+            },
+        },
+        Outcome::Failed(e) if fwd.connect_failed.load(Ordering::Relaxed) => Outcome::Retry {
+            reason: "connection to the upstream failed".into(),
+            error: e,
+        },
+        other => other,
+    };
     let t = &fwd.telemetry;
     t.upstream_us
         .store(watch.start.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -119,7 +154,8 @@ where
         tokio::select! {
             res = &mut pipe => {
                 return match res {
-                    Ok(state) if state.header_seen() => Outcome::Done,
+                    Ok(_) if watch.header() => Outcome::Done,
+                    Ok(state) if state.header_seen() && watch.held.load(Ordering::Relaxed) == 0 => Outcome::Done,
                     Ok(_) => Outcome::Failed(failure_of(fwd, None)),
                     Err(e) if e.state.header_received || watch.header() => Outcome::Broken {
                         reason: format!("upstream failed mid-response: {}", e.error),
@@ -184,6 +220,8 @@ impl HeaderSeen for pingora::proxy::subrequest::pipe::PipeSubrequestState {
 struct Watch {
     start: Instant,
     header: AtomicBool,
+    /// A retryable status whose response is being held back (0: none).
+    held: AtomicU16,
     /// Microseconds since `start` when the header passed (u64::MAX: not yet).
     header_at_us: AtomicU64,
     /// Microseconds since `start` of the last task.
@@ -195,6 +233,7 @@ impl Watch {
         Watch {
             start: Instant::now(),
             header: AtomicBool::new(false),
+            held: AtomicU16::new(0),
             header_at_us: AtomicU64::new(u64::MAX),
             last_us: AtomicU64::new(0),
         }

@@ -315,6 +315,9 @@ impl ProxyHttp for Gateway {
                 }
             }
             fwd.failure.store(code, Ordering::Relaxed);
+            if is_connect_error(e) {
+                fwd.connect_failed.store(true, Ordering::Relaxed);
+            }
             if code == 504 {
                 fwd.timed_out.store(true, Ordering::Relaxed);
             }
@@ -402,30 +405,81 @@ impl Gateway {
         info.stream = peeked.stream || kind == Kind::Speech;
         let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, peeked, body).await?;
         info.cascade = prepared.cascade;
-        let fwd = Arc::new(Forward {
-            kind,
-            request_id: info.request_id.clone(),
-            strip_usage: prepared.strip_usage,
-            telemetry: Default::default(),
-            target: prepared.target,
-            path_and_query,
-            body_len: prepared.body.len(),
-            stream: prepared.stream,
-            headers,
-            failure: Default::default(),
-            timed_out: Default::default(),
-        });
-        info.fwd = Some(fwd.clone());
-        match forward::forward(session, fwd, prepared.body).await {
-            Outcome::Done => Ok(()),
-            Outcome::Failed(e) => Err(e),
-            Outcome::Broken { reason } => {
-                info.broken = true;
-                end_broken(session, &reason).await;
-                Ok(())
+        let attempts = attempt_plan(&prepared.target);
+        let mut last_error = None;
+        for (i, pool) in attempts.iter().enumerate() {
+            let last = i + 1 == attempts.len();
+            if i > 0 {
+                info.retries += 1;
+                metrics().retries.with_label_values(&[&pool.name]).inc();
+                backoff(&attempts[i - 1].retry, i).await;
+            }
+            let mut target = prepared.target.clone();
+            target.pool = pool.clone();
+            let fwd = Arc::new(Forward {
+                kind,
+                request_id: info.request_id.clone(),
+                strip_usage: prepared.strip_usage,
+                telemetry: Default::default(),
+                target,
+                path_and_query: path_and_query.clone(),
+                body_len: prepared.body.len(),
+                stream: prepared.stream,
+                headers: headers.clone(),
+                failure: Default::default(),
+                timed_out: Default::default(),
+                connect_failed: Default::default(),
+                retry_on: if last {
+                    Vec::new()
+                } else {
+                    pool.retry.on_status.clone()
+                },
+            });
+            info.fwd = Some(fwd.clone());
+            match forward::forward(session, fwd, prepared.body.clone()).await {
+                Outcome::Done => return Ok(()),
+                Outcome::Failed(e) => return Err(e),
+                Outcome::Broken { reason } => {
+                    info.broken = true;
+                    end_broken(session, &reason).await;
+                    return Ok(());
+                }
+                Outcome::Retry { reason, error } => {
+                    log::warn!(
+                        "request {}: try {} on pool {} failed ({reason}){}",
+                        info.request_id,
+                        i + 1,
+                        pool.name,
+                        if last { "" } else { "; retrying" }
+                    );
+                    last_error = Some(error);
+                }
             }
         }
+        Err(last_error.unwrap_or(GatewayError::BadGateway {
+            message: "The upstream could not be reached.".into(),
+        }))
     }
+}
+
+/// The pools to try in order: the routed pool `retry.attempts` times, then the route's
+/// fallback pool once.
+fn attempt_plan(target: &crate::config::Target) -> Vec<Arc<crate::upstream::Pool>> {
+    let mut plan = vec![target.pool.clone(); target.pool.retry.attempts.max(1) as usize];
+    if let Some(f) = &target.fallback {
+        plan.push(f.clone());
+    }
+    plan
+}
+
+/// Exponential backoff with ±50% jitter (so synchronized clients do not retry in step).
+async fn backoff(policy: &crate::config::file::RetrySection, attempt: usize) {
+    let base = policy.backoff_ms.saturating_mul(1 << (attempt - 1).min(6));
+    let jitter = 0.5 + rand::random::<f64>();
+    tokio::time::sleep(std::time::Duration::from_millis(
+        (base as f64 * jitter) as u64,
+    ))
+    .await;
 }
 
 /// Before answering a refusal, read away a small unread body so the client's keep-alive
@@ -531,6 +585,21 @@ fn split_path(pq: &str) -> (&str, Option<&str>) {
 
 fn header_str(req: &RequestHeader, name: http::header::HeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Errors that happened before anything was sent upstream.
+fn is_connect_error(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout
+            | ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::BindError
+            | ErrorType::SocketError
+            | ErrorType::TLSHandshakeFailure
+            | ErrorType::TLSHandshakeTimedout
+    )
 }
 
 /// The status a Pingora error maps to: timeouts are 504, other upstream failures 502.

@@ -26,6 +26,8 @@ pub struct RequestInfo {
     /// The response broke after it had started.
     pub broken: bool,
     pub rate_limited: bool,
+    /// Tries after the first.
+    pub retries: u32,
     pub cascade: Report,
     /// Set once the request was forwarded.
     pub fwd: Option<Arc<Forward>>,
@@ -137,7 +139,7 @@ fn access_line(
         "images": info.cascade.images,
         "cache_hits": info.cascade.hits,
         "vision_calls": info.cascade.vision_calls,
-        "retries": 0,
+        "retries": info.retries,
     });
     log::info!(target: "access", "{line}");
 }

@@ -6,7 +6,7 @@
 //! background refresher, so `upstream_peer` only ever picks an already-resolved address.
 
 use crate::chat::fix::FixPolicy;
-use crate::config::file::{HealthSection, TimeoutSection};
+use crate::config::file::{HealthSection, RetrySection, TimeoutSection};
 use async_trait::async_trait;
 use http::HeaderValue;
 use pingora::lb::discovery::ServiceDiscovery;
@@ -163,6 +163,7 @@ pub struct Pool {
     /// Ask for usage on streams (see `pools.<name>.request_usage`).
     pub request_usage: bool,
     pub health: HealthSection,
+    pub retry: RetrySection,
 }
 
 impl std::fmt::Debug for Pool {
@@ -199,6 +200,7 @@ impl Pool {
             timeouts,
             request_usage: true,
             health: HealthSection::default(),
+            retry: RetrySection::default(),
         }
     }
 

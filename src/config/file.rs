@@ -264,6 +264,31 @@ pub struct PoolSection {
     /// Active and passive health checking of the members.
     #[serde(default)]
     pub health: HealthSection,
+    /// Retries before any byte reached the client.
+    #[serde(default)]
+    pub retry: RetrySection,
+}
+
+/// `pools.<name>.retry:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySection {
+    /// Tries on this pool in all (1: no retry). Each try picks the next healthy member.
+    pub attempts: u32,
+    /// Base backoff between tries, ms; doubled each time, with ±50% jitter.
+    pub backoff_ms: u64,
+    /// Upstream statuses retried (connect failures always are). Add 429 to retry rate limits.
+    pub on_status: Vec<u16>,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        RetrySection {
+            attempts: 2,
+            backoff_ms: 50,
+            on_status: vec![502, 503, 504],
+        }
+    }
 }
 
 /// `pools.<name>.health:`
@@ -337,6 +362,9 @@ pub struct RouteSection {
     /// Whether the model accepts tools.
     #[serde(default = "yes")]
     pub tools: bool,
+    /// A pool tried once when every try on `pool` failed before a response started.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 fn yes() -> bool {

@@ -70,6 +70,7 @@ impl Pattern {
 pub struct Route {
     pub pattern: Pattern,
     pub pool: Arc<Pool>,
+    pub fallback: Option<Arc<Pool>>,
     pub upstream_model: Option<String>,
     /// Empty: every kind.
     pub kinds: Vec<Kind>,
@@ -80,6 +81,8 @@ pub struct Route {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub pool: Arc<Pool>,
+    /// Tried once when every try on `pool` failed before a response started.
+    pub fallback: Option<Arc<Pool>>,
     /// The model id sent upstream (alias resolved).
     pub model: String,
     pub caps: ModelCaps,
@@ -145,6 +148,7 @@ impl Runtime {
             if (r.kinds.is_empty() || r.kinds.contains(&kind)) && r.pattern.matches(model) {
                 return Some(Target {
                     pool: r.pool.clone(),
+                    fallback: r.fallback.clone(),
                     model: r
                         .upstream_model
                         .clone()
@@ -155,6 +159,7 @@ impl Runtime {
         }
         self.defaults.get(&kind).map(|p| Target {
             pool: p.clone(),
+            fallback: None,
             model: model.to_string(),
             caps: ModelCaps {
                 images: false,
@@ -382,6 +387,10 @@ fn build_pools(f: &FileConfig) -> Result<BTreeMap<String, Arc<Pool>>, ConfigErro
         let mut pool = Pool::new(name.clone(), members, profile, p.fix.clone(), auth, t);
         pool.request_usage = p.request_usage;
         pool.health = p.health.clone();
+        if p.retry.attempts == 0 {
+            return Err(err(format!("{path}.retry.attempts"), "must be at least 1"));
+        }
+        pool.retry = p.retry.clone();
         pools.insert(name.clone(), Arc::new(pool));
     }
     Ok(pools)
@@ -433,9 +442,19 @@ fn build_routes(
                 )
             })?);
         }
+        let fallback = match &r.fallback {
+            None => None,
+            Some(name) => Some(pools.get(name).cloned().ok_or_else(|| {
+                err(
+                    format!("{path}.fallback"),
+                    format!("unknown pool \"{name}\""),
+                )
+            })?),
+        };
         routes.push(Route {
             pattern,
             pool: pool.clone(),
+            fallback,
             upstream_model: r.upstream_model.clone(),
             kinds,
             caps: ModelCaps {
