@@ -36,6 +36,9 @@ class Oha:
 
     def __init__(self, d):
         self.ok = d is not None
+        self.rps = self.p50 = self.p99 = None
+        self.good = self.bad = 0
+        self.errors = {}
         if not self.ok:
             return
         s = d.get("summary", {})

@@ -10,7 +10,9 @@
 #   environment: BENCH_THREADS (gateway threads = nginx workers, default 2), BENCH_CONC (oha -c,
 #            default 50), BENCH_RATE (oha -q for the latency runs, default 500),
 #            BENCH_RATE_IMAGE (oha -q for scenario 4 and its scenario-1 baseline, default 100),
-#            BENCH_MOCK_THREADS (default 2), BENCH_KEEP=1 keeps the run directory.
+#            BENCH_MOCK_THREADS (default 2), BENCH_KEEP=1 keeps the run directory,
+#            BENCH_ONLY="s1 s2 ..." runs only those parts (s1 s1b s2 s3 s4 s1i s3probe s5),
+#            BENCH_NO_BUILD=1 uses the release binaries as they are (harness development only).
 #
 # Scenarios: 1 chat ~2 KB agent body through the hunyuan profile (1b: with a leading assistant
 # turn, so the fixer rewrites), 2 embeddings pass-through, 3 SSE chat with 20 events (throughput
@@ -59,8 +61,12 @@ if [ -z "$OHA" ]; then
 fi
 command -v python3 >/dev/null || need_apt python3 python3
 
-echo "building release binaries ..." >&2
-cargo build --release --bins >&2
+if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x target/release/llm-relay ] && [ -x target/release/mock-upstream ]; then
+  echo "BENCH_NO_BUILD=1: using the existing release binaries" >&2
+else
+  echo "building release binaries ..." >&2
+  cargo build --release --bins >&2
+fi
 T_START=$(date +%s)
 
 # ------------------------------------------------------------------ run directory, cleanup

@@ -4,6 +4,7 @@
 //! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id.
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
 //! - `GET /admin/alerts`: every alert rule, firing or not.
+//! - `POST /admin/reload`: re-read relay.yaml (as SIGHUP does).
 //!
 //! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
 //! - `GET /metrics`: Prometheus text format.
@@ -21,6 +22,8 @@ use std::sync::Arc;
 /// The admin application.
 pub struct Admin {
     pub config: ConfigHandle,
+    /// The relay.yaml to re-read on `POST /admin/reload`.
+    pub config_path: Option<String>,
     pub cascade: Arc<CascadeState>,
 }
 
@@ -100,15 +103,30 @@ impl ServeHttp for Admin {
                 stats.reset();
                 json(200, br#"{"reset":true}"#.to_vec())
             }
+            ("POST", "/admin/reload") => {
+                match crate::reload::reload(&self.config, self.config_path.as_deref()).await {
+                    Ok(summary) => json(
+                        200,
+                        serde_json::json!({"reloaded": true, "config": summary})
+                            .to_string()
+                            .into_bytes(),
+                    ),
+                    Err(e) => error(GatewayError::bad_request(format!(
+                        "Reload refused, the running config stays: {e}"
+                    ))),
+                }
+            }
             ("GET", "/admin/alerts") => {
                 json(200, crate::alerts::snapshot().to_string().into_bytes())
             }
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())
             }
-            (_, "/admin/stats" | "/admin/stats/reset" | "/admin/cascade" | "/admin/alerts") => {
-                error(GatewayError::MethodNotAllowed { method, path })
-            }
+            (
+                _,
+                "/admin/stats" | "/admin/stats/reset" | "/admin/cascade" | "/admin/alerts"
+                | "/admin/reload",
+            ) => error(GatewayError::MethodNotAllowed { method, path }),
             _ => error(GatewayError::NotFound { path }),
         }
     }

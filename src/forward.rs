@@ -65,7 +65,8 @@ pub enum Outcome {
     /// Nothing reached the client yet: answer with this error.
     Failed(GatewayError),
     /// A response had started when the upstream failed or fell silent: end it visibly.
-    Broken { reason: String },
+    /// `reason` is for the log; `error` (safe to show: no addresses) ends the client's stream.
+    Broken { reason: String, error: GatewayError },
     /// Nothing reached the client and another try may succeed (connect failure, or a status in
     /// `retry_on`, held back).
     Retry { reason: String, error: GatewayError },
@@ -108,7 +109,8 @@ pub async fn forward(session: &mut Session, fwd: Arc<Forward>, body: Bytes) -> O
     );
     let pipe = pipe_subrequest(session, sub, handle, filter, input);
     tokio::pin!(pipe);
-    let outcome = watch_pipe(pipe, &fwd, &watch, first_byte, idle).await;
+    let total = (t.total_ms > 0).then(|| Duration::from_millis(t.total_ms));
+    let outcome = watch_pipe(pipe, &fwd, &watch, (first_byte, idle, total)).await;
     let held = watch.held.load(Ordering::Relaxed);
     let outcome = match outcome {
         _ if held != 0 => Outcome::Retry {
@@ -140,8 +142,7 @@ async fn watch_pipe<F, T>(
     mut pipe: std::pin::Pin<&mut F>,
     fwd: &Forward,
     watch: &Watch,
-    first_byte: Duration,
-    idle: Duration,
+    (first_byte, idle, total): (Duration, Duration, Option<Duration>),
 ) -> Outcome
 where
     F: std::future::Future<
@@ -149,8 +150,10 @@ where
     >,
     T: HeaderSeen,
 {
+    let hard_stop = total.map(|t| watch.start + t);
     loop {
-        let deadline = watch.deadline(first_byte, idle);
+        let soft = watch.deadline(first_byte, idle);
+        let deadline = hard_stop.map_or(soft, |h| h.min(soft));
         tokio::select! {
             res = &mut pipe => {
                 return match res {
@@ -159,18 +162,42 @@ where
                     Ok(_) => Outcome::Failed(failure_of(fwd, None)),
                     Err(e) if e.state.header_received || watch.header() => Outcome::Broken {
                         reason: format!("upstream failed mid-response: {}", e.error),
+                        error: GatewayError::BadGateway {
+                            message: "The upstream failed before finishing this response; it is incomplete.".into(),
+                        },
                     },
                     Err(e) => Outcome::Failed(failure_of(fwd, Some(&e.error))),
                 };
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
-                if Instant::now() < watch.deadline(first_byte, idle) {
+                let over_total = hard_stop.is_some_and(|h| Instant::now() >= h);
+                if !over_total && Instant::now() < watch.deadline(first_byte, idle) {
                     continue; // activity moved the deadline while we slept
+                }
+                if over_total {
+                    let ms = total.map_or(0, |t| t.as_millis());
+                    return if watch.header() {
+                        Outcome::Broken {
+                            reason: format!("request exceeded its total time limit of {ms} ms"),
+                            error: GatewayError::GatewayTimeout {
+                                message: format!("The request exceeded its total time limit of {ms} ms; the response is incomplete."),
+                            },
+                        }
+                    } else {
+                        Outcome::Failed(GatewayError::GatewayTimeout {
+                            message: format!("The request exceeded its total time limit of {ms} ms."),
+                        })
+                    };
                 }
                 // Dropping the pipe closes the subrequest's channel: it stops and its
                 // upstream connection is discarded, so nothing keeps generating tokens.
                 return if watch.header() {
-                    Outcome::Broken { reason: format!("upstream idle for more than {} ms", idle.as_millis()) }
+                    Outcome::Broken {
+                        reason: format!("upstream idle for more than {} ms", idle.as_millis()),
+                        error: GatewayError::GatewayTimeout {
+                            message: format!("The upstream sent nothing for {} ms; the response is incomplete.", idle.as_millis()),
+                        },
+                    }
                 } else {
                     Outcome::Failed(GatewayError::GatewayTimeout {
                         message: format!("The upstream did not answer within {} ms.", first_byte.as_millis()),

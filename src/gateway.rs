@@ -298,6 +298,12 @@ impl ProxyHttp for Gateway {
         observe::finish(&rt, info, status, out, ctx.start.elapsed());
     }
 
+    /// A child whose parent stopped listening (timeout, client gone) fails with a downstream
+    /// error by design: not worth an ERROR line. Everything else is logged.
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
+        ctx.fwd.is_some() && *e.esource() == pingora::ErrorSource::Downstream
+    }
+
     /// What Pingora's own error lines show: never the query string (it may carry secrets).
     fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
         let h = session.req_header();
@@ -439,9 +445,10 @@ impl Gateway {
             match forward::forward(session, fwd, prepared.body.clone()).await {
                 Outcome::Done => return Ok(()),
                 Outcome::Failed(e) => return Err(e),
-                Outcome::Broken { reason } => {
+                Outcome::Broken { reason, error } => {
                     info.broken = true;
-                    end_broken(session, &reason).await;
+                    log::warn!("request {}: {reason}", info.request_id);
+                    end_broken(session, &error).await;
                     return Ok(());
                 }
                 Outcome::Retry { reason, error } => {
@@ -535,18 +542,13 @@ fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
 /// A response is under way and cannot become an error status any more: end an SSE stream
 /// with an explicit error event, and anything else by closing the connection, so the client
 /// never takes a truncated answer for a complete one.
-async fn end_broken(session: &mut Session, reason: &str) {
-    log::warn!("{reason}");
+async fn end_broken(session: &mut Session, e: &GatewayError) {
     let sse = session
         .response_written()
         .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if sse {
-        // The client learns that the answer is incomplete, not the upstream's addresses.
-        let e = GatewayError::BadGateway {
-            message: "The upstream failed before finishing this response; it is incomplete.".into(),
-        };
         let mut event = b"data: ".to_vec();
         event.extend_from_slice(&e.body());
         event.extend_from_slice(b"\n\n");

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod multipart;
 pub mod observe;
 pub mod prepare;
+pub mod reload;
 pub mod respond;
 pub mod service;
 pub mod stats;

@@ -11,6 +11,7 @@ use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::gateway::Gateway;
 use llm_relay::health::DrainWatcher;
+use llm_relay::reload::HupReloader;
 use llm_relay::service::Refresher;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::Opt;
@@ -141,6 +142,7 @@ fn main() {
         "admin".into(),
         HttpServer::new_app(Admin {
             config: config.clone(),
+            config_path: cli.config.clone(),
             cascade: cascade.clone(),
         }),
     );
@@ -154,6 +156,13 @@ fn main() {
         },
     ));
     server.add_service(background_service("drain watcher", DrainWatcher));
+    server.add_service(background_service(
+        "reload on SIGHUP",
+        HupReloader {
+            config: config.clone(),
+            path: cli.config.clone(),
+        },
+    ));
     server.add_service(background_service(
         "alert evaluator",
         Evaluator { config, cascade },

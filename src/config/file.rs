@@ -330,6 +330,8 @@ pub struct TimeoutSection {
     pub first_byte_ms: u64,
     /// Longest silence between two reads of a response body (SSE chunks), ms.
     pub idle_ms: u64,
+    /// The whole upstream exchange, streams included, ms (0: no limit).
+    pub total_ms: u64,
 }
 
 impl Default for TimeoutSection {
@@ -338,6 +340,7 @@ impl Default for TimeoutSection {
             connect_ms: 5_000,
             first_byte_ms: 120_000,
             idle_ms: 120_000,
+            total_ms: 0,
         }
     }
 }

@@ -116,6 +116,8 @@ impl Stats {
         json!({
             "requests": requests,
             "vision_calls": self.vision_calls.load(Relaxed),
+            "streams_open": crate::stream::OPEN.load(Relaxed),
+            "streams_cancelled": crate::stream::CANCELLED.load(Relaxed),
             "strict_rejections": self.strict_rejections.load(Relaxed),
             "last": last,
         })
@@ -126,6 +128,7 @@ impl Stats {
             c.store(0, Relaxed);
         }
         self.vision_calls.store(0, Relaxed);
+        crate::stream::CANCELLED.store(0, Relaxed);
         self.strict_rejections.store(0, Relaxed);
         for l in &self.last {
             l.store(None);

@@ -1,5 +1,6 @@
 //! A streaming body that sends pre-built pieces one by one, paced and optionally cut.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -7,8 +8,34 @@ use bytes::Bytes;
 
 const CUT_FLUSH_PAUSE: Duration = Duration::from_millis(20);
 
+/// Streams being sent now, and streams whose client went away before the end: tests check
+/// that the gateway cancels upstream streams promptly when its client disconnects.
+pub static OPEN: AtomicI64 = AtomicI64::new(0);
+pub static CANCELLED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a stream as open until dropped; a drop before the end counts as a cancellation.
+struct Open {
+    finished: bool,
+}
+
+impl Open {
+    fn new() -> Open {
+        OPEN.fetch_add(1, Relaxed);
+        Open { finished: false }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Relaxed);
+        if !self.finished {
+            CANCELLED.fetch_add(1, Relaxed);
+        }
+    }
+}
+
 enum State {
-    Next(std::vec::IntoIter<Bytes>, usize),
+    Next(std::vec::IntoIter<Bytes>, usize, Open),
     Done,
 }
 
@@ -16,9 +43,10 @@ enum State {
 /// after `n` pieces (or at the end, if there are fewer) the stream yields an error, which makes
 /// hyper abort the connection without the chunked terminator: an upstream dying mid-stream.
 pub fn paced(pieces: Vec<Bytes>, interval: Duration, cut_after: Option<usize>) -> Body {
-    let stream =
-        futures::stream::unfold(State::Next(pieces.into_iter(), 0), move |st| async move {
-            let State::Next(mut it, i) = st else {
+    let stream = futures::stream::unfold(
+        State::Next(pieces.into_iter(), 0, Open::new()),
+        move |st| async move {
+            let State::Next(mut it, i, mut open) = st else {
                 return None;
             };
             let next = if cut_after == Some(i) {
@@ -27,6 +55,7 @@ pub fn paced(pieces: Vec<Bytes>, interval: Duration, cut_after: Option<usize>) -
                 it.next()
             };
             let Some(piece) = next else {
+                open.finished = true;
                 cut_after?;
                 // hyper flushes what it has written only when the body is pending; without this
                 // pause the error would discard the head and the first events along with the
@@ -37,7 +66,8 @@ pub fn paced(pieces: Vec<Bytes>, interval: Duration, cut_after: Option<usize>) -
             if i > 0 && !interval.is_zero() {
                 tokio::time::sleep(interval).await;
             }
-            Some((Ok(piece), State::Next(it, i + 1)))
-        });
+            Some((Ok(piece), State::Next(it, i + 1, open)))
+        },
+    );
     Body::from_stream(stream)
 }

@@ -1,0 +1,74 @@
+//! Live configuration reload: SIGHUP or `POST /admin/reload` re-reads relay.yaml, validates it,
+//! resolves its pools, and swaps the runtime config in one atomic store. Requests in flight
+//! keep the `Arc<Runtime>` they started with; the cascade cache, the limiter counters and the
+//! statistics live outside the runtime config and survive. An invalid file is refused with a
+//! logged error naming the key path, and the old config stays.
+
+use crate::config::{ConfigError, ConfigHandle, Runtime};
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::Arc;
+
+/// Re-reads `path` into `config`. Returns a short summary on success.
+pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String, ConfigError> {
+    let Some(path) = path else {
+        return Err(ConfigError(
+            "running on the embedded demo config: start with --config FILE to reload".into(),
+        ));
+    };
+    let new = match Runtime::load(path) {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("reload refused, the running config stays: {e}");
+            return Err(e);
+        }
+    };
+    new.resolve().await;
+    let old = config.load();
+    if new.listen != old.listen || new.admin_listen != old.admin_listen {
+        log::warn!(
+            "reload: listen addresses changed; they take effect at the next restart or upgrade"
+        );
+    }
+    let summary = format!(
+        "{} pools, {} routes, {} keys",
+        new.pools.len(),
+        new.routes.len(),
+        new.keys.len()
+    );
+    config.store(Arc::new(new));
+    log::info!("configuration reloaded from {path}: {summary}");
+    Ok(summary)
+}
+
+/// Reloads on SIGHUP.
+pub struct HupReloader {
+    pub config: ConfigHandle,
+    pub path: Option<String>,
+}
+
+#[async_trait]
+impl BackgroundService for HupReloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("cannot watch SIGHUP, reload with POST /admin/reload: {e}");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                got = hup.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                    let _ = reload(&self.config, self.path.as_deref()).await;
+                }
+            }
+        }
+    }
+}
