@@ -12,7 +12,7 @@ from pathlib import Path
 
 BEGIN = "<!-- bench:results:begin -->"
 END = "<!-- bench:results:end -->"
-TARGETS = ("direct", "nginx", "relay")
+TARGETS = ("direct", "nginx", "pingora", "relay")
 
 SCENARIOS = [
     ("s1", "1 chat, 2.4 KB agent body, hunyuan fix"),
@@ -82,6 +82,16 @@ def mark(o: "Oha"):
     return ""
 
 
+def cpu_us(res: Path, name, target, o: "Oha"):
+    """CPU µs per request used by the target process(es) during the closed-loop run."""
+    try:
+        ticks, _mock, hz = (int(x) for x in (res / f"{name}.{target}.tp.cpu").read_text().split())
+    except (OSError, ValueError):
+        return None
+    n = o.good + o.bad
+    return ticks / hz * 1e6 / n if n else None
+
+
 def build(res: Path) -> str:
     meta = {}
     for line in (res / "meta.txt").read_text().splitlines():
@@ -119,8 +129,8 @@ def build(res: Path) -> str:
                f"row: `-q {rate_img}`). Latencies in ms. *relay − direct* is the latency "
                f"llm-relay adds over calling the mock directly.")
     out.append("")
-    out.append("| Scenario | Metric | direct | nginx | llm-relay | relay/nginx | relay − direct |")
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    out.append("| Scenario | Metric | direct | nginx | plain Pingora | llm-relay | relay/nginx | relay − direct |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     R = {}
     for name, title in SCENARIOS:
         tp = {t: oha(name, t, "tp") for t in TARGETS}
@@ -130,6 +140,10 @@ def build(res: Path) -> str:
         rps = {t: tp[t].rps if tp[t].ok else None for t in TARGETS}
         out.append(f"| {title} | RPS | " + " | ".join(fmt(rps[t]) + mark(tp[t]) for t in TARGETS)
                    + f" | {fmt(ratio(rps['relay'], rps['nginx']), '×')} | |")
+        cpu = {t: cpu_us(res, name, t, tp[t]) for t in TARGETS}
+        out.append("| | CPU µs/request (mock for direct, proxy otherwise) | "
+                   + " | ".join(fmt(cpu[t]) for t in TARGETS)
+                   + f" | {fmt(ratio(cpu['relay'], cpu['nginx']), '×')} | |")
         q = rate_img if name == "s4" else rate
         for p in ("p50", "p99"):
             v = {t: getattr(lat[t], p, None) if lat[t].ok else None for t in TARGETS}
@@ -140,7 +154,7 @@ def build(res: Path) -> str:
     for p in ("p50", "p99"):
         v = {t: getattr(s1i[t], p, None) if s1i[t].ok else None for t in ("direct", "relay")}
         label = "1 chat at scenario 4's rate (its baseline)" if p == "p50" else ""
-        out.append(f"| {label} | {p} @ {rate_img}/s | {fmt(v['direct'])} | | "
+        out.append(f"| {label} | {p} @ {rate_img}/s | {fmt(v['direct'])} | | | "
                    f"{fmt(v['relay'])} | | {fmt(sub(v['relay'], v['direct']), ' ms')} |")
     probe = {t: load_json(res / f"s3probe.{t}.json") for t in TARGETS}
     for p in ("p50", "p99"):
@@ -152,27 +166,33 @@ def build(res: Path) -> str:
                    + " | ".join(cells)
                    + f" | {fmt(ratio(v['relay'], v['nginx']), '×')} | {fmt(sub(v['relay'], v['direct']), ' ms')} |")
     s5 = {}
+    P5 = ("nginx", "pingora", "relay")
     for f in sorted(res.glob("s5.*.json"), key=lambda p: (int(p.name.split(".")[1]), p.name)):
         _, n, t, _ = f.name.split(".")
         s5.setdefault(int(n), {})[t] = load_json(f) or {}
     for n, d in s5.items():
-        rss = {t: (d.get(t, {}).get("rss_kb") or 0) / 1024 or None for t in ("nginx", "relay")}
-        opened = {t: d.get(t, {}).get("open") for t in ("nginx", "relay")}
-        per = {t: d.get(t, {}).get("per_stream_kb") for t in ("nginx", "relay")}
-        note = {t: "" if opened[t] == n else f" ({opened[t]} open)" for t in ("nginx", "relay")}
-        out.append(f"| 5 {n:,} SSE streams held open | RSS MB | | {fmt(rss['nginx'])}{note['nginx']} | "
-                   f"{fmt(rss['relay'])}{note['relay']} | {fmt(ratio(rss['relay'], rss['nginx']), '×')} | |")
-        out.append(f"| | KB per stream | | {fmt(per['nginx'])} | {fmt(per['relay'])} | "
-                   f"{fmt(ratio(per['relay'], per['nginx']), '×')} | |")
+        rss = {t: (d.get(t, {}).get("rss_kb") or 0) / 1024 or None for t in P5}
+        opened = {t: d.get(t, {}).get("open") for t in P5}
+        per = {t: d.get(t, {}).get("per_stream_kb") for t in P5}
+        note = {}
+        for t in P5:
+            req = d.get(t, {}).get("requested", n)
+            note[t] = "" if opened[t] == n else (
+                f" ({opened[t]:,} open; capped by the open-file limit)" if req < n and opened[t] == req
+                else f" ({opened[t] or 0:,} of {req:,} open)")
+        out.append(f"| 5 {n:,} SSE streams held open | RSS MB | | "
+                   + " | ".join(fmt(rss[t]) + note[t] for t in P5)
+                   + f" | {fmt(ratio(rss['relay'], rss['nginx']), '×')} | |")
+        out.append("| | KB per stream: (RSS − idle RSS) / streams | | " + " | ".join(fmt(per[t]) for t in P5)
+                   + f" | {fmt(ratio(per['relay'], per['nginx']), '×')} | |")
         left = {}
-        for t in ("nginx", "relay"):
+        for t in P5:
             try:
                 left[t] = int((res / f"s5.{n}.{t}.left").read_text().strip() or 0)
             except (OSError, ValueError):
                 left[t] = None
-        out.append(f"| | upstream conns still open 2 s after the clients left | | "
-                   f"{'–' if left['nginx'] is None else left['nginx']} | "
-                   f"{'–' if left['relay'] is None else left['relay']} | | |")
+        out.append("| | upstream conns still open 2 s after the clients left | | "
+                   + " | ".join('–' if left[t] is None else str(left[t]) for t in P5) + " | | |")
     out.append("")
 
     # targets

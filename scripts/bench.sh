@@ -12,6 +12,7 @@
 #            BENCH_RATE_IMAGE (oha -q for scenario 4 and its scenario-1 baseline, default 100),
 #            BENCH_MOCK_THREADS (default 2), BENCH_KEEP=1 keeps the run directory,
 #            BENCH_ONLY="s1 s2 ..." runs only those parts (s1 s1b s2 s3 s4 s1i s3probe s5),
+#            BENCH_HOLD="1000 10000" stream counts of scenario 5,
 #            BENCH_NO_BUILD=1 uses the release binaries as they are (harness development only).
 #
 # Scenarios: 1 chat ~2 KB agent body through the hunyuan profile (1b: with a leading assistant
@@ -36,6 +37,7 @@ for a in "$@"; do
   esac
 done
 [ "$QUICK" = 1 ] && WRITE_DOC=0
+[ -n "${BENCH_ONLY:-}" ] && WRITE_DOC=0
 
 THREADS=${BENCH_THREADS:-2}
 MOCK_THREADS=${BENCH_MOCK_THREADS:-2}
@@ -43,9 +45,9 @@ CONC=${BENCH_CONC:-50}
 RATE=${BENCH_RATE:-500}
 RATE_IMAGE=${BENCH_RATE_IMAGE:-100}
 if [ "$QUICK" = 1 ]; then
-  DUR=${BENCH_DUR:-1500ms}; PROBE_DUR=2; HOLD_SET=(1000); HOLD_SECS=2; WARM_N=100
+  DUR=${BENCH_DUR:-1500ms}; PROBE_DUR=2; HOLD_SET=(${BENCH_HOLD:-1000}); HOLD_SECS=2; WARM_N=100
 else
-  DUR=${BENCH_DUR:-10s}; PROBE_DUR=8; HOLD_SET=(1000 10000); HOLD_SECS=5; WARM_N=500
+  DUR=${BENCH_DUR:-10s}; PROBE_DUR=8; HOLD_SET=(${BENCH_HOLD:-1000 10000}); HOLD_SECS=5; WARM_N=500
 fi
 
 # ------------------------------------------------------------------ tools
@@ -66,6 +68,12 @@ if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x target/release/llm-relay ] && [ -x tar
 else
   echo "building release binaries ..." >&2
   cargo build --release --bins >&2
+fi
+# The plain-Pingora column: its own little crate, built into the same target directory with the
+# same lock file, so only that crate compiles (its Cargo.lock is a copy, not kept in git).
+cp Cargo.lock bench/pingora-baseline/Cargo.lock
+if [ "${BENCH_NO_BUILD:-0}" != 1 ] || [ ! -x target/release/pingora-baseline ]; then
+  CARGO_TARGET_DIR=$ROOT/target cargo build --release --manifest-path bench/pingora-baseline/Cargo.toml >&2
 fi
 T_START=$(date +%s)
 
@@ -102,9 +110,10 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 
 # Free loopback ports, picked by the kernel.
-read -r MOCK_PORT NGINX_PORT NGINX_PROBE_PORT GW_PORT ADMIN_PORT PROBE_PORT < <(python3 - <<'PY'
+read -r MOCK_PORT NGINX_PORT NGINX_PROBE_PORT GW_PORT ADMIN_PORT PROBE_PORT PB_PORT PB_PROBE_PORT \
+  < <(python3 - <<'PY'
 import socket
-ss = [socket.socket() for _ in range(6)]
+ss = [socket.socket() for _ in range(8)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
@@ -175,12 +184,25 @@ stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
   kill -KILL "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+start_pingora() {
+  sed "s|llm-relay|pingora-baseline|g" "$RUN/pingora.yaml" > "$RUN/pingora-baseline.yaml"
+  sed "s|llm-relay|pingora-baseline-probe|g" "$RUN/pingora.yaml" > "$RUN/pingora-baseline-probe.yaml"
+  ./target/release/pingora-baseline -c "$RUN/pingora-baseline.yaml" "127.0.0.1:$PB_PORT" \
+    "127.0.0.1:$MOCK_PORT" >> "$RUN/pingora-baseline.log" 2>&1 &
+  PB_PID=$!; pids+=("$PB_PID")
+  wait_port "$PB_PORT" pingora-baseline "$PB_PID"
+}
 start_nginx
 start_relay
+start_pingora
+./target/release/pingora-baseline -c "$RUN/pingora-baseline-probe.yaml" "127.0.0.1:$PB_PROBE_PORT" \
+  "127.0.0.1:$PROBE_PORT" >> "$RUN/pingora-baseline-probe.log" 2>&1 &
+PB_PROBE_PID=$!; pids+=("$PB_PROBE_PID")
+wait_port "$PB_PROBE_PORT" pingora-baseline-probe "$PB_PROBE_PID"
 
 nginx_pids() { echo "$NGINX_PID" $(pgrep -P "$NGINX_PID" || true); }
 
-declare -A PORT=([direct]=$MOCK_PORT [nginx]=$NGINX_PORT [relay]=$GW_PORT)
+declare -A PORT=([direct]=$MOCK_PORT [nginx]=$NGINX_PORT [pingora]=$PB_PORT [relay]=$GW_PORT)
 
 # ------------------------------------------------------------------ sanity: every path answers 200
 check() { # check TARGET PATH BODY [headers...]
@@ -194,7 +216,7 @@ check() { # check TARGET PATH BODY [headers...]
     exit 1
   fi
 }
-for t in direct nginx relay; do
+for t in direct nginx pingora relay; do
   check "$t" /v1/chat/completions "$B/chat.json"
   check "$t" /v1/chat/completions "$B/chat-lead.json"
   check "$t" /v1/embeddings "$B/embed.json"
@@ -217,11 +239,21 @@ log_cmd() {
   printf '%s: %s\n' "$label" "$(printf '%q ' "$@")" | sed \
     -e "s|$RUN/bodies/||g" -e "s|$OHA|oha|g" \
     -e "s|:$MOCK_PORT/|:\$MOCK_PORT/|g" -e "s|:$NGINX_PORT/|:\$NGINX_PORT/|g" \
-    -e "s|:$GW_PORT/|:\$RELAY_PORT/|g" -e "s|--port $MOCK_PORT |--port \$MOCK_PORT |g" \
+    -e "s|:$GW_PORT/|:\$RELAY_PORT/|g" -e "s|:$PB_PORT/|:\$PINGORA_PORT/|g" \
+    -e "s|--port $PB_PORT |--port \$PINGORA_PORT |g" -e "s|--port $PB_PROBE_PORT |--port \$PINGORA_PROBE_PORT |g" -e "s|--port $MOCK_PORT |--port \$MOCK_PORT |g" \
     -e "s|--port $NGINX_PORT |--port \$NGINX_PORT |g" -e "s|--port $GW_PORT |--port \$RELAY_PORT |g" \
     -e "s|--port $PROBE_PORT |--port \$PROBE_PORT |g" \
     -e "s|--port $NGINX_PROBE_PORT |--port \$NGINX_PROBE_PORT |g" \
     -e "s|--pid [0-9]*|--pid PID|g" -e 's/ $//' >> "$COMMANDS"
+}
+
+# CPU time (clock ticks, user + system, all threads) of a set of processes.
+cpu_ticks() { local t=0 p; for p in "$@"; do
+  [ -r "/proc/$p/stat" ] && t=$(( t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}') ))
+done; echo "$t"; }
+CLK_TCK=$(getconf CLK_TCK)
+target_pids() {
+  case "$1" in direct) echo "$MOCK_PID" ;; nginx) nginx_pids ;; pingora) echo "$PB_PID" ;; relay) echo "$GW_PID" ;; esac
 }
 
 oha_run() { # oha_run NAME TARGET PATH BODY MODE [headers...]   MODE: tp | lat | lat-image
@@ -241,8 +273,14 @@ oha_run() { # oha_run NAME TARGET PATH BODY MODE [headers...]   MODE: tp | lat |
     -m POST -T application/json -D "$body" "${hdr[@]}" "$url")
   log_cmd "$name.$target.$mode" "${cmd[@]}"
   echo "$(loadavg)" > "$RES/$name.$target.$mode.load"
+  local tpids c0 m0
+  tpids=$(target_pids "$target")
+  c0=$(cpu_ticks $tpids); m0=$(cpu_ticks "$MOCK_PID")
   timeout 120 "${cmd[@]}" > "$RES/$name.$target.$mode.json" 2> "$RES/$name.$target.$mode.err" || {
     echo "oha failed for $name $target $mode (see $RES)" >&2; return 0; }
+  # CPU seconds used by the target (the mock itself for "direct") and by the mock
+  echo "$(( $(cpu_ticks $tpids) - c0 )) $(( $(cpu_ticks "$MOCK_PID") - m0 )) $CLK_TCK" \
+    > "$RES/$name.$target.$mode.cpu"
   printf '  %-10s %-7s %-9s done (load %s)\n' "$name" "$target" "$mode" "$(cat "$RES/$name.$target.$mode.load")" >&2
 }
 
@@ -279,12 +317,13 @@ scenario() { # scenario NAME PATH BODY TARGETS LATMODE [headers...]
   done
 }
 
-ALL="direct nginx relay"
+# "pingora" is bench/pingora-baseline: Pingora with nothing on top, for scenarios 1-3.
+ALL="direct nginx pingora relay"
 scenario s1 /v1/chat/completions "$B/chat.json" "$ALL" lat
-scenario s1b /v1/chat/completions "$B/chat-lead.json" "$ALL" lat
+scenario s1b /v1/chat/completions "$B/chat-lead.json" "direct nginx relay" lat
 scenario s2 /v1/embeddings "$B/embed.json" "$ALL" lat
 scenario s3 /v1/chat/completions "$B/sse.json" "$ALL" lat 'x-mock-events: 20' 'x-mock-interval-ms: 0'
-scenario s4 /v1/chat/completions "$B/vision.json" "$ALL" lat-image
+scenario s4 /v1/chat/completions "$B/vision.json" "direct nginx relay" lat-image
 # Scenario 4's own baseline: scenario 1 at scenario 4's rate (same load on the gateway).
 if wanted s1i; then
   echo "scenario s1@image-rate" >&2
@@ -292,9 +331,9 @@ if wanted s1i; then
 fi
 
 # Scenario 3, per-event delay: the probe upstream stamps each event, the client subtracts.
-declare -A PROBE_PORTS=([direct]=$PROBE_PORT [nginx]=$NGINX_PROBE_PORT [relay]=$GW_PORT)
+declare -A PROBE_PORTS=([direct]=$PROBE_PORT [nginx]=$NGINX_PROBE_PORT [pingora]=$PB_PROBE_PORT [relay]=$GW_PORT)
 wanted s3probe && echo "scenario s3 per-event probe" >&2
-for t in direct nginx relay; do
+for t in direct nginx pingora relay; do
   wanted s3probe || break
   cmd=(python3 bench/sse_probe.py client --port "${PROBE_PORTS[$t]}" --body "$B/sse-probe.json"
     --events 20 --interval-ms 10 --concurrency 10 --duration "$PROBE_DUR")
@@ -309,18 +348,24 @@ done
 wanted s5 && echo "scenario s5 streams held open" >&2
 for n in "${HOLD_SET[@]}"; do
   wanted s5 || break
-  for t in relay nginx; do
-    if [ "$t" = relay ]; then stop_pid "$GW_PID"; start_relay; else stop_pid "$NGINX_PID"; start_nginx; fi
+  for t in relay nginx pingora; do
+    case "$t" in
+      relay) stop_pid "$GW_PID"; start_relay ;;
+      nginx) stop_pid "$NGINX_PID"; start_nginx ;;
+      pingora) stop_pid "$PB_PID"; start_pingora ;;
+    esac
     sleep 1
-    if [ "$t" = relay ]; then pid_args=(--pid "$GW_PID"); else
-      pid_args=(); for p in $(nginx_pids); do pid_args+=(--pid "$p"); done; fi
-    cmd=(python3 bench/hold_streams.py --port "${PORT[$t]}" --body "$B/sse.json" --streams "$n"
+    pid_args=(); for p in $(target_pids "$t"); do pid_args+=(--pid "$p"); done
+    # A proxy holds two descriptors per stream; stay under the open-file limit (a sandbox may
+    # not allow raising it), and say so in the table.
+    n_eff=$(( n < (NOFILE - 200) / 2 ? n : (NOFILE - 200) / 2 ))
+    cmd=(python3 bench/hold_streams.py --port "${PORT[$t]}" --body "$B/sse.json" --streams "$n_eff"
       --events 100 --interval-ms 5000 --hold "$HOLD_SECS" --ramp-timeout 60 "${pid_args[@]}")
     log_cmd "s5.$n.$t" "${cmd[@]}"
     timeout 120 "${cmd[@]}" > "$RES/s5.$n.$t.json" 2> "$RES/s5.$n.$t.err" || true
     # Streams the proxy still holds to the mock after the client closed all of its own.
     sleep 2
-    if [ "$t" = relay ]; then owners="$GW_PID"; else owners=$(nginx_pids); fi
+    owners=$(target_pids "$t")
     ss -Htnp state established "( dport = :$MOCK_PORT )" 2>/dev/null \
       | grep -cE "pid=($(echo $owners | tr ' ' '|'))," > "$RES/s5.$n.$t.left" || true
     printf '  %-10s %-7s done\n' "s5.$n" "$t" >&2

@@ -82,6 +82,15 @@ impl Gateway {
     }
 
     pub fn start_with(yaml: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::start_full(
+            yaml,
+            env,
+            "grace_period_seconds: 1\ngraceful_shutdown_timeout_seconds: 1\n",
+        )
+    }
+
+    /// Starts with extra lines for pingora.yaml (grace periods for upgrade tests).
+    pub fn start_full(yaml: &str, env: &[(&str, &str)], pingora_extra: &str) -> Gateway {
         let port = free_port();
         let admin_port = free_port();
         let dir = scratch("gw");
@@ -94,7 +103,7 @@ impl Gateway {
         std::fs::write(
             &pconf,
             format!(
-                "---\nversion: 1\nthreads: 2\npid_file: {d}/pid\nupgrade_sock: {d}/upgrade.sock\ngrace_period_seconds: 1\ngraceful_shutdown_timeout_seconds: 1\n",
+                "---\nversion: 1\nthreads: 2\npid_file: {d}/pid\nupgrade_sock: {d}/upgrade.sock\n{pingora_extra}",
                 d = dir.display()
             ),
         )
