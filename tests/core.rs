@@ -493,3 +493,25 @@ fn dash_t_rejects_typo_and_names_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn smuggling_shapes_are_refused_and_closed() {
+    let (mock, gw) = setup("openai");
+    let addr = gw.addr.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut c = Conn::open(&addr);
+        c.send_raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read_response();
+        (r, c.is_closed())
+    })
+    .await
+    .unwrap();
+    // Pingora follows RFC 9112: Transfer-Encoding wins (an empty chunked body here, so 400)
+    // and keep-alive is off, so the smuggled GET is never read as a request.
+    assert_eq!(r.0.status, 400);
+    assert!(
+        r.1,
+        "the connection is closed: the smuggled request is never read"
+    );
+    assert_eq!(mock.stats().await["requests"]["chat"], 0);
+}
