@@ -97,7 +97,8 @@ async fn prepare_chat(
         if !add_usage {
             return Ok(());
         }
-        if !has_stream_options {
+        // `"stream_options": null` deserialises as absent: look at the bytes before injecting.
+        if !has_stream_options && memchr::memmem::find(&p.body, b"\"stream_options\"").is_none() {
             p.body = inject_usage_option(&p.body);
             p.strip_usage = true;
             return Ok(());
@@ -121,7 +122,15 @@ async fn prepare_chat(
     }
     v["model"] = Value::String(p.target.model.clone());
     if add_usage {
-        v["stream_options"]["include_usage"] = Value::Bool(true);
+        if let Some(obj) = v.as_object_mut() {
+            let opts = obj
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !opts.is_object() {
+                *opts = Value::Object(Default::default());
+            }
+            opts["include_usage"] = Value::Bool(true);
+        }
         p.strip_usage = true;
     }
     if p.target.pool.profile == Profile::Hunyuan {

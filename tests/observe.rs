@@ -440,3 +440,32 @@ async fn alerts_fire_and_resolve_once_per_transition() {
     assert_eq!(log.matches("alert FIRING: errors").count(), 1, "{log}");
     assert_eq!(log.matches("alert resolved: errors").count(), 1, "{log}");
 }
+
+#[tokio::test]
+async fn usage_is_requested_whatever_stream_options_looked_like() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&demo_config(&format!("http://{}", mock.addr), "openai"));
+    let c = reqwest::Client::new();
+    for opts in [json!(null), json!({}), json!({"include_usage": false})] {
+        let mut body = chat(true);
+        body["stream_options"] = opts.clone();
+        let text = c
+            .post(gw.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("[DONE]") && !text.contains("prompt_tokens"),
+            "{opts}: {text}"
+        );
+        let sent = &mock.stats().await["last"]["chat"]["body"];
+        assert_eq!(
+            sent["stream_options"]["include_usage"], true,
+            "{opts}: {sent}"
+        );
+    }
+}
