@@ -20,8 +20,9 @@ fn agent_body(messages: usize) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let small = agent_body(1);
     let large = agent_body(13);
-    let embed = serde_json::to_vec(&json!({"model": "text-embedding-3-small", "input": ["a"; 64]}))
-        .unwrap();
+    let embed =
+        serde_json::to_vec(&json!({"model": "text-embedding-3-small", "input": vec!["a"; 64]}))
+            .unwrap();
     let mut g = c.benchmark_group("validate");
     g.bench_function(format!("chat_{}B", small.len()), |b| {
         b.iter(|| validate::json(Endpoint::Chat, &small))

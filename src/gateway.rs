@@ -11,14 +11,15 @@ use crate::body::{self, BodyError};
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
-use crate::forward::{self, Forward, Outcome};
+use crate::forward::Forward;
 use crate::kind::{Endpoint, Kind};
 use crate::limit::{Admission, Limiter};
 use crate::metrics::metrics;
 use crate::observe::{self, RequestInfo};
 use crate::prepare;
 use crate::respond;
-use crate::stream::{usage_of, SseScanner};
+use crate::retry;
+use crate::stream::{Scan, SseScanner};
 use crate::upstream::Member;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -55,19 +56,6 @@ pub struct Ctx {
     /// Parent only: the limiter's guards, held until the response has ended.
     pub admission: Option<Admission>,
 }
-
-/// How the child reads the upstream's response body on its way to the client.
-#[derive(Debug, Default)]
-pub enum Scan {
-    #[default]
-    Off,
-    Sse(SseScanner),
-    /// A JSON answer with `usage` (chat, embeddings), kept up to a bound to read the tokens.
-    Json(BytesMut),
-}
-
-/// JSON answers longer than this are not scanned for usage.
-const JSON_SCAN_CAP: usize = 2 << 20;
 
 #[async_trait]
 impl ProxyHttp for Gateway {
@@ -238,47 +226,7 @@ impl ProxyHttp for Gateway {
         let Some(fwd) = ctx.fwd.as_ref() else {
             return Ok(None);
         };
-        let t = &fwd.telemetry;
-        match &mut ctx.scan {
-            Scan::Off => {}
-            Scan::Sse(scanner) => {
-                if let Some(chunk) = body.take() {
-                    *body = Some(scanner.feed(chunk));
-                }
-                if end {
-                    let rest = scanner.finish();
-                    if !rest.is_empty() {
-                        let mut all = BytesMut::from(&body.take().unwrap_or_default()[..]);
-                        all.extend_from_slice(&rest);
-                        *body = Some(all.freeze());
-                    }
-                    t.events.store(scanner.events, Ordering::Relaxed);
-                    if let Some(u) = scanner.usage {
-                        t.prompt_tokens.store(u.prompt, Ordering::Relaxed);
-                        t.completion_tokens.store(u.completion, Ordering::Relaxed);
-                    }
-                }
-            }
-            Scan::Json(buf) => {
-                if let Some(chunk) = body.as_ref() {
-                    if buf.len() + chunk.len() <= JSON_SCAN_CAP {
-                        buf.extend_from_slice(chunk);
-                    } else {
-                        ctx.scan = Scan::Off;
-                        return Ok(None);
-                    }
-                }
-                if end {
-                    let usage = serde_json::from_slice::<serde_json::Value>(buf)
-                        .ok()
-                        .and_then(|v| usage_of(&v));
-                    if let Some(u) = usage {
-                        t.prompt_tokens.store(u.prompt, Ordering::Relaxed);
-                        t.completion_tokens.store(u.completion, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
+        ctx.scan.on_body(body, end, &fwd.telemetry);
         Ok(None)
     }
 
@@ -411,82 +359,8 @@ impl Gateway {
         info.stream = peeked.stream || kind == Kind::Speech;
         let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, peeked, body).await?;
         info.cascade = prepared.cascade;
-        let attempts = attempt_plan(&prepared.target);
-        let mut last_error = None;
-        for (i, pool) in attempts.iter().enumerate() {
-            let last = i + 1 == attempts.len();
-            if i > 0 {
-                info.retries += 1;
-                metrics().retries.with_label_values(&[&pool.name]).inc();
-                backoff(&attempts[i - 1].retry, i).await;
-            }
-            let mut target = prepared.target.clone();
-            target.pool = pool.clone();
-            let fwd = Arc::new(Forward {
-                kind,
-                request_id: info.request_id.clone(),
-                strip_usage: prepared.strip_usage,
-                telemetry: Default::default(),
-                target,
-                path_and_query: path_and_query.clone(),
-                body_len: prepared.body.len(),
-                stream: prepared.stream,
-                headers: headers.clone(),
-                failure: Default::default(),
-                timed_out: Default::default(),
-                connect_failed: Default::default(),
-                retry_on: if last {
-                    Vec::new()
-                } else {
-                    pool.retry.on_status.clone()
-                },
-            });
-            info.fwd = Some(fwd.clone());
-            match forward::forward(session, fwd, prepared.body.clone()).await {
-                Outcome::Done => return Ok(()),
-                Outcome::Failed(e) => return Err(e),
-                Outcome::Broken { reason, error } => {
-                    info.broken = true;
-                    log::warn!("request {}: {reason}", info.request_id);
-                    end_broken(session, &error).await;
-                    return Ok(());
-                }
-                Outcome::Retry { reason, error } => {
-                    log::warn!(
-                        "request {}: try {} on pool {} failed ({reason}){}",
-                        info.request_id,
-                        i + 1,
-                        pool.name,
-                        if last { "" } else { "; retrying" }
-                    );
-                    last_error = Some(error);
-                }
-            }
-        }
-        Err(last_error.unwrap_or(GatewayError::BadGateway {
-            message: "The upstream could not be reached.".into(),
-        }))
+        retry::send(session, info, kind, prepared, path_and_query, headers).await
     }
-}
-
-/// The pools to try in order: the routed pool `retry.attempts` times, then the route's
-/// fallback pool once.
-fn attempt_plan(target: &crate::config::Target) -> Vec<Arc<crate::upstream::Pool>> {
-    let mut plan = vec![target.pool.clone(); target.pool.retry.attempts.max(1) as usize];
-    if let Some(f) = &target.fallback {
-        plan.push(f.clone());
-    }
-    plan
-}
-
-/// Exponential backoff with ±50% jitter (so synchronized clients do not retry in step).
-async fn backoff(policy: &crate::config::file::RetrySection, attempt: usize) {
-    let base = policy.backoff_ms.saturating_mul(1 << (attempt - 1).min(6));
-    let jitter = 0.5 + rand::random::<f64>();
-    tokio::time::sleep(std::time::Duration::from_millis(
-        (base as f64 * jitter) as u64,
-    ))
-    .await;
 }
 
 /// Before answering a refusal, read away a small unread body so the client's keep-alive
@@ -537,31 +411,6 @@ fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
         data.retain(|m| m["id"].as_str().is_some_and(|id| key.allows(id)));
     }
     Bytes::from(v.to_string())
-}
-
-/// A response is under way and cannot become an error status any more: end an SSE stream
-/// with an explicit error event, and anything else by closing the connection, so the client
-/// never takes a truncated answer for a complete one.
-async fn end_broken(session: &mut Session, e: &GatewayError) {
-    let sse = session
-        .response_written()
-        .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if sse {
-        let mut event = b"data: ".to_vec();
-        event.extend_from_slice(&e.body());
-        event.extend_from_slice(b"\n\n");
-        if session
-            .write_response_body(Some(Bytes::from(event)), true)
-            .await
-            .is_ok()
-        {
-            return; // the stream ended with proper framing: the connection stays usable
-        }
-    }
-    session.set_keepalive(None);
-    session.downstream_session.shutdown().await;
 }
 
 async fn send_ok(session: &mut Session, ct: &str, body: Bytes) -> Result<(), GatewayError> {

@@ -32,6 +32,7 @@ pub mod observe;
 pub mod prepare;
 pub mod reload;
 pub mod respond;
+pub mod retry;
 pub mod service;
 pub mod stats;
 pub mod stream;

@@ -7,9 +7,68 @@
 //! removed, every chunk is forwarded as it came; only the stripping mode holds back a partial
 //! event (until its end arrives, typically within the same read).
 
+use crate::forward::Telemetry;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use serde_json::Value;
+use std::sync::atomic::Ordering;
+
+/// How the child reads the upstream's response body on its way to the client.
+#[derive(Debug, Default)]
+pub enum Scan {
+    #[default]
+    Off,
+    Sse(SseScanner),
+    /// A JSON answer with `usage` (chat, embeddings), kept up to a bound to read the tokens.
+    Json(BytesMut),
+}
+
+/// JSON answers longer than this are not scanned for usage.
+const JSON_SCAN_CAP: usize = 2 << 20;
+
+impl Scan {
+    /// One piece of the response body (`end`: the last); results go to `t` at the end.
+    pub fn on_body(&mut self, body: &mut Option<Bytes>, end: bool, t: &Telemetry) {
+        let usage = match self {
+            Scan::Off => return,
+            Scan::Sse(scanner) => {
+                if let Some(chunk) = body.take() {
+                    *body = Some(scanner.feed(chunk));
+                }
+                if !end {
+                    return;
+                }
+                let rest = scanner.finish();
+                if !rest.is_empty() {
+                    let mut all = BytesMut::from(&body.take().unwrap_or_default()[..]);
+                    all.extend_from_slice(&rest);
+                    *body = Some(all.freeze());
+                }
+                t.events.store(scanner.events, Ordering::Relaxed);
+                scanner.usage
+            }
+            Scan::Json(buf) => {
+                if let Some(chunk) = body.as_ref() {
+                    if buf.len() + chunk.len() > JSON_SCAN_CAP {
+                        *self = Scan::Off;
+                        return;
+                    }
+                    buf.extend_from_slice(chunk);
+                }
+                if !end {
+                    return;
+                }
+                serde_json::from_slice::<Value>(buf)
+                    .ok()
+                    .and_then(|v| usage_of(&v))
+            }
+        };
+        if let Some(u) = usage {
+            t.prompt_tokens.store(u.prompt, Ordering::Relaxed);
+            t.completion_tokens.store(u.completion, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Longest event the scanner follows (stripping mode forwards a longer one as it is).
 const MAX_EVENT: usize = 4 << 20;
