@@ -7,6 +7,7 @@
 //! the response filters) with a body we choose. The parent watches the pipe so that the
 //! first-byte and idle timeouts are enforced with the client's view of time.
 
+use crate::client_watch::ClientWatch;
 use crate::config::Target;
 use crate::error::GatewayError;
 use crate::kind::Kind;
@@ -107,10 +108,18 @@ pub async fn forward(session: &mut Session, fwd: Arc<Forward>, body: Bytes) -> O
         Duration::from_millis(t.first_byte_ms),
         Duration::from_millis(t.idle_ms),
     );
+    let client = ClientWatch::new(session);
     let pipe = pipe_subrequest(session, sub, handle, filter, input);
     tokio::pin!(pipe);
     let total = (t.total_ms > 0).then(|| Duration::from_millis(t.total_ms));
-    let outcome = watch_pipe(pipe, &fwd, &watch, (first_byte, idle, total)).await;
+    let outcome = tokio::select! {
+        o = watch_pipe(pipe, &fwd, &watch, (first_byte, idle, total)) => o,
+        // Dropping the pipe here stops the subrequest and its upstream connection at once.
+        _ = client.gone() => Outcome::Broken {
+            reason: "the client went away; upstream request cancelled".into(),
+            error: GatewayError::BadGateway { message: "client went away".into() },
+        },
+    };
     let held = watch.held.load(Ordering::Relaxed);
     let outcome = match outcome {
         _ if held != 0 => Outcome::Retry {

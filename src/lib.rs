@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod chat;
+pub mod client_watch;
 pub mod config;
 pub mod error;
 pub mod forward;

@@ -274,7 +274,8 @@ async fn client_gone_cancels_the_upstream_stream() {
     let mut r = reqwest::Client::new()
         .post(gw.url("/v1/chat/completions"))
         .header("x-mock-events", "50")
-        .header("x-mock-interval-ms", "200")
+        // Long silences: the client leaves while nothing is being written to it.
+        .header("x-mock-interval-ms", "1400")
         .json(&chat("hunyuan-turbos-latest", true))
         .send()
         .await
