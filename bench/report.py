@@ -106,11 +106,18 @@ def build(res: Path) -> str:
     def oha(name, target, mode):
         return Oha(load_json(res / f"{name}.{target}.{mode}.json"))
 
-    def load(name, target, mode):
+    max_foreign = int(cfg.get("max_foreign", "10"))
+
+    def noise(name, target, mode):
+        """% of the machine's CPU used by other work during the run."""
         try:
-            return float((res / f"{name}.{target}.{mode}.load").read_text())
-        except (OSError, ValueError):
+            return int((res / f"{name}.{target}.{mode}.noise").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             return None
+
+    def dag(name, target, mode):
+        n = noise(name, target, mode)
+        return " †" if n is not None and n > max_foreign else ""
 
     out = []
     out.append(f"Machine: {meta.get('cpu', '?')}, {meta.get('nproc', '?')} cores, "
@@ -138,7 +145,7 @@ def build(res: Path) -> str:
         lat = {t: oha(name, t, latmode) for t in TARGETS}
         R[name] = (tp, lat)
         rps = {t: tp[t].rps if tp[t].ok else None for t in TARGETS}
-        out.append(f"| {title} | RPS | " + " | ".join(fmt(rps[t]) + mark(tp[t]) for t in TARGETS)
+        out.append(f"| {title} | RPS | " + " | ".join(fmt(rps[t]) + mark(tp[t]) + dag(name, t, "tp") for t in TARGETS)
                    + f" | {fmt(ratio(rps['relay'], rps['nginx']), '×')} | |")
         cpu = {t: cpu_us(res, name, t, tp[t]) for t in TARGETS}
         out.append("| | CPU µs/request (mock for direct, proxy otherwise) | "
@@ -147,15 +154,15 @@ def build(res: Path) -> str:
         q = rate_img if name == "s4" else rate
         for p in ("p50", "p99"):
             v = {t: getattr(lat[t], p, None) if lat[t].ok else None for t in TARGETS}
-            marks = {t: mark(lat[t]) if p == "p50" else "" for t in TARGETS}
+            marks = {t: (mark(lat[t]) if p == "p50" else "") + dag(name, t, latmode) for t in TARGETS}
             out.append(f"| | {p} @ {q}/s | " + " | ".join(fmt(v[t]) + marks[t] for t in TARGETS)
                        + f" | {fmt(ratio(v['relay'], v['nginx']), '×')} | {fmt(sub(v['relay'], v['direct']), ' ms')} |")
     s1i = {t: oha("s1i", t, "lat-image") for t in ("direct", "relay")}
     for p in ("p50", "p99"):
         v = {t: getattr(s1i[t], p, None) if s1i[t].ok else None for t in ("direct", "relay")}
         label = "1 chat at scenario 4's rate (its baseline)" if p == "p50" else ""
-        out.append(f"| {label} | {p} @ {rate_img}/s | {fmt(v['direct'])} | | | "
-                   f"{fmt(v['relay'])} | | {fmt(sub(v['relay'], v['direct']), ' ms')} |")
+        out.append(f"| {label} | {p} @ {rate_img}/s | {fmt(v['direct'])}{dag('s1i', 'direct', 'lat-image')} | | | "
+                   f"{fmt(v['relay'])}{dag('s1i', 'relay', 'lat-image')} | | {fmt(sub(v['relay'], v['direct']), ' ms')} |")
     probe = {t: load_json(res / f"s3probe.{t}.json") for t in TARGETS}
     for p in ("p50", "p99"):
         v = {t: (probe[t] or {}).get(f"{p}_ms") for t in TARGETS}
@@ -244,11 +251,13 @@ def build(res: Path) -> str:
     vw, ve = meta.get("vision_calls_after_warmup"), meta.get("vision_calls_at_end")
     out.append(f"Vision calls made by the gateway: {vw} after the warm-up request, {ve} at the end "
                f"(equal: every measured scenario-4 request was a cache hit).")
-    loads = [load(n, t, m) for n in ("s1", "s1b", "s2", "s3", "s4") for t in TARGETS for m in ("tp", "lat")]
-    loads = [x for x in loads if x is not None]
-    if loads:
-        out.append(f"1-minute load average before the load runs: {min(loads):.1f} to {max(loads):.1f} "
-                   f"(the harness alone brings it to about 2; more means other work on the machine).")
+    ns = sorted(x for x in (noise(f.name.split(".")[0], f.name.split(".")[1], f.name.split(".")[2])
+                            for f in res.glob("*.noise")) if x is not None)
+    if ns:
+        out.append(f"Other work on the machine during the oha runs (CPU not used by the target, the mock "
+                   f"or oha, in % of both cores): median {ns[len(ns) // 2]}%, max {ns[-1]}%. Runs above "
+                   f"{max_foreign}% were repeated up to {cfg.get('tries', '?')} times (the quietest "
+                   f"counts); † marks a figure still measured above {max_foreign}%.")
     out.append("")
     out.append("<details><summary>Exact commands of this run</summary>")
     out.append("")

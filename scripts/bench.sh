@@ -10,7 +10,8 @@
 #   environment: BENCH_THREADS (gateway threads = nginx workers, default 2), BENCH_CONC (oha -c,
 #            default 50), BENCH_RATE (oha -q for the latency runs, default 500),
 #            BENCH_RATE_IMAGE (oha -q for scenario 4 and its scenario-1 baseline, default 100),
-#            BENCH_MOCK_THREADS (default 2), BENCH_KEEP=1 keeps the run directory,
+#            BENCH_MAX_FOREIGN (% of the machine used by other work above which a latency run
+#            is repeated, default 10), BENCH_TRIES (runs at most, default 3; quick: 1), BENCH_MOCK_THREADS (default 2), BENCH_KEEP=1 keeps the run directory,
 #            BENCH_ONLY="s1 s2 ..." runs only those parts (s1 s1b s2 s3 s4 s1i s3probe s5),
 #            BENCH_HOLD="1000 10000" stream counts of scenario 5,
 #            BENCH_NO_BUILD=1 uses the release binaries as they are (harness development only).
@@ -44,6 +45,8 @@ MOCK_THREADS=${BENCH_MOCK_THREADS:-2}
 CONC=${BENCH_CONC:-50}
 RATE=${BENCH_RATE:-500}
 RATE_IMAGE=${BENCH_RATE_IMAGE:-100}
+MAX_FOREIGN=${BENCH_MAX_FOREIGN:-10}
+if [ "$QUICK" = 1 ]; then TRIES=${BENCH_TRIES:-1}; else TRIES=${BENCH_TRIES:-3}; fi
 if [ "$QUICK" = 1 ]; then
   DUR=${BENCH_DUR:-1500ms}; PROBE_DUR=2; HOLD_SET=(${BENCH_HOLD:-1000}); HOLD_SECS=2; WARM_N=100
 else
@@ -232,7 +235,6 @@ VISION_CALLS_WARM=$(curl -s "http://127.0.0.1:$MOCK_PORT/_stats" | python3 -c \
 # ------------------------------------------------------------------ load runs
 COMMANDS=$RES/commands.txt
 : > "$COMMANDS"
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
 # The exact command, quoted, with the run's temporary paths and ports replaced by names.
 log_cmd() {
   local label=$1; shift
@@ -272,16 +274,48 @@ oha_run() { # oha_run NAME TARGET PATH BODY MODE [headers...]   MODE: tp | lat |
   local cmd=("$OHA" --no-tui --output-format json -w -z "$DUR" -c "$CONC" "${extra[@]}"
     -m POST -T application/json -D "$body" "${hdr[@]}" "$url")
   log_cmd "$name.$target.$mode" "${cmd[@]}"
-  echo "$(loadavg)" > "$RES/$name.$target.$mode.load"
-  local tpids c0 m0
+  # Other work on the machine (engineers compiling, ...) shows as "foreign" CPU: all busy CPU
+  # time minus what the target, the mock and oha used. A latency run with more than
+  # MAX_FOREIGN % of the machine foreign is repeated (full run: up to $TRIES tries, the
+  # quietest one counts); the table marks results measured under more noise than that.
+  local try best_f=999 f out=$RES/$name.$target.$mode
+  for try in $(seq 1 "$TRIES"); do
+    one_run "$target" "$out.try" "${cmd[@]}" || { echo "oha failed for $name $target $mode (see $RES)" >&2; return 0; }
+    f=$(cut -d' ' -f1 "$out.try.noise")
+    if [ "$f" -lt "$best_f" ]; then
+      best_f=$f
+      for x in json err cpu noise; do mv "$out.try.$x" "$out.$x"; done
+    fi
+    [ "$best_f" -le "$MAX_FOREIGN" ] && break
+    [ "$try" -lt "$TRIES" ] || break
+    echo "  $name $target $mode: ${f}% foreign CPU, repeating" >&2
+  done
+  rm -f "$out".try.*
+  printf '  %-10s %-7s %-9s done (%s%% foreign CPU)\n' "$name" "$target" "$mode" "$best_f" >&2
+}
+
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+one_run() { # one_run TARGET OUTPREFIX CMD...: writes .json .err .cpu .noise
+  local target=$1 out=$2; shift 2
+  local tpids c0 m0 b0 w0 w1 oha_t
   tpids=$(target_pids "$target")
-  c0=$(cpu_ticks $tpids); m0=$(cpu_ticks "$MOCK_PID")
-  timeout 120 "${cmd[@]}" > "$RES/$name.$target.$mode.json" 2> "$RES/$name.$target.$mode.err" || {
-    echo "oha failed for $name $target $mode (see $RES)" >&2; return 0; }
-  # CPU seconds used by the target (the mock itself for "direct") and by the mock
-  echo "$(( $(cpu_ticks $tpids) - c0 )) $(( $(cpu_ticks "$MOCK_PID") - m0 )) $CLK_TCK" \
-    > "$RES/$name.$target.$mode.cpu"
-  printf '  %-10s %-7s %-9s done (load %s)\n' "$name" "$target" "$mode" "$(cat "$RES/$name.$target.$mode.load")" >&2
+  c0=$(cpu_ticks $tpids); m0=$(cpu_ticks "$MOCK_PID"); b0=$(busy_ticks); w0=$(date +%s%N)
+  { TIMEFORMAT='%U %S'; time timeout 120 "$@" > "$out.json" 2> "$out.err"; } 2> "$out.time" || return 1
+  w1=$(date +%s%N)
+  local dc dm db
+  dc=$(( $(cpu_ticks $tpids) - c0 )); dm=$(( $(cpu_ticks "$MOCK_PID") - m0 )); db=$(( $(busy_ticks) - b0 ))
+  [ "$target" = direct ] && dm=0
+  oha_t=$(awk -v hz="$CLK_TCK" '{printf "%d", ($1 + $2) * hz}' "$out.time")
+  rm -f "$out.time"
+  # CPU ticks of the target (the mock itself for "direct") and of the mock
+  echo "$dc $(( $(cpu_ticks "$MOCK_PID") - m0 )) $CLK_TCK" > "$out.cpu"
+  # foreign CPU in % of the machine, then the raw numbers
+  awk -v b="$db" -v c="$dc" -v m="$dm" -v o="$oha_t" -v hz="$CLK_TCK" -v n="$(nproc)" \
+      -v w="$(( (w1 - w0) / 1000000 ))" \
+    'BEGIN { f = (b - c - m - o) / (w / 1000 * hz * n) * 100; if (f < 0) f = 0;
+             printf "%d busy=%d target=%d mock=%d oha=%d wall_ms=%d\n", f + 0.5, b, c, m, o, w }' \
+    > "$out.noise"
 }
 
 perf_start() {
@@ -338,7 +372,6 @@ for t in direct nginx pingora relay; do
   cmd=(python3 bench/sse_probe.py client --port "${PROBE_PORTS[$t]}" --body "$B/sse-probe.json"
     --events 20 --interval-ms 10 --concurrency 10 --duration "$PROBE_DUR")
   log_cmd "s3probe.$t" "${cmd[@]}"
-  loadavg > "$RES/s3probe.$t.load"
   timeout $((PROBE_DUR + 60)) "${cmd[@]}" > "$RES/s3probe.$t.json" 2> "$RES/s3probe.$t.err" || true
   printf '  %-10s %-7s done\n' s3probe "$t" >&2
 done
@@ -377,7 +410,7 @@ T_END=$(date +%s)
 {
   echo "elapsed_s=$((T_END - T_START))"
   echo "quick=$QUICK"
-  echo "threads=$THREADS mock_threads=$MOCK_THREADS conc=$CONC rate=$RATE rate_image=$RATE_IMAGE dur=$DUR"
+  echo "threads=$THREADS mock_threads=$MOCK_THREADS conc=$CONC rate=$RATE rate_image=$RATE_IMAGE dur=$DUR max_foreign=$MAX_FOREIGN tries=$TRIES"
   echo "nofile=$NOFILE"
   echo "vision_calls_after_warmup=$VISION_CALLS_WARM"
   echo "vision_calls_at_end=$(curl -s "http://127.0.0.1:$MOCK_PORT/_stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("vision_calls", "?"))')"
