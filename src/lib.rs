@@ -14,6 +14,7 @@
 //!           response body          streamed through as it arrives
 //!           fail_to_proxy          (subrequest) report 502/503/504 to the parent
 //! ```
+pub mod access_log;
 pub mod admin;
 pub mod alerts;
 pub mod auth;

@@ -141,5 +141,5 @@ fn access_line(
         "vision_calls": info.cascade.vision_calls,
         "retries": info.retries,
     });
-    log::info!(target: "access", "{line}");
+    crate::access_log::write(line.to_string());
 }

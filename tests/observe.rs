@@ -395,11 +395,11 @@ async fn alerts_fire_and_resolve_once_per_transition() {
         .unwrap();
     let errors = v["alerts"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{v}"))
         .iter()
         .find(|a| a["name"] == "errors")
         .cloned()
-        .unwrap();
+        .unwrap_or_else(|| panic!("{v}"));
     assert_eq!(errors["firing"], true, "{v}");
     assert!(errors["since"].is_string());
     let down = v["alerts"]
