@@ -428,4 +428,5 @@ T_END=$(date +%s)
 doc_args=()
 [ "$WRITE_DOC" = 1 ] && doc_args=(--doc docs/benchmarks.md)
 python3 bench/report.py "$RES" "${doc_args[@]}"
-echo "bench took $((T_END - T_START)) s after the build; raw results in $RES" >&2
+echo "bench took $((T_END - T_START)) s after the build" \
+  "$([ "${BENCH_KEEP:-0}" = 1 ] && echo "; raw results in $RES" || echo "(BENCH_KEEP=1 keeps the raw results)")" >&2

@@ -4,18 +4,29 @@
 //! sees a close at once. A subrequest pipe with a preset body never reads the client, so a
 //! client that leaves during a silence (a long SSE pause, a slow first token) would only be
 //! noticed at the next write, and the upstream would keep generating until then. This watcher
-//! peeks at a duplicate of the client socket: EOF means the client is gone.
+//! peeks at the client socket every `EVERY` (one non-blocking syscall, no extra descriptor,
+//! nothing registered with the reactor): EOF means the client is gone.
 
 use pingora::proxy::Session;
-use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::mem::ManuallyDrop;
+use std::os::fd::{FromRawFd, RawFd};
 use std::time::Duration;
 
-/// Most answers are done before this: they never pay for the duplicate socket's syscalls.
-const WATCH_AFTER: Duration = Duration::from_millis(50);
+/// Most answers are done before the first look: they pay nothing.
+const FIRST: Duration = Duration::from_millis(50);
+/// How often a long answer looks again: the longest a cancelled upstream keeps running.
+const EVERY: Duration = Duration::from_millis(200);
 
 /// Watches one client connection.
 pub struct ClientWatch {
     fd: Option<RawFd>,
+}
+
+enum Seen {
+    Closed,
+    Open,
+    /// The client sent more bytes (a pipelined request): not a close; stop looking.
+    Data,
 }
 
 impl ClientWatch {
@@ -27,38 +38,32 @@ impl ClientWatch {
         }
     }
 
-    fn duplicate(&self) -> Option<tokio::net::TcpStream> {
-        self.fd.and_then(|fd| {
-            // SAFETY: `fd` is the client's socket, owned by the session, which outlives this
-            // watcher (the watcher lives inside the request it watches). We only borrow it to
-            // duplicate it; the duplicate is ours and is closed when the watcher drops.
-            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-            let owned = borrowed.try_clone_to_owned().ok()?;
-            // SAFETY: `owned` is a fresh descriptor of a TCP socket that nothing else owns.
-            let std = unsafe { std::net::TcpStream::from_raw_fd(owned.into_raw_fd()) };
-            std.set_nonblocking(true).ok()?;
-            tokio::net::TcpStream::from_std(std).ok()
-        })
+    fn look(fd: RawFd) -> Seen {
+        // SAFETY: `fd` is the client's socket, owned by the session, which outlives this call;
+        // ManuallyDrop keeps this view from closing it. Pingora made it non-blocking, so the
+        // peek returns at once; it consumes nothing.
+        let view = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+        let mut b = [0u8; 1];
+        match view.peek(&mut b) {
+            Ok(0) => Seen::Closed,
+            Ok(_) => Seen::Data,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Seen::Open,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Seen::Open,
+            Err(_) => Seen::Closed,
+        }
     }
 
-    /// Resolves when the client has closed its connection; never resolves otherwise (also not
-    /// when it sends more data, e.g. a pipelined request: that is not a close).
+    /// Resolves when the client has closed its connection; never resolves otherwise.
     pub async fn gone(&self) {
-        tokio::time::sleep(WATCH_AFTER).await;
-        let Some(stream) = self.duplicate() else {
+        let Some(fd) = self.fd else {
             return std::future::pending().await;
         };
-        let s = &stream;
-        let mut b = [0u8; 1];
+        tokio::time::sleep(FIRST).await;
         loop {
-            if s.readable().await.is_err() {
-                return;
-            }
-            match s.peek(&mut b).await {
-                Ok(0) => return,
-                Ok(_) => return std::future::pending().await,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return,
+            match Self::look(fd) {
+                Seen::Closed => return,
+                Seen::Data => return std::future::pending().await,
+                Seen::Open => tokio::time::sleep(EVERY).await,
             }
         }
     }
