@@ -21,11 +21,6 @@ use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// jemalloc returns freed memory to the OS and fragments less than glibc's malloc under many
-/// long-lived connections: measured 102 → see docs/benchmarks.md KB per held SSE stream.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "llm-relay",

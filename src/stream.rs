@@ -167,7 +167,11 @@ impl SseScanner {
             self.done = true;
             return true;
         }
-        if memmem::find(data, b"\"usage\"").is_none() {
+        // Every chunk says `"usage":null` once usage was requested: only the final one counts.
+        if memmem::find(data, b"\"usage\"").is_none()
+            || memmem::find(data, b"\"usage\":null").is_some()
+            || memmem::find(data, b"\"usage\": null").is_some()
+        {
             return true;
         }
         let Ok(v) = serde_json::from_slice::<Value>(data) else {
