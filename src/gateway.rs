@@ -303,19 +303,14 @@ impl Gateway {
         let req = session.req_header();
         let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
         if let Some((status, body)) = local_health(&rt, path) {
-            let ct = "application/json";
-            return respond::send(session, status, ct, body, &[])
-                .await
-                .map_err(|e| GatewayError::Internal {
-                    message: format!("writing a health answer: {e}"),
-                });
+            return send_local(session, status, body).await;
         }
         let endpoint = Endpoint::classify(req.method.as_str(), path)?;
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
         let Some(kind) = endpoint.kind() else {
             let models = models_for(&rt.models_json, key.as_deref());
-            return send_ok(session, "application/json", models).await;
+            return send_local(session, 200, models).await;
         };
         info.kind = Some(kind);
         let admission = match self.limiter.admit(key.as_deref(), rt.global_limits) {
@@ -413,8 +408,9 @@ fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
     Bytes::from(v.to_string())
 }
 
-async fn send_ok(session: &mut Session, ct: &str, body: Bytes) -> Result<(), GatewayError> {
-    respond::send(session, 200, ct, body, &[])
+/// A JSON answer the gateway makes itself (models list, health).
+async fn send_local(session: &mut Session, status: u16, body: Bytes) -> Result<(), GatewayError> {
+    respond::send(session, status, "application/json", body, &[])
         .await
         .map_err(|e| GatewayError::Internal {
             message: format!("writing a local answer: {e}"),

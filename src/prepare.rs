@@ -159,11 +159,7 @@ fn inject_usage_option(body: &Bytes) -> Bytes {
 }
 
 fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        GatewayError::bad_request(format!(
-            "We could not parse the JSON body of your request: {e}"
-        ))
-    })?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| validate::parse_error(&e))?;
     if v.is_object() {
         Ok(v)
     } else {

@@ -119,7 +119,8 @@ pub fn form(endpoint: Endpoint, f: &FormSummary) -> Result<Peeked, GatewayError>
     })
 }
 
-fn parse_error(e: &serde_json::Error) -> GatewayError {
+/// The 400 for a body serde_json could not read (shared with `prepare`).
+pub(crate) fn parse_error(e: &serde_json::Error) -> GatewayError {
     if e.is_data() {
         GatewayError::bad_request(format!(
             "A field of the request body has the wrong type: {e}"
