@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench fix -- --warm-up-time 1 --measurement-time 3`
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, ModelCaps};
-use llm_relay::strict::check_chat;
+use mock_upstream::strict::check_chat;
 use serde_json::{json, Value};
 
 const CAPS: ModelCaps = ModelCaps {

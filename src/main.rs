@@ -5,14 +5,14 @@
 use arc_swap::ArcSwap;
 use clap::Parser;
 use llm_relay::admin::Admin;
-use llm_relay::alerts::Evaluator;
+use llm_relay::observe::alerts::Evaluator;
 use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
-use llm_relay::gateway::Gateway;
-use llm_relay::health::DrainWatcher;
-use llm_relay::reload::HupReloader;
-use llm_relay::service::Refresher;
+use llm_relay::proxy::Gateway;
+use llm_relay::observe::health::DrainWatcher;
+use llm_relay::admin::reload::HupReloader;
+use llm_relay::upstream::refresher::Refresher;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
@@ -58,7 +58,7 @@ enum Command {
 
 /// The key-management subcommands; they never start the server.
 fn run_command(cmd: Command) -> i32 {
-    use llm_relay::auth::{generate_key, hash_key};
+    use llm_relay::policy::auth::{generate_key, hash_key};
     match cmd {
         Command::HashKey { key } => {
             let key = match key {
@@ -103,7 +103,7 @@ fn main() {
         println!("llm-relay: configuration OK");
     }
     announce_security(&runtime);
-    let _ = llm_relay::metrics::metrics(); // declare every metric at start-up
+    let _ = llm_relay::observe::metrics::metrics(); // declare every metric at start-up
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
     let (entries, bytes, ttl) = runtime.cascade_cache;

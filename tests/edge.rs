@@ -7,7 +7,7 @@ mod common;
 use common::gateway::{demo_config, Gateway};
 use common::mock::Mock;
 use common::raw::Conn;
-use llm_relay::auth::hash_key;
+use llm_relay::policy::auth::hash_key;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -10,7 +10,7 @@
 //! at least one object message (a stronger condition than "some non-empty text": even an
 //! all-empty conversation is fixed into an accepted one).
 use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, LeadingNonUser, ModelCaps};
-use llm_relay::strict::check_chat;
+use mock_upstream::strict::check_chat;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

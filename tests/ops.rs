@@ -91,7 +91,7 @@ async fn admin_reload_keeps_cascade_cache_and_limits() {
     assert_eq!(status(&gw, &img).await, 200);
     assert_eq!(mock.stats().await["vision_calls"], 1);
     // Add a key and reload through the admin endpoint.
-    let key_hash = hex::encode(llm_relay::auth::hash_key("sk-after-reload"));
+    let key_hash = hex::encode(llm_relay::policy::auth::hash_key("sk-after-reload"));
     rewrite_config(
         &gw,
         &format!("auth:\n  keys:\n    - {{id: k, sha256: \"{key_hash}\"}}\n{cascade}{base}"),

@@ -5,7 +5,7 @@ mod common;
 
 use common::gateway::{demo_config, Gateway};
 use common::mock::Mock;
-use llm_relay::auth::hash_key;
+use llm_relay::policy::auth::hash_key;
 
 #[test]
 fn openai_python_sdk() {

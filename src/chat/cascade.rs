@@ -170,7 +170,7 @@ async fn describe_one(
             let took = t0.elapsed();
             st.vision_micros
                 .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-            let m = crate::metrics::metrics();
+            let m = crate::observe::metrics::metrics();
             m.vision_duration
                 .with_label_values::<&str>(&[])
                 .observe(took.as_secs_f64());

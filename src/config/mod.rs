@@ -6,12 +6,12 @@
 
 pub mod file;
 
-use crate::auth::Keys;
+use crate::policy::auth::Keys;
 use crate::chat::cascade::{CascadeSettings, OnFailure};
 use crate::chat::fix::ModelCaps;
 use crate::chat::vision::DEFAULT_PROMPT;
-use crate::kind::Kind;
-use crate::limit::GlobalLimits;
+use crate::request::kind::Kind;
+use crate::policy::limit::GlobalLimits;
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -123,7 +123,7 @@ pub struct Runtime {
     /// Limits over all keys.
     pub global_limits: GlobalLimits,
     /// Alert rules and their evaluation period (seconds).
-    pub alert_rules: Vec<crate::alerts::AlertRule>,
+    pub alert_rules: Vec<crate::observe::alerts::AlertRule>,
     pub alert_every: u64,
     /// Cache sizing (entries, bytes, TTL), read once at start-up: the cache outlives reloads.
     pub cascade_cache: (usize, u64, Duration),
@@ -234,7 +234,7 @@ impl Runtime {
             routes,
             defaults,
             cascade: None,
-            keys: Keys::build(&f.auth, crate::stats::global()).map_err(ConfigError)?,
+            keys: Keys::build(&f.auth, crate::observe::stats::global()).map_err(ConfigError)?,
             global_limits: GlobalLimits {
                 rpm: f.limits.global_rpm,
                 concurrency: f.limits.global_concurrency,
@@ -243,7 +243,7 @@ impl Runtime {
             alert_rules: Vec::new(),
             alert_every: f.alerts.evaluate_seconds,
         };
-        rt.alert_rules = crate::alerts::build_rules(&f.alerts.rules, &rt)?;
+        rt.alert_rules = crate::observe::alerts::build_rules(&f.alerts.rules, &rt)?;
         if let Some(c) = &f.cascade {
             rt.cascade_cache = (
                 c.cache.max_entries,

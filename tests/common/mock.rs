@@ -1,58 +1,24 @@
-//! Starts the real `mock-upstream` binary on a free loopback port; killed on drop.
+//! Starts the bundled mock upstream on a free loopback port; stopped on drop.
 #![allow(dead_code)]
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde_json::Value;
 
 /// A running mock upstream. `addr` is `host:port` (no scheme).
 pub struct Mock {
     pub addr: String,
-    child: Child,
+    _running: mock_upstream::Running,
 }
 
 impl Mock {
-    /// Starts the mock, Hunyuan-strict for every chat request when `strict`.
+    /// Starts the mock (the `mock-upstream` crate's server, on its own thread and runtime in
+    /// this process) on a port the OS picks, Hunyuan-strict for every chat request when
+    /// `strict`. Binding port 0 leaves no window in which another process can take the port.
     pub fn start(strict: bool) -> Mock {
-        let args: &[&str] = if strict { &["--strict"] } else { &[] };
-        Mock::start_with(args)
-    }
-
-    /// Starts the mock with extra CLI arguments. It listens on port 0 and reports the port it
-    /// got, so there is no window in which another process can take a pre-chosen port.
-    pub fn start_with(args: &[&str]) -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mock-upstream"))
-            .args(["--listen", "127.0.0.1:0", "--threads", "2"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn mock-upstream");
-        let stdout = child.stdout.take().expect("mock stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("mock-upstream did not start in time");
-            }
-        };
-        let addr = match line.trim().strip_prefix("mock-upstream listening on ") {
-            Some(a) => a.to_string(),
-            None => {
-                let _ = child.kill();
-                panic!("unexpected mock-upstream output: {line:?}");
-            }
-        };
-        Mock { addr, child }
+        let running = mock_upstream::spawn(strict).expect("start the mock upstream");
+        Mock {
+            addr: running.addr.to_string(),
+            _running: running,
+        }
     }
 
     /// `http://addr` + `path`.
@@ -90,12 +56,5 @@ impl Mock {
             .json()
             .await
             .expect("control JSON")
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{fix_hunyuan, FixPolicy, LeadingNonUser, ModelCaps};
-use crate::strict::{check_chat, MSG_ALTERNATION, MSG_CONTENT_EMPTY, MSG_SYSTEM_FIRST};
+use mock_upstream::strict::{check_chat, MSG_ALTERNATION, MSG_CONTENT_EMPTY, MSG_SYSTEM_FIRST};
 
 const TEXT: ModelCaps = ModelCaps {
     images: false,

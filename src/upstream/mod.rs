@@ -8,6 +8,8 @@
 use crate::chat::fix::FixPolicy;
 use crate::config::file::{HealthSection, RetrySection, TimeoutSection};
 use async_trait::async_trait;
+
+pub mod refresher;
 use http::HeaderValue;
 use pingora::lb::discovery::ServiceDiscovery;
 use pingora::lb::selection::RoundRobin;

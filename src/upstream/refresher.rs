@@ -2,8 +2,8 @@
 //! periodic re-resolution of upstream host names, active health checks, and the health gauges.
 
 use crate::config::ConfigHandle;
-use crate::health;
-use crate::metrics::metrics;
+use crate::observe::health;
+use crate::observe::metrics::metrics;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;

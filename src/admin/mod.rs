@@ -14,6 +14,8 @@ use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
 use async_trait::async_trait;
+
+pub mod reload;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
@@ -45,7 +47,7 @@ impl Admin {
     /// Copies the cascade's counters into their gauges (at scrape time: no hot-path cost).
     fn export_cascade(&self) {
         let snap = self.cascade.cache.snapshot();
-        let g = &crate::metrics::metrics().cascade_cache;
+        let g = &crate::observe::metrics::metrics().cascade_cache;
         for (stat, v) in [
             ("hits", snap.hits),
             ("misses", snap.misses),
@@ -69,7 +71,7 @@ impl ServeHttp for Admin {
         match path.as_str() {
             "/metrics" => {
                 self.export_cascade();
-                let mut r = json(200, crate::metrics::metrics().render());
+                let mut r = json(200, crate::observe::metrics::metrics().render());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -78,13 +80,13 @@ impl ServeHttp for Admin {
             }
             "/health/live" => return json(200, br#"{"status":"live"}"#.to_vec()),
             "/health/ready" => {
-                let (status, body) = crate::health::readiness(&rt);
+                let (status, body) = crate::observe::health::readiness(&rt);
                 return json(status, body.to_string().into_bytes());
             }
             "/health" => {
                 return json(
                     200,
-                    crate::health::report(&rt, &self.cascade)
+                    crate::observe::health::report(&rt, &self.cascade)
                         .to_string()
                         .into_bytes(),
                 )
@@ -96,7 +98,7 @@ impl ServeHttp for Admin {
                 message: "The admin endpoints need the admin key.".into(),
             });
         }
-        let stats = crate::stats::global();
+        let stats = crate::observe::stats::global();
         match (method.as_str(), path.as_str()) {
             ("GET", "/admin/stats") => json(200, stats.to_json().to_string().into_bytes()),
             ("POST", "/admin/stats/reset") => {
@@ -104,7 +106,7 @@ impl ServeHttp for Admin {
                 json(200, br#"{"reset":true}"#.to_vec())
             }
             ("POST", "/admin/reload") => {
-                match crate::reload::reload(&self.config, self.config_path.as_deref()).await {
+                match crate::admin::reload::reload(&self.config, self.config_path.as_deref()).await {
                     Ok(summary) => json(
                         200,
                         serde_json::json!({"reloaded": true, "config": summary})
@@ -117,7 +119,7 @@ impl ServeHttp for Admin {
                 }
             }
             ("GET", "/admin/alerts") => {
-                json(200, crate::alerts::snapshot().to_string().into_bytes())
+                json(200, crate::observe::alerts::snapshot().to_string().into_bytes())
             }
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())

@@ -9,7 +9,7 @@
 //! threads. Refused requests are not counted, so a client hammering a limit is admitted again
 //! as soon as its rate falls.
 
-use crate::auth::ApiKey;
+use crate::policy::auth::ApiKey;
 use crate::error::GatewayError;
 use pingora_limits::inflight::{Guard, Inflight};
 use pingora_limits::rate::Rate;

@@ -2,7 +2,7 @@
 //! rate, bytes in and out, and whether the kind streams. Plain atomics: no lock on the hot
 //! path. Per-key counters live in a registry keyed by id so they survive config reloads.
 
-use crate::kind::Kind;
+use crate::request::kind::Kind;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

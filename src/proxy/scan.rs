@@ -7,7 +7,7 @@
 //! removed, every chunk is forwarded as it came; only the stripping mode holds back a partial
 //! event (until its end arrives, typically within the same read).
 
-use crate::forward::Telemetry;
+use crate::proxy::handoff::Telemetry;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use serde_json::Value;

@@ -3,8 +3,8 @@
 //! names the field and whose message a person understands.
 
 use crate::error::GatewayError;
-use crate::kind::Endpoint;
-use crate::multipart::FormSummary;
+use crate::request::kind::Endpoint;
+use crate::request::multipart::FormSummary;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;

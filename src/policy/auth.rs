@@ -4,7 +4,7 @@
 
 use crate::config::file::AuthSection;
 use crate::error::GatewayError;
-use crate::stats::{Counters, StatsRegistry};
+use crate::observe::stats::{Counters, StatsRegistry};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! A streaming body that sends pre-built pieces one by one, paced and optionally cut.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -9,27 +10,35 @@ use bytes::Bytes;
 const CUT_FLUSH_PAUSE: Duration = Duration::from_millis(20);
 
 /// Streams being sent now, and streams whose client went away before the end: tests check
-/// that the gateway cancels upstream streams promptly when its client disconnects.
-pub static OPEN: AtomicI64 = AtomicI64::new(0);
-pub static CANCELLED: AtomicU64 = AtomicU64::new(0);
+/// that the gateway cancels upstream streams promptly when its client disconnects. One per
+/// mock (several mocks can run in one test process).
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    pub open: AtomicI64,
+    pub cancelled: AtomicU64,
+}
 
 /// Counts a stream as open until dropped; a drop before the end counts as a cancellation.
 struct Open {
     finished: bool,
+    counters: Arc<StreamCounters>,
 }
 
 impl Open {
-    fn new() -> Open {
-        OPEN.fetch_add(1, Relaxed);
-        Open { finished: false }
+    fn new(counters: Arc<StreamCounters>) -> Open {
+        counters.open.fetch_add(1, Relaxed);
+        Open {
+            finished: false,
+            counters,
+        }
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        OPEN.fetch_sub(1, Relaxed);
+        self.counters.open.fetch_sub(1, Relaxed);
         if !self.finished {
-            CANCELLED.fetch_add(1, Relaxed);
+            self.counters.cancelled.fetch_add(1, Relaxed);
         }
     }
 }
@@ -42,9 +51,14 @@ enum State {
 /// Sends `pieces` as separate frames with `interval` between them. With `cut_after = Some(n)`,
 /// after `n` pieces (or at the end, if there are fewer) the stream yields an error, which makes
 /// hyper abort the connection without the chunked terminator: an upstream dying mid-stream.
-pub fn paced(pieces: Vec<Bytes>, interval: Duration, cut_after: Option<usize>) -> Body {
+pub fn paced(
+    pieces: Vec<Bytes>,
+    interval: Duration,
+    cut_after: Option<usize>,
+    counters: Arc<StreamCounters>,
+) -> Body {
     let stream = futures::stream::unfold(
-        State::Next(pieces.into_iter(), 0, Open::new()),
+        State::Next(pieces.into_iter(), 0, Open::new(counters)),
         move |st| async move {
             let State::Next(mut it, i, mut open) = st else {
                 return None;

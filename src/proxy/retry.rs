@@ -5,11 +5,11 @@
 //! retry: a broken response is ended visibly.
 
 use crate::error::GatewayError;
-use crate::forward::{self, Forward, Outcome};
-use crate::kind::Kind;
-use crate::metrics::metrics;
-use crate::observe::RequestInfo;
-use crate::prepare::Prepared;
+use crate::proxy::handoff::{self, Forward, Outcome};
+use crate::request::kind::Kind;
+use crate::observe::metrics::metrics;
+use crate::observe::record::RequestInfo;
+use crate::request::prepare::Prepared;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
@@ -54,7 +54,7 @@ pub async fn send(
             },
         });
         info.fwd = Some(fwd.clone());
-        match forward::forward(session, fwd, prepared.body.clone()).await {
+        match handoff::forward(session, fwd, prepared.body.clone()).await {
             Outcome::Done => return Ok(()),
             Outcome::Failed(e) => return Err(e),
             Outcome::Broken { reason, error } => {

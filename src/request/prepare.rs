@@ -7,10 +7,10 @@ use crate::chat::cascade::{self, CascadeState, Report};
 use crate::chat::fix::fix_hunyuan;
 use crate::config::{Runtime, Target};
 use crate::error::GatewayError;
-use crate::kind::{BodyFormat, Endpoint, Kind};
-use crate::multipart;
+use crate::request::kind::{BodyFormat, Endpoint, Kind};
+use crate::request::multipart;
 use crate::upstream::Profile;
-use crate::validate::{self, Peeked};
+use crate::request::validate::{self, Peeked};
 use bytes::Bytes;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use llm_relay::strict;
+use crate::strict;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -152,7 +152,7 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             == Some(true);
-        return stream(&id, &model, &knobs, include_usage, prompt_tokens);
+        return stream(&app, &id, &model, &knobs, include_usage, prompt_tokens);
     }
     let mut content = if vision {
         describe_images(&req)
@@ -183,7 +183,14 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// The SSE answer: `events` chunks (role first, then "tokN " pieces, `finish_reason` on the
 /// last), the usage chunk when asked for, then `[DONE]`.
-fn stream(id: &str, model: &str, knobs: &ReqKnobs, include_usage: bool, prompt: u64) -> Response {
+fn stream(
+    app: &App,
+    id: &str,
+    model: &str,
+    knobs: &ReqKnobs,
+    include_usage: bool,
+    prompt: u64,
+) -> Response {
     let n = knobs.events.max(1);
     let created = now_secs();
     let usage_field = include_usage.then_some(None);
@@ -228,7 +235,7 @@ fn stream(id: &str, model: &str, knobs: &ReqKnobs, include_usage: bool, prompt: 
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        paced(pieces, knobs.interval, knobs.cut_after),
+        paced(pieces, knobs.interval, knobs.cut_after, app.stats.streams.clone()),
     )
         .into_response()
 }

@@ -7,7 +7,7 @@
 use crate::chat::cascade::CascadeState;
 use crate::config::file::AlertRuleSection;
 use crate::config::{ConfigError, ConfigHandle, Runtime};
-use crate::metrics::metrics;
+use crate::observe::metrics::metrics;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;

@@ -1,12 +1,12 @@
 //! The end of a request: metrics, statistics per kind and key, and the JSON access-log line,
 //! recorded once (by the parent; the child's run is part of it).
 
-use crate::auth::ApiKey;
+use crate::policy::auth::ApiKey;
 use crate::chat::cascade::Report;
 use crate::config::Runtime;
-use crate::forward::Forward;
-use crate::kind::Kind;
-use crate::metrics::{metrics, status_class};
+use crate::proxy::handoff::Forward;
+use crate::request::kind::Kind;
+use crate::observe::metrics::{metrics, status_class};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
         .observe(total.as_secs_f64());
     m.bytes.with_label_values(&[k, "in"]).inc_by(info.bytes_in);
     m.bytes.with_label_values(&[k, "out"]).inc_by(bytes_out);
-    let stats = crate::stats::global();
+    let stats = crate::observe::stats::global();
     stats
         .kind(kind)
         .record(ok, info.bytes_in, bytes_out, info.stream);
@@ -141,5 +141,5 @@ fn access_line(
         "vision_calls": info.cascade.vision_calls,
         "retries": info.retries,
     });
-    crate::access_log::write(line.to_string());
+    crate::observe::access_log::write(line.to_string());
 }

@@ -7,10 +7,10 @@
 //! the response filters) with a body we choose. The parent watches the pipe so that the
 //! first-byte and idle timeouts are enforced with the client's view of time.
 
-use crate::client_watch::ClientWatch;
+use crate::proxy::client_watch::ClientWatch;
 use crate::config::Target;
 use crate::error::GatewayError;
-use crate::kind::Kind;
+use crate::request::kind::Kind;
 use bytes::Bytes;
 use pingora::protocols::http::HttpTask;
 use pingora::proxy::subrequest::pipe::{pipe_subrequest, InputBody, InputBodyType};

@@ -75,7 +75,7 @@ impl Last {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned())),
             LastBody::Fields(f) => json!({ "fields": f }),
         };
-        json!({"path": self.uri.path(), "headers": headers, "body": body})
+        json!({"path": self.uri.path(), "uri": self.uri.to_string(), "headers": headers, "body": body})
     }
 }
 
@@ -84,6 +84,7 @@ pub struct Stats {
     requests: [AtomicU64; COUNTED],
     pub vision_calls: AtomicU64,
     pub strict_rejections: AtomicU64,
+    pub streams: Arc<crate::stream::StreamCounters>,
     last: [ArcSwapOption<Last>; 8],
 }
 
@@ -116,8 +117,8 @@ impl Stats {
         json!({
             "requests": requests,
             "vision_calls": self.vision_calls.load(Relaxed),
-            "streams_open": crate::stream::OPEN.load(Relaxed),
-            "streams_cancelled": crate::stream::CANCELLED.load(Relaxed),
+            "streams_open": self.streams.open.load(Relaxed),
+            "streams_cancelled": self.streams.cancelled.load(Relaxed),
             "strict_rejections": self.strict_rejections.load(Relaxed),
             "last": last,
         })
@@ -128,7 +129,7 @@ impl Stats {
             c.store(0, Relaxed);
         }
         self.vision_calls.store(0, Relaxed);
-        crate::stream::CANCELLED.store(0, Relaxed);
+        self.streams.cancelled.store(0, Relaxed);
         self.strict_rejections.store(0, Relaxed);
         for l in &self.last {
             l.store(None);

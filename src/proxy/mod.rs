@@ -1,27 +1,32 @@
 //! The `ProxyHttp` implementation: the Pingora phases, in the order they run, each a few lines
-//! that call the stage modules. The phase chart is in `lib.rs`.
+//! that call the stage modules. The phase chart is in the README ("How a request flows").
 //!
 //! Every proxied request runs twice through these phases: once as the client's request (the
 //! *parent*: classify, read the body, prepare, pipe) and once as a subrequest carrying the
 //! prepared body (the *child*: pick the peer, set upstream headers, filter the response).
 //! `ctx.fwd` is `Some` exactly in the child.
 
-use crate::auth::ApiKey;
-use crate::body::{self, BodyError};
+use crate::policy::auth::ApiKey;
+use body::BodyError;
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
-use crate::forward::Forward;
-use crate::kind::{Endpoint, Kind};
-use crate::limit::{Admission, Limiter};
-use crate::metrics::metrics;
-use crate::observe::{self, RequestInfo};
-use crate::prepare;
-use crate::respond;
-use crate::retry;
-use crate::stream::{Scan, SseScanner};
+use crate::proxy::handoff::Forward;
+use crate::request::kind::{Endpoint, Kind};
+use crate::policy::limit::{Admission, Limiter};
+use crate::observe::metrics::metrics;
+use crate::observe::record::{self, RequestInfo};
+use crate::request::prepare;
+use crate::proxy::scan::{Scan, SseScanner};
 use crate::upstream::Member;
 use async_trait::async_trait;
+
+pub mod body;
+pub mod client_watch;
+pub mod handoff;
+pub mod respond;
+pub mod retry;
+pub mod scan;
 use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -84,7 +89,7 @@ impl ProxyHttp for Gateway {
             ctx.fwd = Some(fwd);
             return Ok(());
         }
-        if crate::health::is_draining() {
+        if crate::observe::health::is_draining() {
             // Move clients to the new process: this connection ends after this answer.
             session.set_keepalive(None);
         } else {
@@ -243,7 +248,7 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let out = session.body_bytes_sent() as u64;
         let rt = self.config.load();
-        observe::finish(&rt, info, status, out, ctx.start.elapsed());
+        record::finish(&rt, info, status, out, ctx.start.elapsed());
     }
 
     /// A child whose parent stopped listening (timeout, client gone) fails with a downstream
@@ -374,7 +379,7 @@ fn local_health(rt: &crate::config::Runtime, path: &str) -> Option<(u16, Bytes)>
     match path {
         "/health/live" => Some((200, Bytes::from_static(br#"{"status":"live"}"#))),
         "/health/ready" => {
-            let (s, v) = crate::health::readiness(rt);
+            let (s, v) = crate::observe::health::readiness(rt);
             Some((s, Bytes::from(v.to_string())))
         }
         _ => None,

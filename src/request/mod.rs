@@ -1,0 +1,6 @@
+//! From a client request to what goes upstream: its kind (method + path), validation, the
+//! `model` of multipart uploads, and the routed, rewritten body.
+pub mod kind;
+pub mod multipart;
+pub mod prepare;
+pub mod validate;
