@@ -1,12 +1,19 @@
 //! One error type for everything the gateway refuses itself, mapped in one place to an HTTP
-//! status and an OpenAI-shaped body (`{"error":{"message","type","param","code"}}`), so every
-//! OpenAI SDK maps our refusals to its usual exception classes.
+//! status and a client-facing body: OpenAI's shape (`{"error":{"message","type","param",
+//! "code"}}`) so every OpenAI SDK maps our refusals to its usual exception classes, or
+//! Anthropic's on `/v1/messages`. The layers' own typed errors (config, upstream, vision,
+//! translation) convert into it with `From`.
 
+use crate::protocol::{anthropic, Protocol, TranslateError};
 use bytes::Bytes;
 use serde_json::json;
 
+/// Response headers that go with an error (`Retry-After`, `x-ratelimit-*`).
+pub type ErrorHeaders = Vec<(&'static str, String)>;
+
 /// Everything the gateway answers on its own with an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} {}", self.status(), self.message())]
 pub enum GatewayError {
     /// 400: the body is not what the endpoint takes (bad JSON, a missing or wrong field).
     BadRequest {
@@ -28,8 +35,13 @@ pub enum GatewayError {
     BodyTimeout { seconds: u64 },
     /// 413: the body is over the kind's cap.
     BodyTooLarge { limit: usize },
-    /// 429: over a rate or concurrency limit.
-    RateLimited { message: String },
+    /// 404: no stored response with this id (expired, deleted or never stored).
+    ResponseNotFound { id: String },
+    /// 429: over a rate or concurrency limit, with its `Retry-After` / `x-ratelimit-*`.
+    RateLimited {
+        message: String,
+        headers: ErrorHeaders,
+    },
     /// 502: the upstream could not be reached or answered garbage.
     BadGateway { message: String },
     /// 503: no healthy upstream, or the gateway is draining.
@@ -65,7 +77,9 @@ impl GatewayError {
             GatewayError::BadRequest { .. } => 400,
             GatewayError::Unauthorized { .. } => 401,
             GatewayError::Forbidden { .. } => 403,
-            GatewayError::NotFound { .. } | GatewayError::ModelNotFound { .. } => 404,
+            GatewayError::NotFound { .. }
+            | GatewayError::ModelNotFound { .. }
+            | GatewayError::ResponseNotFound { .. } => 404,
             GatewayError::MethodNotAllowed { .. } => 405,
             GatewayError::BodyTimeout { .. } => 408,
             GatewayError::BodyTooLarge { .. } => 413,
@@ -78,10 +92,11 @@ impl GatewayError {
     }
 
     /// OpenAI's `type` field for this error.
-    fn kind(&self) -> &'static str {
+    fn error_type(&self) -> &'static str {
         match self {
             GatewayError::BadRequest { .. }
             | GatewayError::NotFound { .. }
+            | GatewayError::ResponseNotFound { .. }
             | GatewayError::ModelNotFound { .. }
             | GatewayError::MethodNotAllowed { .. }
             | GatewayError::BodyTimeout { .. }
@@ -101,6 +116,7 @@ impl GatewayError {
             GatewayError::Forbidden { .. } => "model_not_allowed",
             GatewayError::NotFound { .. } => "unknown_url",
             GatewayError::ModelNotFound { .. } => "model_not_found",
+            GatewayError::ResponseNotFound { .. } => return None,
             GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
             GatewayError::BodyTimeout { .. } => "request_timeout",
             GatewayError::BodyTooLarge { .. } => "request_too_large",
@@ -118,12 +134,13 @@ impl GatewayError {
             GatewayError::BadRequest { message, .. }
             | GatewayError::Unauthorized { message }
             | GatewayError::Forbidden { message }
-            | GatewayError::RateLimited { message }
+            | GatewayError::RateLimited { message, .. }
             | GatewayError::BadGateway { message }
             | GatewayError::Unavailable { message }
             | GatewayError::GatewayTimeout { message }
             | GatewayError::Internal { message } => message.clone(),
             GatewayError::NotFound { path } => format!("Unknown request URL: {path}"),
+            GatewayError::ResponseNotFound { id } => format!("Response with id '{id}' not found."),
             GatewayError::ModelNotFound { model } => {
                 format!("The model `{model}` does not exist or is not routed by this gateway.")
             }
@@ -151,11 +168,30 @@ impl GatewayError {
     pub fn body(&self) -> Bytes {
         let v = json!({"error": {
             "message": self.message(),
-            "type": self.kind(),
+            "type": self.error_type(),
             "param": self.param(),
             "code": self.code(),
         }});
         Bytes::from(v.to_string())
+    }
+
+    /// The body in the client's protocol: Anthropic's shape on the Messages API, OpenAI's
+    /// everywhere else.
+    pub fn body_for(&self, protocol: Protocol) -> Bytes {
+        match protocol {
+            Protocol::Messages => {
+                Bytes::from(anthropic::error_body(self.status(), &self.message()))
+            }
+            _ => self.body(),
+        }
+    }
+
+    /// Headers that belong with this answer.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        match self {
+            GatewayError::RateLimited { headers, .. } => headers,
+            _ => &[],
+        }
     }
 
     /// Whether the connection may be kept alive after this answer: only when the request body
@@ -169,13 +205,23 @@ impl GatewayError {
     }
 }
 
-impl std::fmt::Display for GatewayError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status(), self.message())
+impl From<TranslateError> for GatewayError {
+    fn from(e: TranslateError) -> GatewayError {
+        GatewayError::BadRequest {
+            message: e.message,
+            param: e.param,
+            code: None,
+        }
     }
 }
 
-impl std::error::Error for GatewayError {}
+impl From<crate::chat::vision::VisionError> for GatewayError {
+    fn from(e: crate::chat::vision::VisionError) -> GatewayError {
+        GatewayError::BadGateway {
+            message: format!("An image could not be described: {e}."),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod observe;
 pub mod policy;
+pub mod protocol;
 pub mod proxy;
 pub mod request;
 pub mod upstream;

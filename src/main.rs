@@ -4,14 +4,15 @@
 
 use arc_swap::ArcSwap;
 use clap::Parser;
+use llm_relay::admin::reload::HupReloader;
 use llm_relay::admin::Admin;
-use llm_relay::observe::alerts::Evaluator;
 use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
-use llm_relay::proxy::Gateway;
+use llm_relay::observe::alerts::Evaluator;
 use llm_relay::observe::health::DrainWatcher;
-use llm_relay::admin::reload::HupReloader;
+use llm_relay::protocol::store::{MemoryStore, ResponseStore};
+use llm_relay::proxy::Gateway;
 use llm_relay::upstream::refresher::Refresher;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::Opt;
@@ -106,10 +107,13 @@ fn main() {
     let _ = llm_relay::observe::metrics::metrics(); // declare every metric at start-up
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
-    let (entries, bytes, ttl) = runtime.cascade_cache;
-    let cascade = Arc::new(CascadeState::new(DescriptionCache::new(
-        entries, bytes, ttl,
-    )));
+    let sizing = runtime.cascade_sizing;
+    let cascade = Arc::new(CascadeState::new(
+        DescriptionCache::new(sizing.entries, sizing.bytes, sizing.ttl),
+        sizing.global_parallel,
+    ));
+    let (stored, stored_ttl) = runtime.responses_store;
+    let responses: Arc<dyn ResponseStore> = Arc::new(MemoryStore::new(stored, stored_ttl));
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
 
     let opt = Opt {
@@ -132,6 +136,7 @@ fn main() {
         config: config.clone(),
         limiter: Default::default(),
         cascade: cascade.clone(),
+        responses,
     };
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &listen {

@@ -106,7 +106,8 @@ impl ServeHttp for Admin {
                 json(200, br#"{"reset":true}"#.to_vec())
             }
             ("POST", "/admin/reload") => {
-                match crate::admin::reload::reload(&self.config, self.config_path.as_deref()).await {
+                match crate::admin::reload::reload(&self.config, self.config_path.as_deref()).await
+                {
                     Ok(summary) => json(
                         200,
                         serde_json::json!({"reloaded": true, "config": summary})
@@ -118,9 +119,10 @@ impl ServeHttp for Admin {
                     ))),
                 }
             }
-            ("GET", "/admin/alerts") => {
-                json(200, crate::observe::alerts::snapshot().to_string().into_bytes())
-            }
+            ("GET", "/admin/alerts") => json(
+                200,
+                crate::observe::alerts::snapshot().to_string().into_bytes(),
+            ),
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())
             }

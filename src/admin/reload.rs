@@ -13,8 +13,8 @@ use std::sync::Arc;
 /// Re-reads `path` into `config`. Returns a short summary on success.
 pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String, ConfigError> {
     let Some(path) = path else {
-        return Err(ConfigError(
-            "running on the embedded demo config: start with --config FILE to reload".into(),
+        return Err(ConfigError::whole(
+            "running on the embedded demo config: start with --config FILE to reload",
         ));
     };
     let new = match Runtime::load(path) {
@@ -34,7 +34,7 @@ pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String,
     let summary = format!(
         "{} pools, {} routes, {} keys",
         new.pools.len(),
-        new.routes.len(),
+        new.router.routes.len(),
         new.keys.len()
     );
     config.store(Arc::new(new));

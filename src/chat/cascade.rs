@@ -4,9 +4,9 @@
 
 use super::image_cache::{DescriptionCache, Source};
 use super::image_key::image_key;
-use super::vision;
-use crate::config::Target;
+use super::vision::{self, VisionError};
 use crate::error::GatewayError;
+use crate::upstream::route::Target;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -35,12 +35,20 @@ pub struct CascadeSettings {
     pub prompt_version: String,
     pub timeout: Duration,
     pub on_failure: OnFailure,
+    /// Vision calls of one request at once.
     pub max_parallel: usize,
+    /// Images one request may carry (more: 400), so one request cannot order hundreds of
+    /// vision calls.
+    pub max_images: usize,
 }
 
 /// Process-wide cascade state: survives reloads.
 pub struct CascadeState {
     pub cache: DescriptionCache,
+    /// Vision calls in flight across all requests (`cascade.max_global_parallel`, sized at
+    /// start-up like the cache): many image requests at once queue here instead of
+    /// multiplying the load on the vision model.
+    pub slots: tokio::sync::Semaphore,
     pub client: reqwest::Client,
     pub vision_calls: AtomicU64,
     pub vision_failures: AtomicU64,
@@ -49,7 +57,7 @@ pub struct CascadeState {
 }
 
 impl CascadeState {
-    pub fn new(cache: DescriptionCache) -> CascadeState {
+    pub fn new(cache: DescriptionCache, max_global_parallel: usize) -> CascadeState {
         let client = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
@@ -57,6 +65,7 @@ impl CascadeState {
             .unwrap_or_default();
         CascadeState {
             cache,
+            slots: tokio::sync::Semaphore::new(max_global_parallel.max(1)),
             client,
             vision_calls: AtomicU64::new(0),
             vision_failures: AtomicU64::new(0),
@@ -100,6 +109,16 @@ pub async fn run(
     let found = find_images(req);
     if found.is_empty() {
         return Ok(Report::default());
+    }
+    if found.len() > s.max_images {
+        return Err(GatewayError::bad_param(
+            format!(
+                "The request carries {} images; at most {} can be described for a text model.",
+                found.len(),
+                s.max_images
+            ),
+            "messages",
+        ));
     }
     // One job per unique image; each remembers every spot it fills.
     let mut jobs: HashMap<[u8; 32], (String, String, Vec<Spot>)> = HashMap::new();
@@ -160,9 +179,16 @@ async fn describe_one(
     question: &str,
     s: &CascadeSettings,
     st: &CascadeState,
-) -> Result<(Arc<str>, Source), String> {
+) -> Result<(Arc<str>, Source), VisionError> {
     st.cache
         .get_or_make(key, || async {
+            let queued = Instant::now();
+            // Closed only if the semaphore is dropped, which never happens while `st` lives.
+            let _slot = st.slots.acquire().await.ok();
+            let m = crate::observe::metrics::metrics();
+            m.vision_queue
+                .with_label_values::<&str>(&[])
+                .observe(queued.elapsed().as_secs_f64());
             st.vision_calls.fetch_add(1, Ordering::Relaxed);
             let prompt = s.prompt.replace("{question}", question);
             let t0 = Instant::now();
@@ -170,7 +196,6 @@ async fn describe_one(
             let took = t0.elapsed();
             st.vision_micros
                 .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-            let m = crate::observe::metrics::metrics();
             m.vision_duration
                 .with_label_values::<&str>(&[])
                 .observe(took.as_secs_f64());

@@ -1,9 +1,32 @@
 //! One vision call: an OpenAI-compatible chat request with one image to the vision model's
 //! pool (its member, provider key and TLS), answered by `choices[0].message.content` only.
 
-use crate::config::Target;
+use crate::upstream::route::Target;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
+
+/// Longest vision answer read: a description is text, not a download.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Why an image could not be described. The messages are safe to show a client: they never
+/// carry the provider's own error text (which may name accounts, quotas or internal hosts);
+/// that goes to the log only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VisionError {
+    #[error("no healthy member in pool `{0}`")]
+    NoMember(String),
+    #[error("timed out after {0} ms")]
+    Timeout(u128),
+    #[error("could not reach the vision model")]
+    Unreachable,
+    #[error("the vision model answered HTTP {0}")]
+    Status(u16),
+    #[error("the vision answer is larger than {MAX_ANSWER_BYTES} bytes")]
+    TooLarge,
+    #[error("the vision answer is not a chat completion with choices[0].message.content")]
+    Unreadable,
+}
 
 /// The default description prompt; `{question}` becomes the user's text.
 pub const DEFAULT_PROMPT: &str = "Describe this image completely for a reader who cannot see it. \
@@ -19,11 +42,11 @@ pub async fn describe(
     prompt: &str,
     image_url: &str,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, VisionError> {
     let (_, member) = target
         .pool
         .select()
-        .ok_or_else(|| format!("no healthy member in pool `{}`", target.pool.name))?;
+        .ok_or_else(|| VisionError::NoMember(target.pool.name.clone()))?;
     let scheme = if member.tls { "https" } else { "http" };
     let url = format!(
         "{scheme}://{}{}/chat/completions",
@@ -43,22 +66,52 @@ pub async fn describe(
     }
     let resp = req.send().await.map_err(|e| {
         if e.is_timeout() {
-            format!("timed out after {} ms", timeout.as_millis())
+            VisionError::Timeout(timeout.as_millis())
         } else {
-            "could not reach the vision model".to_string()
+            VisionError::Unreachable
         }
     })?;
     let status = resp.status();
-    let v: Value = resp
-        .json()
-        .await
-        .map_err(|_| format!("unreadable answer (HTTP {status})"))?;
+    let bytes = read_capped(resp).await?;
     if !status.is_success() {
-        let msg = v["error"]["message"].as_str().unwrap_or("no message");
-        return Err(format!("HTTP {status}: {msg}"));
+        let detail = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        log::warn!("cascade: vision model answered HTTP {status}: {detail}");
+        return Err(VisionError::Status(status.as_u16()));
     }
-    match v["choices"][0]["message"]["content"].as_str() {
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| VisionError::Unreadable)?;
+    match v
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+    {
         Some(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        _ => Err("the answer has no choices[0].message.content".into()),
+        _ => Err(VisionError::Unreadable),
     }
+}
+
+/// The answer body, refused beyond [`MAX_ANSWER_BYTES`] (read as a stream: a huge or endless
+/// answer never sits in memory whole).
+async fn read_capped(resp: reqwest::Response) -> Result<Vec<u8>, VisionError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(VisionError::TooLarge);
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| VisionError::Unreachable)?;
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(VisionError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -1,6 +1,7 @@
 //! The configuration file as users write it (`conf/relay.yaml`). Every struct rejects unknown
 //! keys so a typo is an error that names its key path, not a silently ignored setting. The
-//! runtime form (`super::runtime`) is built from this once, at start-up or reload.
+//! runtime form (`super::Runtime`) is built from this once, at start-up or reload; defaults
+//! live here only.
 
 use crate::chat::fix::FixPolicy;
 use serde::Deserialize;
@@ -36,6 +37,26 @@ pub struct FileConfig {
     /// Alert rules evaluated by the gateway itself.
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[serde(default)]
+    pub responses: ResponsesSection,
+}
+
+/// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`): in-process, sized at
+/// start-up.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponsesSection {
+    pub max_entries: usize,
+    pub ttl_seconds: u64,
+}
+
+impl Default for ResponsesSection {
+    fn default() -> Self {
+        ResponsesSection {
+            max_entries: 10_000,
+            ttl_seconds: 3600,
+        }
+    }
 }
 
 /// `alerts:`
@@ -150,6 +171,12 @@ pub struct CascadeSection {
     /// Vision calls of one request running at once.
     #[serde(default = "default_parallel")]
     pub max_parallel: usize,
+    /// Vision calls in flight across all requests (sized at start-up).
+    #[serde(default = "default_global_parallel")]
+    pub max_global_parallel: usize,
+    /// Images one request may carry (more: 400).
+    #[serde(default = "default_max_images")]
+    pub max_images: usize,
     /// The description cache.
     #[serde(default)]
     pub cache: CacheSection,
@@ -166,6 +193,12 @@ fn default_on_failure() -> String {
 }
 fn default_parallel() -> usize {
     4
+}
+fn default_global_parallel() -> usize {
+    32
+}
+fn default_max_images() -> usize {
+    16
 }
 
 /// `cascade.cache:`

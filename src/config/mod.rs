@@ -1,104 +1,46 @@
-//! Configuration in two layers (after River): [`file`] is what users write, strict and
-//! documented; [`Runtime`] is the validated form the hot path reads (compiled routes, pools
-//! with resolved members, pre-rendered `/v1/models`). The runtime form sits behind one
-//! swappable handle, [`ConfigHandle`], so a reload is one atomic pointer swap and requests in
-//! flight keep the `Arc` they started with.
+//! Configuration in two layers: [`file`] is what users write, strict and documented;
+//! [`Runtime`] is the validated form the hot path reads (compiled routes, pools with resolved
+//! members, pre-rendered `/v1/models`). Each concern owns its validated settings type and
+//! builds it from its own file section (`TryFrom<&file::…Section>`); this module is the only
+//! one that sees both layers, and it checks what spans sections (pool names in routes, the
+//! cascade's vision route). The runtime form sits behind one swappable handle,
+//! [`ConfigHandle`], so a reload is one atomic pointer swap and requests in flight keep the
+//! `Arc` they started with.
 
+pub mod error;
 pub mod file;
 
-use crate::policy::auth::Keys;
 use crate::chat::cascade::{CascadeSettings, OnFailure};
 use crate::chat::fix::ModelCaps;
 use crate::chat::vision::DEFAULT_PROMPT;
-use crate::request::kind::Kind;
+use crate::observe::alerts::rules::{AlertRule, Rule};
+use crate::policy::auth::Keys;
 use crate::policy::limit::GlobalLimits;
+use crate::proxy::body::BodyLimits;
+use crate::request::kind::Kind;
+use crate::upstream::route::{Pattern, Route, Router, Target};
+use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use file::FileConfig;
+pub use error::ConfigError;
+use file::{CacheSection, CascadeSection, FileConfig, PoolSection};
 use http::HeaderValue;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use wildmatch::WildMatch;
 
 /// The config embedded in the binary: the demo, pointing at the bundled mock on 127.0.0.1:9000.
 pub const EMBEDDED_DEMO: &str = include_str!("../../conf/demo.yaml");
 
-/// A config error that names the key path it is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn err(path: impl std::fmt::Display, msg: impl std::fmt::Display) -> ConfigError {
-    ConfigError(format!("{path}: {msg}"))
-}
-
-/// How a route matches a model name.
-#[derive(Debug)]
-pub enum Pattern {
-    Exact(String),
-    Glob(WildMatch),
-}
-
-impl Pattern {
-    fn new(s: &str) -> Pattern {
-        if s.contains('*') || s.contains('?') {
-            Pattern::Glob(WildMatch::new(s))
-        } else {
-            Pattern::Exact(s.to_string())
-        }
-    }
-
-    fn matches(&self, model: &str) -> bool {
-        match self {
-            Pattern::Exact(s) => s == model,
-            Pattern::Glob(g) => g.matches(model),
-        }
-    }
-}
-
-/// A compiled route.
-#[derive(Debug)]
-pub struct Route {
-    pub pattern: Pattern,
-    pub pool: Arc<Pool>,
-    pub fallback: Option<Arc<Pool>>,
-    pub upstream_model: Option<String>,
-    /// Empty: every kind.
-    pub kinds: Vec<Kind>,
-    pub caps: ModelCaps,
-}
-
-/// The outcome of routing one request.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub pool: Arc<Pool>,
-    /// Tried once when every try on `pool` failed before a response started.
-    pub fallback: Option<Arc<Pool>>,
-    /// The model id sent upstream (alias resolved).
-    pub model: String,
-    pub caps: ModelCaps,
-}
-
-/// Body limits, resolved per kind.
-#[derive(Debug)]
-pub struct BodyLimits {
-    caps: HashMap<Kind, usize>,
-    pub read_timeout: Duration,
-}
-
-impl BodyLimits {
-    pub fn cap(&self, kind: Kind) -> usize {
-        self.caps.get(&kind).copied().unwrap_or(20 * 1024 * 1024)
-    }
+/// Process-wide cascade sizing, read once at start-up: the cache and the vision-call
+/// semaphore outlive reloads.
+#[derive(Debug, Clone, Copy)]
+pub struct CascadeSizing {
+    pub entries: usize,
+    pub bytes: u64,
+    pub ttl: Duration,
+    pub global_parallel: usize,
 }
 
 /// The validated configuration the gateway runs on.
@@ -109,11 +51,10 @@ pub struct Runtime {
     pub access_log: bool,
     pub keepalive_seconds: u64,
     /// Exact model names of the routes: the only values of the `model` metric label.
-    pub known_models: std::collections::HashSet<String>,
+    pub known_models: HashSet<String>,
     pub body: BodyLimits,
     pub pools: BTreeMap<String, Arc<Pool>>,
-    pub routes: Vec<Route>,
-    pub defaults: HashMap<Kind, Arc<Pool>>,
+    pub router: Router,
     /// The `/v1/models` answer, rendered once.
     pub models_json: Bytes,
     /// The image→text cascade, when configured.
@@ -123,10 +64,11 @@ pub struct Runtime {
     /// Limits over all keys.
     pub global_limits: GlobalLimits,
     /// Alert rules and their evaluation period (seconds).
-    pub alert_rules: Vec<crate::observe::alerts::AlertRule>,
+    pub alert_rules: Vec<AlertRule>,
     pub alert_every: u64,
-    /// Cache sizing (entries, bytes, TTL), read once at start-up: the cache outlives reloads.
-    pub cascade_cache: (usize, u64, Duration),
+    pub cascade_sizing: CascadeSizing,
+    /// Stored Responses: how many, for how long (sized at start-up).
+    pub responses_store: (usize, Duration),
 }
 
 /// The one swappable handle to the runtime config.
@@ -142,30 +84,9 @@ impl Runtime {
         }
     }
 
-    /// Finds where `model` goes for `kind`: the first matching route, else the kind's default.
+    /// Finds where `model` goes for `kind`.
     pub fn route(&self, kind: Kind, model: &str) -> Option<Target> {
-        for r in &self.routes {
-            if (r.kinds.is_empty() || r.kinds.contains(&kind)) && r.pattern.matches(model) {
-                return Some(Target {
-                    pool: r.pool.clone(),
-                    fallback: r.fallback.clone(),
-                    model: r
-                        .upstream_model
-                        .clone()
-                        .unwrap_or_else(|| model.to_string()),
-                    caps: r.caps,
-                });
-            }
-        }
-        self.defaults.get(&kind).map(|p| Target {
-            pool: p.clone(),
-            fallback: None,
-            model: model.to_string(),
-            caps: ModelCaps {
-                images: false,
-                tools: true,
-            },
-        })
+        self.router.route(kind, model)
     }
 
     /// Parses and validates YAML text. Provider keys are read from the environment here.
@@ -173,84 +94,49 @@ impl Runtime {
         let de = serde_yaml::Deserializer::from_str(text);
         let file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if path == "." {
-                ConfigError(inner)
-            } else {
-                err(path, inner)
+            let inner = e.into_inner();
+            match path.as_str() {
+                "." => ConfigError::whole(inner),
+                _ => ConfigError::at(path, inner),
             }
         })?;
         Runtime::from_file(file)
     }
 
-    /// Reads and validates a file.
+    /// Reads and validates a file (blocking: call it off the async workers).
     pub fn load(path: &str) -> Result<Runtime, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| err(path, e))?;
-        Runtime::from_yaml(&text).map_err(|e| ConfigError(format!("{path}: {e}")))
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::at(path, e))?;
+        Runtime::from_yaml(&text).map_err(|e| e.under_file(path))
     }
 
     fn from_file(f: FileConfig) -> Result<Runtime, ConfigError> {
-        if f.server.listen.is_empty() {
-            return Err(err("server.listen", "at least one address is needed"));
-        }
-        for (i, a) in f.server.listen.iter().enumerate() {
-            a.parse::<std::net::SocketAddr>()
-                .map_err(|e| err(format!("server.listen[{i}]"), format!("`{a}`: {e}")))?;
-        }
-        f.server
-            .admin_listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| {
-                err(
-                    "server.admin_listen",
-                    format!("`{}`: {e}", f.server.admin_listen),
-                )
-            })?;
+        check_listen(&f)?;
         let pools = build_pools(&f)?;
-        let routes = build_routes(&f, &pools)?;
-        let mut defaults = HashMap::new();
-        for (k, p) in &f.defaults {
-            let kind =
-                Kind::parse(k).ok_or_else(|| err(format!("defaults.{k}"), "unknown kind"))?;
-            let pool = pools
-                .get(p)
-                .ok_or_else(|| err(format!("defaults.{k}"), format!("unknown pool \"{p}\"")))?;
-            defaults.insert(kind, pool.clone());
-        }
+        let router = build_router(&f, &pools)?;
         let mut rt = Runtime {
             listen: f.server.listen.clone(),
             admin_listen: f.server.admin_listen.clone(),
             access_log: f.server.access_log,
-            known_models: f
-                .routes
-                .iter()
-                .filter(|r| !r.model.contains('*') && !r.model.contains('?'))
-                .map(|r| r.model.clone())
-                .collect(),
             keepalive_seconds: f.server.keepalive_seconds,
-            body: build_body(&f)?,
+            known_models: exact_models(&f).map(str::to_owned).collect(),
+            body: BodyLimits::try_from(&f.body).map_err(|e| e.under("body"))?,
             models_json: render_models(&f),
             pools,
-            routes,
-            defaults,
+            router,
             cascade: None,
-            keys: Keys::build(&f.auth, crate::observe::stats::global()).map_err(ConfigError)?,
-            global_limits: GlobalLimits {
-                rpm: f.limits.global_rpm,
-                concurrency: f.limits.global_concurrency,
-            },
-            cascade_cache: (10_000, 64 << 20, Duration::from_secs(3600)),
+            keys: Keys::try_from(&f.auth).map_err(|e| e.under("auth"))?,
+            global_limits: GlobalLimits::try_from(&f.limits).map_err(|e| e.under("limits"))?,
             alert_rules: Vec::new(),
             alert_every: f.alerts.evaluate_seconds,
+            cascade_sizing: sizing(f.cascade.as_ref()),
+            responses_store: (
+                f.responses.max_entries.max(1),
+                Duration::from_secs(f.responses.ttl_seconds.max(1)),
+            ),
         };
-        rt.alert_rules = crate::observe::alerts::build_rules(&f.alerts.rules, &rt)?;
+        rt.alert_rules = build_alerts(&f, &rt.pools)?;
         if let Some(c) = &f.cascade {
-            rt.cascade_cache = (
-                c.cache.max_entries,
-                c.cache.max_bytes,
-                Duration::from_secs(c.cache.ttl_seconds),
-            );
-            rt.cascade = Some(build_cascade(&rt, c)?);
+            rt.cascade = Some(build_cascade(&rt, c).map_err(|e| e.under("cascade"))?);
         }
         Ok(rt)
     }
@@ -268,16 +154,83 @@ impl Runtime {
     }
 }
 
-fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettings, ConfigError> {
+impl ConfigError {
+    /// The error as seen by someone who ran `-t` on `file`.
+    fn under_file(self, file: &str) -> ConfigError {
+        ConfigError::whole(format!("{file}: {self}"))
+    }
+}
+
+fn check_listen(f: &FileConfig) -> Result<(), ConfigError> {
+    if f.server.listen.is_empty() {
+        return Err(ConfigError::at(
+            "server.listen",
+            "at least one address is needed",
+        ));
+    }
+    let addrs = f
+        .server
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("server.listen[{i}]"), a));
+    for (path, a) in addrs.chain([("server.admin_listen".to_string(), &f.server.admin_listen)]) {
+        a.parse::<std::net::SocketAddr>()
+            .map_err(|e| ConfigError::at(path, format!("`{a}`: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Exact (non-glob) route model names, in config order.
+fn exact_models(f: &FileConfig) -> impl Iterator<Item = &str> {
+    f.routes
+        .iter()
+        .map(|r| r.model.as_str())
+        .filter(|m| !Pattern::is_glob(m))
+}
+
+fn sizing(c: Option<&CascadeSection>) -> CascadeSizing {
+    let default_cache = CacheSection::default();
+    let cache = c.map_or(&default_cache, |c| &c.cache);
+    CascadeSizing {
+        entries: cache.max_entries,
+        bytes: cache.max_bytes,
+        ttl: Duration::from_secs(cache.ttl_seconds),
+        global_parallel: c.map_or(32, |c| c.max_global_parallel),
+    }
+}
+
+fn build_alerts(
+    f: &FileConfig,
+    pools: &BTreeMap<String, Arc<Pool>>,
+) -> Result<Vec<AlertRule>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, r) in f.alerts.rules.iter().enumerate() {
+        let path = format!("alerts.rules[{i}]");
+        let rule = AlertRule::try_from(r).map_err(|e| e.under(&path))?;
+        if let Rule::PoolUnhealthy { pool } = &rule.rule {
+            if !pools.contains_key(pool) {
+                return Err(ConfigError::at(
+                    format!("{path}.pool"),
+                    format!("unknown pool \"{pool}\""),
+                ));
+            }
+        }
+        out.push(rule);
+    }
+    Ok(out)
+}
+
+fn build_cascade(rt: &Runtime, c: &CascadeSection) -> Result<CascadeSettings, ConfigError> {
     let vision = rt.route(Kind::Chat, &c.vision_model).ok_or_else(|| {
-        err(
-            "cascade.vision_model",
+        ConfigError::at(
+            "vision_model",
             format!("no chat route for \"{}\"", c.vision_model),
         )
     })?;
     if !vision.caps.images {
-        return Err(err(
-            "cascade.vision_model",
+        return Err(ConfigError::at(
+            "vision_model",
             format!(
                 "the route of \"{}\" does not set `vision: true`",
                 c.vision_model
@@ -286,8 +239,8 @@ fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettin
     }
     if let Some(t) = &c.text_model {
         if rt.route(Kind::Chat, t).is_none() {
-            return Err(err(
-                "cascade.text_model",
+            return Err(ConfigError::at(
+                "text_model",
                 format!("no chat route for \"{t}\""),
             ));
         }
@@ -296,20 +249,24 @@ fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettin
         "fail" => OnFailure::Fail,
         "placeholder" => OnFailure::Placeholder,
         o => {
-            return Err(err(
-                "cascade.on_failure",
+            return Err(ConfigError::at(
+                "on_failure",
                 format!("unknown policy \"{o}\" (fail, placeholder)"),
             ))
         }
     };
-    if c.timeout_ms == 0 || c.max_parallel == 0 {
-        return Err(err("cascade", "timeout_ms and max_parallel must be > 0"));
-    }
-    if c.cache.ttl_seconds == 0 || c.cache.max_entries == 0 || c.cache.max_bytes == 0 {
-        return Err(err(
-            "cascade.cache",
-            "max_entries, max_bytes and ttl_seconds must be > 0",
-        ));
+    for (key, v) in [
+        ("timeout_ms", c.timeout_ms as usize),
+        ("max_parallel", c.max_parallel),
+        ("max_global_parallel", c.max_global_parallel),
+        ("max_images", c.max_images),
+        ("cache.max_entries", c.cache.max_entries),
+        ("cache.max_bytes", c.cache.max_bytes as usize),
+        ("cache.ttl_seconds", c.cache.ttl_seconds as usize),
+    ] {
+        if v == 0 {
+            return Err(ConfigError::at(key, "must be > 0"));
+        }
     }
     Ok(CascadeSettings {
         vision,
@@ -322,138 +279,123 @@ fn build_cascade(rt: &Runtime, c: &file::CascadeSection) -> Result<CascadeSettin
         timeout: Duration::from_millis(c.timeout_ms),
         on_failure,
         max_parallel: c.max_parallel,
-    })
-}
-
-fn build_body(f: &FileConfig) -> Result<BodyLimits, ConfigError> {
-    let b = &f.body;
-    let mut caps = HashMap::new();
-    for k in Kind::ALL {
-        let upload = matches!(k, Kind::Transcriptions | Kind::Translations);
-        caps.insert(
-            k,
-            if upload {
-                b.max_upload_bytes
-            } else {
-                b.max_bytes
-            },
-        );
-    }
-    for (k, v) in &b.max_bytes_by_kind {
-        let kind = Kind::parse(k)
-            .ok_or_else(|| err(format!("body.max_bytes_by_kind.{k}"), "unknown kind"))?;
-        caps.insert(kind, *v);
-    }
-    if b.read_timeout_ms == 0 {
-        return Err(err("body.read_timeout_ms", "must be > 0"));
-    }
-    Ok(BodyLimits {
-        caps,
-        read_timeout: Duration::from_millis(b.read_timeout_ms),
+        max_images: c.max_images,
     })
 }
 
 fn build_pools(f: &FileConfig) -> Result<BTreeMap<String, Arc<Pool>>, ConfigError> {
     let mut pools = BTreeMap::new();
     for (name, p) in &f.pools {
-        let path = format!("pools.{name}");
-        if p.urls.is_empty() {
-            return Err(err(format!("{path}.urls"), "at least one URL is needed"));
-        }
-        let mut members = Vec::new();
-        for (i, u) in p.urls.iter().enumerate() {
-            members.push(Member::parse(u).map_err(|e| err(format!("{path}.urls[{i}]"), e))?);
-        }
-        let profile = match p.profile.as_str() {
-            "openai" => Profile::OpenAi,
-            "hunyuan" => Profile::Hunyuan,
-            other => {
-                return Err(err(
-                    format!("{path}.profile"),
-                    format!("unknown profile \"{other}\" (openai, hunyuan)"),
-                ))
-            }
-        };
-        let auth = match &p.api_key_env {
-            None => None,
-            Some(var) => {
-                Some(provider_auth(var).map_err(|e| err(format!("{path}.api_key_env"), e))?)
-            }
-        };
-        let t = p.timeouts.clone();
-        if t.connect_ms == 0 || t.first_byte_ms == 0 || t.idle_ms == 0 {
-            return Err(err(format!("{path}.timeouts"), "timeouts must be > 0"));
-        }
-        let mut pool = Pool::new(name.clone(), members, profile, p.fix.clone(), auth, t);
-        pool.request_usage = p.request_usage;
-        pool.health = p.health.clone();
-        if p.retry.attempts == 0 {
-            return Err(err(format!("{path}.retry.attempts"), "must be at least 1"));
-        }
-        pool.retry = p.retry.clone();
+        let pool = build_pool(name, p).map_err(|e| e.under(format!("pools.{name}")))?;
         pools.insert(name.clone(), Arc::new(pool));
     }
     Ok(pools)
 }
 
+fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
+    if p.urls.is_empty() {
+        return Err(ConfigError::at("urls", "at least one URL is needed"));
+    }
+    let mut members = Vec::new();
+    for (i, u) in p.urls.iter().enumerate() {
+        members.push(Member::parse(u).map_err(|e| e.under(format!("urls[{i}]")))?);
+    }
+    let profile = match p.profile.as_str() {
+        "openai" => Profile::OpenAi,
+        "hunyuan" => Profile::Hunyuan,
+        other => {
+            return Err(ConfigError::at(
+                "profile",
+                format!("unknown profile \"{other}\" (openai, hunyuan)"),
+            ))
+        }
+    };
+    let auth = match &p.api_key_env {
+        None => None,
+        Some(var) => Some(provider_auth(var).map_err(|e| e.under("api_key_env"))?),
+    };
+    let timeouts = Timeouts::try_from(&p.timeouts).map_err(|e| e.under("timeouts"))?;
+    let mut pool = Pool::new(
+        name.to_string(),
+        members,
+        profile,
+        p.fix.clone(),
+        auth,
+        timeouts,
+    );
+    pool.request_usage = p.request_usage;
+    pool.health = HealthPolicy::try_from(&p.health).map_err(|e| e.under("health"))?;
+    pool.retry = RetryPolicy::try_from(&p.retry).map_err(|e| e.under("retry"))?;
+    Ok(pool)
+}
+
 /// Reads a provider key from the environment into a sensitive header value.
-fn provider_auth(var: &str) -> Result<HeaderValue, String> {
-    let key = std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?;
+fn provider_auth(var: &str) -> Result<HeaderValue, ConfigError> {
+    let key = std::env::var(var)
+        .map_err(|_| ConfigError::whole(format!("environment variable {var} is not set")))?;
     let key = key.trim();
     if key.is_empty() {
-        return Err(format!("environment variable {var} is empty"));
+        return Err(ConfigError::whole(format!(
+            "environment variable {var} is empty"
+        )));
     }
     let mut v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-        format!("environment variable {var} holds characters not allowed in a header")
+        ConfigError::whole(format!(
+            "environment variable {var} holds characters not allowed in a header"
+        ))
     })?;
     v.set_sensitive(true);
     Ok(v)
 }
 
-fn build_routes(
+fn pool_named(
+    pools: &BTreeMap<String, Arc<Pool>>,
+    path: impl std::fmt::Display,
+    name: &str,
+) -> Result<Arc<Pool>, ConfigError> {
+    pools
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ConfigError::at(path, format!("unknown pool \"{name}\"")))
+}
+
+fn parse_kind(path: impl std::fmt::Display, k: &str) -> Result<Kind, ConfigError> {
+    Kind::parse(k).ok_or_else(|| ConfigError::at(path, format!("unknown kind \"{k}\"")))
+}
+
+fn build_router(
     f: &FileConfig,
     pools: &BTreeMap<String, Arc<Pool>>,
-) -> Result<Vec<Route>, ConfigError> {
-    let mut routes = Vec::new();
+) -> Result<Router, ConfigError> {
+    let mut router = Router::default();
     for (i, r) in f.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
-        let pool = pools.get(&r.pool).ok_or_else(|| {
-            err(
-                format!("{path}.pool"),
-                format!("unknown pool \"{}\"", r.pool),
-            )
-        })?;
         if r.model.is_empty() {
-            return Err(err(format!("{path}.model"), "must not be empty"));
+            return Err(ConfigError::at(
+                format!("{path}.model"),
+                "must not be empty",
+            ));
         }
         let pattern = Pattern::new(&r.model);
         if r.upstream_model.is_some() && matches!(pattern, Pattern::Glob(_)) {
-            return Err(err(
+            return Err(ConfigError::at(
                 format!("{path}.upstream_model"),
                 "an alias needs an exact model name, not a glob",
             ));
         }
-        let mut kinds = Vec::new();
-        for (j, k) in r.kinds.iter().enumerate() {
-            kinds.push(Kind::parse(k).ok_or_else(|| {
-                err(
-                    format!("{path}.kinds[{j}]"),
-                    format!("unknown kind \"{k}\""),
-                )
-            })?);
-        }
+        let kinds = r
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(j, k)| parse_kind(format!("{path}.kinds[{j}]"), k))
+            .collect::<Result<Vec<_>, _>>()?;
         let fallback = match &r.fallback {
             None => None,
-            Some(name) => Some(pools.get(name).cloned().ok_or_else(|| {
-                err(
-                    format!("{path}.fallback"),
-                    format!("unknown pool \"{name}\""),
-                )
-            })?),
+            Some(name) => Some(pool_named(pools, format!("{path}.fallback"), name)?),
         };
-        routes.push(Route {
+        router.routes.push(Route {
             pattern,
-            pool: pool.clone(),
+            pool: pool_named(pools, format!("{path}.pool"), &r.pool)?,
             fallback,
             upstream_model: r.upstream_model.clone(),
             kinds,
@@ -463,7 +405,13 @@ fn build_routes(
             },
         });
     }
-    Ok(routes)
+    for (k, p) in &f.defaults {
+        let path = format!("defaults.{k}");
+        router
+            .defaults
+            .insert(parse_kind(&path, k)?, pool_named(pools, &path, p)?);
+    }
+    Ok(router)
 }
 
 /// `/v1/models`: every exact (non-glob) route model, OpenAI list format.
@@ -472,8 +420,7 @@ fn render_models(f: &FileConfig) -> Bytes {
     let data: Vec<serde_json::Value> = f
         .routes
         .iter()
-        .filter(|r| !r.model.contains('*') && !r.model.contains('?'))
-        .filter(|r| seen.insert(r.model.clone()))
+        .filter(|r| !Pattern::is_glob(&r.model) && seen.insert(r.model.clone()))
         .map(|r| {
             serde_json::json!({
                 "id": r.model, "object": "model", "created": 0, "owned_by": r.pool,
@@ -502,20 +449,20 @@ mod tests {
     #[test]
     fn typo_names_key_path() {
         let bad = MIN.replace("urls:", "url:");
-        let e = Runtime::from_yaml(&bad).unwrap_err().0;
+        let e = Runtime::from_yaml(&bad).unwrap_err().to_string();
         assert!(e.contains("pools.p"), "{e}");
         assert!(e.contains("url"), "{e}");
         let bad = format!("{MIN}    timeouts: {{conect_ms: 1}}\n");
         let e = Runtime::from_yaml(&bad.replace("routes:", "x: 1\nroutes:"))
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(e.contains("x"), "{e}");
     }
 
     #[test]
     fn unknown_pool_in_route() {
         let bad = MIN.replace("pool: p\n    upstream", "pool: q\n    upstream");
-        let e = Runtime::from_yaml(&bad).unwrap_err().0;
+        let e = Runtime::from_yaml(&bad).unwrap_err().to_string();
         assert_eq!(e, "routes[0].pool: unknown pool \"q\"");
     }
 }

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub tokens: IntCounterVec,
     pub vision_calls: IntCounterVec,
     pub vision_duration: HistogramVec,
+    pub vision_queue: HistogramVec,
     pub rate_limited: IntCounterVec,
     pub in_flight: IntGauge,
     pub upstream_healthy: IntGaugeVec,
@@ -52,7 +53,7 @@ impl Metrics {
         let fine = exponential_buckets(0.00001, 2.0, 14).unwrap_or_default();
         let m = Metrics {
             registry: Registry::new(),
-            requests: counter("llm_relay_requests_total", "Requests by kind, model and status class.", &["kind", "model", "status"]),
+            requests: counter("llm_relay_requests_total", "Requests by kind, model, status class and the protocol the client spoke (chat, responses, messages, completions).", &["kind", "model", "status", "protocol"]),
             duration: hist("llm_relay_request_duration_seconds", "Whole request duration, first byte of the request to the last byte of the response.", &["kind"], secs.clone()),
             upstream_ttfb: hist("llm_relay_upstream_ttfb_seconds", "Upstream time to first byte (request sent to response header).", &["kind"], secs.clone()),
             overhead: hist("llm_relay_overhead_seconds", "Time the gateway itself spent: total minus body upload and upstream time.", &["kind"], fine),
@@ -60,7 +61,8 @@ impl Metrics {
             stream_duration: hist("llm_relay_stream_duration_seconds", "Duration of streamed responses.", &["kind"], secs.clone()),
             tokens: counter("llm_relay_tokens_total", "Tokens by model and direction (in = prompt, out = completion), from usage.", &["model", "direction"]),
             vision_calls: counter("llm_relay_vision_calls_total", "Cascade vision calls by result.", &["result"]),
-            vision_duration: hist("llm_relay_vision_call_seconds", "Cascade vision call latency.", &[], secs),
+            vision_duration: hist("llm_relay_vision_call_seconds", "Cascade vision call latency.", &[], secs.clone()),
+            vision_queue: hist("llm_relay_vision_queue_seconds", "Time a vision call waited for a free slot of cascade.max_global_parallel.", &[], secs),
             rate_limited: counter("llm_relay_rate_limited_total", "Requests refused by a rate or concurrency limit, by key id.", &["key"]),
             in_flight: IntGauge::new("llm_relay_requests_in_flight", "Requests being served.").unwrap_or_else(|e| panic!("{e}")),
             upstream_healthy: gauge_vec("llm_relay_upstream_healthy", "1 when an upstream member passes its health checks.", &["pool", "member"]),
@@ -81,6 +83,7 @@ impl Metrics {
             Box::new(m.tokens.clone()),
             Box::new(m.vision_calls.clone()),
             Box::new(m.vision_duration.clone()),
+            Box::new(m.vision_queue.clone()),
             Box::new(m.rate_limited.clone()),
             Box::new(m.in_flight.clone()),
             Box::new(m.upstream_healthy.clone()),
@@ -101,6 +104,7 @@ impl Metrics {
             m.vision_calls.with_label_values(&[result]);
         }
         m.vision_duration.with_label_values::<&str>(&[]);
+        m.vision_queue.with_label_values::<&str>(&[]);
         m.rate_limited.with_label_values(&["anonymous"]);
         m
     }

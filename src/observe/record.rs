@@ -1,12 +1,13 @@
 //! The end of a request: metrics, statistics per kind and key, and the JSON access-log line,
 //! recorded once (by the parent; the child's run is part of it).
 
-use crate::policy::auth::ApiKey;
 use crate::chat::cascade::Report;
 use crate::config::Runtime;
-use crate::proxy::handoff::Forward;
-use crate::request::kind::Kind;
 use crate::observe::metrics::{metrics, status_class};
+use crate::policy::auth::ApiKey;
+use crate::protocol::Protocol;
+use crate::proxy::handoff::Handoff;
+use crate::request::kind::Kind;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,6 +18,10 @@ use std::time::Duration;
 pub struct RequestInfo {
     pub request_id: String,
     pub kind: Option<Kind>,
+    /// The protocol the client spoke.
+    pub protocol: Protocol,
+    /// Built-in tools removed from a translated request.
+    pub dropped_tools: Vec<String>,
     pub key: Option<Arc<ApiKey>>,
     pub requested_model: Option<String>,
     pub bytes_in: u64,
@@ -29,8 +34,8 @@ pub struct RequestInfo {
     /// Tries after the first.
     pub retries: u32,
     pub cascade: Report,
-    /// Set once the request was forwarded.
-    pub fwd: Option<Arc<Forward>>,
+    /// Set once the request was handed to the upstream (the last try).
+    pub handoff: Option<Arc<Handoff>>,
 }
 
 /// Records one finished request.
@@ -50,7 +55,9 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
     } else {
         status_class(status)
     };
-    m.requests.with_label_values(&[k, model, class]).inc();
+    m.requests
+        .with_label_values(&[k, model, class, info.protocol.label()])
+        .inc();
     m.duration
         .with_label_values(&[k])
         .observe(total.as_secs_f64());
@@ -68,8 +75,8 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
         m.rate_limited.with_label_values(&[id]).inc();
     }
     let (mut upstream, mut ttfb, mut tokens) = (Duration::ZERO, None, (0, 0));
-    if let Some(fwd) = info.fwd.as_ref() {
-        let t = &fwd.telemetry;
+    if let Some(h) = info.handoff.as_ref() {
+        let t = &h.telemetry;
         upstream = Duration::from_micros(t.upstream_us.load(Ordering::Relaxed));
         let ttfb_us = t.ttfb_us.load(Ordering::Relaxed);
         if ttfb_us > 0 {
@@ -120,11 +127,12 @@ fn access_line(
     ttfb: Option<Duration>,
     tokens: (u64, u64),
 ) {
-    let sent = info.fwd.as_ref().map(|f| f.target.model.as_str());
+    let sent = info.handoff.as_ref().map(|f| f.target.model.as_str());
     let line = json!({
         "request_id": info.request_id,
         "key_id": info.key.as_ref().map(|k| k.id.as_str()),
         "kind": info.kind.map(Kind::name),
+        "protocol": info.protocol.label(),
         "model": info.requested_model,
         "model_sent": sent,
         "status": status,
@@ -140,6 +148,7 @@ fn access_line(
         "cache_hits": info.cascade.hits,
         "vision_calls": info.cascade.vision_calls,
         "retries": info.retries,
+        "dropped_tools": info.dropped_tools,
     });
     crate::observe::access_log::write(line.to_string());
 }

@@ -2,23 +2,24 @@
 //! Keys come from `Authorization: Bearer` or `x-api-key`. Logs and metrics only ever see a
 //! key's id.
 
+use crate::config::error::ConfigError;
 use crate::config::file::AuthSection;
 use crate::error::GatewayError;
 use crate::observe::stats::{Counters, StatsRegistry};
+use crate::upstream::route::Pattern;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 use subtle::ConstantTimeEq;
-use wildmatch::WildMatch;
 
 /// One client key, as the hot path needs it.
 #[derive(Debug)]
 pub struct ApiKey {
     pub id: String,
     hash: [u8; 32],
-    models: Vec<WildMatch>,
+    models: Vec<Pattern>,
     pub rpm: Option<u32>,
     pub max_concurrency: Option<u32>,
     expires: Option<SystemTime>,
@@ -26,6 +27,20 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A key with no hash, models or expiry (unit tests of the limiter).
+    #[doc(hidden)]
+    pub fn for_tests(id: &str, rpm: Option<u32>, max_concurrency: Option<u32>) -> ApiKey {
+        ApiKey {
+            id: id.to_string(),
+            hash: [0; 32],
+            models: Vec::new(),
+            rpm,
+            max_concurrency,
+            expires: None,
+            stats: Arc::default(),
+        }
+    }
+
     /// Whether this key may use `model` (the name the client asked for).
     pub fn allows(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|m| m.matches(model))
@@ -50,52 +65,73 @@ pub fn generate_key() -> String {
     format!("sk-relay-{}", hex::encode(bytes))
 }
 
-fn parse_hash(path: &str, hex_str: &str) -> Result<[u8; 32], String> {
+fn parse_hash(path: &str, hex_str: &str) -> Result<[u8; 32], ConfigError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(hex_str.trim(), &mut out).map_err(|_| {
-        format!("{path}: not a SHA-256 hex digest (64 hex characters); use `llm-relay hash-key`")
+        ConfigError::at(
+            path,
+            "not a SHA-256 hex digest (64 hex characters); use `llm-relay hash-key`",
+        )
     })?;
     Ok(out)
 }
 
+impl TryFrom<&AuthSection> for Keys {
+    type Error = ConfigError;
+
+    /// Statistics counters come from the process-wide registry, so they survive reloads.
+    fn try_from(a: &AuthSection) -> Result<Self, ConfigError> {
+        Keys::build(a, crate::observe::stats::global())
+    }
+}
+
 impl Keys {
     /// Validates the `auth:` section; statistics counters are kept across reloads by id.
-    pub fn build(a: &AuthSection, registry: &StatsRegistry) -> Result<Keys, String> {
+    pub fn build(a: &AuthSection, registry: &StatsRegistry) -> Result<Keys, ConfigError> {
         let mut by_hash = HashMap::new();
         let mut ids = std::collections::HashSet::new();
         for (i, k) in a.keys.iter().enumerate() {
-            let path = format!("auth.keys[{i}]");
+            let path = format!("keys[{i}]");
             if k.id.trim().is_empty() || !ids.insert(k.id.clone()) {
-                return Err(format!("{path}.id: must be non-empty and unique"));
+                return Err(ConfigError::at(
+                    format!("{path}.id"),
+                    "must be non-empty and unique",
+                ));
             }
             let hash = parse_hash(&format!("{path}.sha256"), &k.sha256)?;
-            let expires =
-                match &k.expires {
-                    None => None,
-                    Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {
-                        format!("{path}.expires: `{t}` is not an RFC 3339 time: {e}")
-                    })?),
-                };
+            let expires = match &k.expires {
+                None => None,
+                Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {
+                    ConfigError::at(
+                        format!("{path}.expires"),
+                        format!("`{t}` is not an RFC 3339 time: {e}"),
+                    )
+                })?),
+            };
             if k.rpm == Some(0) || k.max_concurrency == Some(0) {
-                return Err(format!(
-                    "{path}: rpm and max_concurrency must be > 0 when set"
+                return Err(ConfigError::at(
+                    path,
+                    "rpm and max_concurrency must be > 0 when set",
                 ));
             }
             let key = ApiKey {
                 id: k.id.clone(),
                 hash,
-                models: k.models.iter().map(|m| WildMatch::new(m)).collect(),
+                models: k.models.iter().map(|m| Pattern::new(m)).collect(),
                 rpm: k.rpm,
                 max_concurrency: k.max_concurrency,
                 expires,
                 stats: registry.for_key(&k.id),
             };
             if by_hash.insert(hash, Arc::new(key)).is_some() {
-                return Err(format!("{path}.sha256: the same key is configured twice"));
+                return Err(ConfigError::at(
+                    format!("{path}.sha256"),
+                    "the same key is configured twice",
+                ));
             }
         }
         let admin = match &a.admin_key_sha256 {
-            Some(h) => Some(parse_hash("auth.admin_key_sha256", h)?),
+            Some(h) => Some(parse_hash("admin_key_sha256", h)?),
             None => None,
         };
         Ok(Keys { by_hash, admin })

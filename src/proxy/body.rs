@@ -2,18 +2,72 @@
 //! model inside the body picks the pool, and chat bodies are rewritten. Bounded in size (413)
 //! and in total time (408), because a client that drips bytes beats any per-read timeout.
 
+use crate::config::error::ConfigError;
+use crate::config::file::BodySection;
 use crate::error::GatewayError;
+use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
 use std::time::Duration;
 
-/// Why a body could not be read.
+/// `body:`, resolved per kind.
 #[derive(Debug)]
-pub enum BodyError {
-    /// Answer the client with this error (and close the connection: the body is unread).
-    Refuse(GatewayError),
+pub struct BodyLimits {
+    /// The cap of each kind, indexed by [`Kind::index`].
+    caps: [usize; Kind::ALL.len()],
+    pub read_timeout: Duration,
+}
+
+impl BodyLimits {
+    pub fn cap(&self, kind: Kind) -> usize {
+        self.caps[kind.index()]
+    }
+}
+
+impl TryFrom<&BodySection> for BodyLimits {
+    type Error = ConfigError;
+
+    fn try_from(b: &BodySection) -> Result<Self, ConfigError> {
+        let mut caps = Kind::ALL.map(|k| match k {
+            Kind::Transcriptions | Kind::Translations => b.max_upload_bytes,
+            _ => b.max_bytes,
+        });
+        for (k, v) in &b.max_bytes_by_kind {
+            let kind = Kind::parse(k)
+                .ok_or_else(|| ConfigError::at(format!("max_bytes_by_kind.{k}"), "unknown kind"))?;
+            caps[kind.index()] = *v;
+        }
+        if b.read_timeout_ms == 0 {
+            return Err(ConfigError::at("read_timeout_ms", "must be > 0"));
+        }
+        Ok(BodyLimits {
+            caps,
+            read_timeout: Duration::from_millis(b.read_timeout_ms),
+        })
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the request body did not arrive within {seconds} s")]
+    Timeout { seconds: u64 },
     /// The client went away; there is no one to answer.
-    Gone,
+    #[error("the client went away")]
+    ClientGone,
+}
+
+impl From<ReadError> for GatewayError {
+    fn from(e: ReadError) -> GatewayError {
+        match e {
+            ReadError::TooLarge { limit } => GatewayError::BodyTooLarge { limit },
+            ReadError::Timeout { seconds } => GatewayError::BodyTimeout { seconds },
+            // Never answered (nobody is listening); a 400 if it ever is.
+            ReadError::ClientGone => GatewayError::bad_request("The request body ended early."),
+        }
+    }
 }
 
 /// Reads the whole body, honouring `Expect: 100-continue`, `cap` bytes and `deadline`.
@@ -21,10 +75,10 @@ pub async fn read_whole(
     session: &mut Session,
     cap: usize,
     deadline: Duration,
-) -> Result<Bytes, BodyError> {
+) -> Result<Bytes, ReadError> {
     let declared = content_length(session);
     if declared.is_some_and(|n| n > cap) {
-        return Err(BodyError::Refuse(GatewayError::BodyTooLarge { limit: cap }));
+        return Err(ReadError::TooLarge { limit: cap });
     }
     if expects_continue(session) {
         // Without this, curl and most SDKs stall ~1 s before sending a large body.
@@ -34,18 +88,18 @@ pub async fn read_whole(
         ds.set_close_on_response_before_downstream_finish(false);
         let sent = ds.write_continue_response().await;
         ds.set_close_on_response_before_downstream_finish(true);
-        sent.map_err(|_| BodyError::Gone)?;
+        sent.map_err(|_| ReadError::ClientGone)?;
     }
     let work = read_capped(session, cap, declared.unwrap_or(0));
     match tokio::time::timeout(deadline, work).await {
         Ok(r) => r,
-        Err(_) => Err(BodyError::Refuse(GatewayError::BodyTimeout {
+        Err(_) => Err(ReadError::Timeout {
             seconds: deadline.as_secs().max(1),
-        })),
+        }),
     }
 }
 
-async fn read_capped(session: &mut Session, cap: usize, hint: usize) -> Result<Bytes, BodyError> {
+async fn read_capped(session: &mut Session, cap: usize, hint: usize) -> Result<Bytes, ReadError> {
     let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     loop {
@@ -54,12 +108,12 @@ async fn read_capped(session: &mut Session, cap: usize, hint: usize) -> Result<B
             Ok(None) => break,
             Err(e) => {
                 log::debug!("reading request body: {e}");
-                return Err(BodyError::Gone);
+                return Err(ReadError::ClientGone);
             }
         };
         let have = first.as_ref().map_or(0, |f| f.len()) + buf.len();
         if have + chunk.len() > cap {
-            return Err(BodyError::Refuse(GatewayError::BodyTooLarge { limit: cap }));
+            return Err(ReadError::TooLarge { limit: cap });
         }
         // The common case is a body that arrives in one read: keep it without a copy.
         match (&first, buf.is_empty()) {

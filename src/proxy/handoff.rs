@@ -1,23 +1,25 @@
-//! Sending a prepared request upstream through Pingora: a subrequest of the client's session
-//! with the (rewritten) body preset, its response piped back to the client as it arrives.
+//! Handing a prepared request to the upstream through Pingora: a subrequest of the client's
+//! session with the (rewritten) body preset, its response piped back to the client as it
+//! arrives.
 //!
 //! Why a subrequest: Pingora picks the peer and sends the request header before it would call
 //! `request_body_filter`, and once `request_filter` has consumed the body Pingora never sends
 //! one. A subrequest runs the normal proxy phases (`upstream_peer`, `upstream_request_filter`,
 //! the response filters) with a body we choose. The parent watches the pipe so that the
-//! first-byte and idle timeouts are enforced with the client's view of time.
+//! first-byte, idle and total timeouts are enforced with the client's view of time.
 
-use crate::proxy::client_watch::ClientWatch;
-use crate::config::Target;
+use super::client_watch::ClientWatch;
 use crate::error::GatewayError;
+use crate::protocol::{ResponseTranslator, Translation};
 use crate::request::kind::Kind;
+use crate::upstream::route::Target;
 use bytes::Bytes;
 use pingora::protocols::http::HttpTask;
 use pingora::proxy::subrequest::pipe::{pipe_subrequest, InputBody, InputBodyType};
 use pingora::proxy::subrequest::{BodyMode, Ctx as SubCtx};
 use pingora::proxy::Session;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// What the child saw of the upstream, for metrics and the access log.
@@ -31,11 +33,25 @@ pub struct Telemetry {
     pub completion_tokens: AtomicU64,
     /// SSE events forwarded.
     pub events: AtomicU64,
+    /// The upstream's response status (0: none yet).
+    pub status: AtomicU16,
+}
+
+/// How the child failed before a response header, as `fail_to_proxy` / `upstream_peer` saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildFailure {
+    /// No member address is known (nothing resolved).
+    NoMember,
+    /// The connection itself failed: nothing was sent, always safe to retry.
+    Connect,
+    /// A read or write timed out.
+    Timeout,
+    /// Any other failure, with the status Pingora would have answered.
+    Other(u16),
 }
 
 /// What the subrequest needs from its parent, and what it reports back.
-#[derive(Debug)]
-pub struct Forward {
+pub struct Handoff {
     pub kind: Kind,
     pub request_id: String,
     /// Remove the usage-only SSE chunk (the gateway asked for it, the client did not).
@@ -48,195 +64,291 @@ pub struct Forward {
     pub stream: bool,
     /// Headers added to the response (rate-limit state).
     pub headers: Vec<(&'static str, String)>,
-    /// The status the subrequest would have answered with when it failed before a header.
-    pub failure: AtomicU16,
-    /// Set when the upstream's failure was a timeout (504 rather than 502).
-    pub timed_out: AtomicBool,
-    /// Set when the connection itself failed (nothing was sent: always safe to retry).
-    pub connect_failed: AtomicBool,
+    /// The child's failure before a response header (first one wins).
+    pub failure: OnceLock<ChildFailure>,
     /// Upstream statuses to hold back from the client because another try follows.
     pub retry_on: Vec<u16>,
+    /// The client-side protocol translation of the response (none: chat as is).
+    pub translation: Option<Translation>,
+    /// The translator of the response under way: the child feeds it; the parent ends it
+    /// with the protocol's error event when the upstream breaks mid-response.
+    pub translator: Mutex<Option<Box<dyn ResponseTranslator>>>,
 }
 
-/// How the pipe ended, for the parent to finish the client's response.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The response went to the client completely.
-    Done,
-    /// Nothing reached the client yet: answer with this error.
-    Failed(GatewayError),
-    /// A response had started when the upstream failed or fell silent: end it visibly.
-    /// `reason` is for the log; `error` (safe to show: no addresses) ends the client's stream.
-    Broken { reason: String, error: GatewayError },
-    /// Nothing reached the client and another try may succeed (connect failure, or a status in
-    /// `retry_on`, held back).
-    Retry { reason: String, error: GatewayError },
+impl std::fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handoff")
+            .field("kind", &self.kind)
+            .field("request_id", &self.request_id)
+            .field("pool", &self.target.pool.name)
+            .field("translation", &self.translation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handoff {
+    /// The client protocol's terminal error event for a response that broke mid-way (None
+    /// when the response is not translated).
+    pub fn fail_translated(&self, message: &str) -> Option<Vec<u8>> {
+        let mut t = self.translator.lock().unwrap_or_else(|p| p.into_inner());
+        t.as_mut().map(|t| t.fail(message))
+    }
+
+    /// Records the child's failure (the first report is the cause; later ones are echoes).
+    pub fn fail(&self, f: ChildFailure) {
+        let _ = self.failure.set(f);
+    }
+}
+
+/// Why a try did not deliver a whole response. [`UpstreamError::is_retryable`] drives the
+/// retry loop; `From<UpstreamError> for GatewayError` is what the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connection to the upstream of pool `{pool}` failed")]
+    Connect { pool: String },
+    #[error("no upstream member of pool `{pool}` is known")]
+    NoMember { pool: String },
+    #[error("pool `{pool}` answered {status}")]
+    HeldStatus { pool: String, status: u16 },
+    #[error("pool `{pool}` did not answer within {ms} ms")]
+    FirstByte { pool: String, ms: u128 },
+    #[error("pool `{pool}` timed out")]
+    Timeout { pool: String },
+    #[error("pool `{pool}` could not be reached: {detail}")]
+    Unreachable { pool: String, detail: String },
+    #[error("the request exceeded its total time limit of {ms} ms")]
+    Total { ms: u128, started: bool },
+    #[error("the upstream sent nothing for {ms} ms")]
+    Idle { ms: u128 },
+    #[error("the upstream failed mid-response: {detail}")]
+    Broken { detail: String },
+    #[error("the client went away; upstream request cancelled")]
+    ClientGone,
+}
+
+impl UpstreamError {
+    /// Nothing reached the client and another try may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect { .. }
+                | UpstreamError::NoMember { .. }
+                | UpstreamError::HeldStatus { .. }
+        )
+    }
+
+    /// A response had started: it cannot become an error status any more, only end visibly.
+    pub fn response_started(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Idle { .. }
+                | UpstreamError::Broken { .. }
+                | UpstreamError::Total { started: true, .. }
+        )
+    }
+}
+
+impl From<UpstreamError> for GatewayError {
+    /// Client-safe messages: pool names, never addresses or the upstream's own error text.
+    fn from(e: UpstreamError) -> GatewayError {
+        let message = match &e {
+            UpstreamError::Broken { .. } => {
+                "The upstream failed before finishing this response; it is incomplete.".into()
+            }
+            UpstreamError::Idle { .. } | UpstreamError::Total { started: true, .. } => {
+                format!("{}; the response is incomplete.", capitalised(&e))
+            }
+            UpstreamError::Unreachable { pool, .. } => {
+                format!("The upstream pool `{pool}` could not be reached.")
+            }
+            _ => format!("{}.", capitalised(&e)),
+        };
+        match e {
+            UpstreamError::NoMember { .. } => GatewayError::Unavailable { message },
+            UpstreamError::FirstByte { .. }
+            | UpstreamError::Timeout { .. }
+            | UpstreamError::Total { .. }
+            | UpstreamError::Idle { .. } => GatewayError::GatewayTimeout { message },
+            _ => GatewayError::BadGateway { message },
+        }
+    }
+}
+
+fn capitalised(e: &UpstreamError) -> String {
+    let s = e.to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// The limits the parent enforces on one try.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub first_byte: Duration,
+    pub idle: Duration,
+    /// `timeouts.total_ms` and when it runs out: counted from the client's request, so the
+    /// body read and the cascade count too.
+    pub total: Option<(Duration, Instant)>,
 }
 
 /// Runs the subrequest and pipes its response to the client.
-pub async fn forward(session: &mut Session, fwd: Arc<Forward>, body: Bytes) -> Outcome {
+pub async fn pipe(
+    session: &mut Session,
+    handoff: Arc<Handoff>,
+    body: Bytes,
+    deadlines: Deadlines,
+) -> Result<(), UpstreamError> {
     let Some(spawner) = session.subrequest_spawner.as_ref() else {
-        return Outcome::Failed(GatewayError::Internal {
-            message: "subrequests are not enabled".into(),
+        return Err(UpstreamError::Unreachable {
+            pool: handoff.target.pool.name.clone(),
+            detail: "subrequests are not enabled".into(),
         });
     };
     let ctx = SubCtx::builder()
         .body_mode(BodyMode::ExpectBody)
-        .user_ctx(Box::new(fwd.clone()))
+        .user_ctx(Box::new(handoff.clone()))
         .build();
     let (sub, handle) = spawner.create_subrequest(session.downstream_session.as_ref(), ctx);
-    let watch = Arc::new(Watch::new());
-    let w = watch.clone();
-    let retry_on = fwd.retry_on.clone();
-    let filter = move |task: HttpTask| {
-        if let HttpTask::Header(h, _) = &task {
-            let status = h.status.as_u16();
-            if retry_on.contains(&status) {
-                // Held back: the client sees the next try's answer, not this one.
-                w.held.store(status, Ordering::Relaxed);
-            }
-        }
-        if w.held.load(Ordering::Relaxed) != 0 {
-            return Ok(None);
-        }
-        w.seen(&task);
-        Ok(Some(task))
-    };
+    let activity = Arc::new(PipeActivity::new());
+    let filter = hold_back_filter(activity.clone(), handoff.retry_on.clone());
     let input = InputBodyType::Preset(InputBody::Bytes(vec![body]));
-    let t = &fwd.target.pool.timeouts;
-    let (first_byte, idle) = (
-        Duration::from_millis(t.first_byte_ms),
-        Duration::from_millis(t.idle_ms),
-    );
     let client = ClientWatch::new(session);
     let pipe = pipe_subrequest(session, sub, handle, filter, input);
     tokio::pin!(pipe);
-    let total = (t.total_ms > 0).then(|| Duration::from_millis(t.total_ms));
-    let outcome = tokio::select! {
-        o = watch_pipe(pipe, &fwd, &watch, (first_byte, idle, total)) => o,
+    let result = tokio::select! {
+        r = watch_pipe(pipe, &handoff, &activity, deadlines) => r,
         // Dropping the pipe here stops the subrequest and its upstream connection at once.
-        _ = client.gone() => Outcome::Broken {
-            reason: "the client went away; upstream request cancelled".into(),
-            error: GatewayError::BadGateway { message: "client went away".into() },
-        },
+        _ = client.gone() => Err(UpstreamError::ClientGone),
     };
-    let held = watch.held.load(Ordering::Relaxed);
-    let outcome = match outcome {
-        _ if held != 0 => Outcome::Retry {
-            reason: format!("upstream answered {held}"),
-            error: GatewayError::BadGateway {
-                message: format!(
-                    "The upstream pool `{}` answered {held}.",
-                    fwd.target.pool.name
-                ),
-            },
-        },
-        Outcome::Failed(e) if fwd.connect_failed.load(Ordering::Relaxed) => Outcome::Retry {
-            reason: "connection to the upstream failed".into(),
-            error: e,
-        },
-        other => other,
+    let result = match activity.held.load(Ordering::Relaxed) {
+        0 => result,
+        // The client gone wins over a held status: nobody is left to retry for.
+        _ if result == Err(UpstreamError::ClientGone) => result,
+        status => Err(UpstreamError::HeldStatus {
+            pool: handoff.target.pool.name.clone(),
+            status,
+        }),
     };
-    let t = &fwd.telemetry;
-    t.upstream_us
-        .store(watch.start.elapsed().as_micros() as u64, Ordering::Relaxed);
-    if let Some(us) = watch.header_us() {
-        t.ttfb_us.store(us, Ordering::Relaxed);
-    }
-    outcome
+    record_timing(&handoff.telemetry, &activity);
+    result
 }
 
-/// Awaits the pipe while enforcing the first-byte and idle timeouts.
+/// The pipe's task filter: holds back a retryable status (the client sees the next try's
+/// answer instead) and notes activity for the watchdog.
+fn hold_back_filter(
+    activity: Arc<PipeActivity>,
+    retry_on: Vec<u16>,
+) -> impl Fn(HttpTask) -> pingora::Result<Option<HttpTask>> + Send + Sync + 'static {
+    move |task: HttpTask| {
+        if let HttpTask::Header(h, _) = &task {
+            let status = h.status.as_u16();
+            if retry_on.contains(&status) {
+                activity.held.store(status, Ordering::Relaxed);
+            }
+        }
+        if activity.held.load(Ordering::Relaxed) != 0 {
+            return Ok(None);
+        }
+        activity.seen(&task);
+        Ok(Some(task))
+    }
+}
+
+fn record_timing(t: &Telemetry, activity: &PipeActivity) {
+    t.upstream_us.store(
+        activity.start.elapsed().as_micros() as u64,
+        Ordering::Relaxed,
+    );
+    if let Some(us) = activity.header_us() {
+        t.ttfb_us.store(us, Ordering::Relaxed);
+    }
+}
+
+/// Awaits the pipe while enforcing the first-byte, idle and total limits. Dropping the pipe
+/// (by returning) closes the subrequest's channel: it stops and its upstream connection is
+/// discarded, so nothing keeps generating tokens.
 async fn watch_pipe<F, T>(
     mut pipe: std::pin::Pin<&mut F>,
-    fwd: &Forward,
-    watch: &Watch,
-    (first_byte, idle, total): (Duration, Duration, Option<Duration>),
-) -> Outcome
+    handoff: &Handoff,
+    activity: &PipeActivity,
+    d: Deadlines,
+) -> Result<(), UpstreamError>
 where
     F: std::future::Future<
         Output = Result<T, pingora::proxy::subrequest::pipe::PipeSubrequestError>,
     >,
     T: HeaderSeen,
 {
-    let hard_stop = total.map(|t| watch.start + t);
     loop {
-        let soft = watch.deadline(first_byte, idle);
-        let deadline = hard_stop.map_or(soft, |h| h.min(soft));
+        let soft = activity.deadline(d.first_byte, d.idle);
+        let deadline = d.total.map_or(soft, |(_, h)| h.min(soft));
         tokio::select! {
-            res = &mut pipe => {
-                return match res {
-                    Ok(_) if watch.header() => Outcome::Done,
-                    Ok(state) if state.header_seen() && watch.held.load(Ordering::Relaxed) == 0 => Outcome::Done,
-                    Ok(_) => Outcome::Failed(failure_of(fwd, None)),
-                    Err(e) if e.state.header_received || watch.header() => Outcome::Broken {
-                        reason: format!("upstream failed mid-response: {}", e.error),
-                        error: GatewayError::BadGateway {
-                            message: "The upstream failed before finishing this response; it is incomplete.".into(),
-                        },
-                    },
-                    Err(e) => Outcome::Failed(failure_of(fwd, Some(&e.error))),
-                };
-            }
+            res = &mut pipe => return finished(res, handoff, activity),
             _ = tokio::time::sleep_until(deadline.into()) => {
-                let over_total = hard_stop.is_some_and(|h| Instant::now() >= h);
-                if !over_total && Instant::now() < watch.deadline(first_byte, idle) {
-                    continue; // activity moved the deadline while we slept
+                if let Some(e) = expired(activity, d, &handoff.target.pool.name) {
+                    return Err(e);
                 }
-                if over_total {
-                    let ms = total.map_or(0, |t| t.as_millis());
-                    return if watch.header() {
-                        Outcome::Broken {
-                            reason: format!("request exceeded its total time limit of {ms} ms"),
-                            error: GatewayError::GatewayTimeout {
-                                message: format!("The request exceeded its total time limit of {ms} ms; the response is incomplete."),
-                            },
-                        }
-                    } else {
-                        Outcome::Failed(GatewayError::GatewayTimeout {
-                            message: format!("The request exceeded its total time limit of {ms} ms."),
-                        })
-                    };
-                }
-                // Dropping the pipe closes the subrequest's channel: it stops and its
-                // upstream connection is discarded, so nothing keeps generating tokens.
-                return if watch.header() {
-                    Outcome::Broken {
-                        reason: format!("upstream idle for more than {} ms", idle.as_millis()),
-                        error: GatewayError::GatewayTimeout {
-                            message: format!("The upstream sent nothing for {} ms; the response is incomplete.", idle.as_millis()),
-                        },
-                    }
-                } else {
-                    Outcome::Failed(GatewayError::GatewayTimeout {
-                        message: format!("The upstream did not answer within {} ms.", first_byte.as_millis()),
-                    })
-                };
+                // Activity moved the deadline while we slept: wait again.
             }
         }
     }
 }
 
-fn failure_of(fwd: &Forward, e: Option<&pingora::Error>) -> GatewayError {
-    let pool = &fwd.target.pool.name;
-    let detail = e.map(|e| e.to_string()).unwrap_or_default();
-    if fwd.timed_out.load(Ordering::Relaxed) {
-        return GatewayError::GatewayTimeout {
-            message: format!("The upstream pool `{pool}` did not answer in time."),
-        };
+/// The outcome of a pipe that ended by itself.
+fn finished<T: HeaderSeen>(
+    res: Result<T, pingora::proxy::subrequest::pipe::PipeSubrequestError>,
+    handoff: &Handoff,
+    activity: &PipeActivity,
+) -> Result<(), UpstreamError> {
+    let held = activity.held.load(Ordering::Relaxed) != 0;
+    match res {
+        Ok(_) if activity.header() => Ok(()),
+        Ok(state) if state.header_seen() && !held => Ok(()),
+        Ok(_) => Err(child_failure(handoff, None)),
+        Err(e) if e.state.header_received || activity.header() => Err(UpstreamError::Broken {
+            detail: e.error.to_string(),
+        }),
+        Err(e) => Err(child_failure(handoff, Some(&e.error))),
     }
-    match fwd.failure.load(Ordering::Relaxed) {
-        503 => GatewayError::Unavailable {
-            message: format!("No healthy upstream in pool `{pool}`."),
-        },
-        504 => GatewayError::GatewayTimeout {
-            message: format!("The upstream pool `{pool}` did not answer in time."),
-        },
+}
+
+/// Which limit has passed, if any.
+fn expired(activity: &PipeActivity, d: Deadlines, pool: &str) -> Option<UpstreamError> {
+    let now = Instant::now();
+    let started = activity.header();
+    if let Some((total, _)) = d.total.filter(|(_, h)| now >= *h) {
+        let ms = total.as_millis();
+        return Some(UpstreamError::Total { ms, started });
+    }
+    if now < activity.deadline(d.first_byte, d.idle) {
+        return None;
+    }
+    Some(if started {
+        UpstreamError::Idle {
+            ms: d.idle.as_millis(),
+        }
+    } else {
+        UpstreamError::FirstByte {
+            pool: pool.to_string(),
+            ms: d.first_byte.as_millis(),
+        }
+    })
+}
+
+/// What the child reported when it failed before a header.
+fn child_failure(handoff: &Handoff, e: Option<&pingora::Error>) -> UpstreamError {
+    let pool = handoff.target.pool.name.clone();
+    match handoff.failure.get() {
+        Some(ChildFailure::NoMember) => UpstreamError::NoMember { pool },
+        Some(ChildFailure::Connect) => UpstreamError::Connect { pool },
+        Some(ChildFailure::Timeout) => UpstreamError::Timeout { pool },
+        Some(ChildFailure::Other(504)) => UpstreamError::Timeout { pool },
         _ => {
+            let detail = e.map(|e| e.to_string()).unwrap_or_default();
             log::warn!("pool {pool}: upstream failure: {detail}");
-            GatewayError::BadGateway {
-                message: format!("The upstream pool `{pool}` could not be reached."),
-            }
+            UpstreamError::Unreachable { pool, detail }
         }
     }
 }
@@ -253,7 +365,7 @@ impl HeaderSeen for pingora::proxy::subrequest::pipe::PipeSubrequestState {
 }
 
 /// Activity seen on the pipe, shared with the task filter (which must be `Send`).
-struct Watch {
+struct PipeActivity {
     start: Instant,
     header: AtomicBool,
     /// A retryable status whose response is being held back (0: none).
@@ -264,9 +376,9 @@ struct Watch {
     last_us: AtomicU64,
 }
 
-impl Watch {
-    fn new() -> Watch {
-        Watch {
+impl PipeActivity {
+    fn new() -> PipeActivity {
+        PipeActivity {
             start: Instant::now(),
             header: AtomicBool::new(false),
             held: AtomicU16::new(0),
@@ -299,5 +411,42 @@ impl Watch {
         } else {
             self.start + first_byte
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_before_any_byte_are_retried() {
+        let pool = "p".to_string();
+        assert!(UpstreamError::Connect { pool: pool.clone() }.is_retryable());
+        assert!(UpstreamError::HeldStatus {
+            pool: pool.clone(),
+            status: 503
+        }
+        .is_retryable());
+        assert!(!UpstreamError::ClientGone.is_retryable());
+        assert!(!UpstreamError::Broken { detail: "x".into() }.is_retryable());
+        assert!(UpstreamError::Idle { ms: 1 }.response_started());
+    }
+
+    #[test]
+    fn client_messages_name_the_pool_not_the_detail() {
+        let e: GatewayError = UpstreamError::Unreachable {
+            pool: "p".into(),
+            detail: "10.0.0.1:443 refused".into(),
+        }
+        .into();
+        assert_eq!(e.status(), 502);
+        assert!(!e.message().contains("10.0.0.1"));
+        let e: GatewayError = UpstreamError::FirstByte {
+            pool: "p".into(),
+            ms: 5,
+        }
+        .into();
+        assert_eq!(e.status(), 504);
+        assert_eq!(e.message(), "Pool `p` did not answer within 5 ms.");
     }
 }

@@ -2,37 +2,39 @@
 //! that call the stage modules. The phase chart is in the README ("How a request flows").
 //!
 //! Every proxied request runs twice through these phases: once as the client's request (the
-//! *parent*: classify, read the body, prepare, pipe) and once as a subrequest carrying the
-//! prepared body (the *child*: pick the peer, set upstream headers, filter the response).
-//! `ctx.fwd` is `Some` exactly in the child.
-
-use crate::policy::auth::ApiKey;
-use body::BodyError;
-use crate::chat::cascade::CascadeState;
-use crate::config::ConfigHandle;
-use crate::error::GatewayError;
-use crate::proxy::handoff::Forward;
-use crate::request::kind::{Endpoint, Kind};
-use crate::policy::limit::{Admission, Limiter};
-use crate::observe::metrics::metrics;
-use crate::observe::record::{self, RequestInfo};
-use crate::request::prepare;
-use crate::proxy::scan::{Scan, SseScanner};
-use crate::upstream::Member;
-use async_trait::async_trait;
+//! *parent*: classify, read the body, translate, prepare, pipe) and once as a subrequest
+//! carrying the prepared body (the *child*: pick the peer, set upstream headers, filter and
+//! translate the response). `ctx.handoff` is `Some` exactly in the child.
 
 pub mod body;
 pub mod client_watch;
 pub mod handoff;
+pub mod local;
 pub mod respond;
 pub mod retry;
 pub mod scan;
+
+use crate::chat::cascade::CascadeState;
+use crate::config::{ConfigHandle, Runtime};
+use crate::error::GatewayError;
+use crate::observe::metrics::metrics;
+use crate::observe::record::{self, RequestInfo};
+use crate::policy::auth::ApiKey;
+use crate::policy::limit::{Admission, Limiter};
+use crate::protocol::store::ResponseStore;
+use crate::request::kind::{Endpoint, Kind};
+use crate::request::{prepare, translate};
+use crate::upstream::Member;
+use async_trait::async_trait;
+use body::ReadError;
 use bytes::{Bytes, BytesMut};
+use handoff::{ChildFailure, Handoff};
+use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
-use std::sync::atomic::Ordering;
+use scan::ResponseScan;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,19 +45,33 @@ pub struct Gateway {
     pub limiter: Limiter,
     /// The cascade's cache and client: process-wide, they outlive config reloads.
     pub cascade: Arc<CascadeState>,
+    /// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`).
+    pub responses: Arc<dyn ResponseStore>,
+}
+
+/// How the child turns the upstream's answer into the client's.
+#[derive(Debug, Default)]
+pub enum Reply {
+    /// Chat (or another kind) as the upstream sent it.
+    #[default]
+    AsIs,
+    /// Through the handoff's protocol translator.
+    Translate,
+    /// An upstream error, collected to be rewritten in the client's protocol at the end.
+    TranslateError(BytesMut),
 }
 
 /// Per-request state.
 pub struct Ctx {
     pub start: Instant,
-    /// Child only: what to send upstream.
-    pub fwd: Option<Arc<Forward>>,
+    /// Child only: what to send upstream, shared with the parent.
+    pub handoff: Option<Arc<Handoff>>,
     /// Child only: the member `upstream_peer` picked.
     pub member: Option<Arc<Member>>,
-    /// Child only: the upstream answered with an SSE stream.
-    pub sse: bool,
-    /// Child only: the response scanner.
-    pub scan: Scan,
+    /// Child only: the response scanner (SSE events, usage).
+    pub scan: ResponseScan,
+    /// Child only: protocol translation of the response.
+    pub reply: Reply,
     /// Parent only: who asked for what, for statistics and the access log.
     pub req: Option<RequestInfo>,
     /// Parent only: the limiter's guards, held until the response has ended.
@@ -69,24 +85,24 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),
-            fwd: None,
+            handoff: None,
             member: None,
-            sse: false,
-            scan: Scan::Off,
+            scan: ResponseScan::Off,
+            reply: Reply::AsIs,
             req: None,
             admission: None,
         }
     }
 
-    /// Runs first. Child: adopt the parent's `Forward` and make the rebuilt request header
+    /// Runs first. Child: adopt the parent's `Handoff` and make the rebuilt request header
     /// describe the preset body. Parent: keep-alive policy.
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        if let Some(fwd) = child_forward(session) {
-            let h = session.req_header_mut();
-            h.remove_header(&http::header::TRANSFER_ENCODING);
-            h.remove_header(&http::header::EXPECT);
-            h.insert_header(http::header::CONTENT_LENGTH, fwd.body_len.to_string())?;
-            ctx.fwd = Some(fwd);
+        if let Some(h) = child_handoff(session) {
+            let req = session.req_header_mut();
+            req.remove_header(&http::header::TRANSFER_ENCODING);
+            req.remove_header(&http::header::EXPECT);
+            req.insert_header(http::header::CONTENT_LENGTH, h.body_len.to_string())?;
+            ctx.handoff = Some(h);
             return Ok(());
         }
         if crate::observe::health::is_draining() {
@@ -96,9 +112,8 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(Some(self.config.load().keepalive_seconds));
         }
         metrics().in_flight.inc();
-        let id = request_id(session.req_header());
         ctx.req = Some(RequestInfo {
-            request_id: id,
+            request_id: request_id(session.req_header()),
             ..Default::default()
         });
         Ok(())
@@ -112,14 +127,14 @@ impl ProxyHttp for Gateway {
     /// Parent: answer locally or prepare and forward; always `Ok(true)` (the response is
     /// written here). Child: `Ok(false)`, go on to the upstream.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        if ctx.fwd.is_some() {
+        if ctx.handoff.is_some() {
             return Ok(false);
         }
         let mut info = ctx.req.take().unwrap_or_default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
             let done = drain_refused(session, &e).await;
             let id = [("x-request-id", info.request_id.clone())];
-            respond::error(session, &e, done, &id).await;
+            respond::error(session, &e, done, info.protocol, &id).await;
         }
         ctx.req = Some(info);
         Ok(true)
@@ -127,19 +142,19 @@ impl ProxyHttp for Gateway {
 
     /// Child: a healthy member of the routed pool.
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let Some(fwd) = ctx.fwd.as_ref() else {
+        let Some(h) = ctx.handoff.as_ref() else {
             return Error::e_explain(
                 ErrorType::InternalError,
                 "upstream_peer outside a subrequest",
             );
         };
-        match fwd.target.pool.select() {
+        match h.target.pool.select() {
             Some((peer, member)) => {
                 ctx.member = Some(member);
                 Ok(peer)
             }
             None => {
-                fwd.failure.store(503, Ordering::Relaxed);
+                h.fail(ChildFailure::NoMember);
                 Error::e_explain(ErrorType::HTTPStatus(503), "no healthy upstream")
             }
         }
@@ -152,75 +167,64 @@ impl ProxyHttp for Gateway {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let (Some(fwd), Some(member)) = (ctx.fwd.as_ref(), ctx.member.as_ref()) else {
-            return Error::e_explain(ErrorType::InternalError, "no forward in subrequest");
+        let (Some(h), Some(member)) = (ctx.handoff.as_ref(), ctx.member.as_ref()) else {
+            return Error::e_explain(ErrorType::InternalError, "no handoff in subrequest");
         };
-        let uri = format!("{}{}", member.base_path, fwd.path_and_query);
+        let uri = format!("{}{}", member.base_path, h.path_and_query);
         req.set_uri(
             uri.parse()
                 .map_err(|e| Error::because(ErrorType::InternalError, "bad upstream uri", e))?,
         );
         req.insert_header(http::header::HOST, member.authority.as_str())?;
-        for h in [
-            "authorization",
-            "x-api-key",
-            "api-key",
-            "proxy-authorization",
-        ] {
-            req.remove_header(h);
+        for name in CLIENT_CREDENTIALS {
+            req.remove_header(name);
         }
-        if let Some(auth) = fwd.target.pool.auth.as_ref() {
+        if let Some(auth) = h.target.pool.auth.as_ref() {
             req.insert_header(http::header::AUTHORIZATION, auth.clone())?;
         }
-        req.insert_header("x-request-id", fwd.request_id.as_str())?;
+        req.insert_header("x-request-id", h.request_id.as_str())?;
         // Identity encoding keeps SSE scannable and lets the gateway count tokens.
         req.remove_header(&http::header::ACCEPT_ENCODING);
         req.remove_header(&http::header::CONNECTION);
         Ok(())
     }
 
-    /// Child: streaming responses must not be buffered by anything downstream of us.
+    /// Child: passive health, streaming headers, the scanner and the protocol translator.
     async fn response_filter(
         &self,
         _session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let sse = resp
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let Some(fwd) = ctx.fwd.as_ref() else {
+        let Some(h) = ctx.handoff.clone() else {
             return Ok(());
         };
         if let Some(member) = ctx.member.as_ref() {
             // Passive health: an upstream that answers 502/503/504 is failing, others work.
             match resp.status.as_u16() {
-                502..=504 => fwd.target.pool.report_failure(member),
+                502..=504 => h.target.pool.report_failure(member),
                 _ => member.health.success(),
             }
         }
-        if sse {
-            ctx.sse = true;
+        ctx.scan = ResponseScan::for_response(&h, resp);
+        if is_sse(&resp.headers) {
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-            if fwd.strip_usage {
+            if h.strip_usage {
                 // The body changes length when the usage chunk is removed.
                 resp.remove_header(&http::header::CONTENT_LENGTH);
             }
-            ctx.scan = Scan::Sse(SseScanner::new(fwd.strip_usage));
-        } else if matches!(fwd.kind, Kind::Chat | Kind::Embeddings) && resp.status.is_success() {
-            ctx.scan = Scan::Json(BytesMut::new());
         }
-        for (k, v) in &fwd.headers {
+        ctx.reply = translate_reply(&h, resp)?;
+        for (k, v) in &h.headers {
             resp.insert_header(*k, v.as_str())?;
         }
-        resp.insert_header("x-request-id", fwd.request_id.as_str())?;
+        resp.insert_header("x-request-id", h.request_id.as_str())?;
         Ok(())
     }
 
-    /// Child: count SSE events, read `usage`, drop the usage chunk the client did not ask for.
+    /// Child: count SSE events, read `usage`, drop the usage chunk the client did not ask
+    /// for, and translate into the client's protocol.
     fn response_body_filter(
         &self,
         _session: &mut Session,
@@ -228,16 +232,34 @@ impl ProxyHttp for Gateway {
         end: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<std::time::Duration>> {
-        let Some(fwd) = ctx.fwd.as_ref() else {
+        let Some(h) = ctx.handoff.as_ref() else {
             return Ok(None);
         };
-        ctx.scan.on_body(body, end, &fwd.telemetry);
+        ctx.scan.on_body(body, end, &h.telemetry);
+        match &mut ctx.reply {
+            Reply::AsIs => {}
+            Reply::Translate => translate_body(h, body, end),
+            Reply::TranslateError(buf) => {
+                if let Some(b) = body.take() {
+                    buf.extend_from_slice(&b);
+                }
+                if end {
+                    *body = h.translation.as_ref().and_then(|t| {
+                        let status = h
+                            .telemetry
+                            .status
+                            .load(std::sync::atomic::Ordering::Relaxed);
+                        t.error_answer(status, buf).map(|(_, b)| Bytes::from(b))
+                    });
+                }
+            }
+        }
         Ok(None)
     }
 
     /// Parent: metrics, statistics and the access log, once per request.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        if ctx.fwd.is_some() {
+        if ctx.handoff.is_some() {
             return; // the child's run is part of the parent's request
         }
         metrics().in_flight.dec();
@@ -254,7 +276,7 @@ impl ProxyHttp for Gateway {
     /// A child whose parent stopped listening (timeout, client gone) fails with a downstream
     /// error by design: not worth an ERROR line. Everything else is logged.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        ctx.fwd.is_some() && *e.esource() == pingora::ErrorSource::Downstream
+        ctx.handoff.is_some() && *e.esource() == pingora::ErrorSource::Downstream
     }
 
     /// What Pingora's own error lines show: never the query string (it may carry secrets).
@@ -263,23 +285,17 @@ impl ProxyHttp for Gateway {
         format!("{} {}", h.method, h.uri.path())
     }
 
-    /// Child: report the failure to the parent, which answers the client (OpenAI-shaped).
+    /// Child: report the failure to the parent, which answers the client in its protocol.
     /// Parent: Pingora-level failures (e.g. an unreadable header) get a plain error.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = status_of(e);
-        if let Some(fwd) = ctx.fwd.as_ref() {
+        if let Some(h) = ctx.handoff.as_ref() {
             if let Some(member) = ctx.member.as_ref() {
                 if code >= 500 {
-                    fwd.target.pool.report_failure(member);
+                    h.target.pool.report_failure(member);
                 }
             }
-            fwd.failure.store(code, Ordering::Relaxed);
-            if is_connect_error(e) {
-                fwd.connect_failed.store(true, Ordering::Relaxed);
-            }
-            if code == 504 {
-                fwd.timed_out.store(true, Ordering::Relaxed);
-            }
+            h.fail(child_failure(e, code));
             return FailToProxy {
                 error_code: code,
                 can_reuse_downstream: false,
@@ -287,7 +303,8 @@ impl ProxyHttp for Gateway {
         }
         let err = GatewayError::bad_request(format!("Malformed request: {}", e.etype().as_str()));
         if code > 0 && session.response_written().is_none() {
-            respond::error(session, &err, false, &[]).await;
+            let protocol = ctx.req.as_ref().map(|i| i.protocol).unwrap_or_default();
+            respond::error(session, &err, false, protocol, &[]).await;
         }
         FailToProxy {
             error_code: code,
@@ -295,6 +312,14 @@ impl ProxyHttp for Gateway {
         }
     }
 }
+
+/// Request headers that carry the client's credential to the gateway: never sent upstream.
+const CLIENT_CREDENTIALS: [&str; 4] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+];
 
 impl Gateway {
     /// The parent's work: everything the gateway decides before the upstream is involved.
@@ -307,60 +332,144 @@ impl Gateway {
         let rt = self.config.load_full();
         let req = session.req_header();
         let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
-        if let Some((status, body)) = local_health(&rt, path) {
-            return send_local(session, status, body).await;
+        let (path, query) = (path.to_string(), query.map(str::to_owned));
+        if let Some((status, body)) = local::health(&rt, &path) {
+            return local::send_json(session, status, body).await;
         }
-        let endpoint = Endpoint::classify(req.method.as_str(), path)?;
+        let endpoint = Endpoint::classify(req.method.as_str(), &path)?;
+        info.protocol = endpoint.protocol();
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
         let Some(kind) = endpoint.kind() else {
-            let models = models_for(&rt.models_json, key.as_deref());
-            return send_local(session, 200, models).await;
+            return local::answer(session, &rt, &self.responses, endpoint, &path, key).await;
         };
         info.kind = Some(kind);
-        let admission = match self.limiter.admit(key.as_deref(), rt.global_limits) {
-            Ok(a) => a,
-            Err(r) => {
-                info.rate_limited = true;
-                let done = drain_refused(session, &r.error).await;
-                let mut headers = r.headers;
-                headers.push(("x-request-id", info.request_id.clone()));
-                respond::error(session, &r.error, done, &headers).await;
-                return Ok(());
-            }
-        };
-        let headers = admission.headers.clone();
+        let admission = self
+            .limiter
+            .admit(key.as_deref(), rt.global_limits)
+            .inspect_err(|_| info.rate_limited = true)?;
+        let mut headers = admission.headers.clone();
         ctx.admission = Some(admission);
-        let content_type = header_str(req, http::header::CONTENT_TYPE).map(str::to_owned);
-        let path_and_query = match query {
-            Some(q) => format!("{}?{q}", endpoint.upstream_suffix()),
-            None => endpoint.upstream_suffix().to_string(),
+        let content_type = header_str(session.req_header(), http::header::CONTENT_TYPE);
+        let content_type = content_type.map(str::to_owned);
+        let Some(body) = read_body(session, &rt, kind, info).await? else {
+            return Ok(()); // the client went away: nobody to answer
         };
-        let t_body = Instant::now();
-        let body = match body::read_whole(session, rt.body.cap(kind), rt.body.read_timeout).await {
-            Ok(b) => b,
-            Err(BodyError::Refuse(e)) => return Err(e),
-            Err(BodyError::Gone) => return Ok(()),
-        };
-        info.body_time = t_body.elapsed();
-        info.bytes_in = body.len() as u64;
-        let peeked = prepare::peek(endpoint, content_type.as_deref(), &body).await?;
-        info.requested_model = Some(peeked.model.clone());
-        if let Some(k) = key.as_deref() {
-            if !k.allows(&peeked.model) {
-                return Err(GatewayError::Forbidden {
-                    message: format!(
-                        "The API key `{}` may not use the model `{}`.",
-                        k.id, peeked.model
-                    ),
-                });
-            }
+        if endpoint == Endpoint::CountTokens {
+            return local::count_tokens(session, &body).await;
         }
+        let incoming = translate::incoming(&rt, &self.responses, endpoint, body).await?;
+        if !incoming.dropped_tools.is_empty() {
+            headers.push((
+                "x-llm-relay-dropped-tools",
+                incoming.dropped_tools.join(","),
+            ));
+            info.dropped_tools = incoming.dropped_tools.clone();
+        }
+        let peeked =
+            prepare::peek(incoming.endpoint, content_type.as_deref(), &incoming.body).await?;
+        info.requested_model = Some(peeked.model.clone());
+        authorize(key.as_deref(), &peeked.model)?;
         info.stream = peeked.stream || kind == Kind::Speech;
-        let prepared = prepare::prepare(&rt, &self.cascade, endpoint, kind, peeked, body).await?;
+        let (endpoint, translated) = (incoming.endpoint, incoming.translation.is_some());
+        let prepared = prepare::prepare(
+            &rt,
+            &self.cascade,
+            endpoint,
+            kind,
+            peeked,
+            incoming.body,
+            incoming.translation,
+        )
+        .await?;
         info.cascade = prepared.cascade;
-        retry::send(session, info, kind, prepared, path_and_query, headers).await
+        let send = retry::Send {
+            // A translated request has no query of its own upstream.
+            path_and_query: upstream_path(endpoint, query.filter(|_| !translated).as_deref()),
+            headers,
+            started: ctx.start,
+        };
+        retry::send(session, info, prepared, send).await
     }
+}
+
+/// Reads the whole body within the kind's cap and the read deadline; `None` when the client
+/// went away.
+async fn read_body(
+    session: &mut Session,
+    rt: &Runtime,
+    kind: Kind,
+    info: &mut RequestInfo,
+) -> Result<Option<Bytes>, GatewayError> {
+    let t0 = Instant::now();
+    let body = match body::read_whole(session, rt.body.cap(kind), rt.body.read_timeout).await {
+        Ok(b) => b,
+        Err(ReadError::ClientGone) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    info.body_time = t0.elapsed();
+    info.bytes_in = body.len() as u64;
+    Ok(Some(body))
+}
+
+/// The key may use the model it asked for.
+fn authorize(key: Option<&ApiKey>, model: &str) -> Result<(), GatewayError> {
+    match key {
+        Some(k) if !k.allows(model) => Err(GatewayError::Forbidden {
+            message: format!("The API key `{}` may not use the model `{model}`.", k.id),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The child's response filter decides whether and how the answer is translated; a
+/// translated answer gets its own content type and no length (it changes size).
+fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
+    let Some(t) = h.translation.as_ref() else {
+        return Ok(Reply::AsIs);
+    };
+    let status = resp.status.as_u16();
+    h.telemetry
+        .status
+        .store(status, std::sync::atomic::Ordering::Relaxed);
+    if resp.status.is_success() {
+        let mut slot = h.translator.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(t.translator());
+        resp.remove_header(&http::header::CONTENT_LENGTH);
+        if t.stream() {
+            resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
+            resp.insert_header("x-accel-buffering", "no")?;
+            resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+        } else {
+            resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        }
+        return Ok(Reply::Translate);
+    }
+    let Some((status, _)) = t.error_answer(status, b"") else {
+        return Ok(Reply::AsIs);
+    };
+    resp.set_status(status)?;
+    resp.remove_header(&http::header::CONTENT_LENGTH);
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    Ok(Reply::TranslateError(BytesMut::new()))
+}
+
+/// Feeds one piece of the upstream's chat answer to the translator; at the end, the final
+/// answer is stored when the client asked for it (`store` on the Responses API).
+fn translate_body(h: &Handoff, body: &mut Option<Bytes>, end: bool) {
+    let mut slot = h.translator.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(t) = slot.as_mut() else {
+        return;
+    };
+    let mut out = body.take().map(|b| t.feed(&b)).unwrap_or_default();
+    if end {
+        out.extend(t.finish());
+        if let Some(tr) = h.translation.as_ref() {
+            tr.remember(t.final_response());
+        }
+    }
+    // An empty chunk would read as the end of a chunked body: send nothing instead.
+    *body = (!out.is_empty()).then(|| Bytes::from(out));
 }
 
 /// Before answering a refusal, read away a small unread body so the client's keep-alive
@@ -373,17 +482,12 @@ async fn drain_refused(session: &mut Session, e: &GatewayError) -> bool {
     body::drain(session, DRAIN_CAP, std::time::Duration::from_secs(2)).await
 }
 
-/// `/health/live` and `/health/ready` on the API listener too: load balancers probe the port
-/// they send traffic to.
-fn local_health(rt: &crate::config::Runtime, path: &str) -> Option<(u16, Bytes)> {
-    match path {
-        "/health/live" => Some((200, Bytes::from_static(br#"{"status":"live"}"#))),
-        "/health/ready" => {
-            let (s, v) = crate::observe::health::readiness(rt);
-            Some((s, Bytes::from(v.to_string())))
-        }
-        _ => None,
-    }
+/// Whether a response is an SSE stream.
+pub fn is_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// The client's `x-request-id` (if sane), else a new random one.
@@ -399,33 +503,10 @@ fn request_id(req: &RequestHeader) -> String {
     }
 }
 
-/// `/v1/models`, filtered to what the key may use.
-fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
-    let Some(key) = key else {
-        return all.clone();
-    };
-    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(all) else {
-        return all.clone();
-    };
-    if let Some(data) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
-        data.retain(|m| m["id"].as_str().is_some_and(|id| key.allows(id)));
-    }
-    Bytes::from(v.to_string())
-}
-
-/// A JSON answer the gateway makes itself (models list, health).
-async fn send_local(session: &mut Session, status: u16, body: Bytes) -> Result<(), GatewayError> {
-    respond::send(session, status, "application/json", body, &[])
-        .await
-        .map_err(|e| GatewayError::Internal {
-            message: format!("writing a local answer: {e}"),
-        })
-}
-
-/// The parent's `Forward`, when this session is a child.
-fn child_forward(session: &Session) -> Option<Arc<Forward>> {
+/// The parent's `Handoff`, when this session is a child.
+fn child_handoff(session: &Session) -> Option<Arc<Handoff>> {
     let user = session.subrequest_ctx.as_ref()?.user_ctx()?;
-    user.downcast_ref::<Arc<Forward>>().cloned()
+    user.downcast_ref::<Arc<Handoff>>().cloned()
 }
 
 fn split_path(pq: &str) -> (&str, Option<&str>) {
@@ -435,23 +516,62 @@ fn split_path(pq: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Query parameters that carry credentials (`?api_key=…`, `?key=…`): dropped, so a key a
+/// client put in the URL never reaches the provider.
+const CREDENTIAL_PARAMS: [&str; 12] = [
+    "api_key",
+    "api-key",
+    "apikey",
+    "key",
+    "access_token",
+    "token",
+    "auth",
+    "authorization",
+    "x-api-key",
+    "password",
+    "secret",
+    "client_secret",
+];
+
+/// The upstream path with the client's query, minus credential-like parameters.
+fn upstream_path(endpoint: Endpoint, query: Option<&str>) -> String {
+    let suffix = endpoint.upstream_suffix();
+    let kept: Vec<&str> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let name = p.split('=').next().unwrap_or_default();
+            !CREDENTIAL_PARAMS
+                .iter()
+                .any(|c| name.eq_ignore_ascii_case(c))
+        })
+        .collect();
+    if kept.is_empty() {
+        suffix.to_string()
+    } else {
+        format!("{suffix}?{}", kept.join("&"))
+    }
+}
+
 fn header_str(req: &RequestHeader, name: http::header::HeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Errors that happened before anything was sent upstream.
-fn is_connect_error(e: &Error) -> bool {
-    matches!(
-        e.etype(),
+/// How the child failed, for the parent's retry decision.
+fn child_failure(e: &Error, code: u16) -> ChildFailure {
+    match e.etype() {
         ErrorType::ConnectTimedout
-            | ErrorType::ConnectRefused
-            | ErrorType::ConnectNoRoute
-            | ErrorType::ConnectError
-            | ErrorType::BindError
-            | ErrorType::SocketError
-            | ErrorType::TLSHandshakeFailure
-            | ErrorType::TLSHandshakeTimedout
-    )
+        | ErrorType::ConnectRefused
+        | ErrorType::ConnectNoRoute
+        | ErrorType::ConnectError
+        | ErrorType::BindError
+        | ErrorType::SocketError
+        | ErrorType::TLSHandshakeFailure
+        | ErrorType::TLSHandshakeTimedout => ChildFailure::Connect,
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => ChildFailure::Timeout,
+        _ => ChildFailure::Other(code),
+    }
 }
 
 /// The status a Pingora error maps to: timeouts are 504, other upstream failures 502.
@@ -471,5 +591,26 @@ fn status_of(e: &Error) -> u16 {
             ErrorSource::Downstream => 0,
             _ => 500,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_query_parameters_stay_here() {
+        assert_eq!(
+            upstream_path(
+                Endpoint::Chat,
+                Some("api_key=sk-1&api-version=2024&KEY=x&token")
+            ),
+            "/chat/completions?api-version=2024"
+        );
+        assert_eq!(
+            upstream_path(Endpoint::Embeddings, Some("key=sk")),
+            "/embeddings"
+        );
+        assert_eq!(upstream_path(Endpoint::Chat, None), "/chat/completions");
     }
 }

@@ -3,6 +3,7 @@
 //! a 4xx.
 
 use crate::error::GatewayError;
+use crate::protocol::Protocol;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -31,18 +32,22 @@ pub async fn send(
     Ok(())
 }
 
-/// Writes an OpenAI-shaped error. `body_done` says whether the request body was consumed:
-/// if not, the connection must close (the unread bytes would be taken for the next request).
+/// Writes an error in the client's protocol, with the error's own headers (`Retry-After`…)
+/// and `extra`. `body_done` says whether the request body was consumed: if not, the
+/// connection must close (the unread bytes would be taken for the next request).
 pub async fn error(
     session: &mut Session,
     e: &GatewayError,
     body_done: bool,
+    protocol: Protocol,
     extra: &[(&'static str, String)],
 ) {
     if !(body_done && e.allows_keepalive()) {
         session.set_keepalive(None);
     }
-    if let Err(err) = send(session, e.status(), "application/json", e.body(), extra).await {
+    let headers: Vec<(&'static str, String)> = e.headers().iter().chain(extra).cloned().collect();
+    let body = e.body_for(protocol);
+    if let Err(err) = send(session, e.status(), "application/json", body, &headers).await {
         log::debug!("could not send error {}: {err}", e.status());
     }
 }

@@ -1,27 +1,39 @@
 //! Sending a prepared request with retries: before any byte reached the client, a failed try
-//! (connect failure, or a status in `retry.on_status`, held back from the client) is repeated
-//! on the next healthy member of the pool, then once on the route's fallback pool, with the
-//! same buffered body and exponential backoff with jitter. After the first byte there is no
-//! retry: a broken response is ended visibly.
+//! that [`UpstreamError::is_retryable`] (connect failure, no member, or a status in
+//! `retry.on_status`, held back from the client) is repeated on the next healthy member of the
+//! pool, then once on the route's fallback pool, with the same buffered body and exponential
+//! backoff with jitter. After the first byte there is no retry: a broken response is ended
+//! visibly. A client that went away is never retried for, not even during the backoff.
 
+use super::client_watch::ClientWatch;
+use super::handoff::{self, Deadlines, Handoff, UpstreamError};
 use crate::error::GatewayError;
-use crate::proxy::handoff::{self, Forward, Outcome};
-use crate::request::kind::Kind;
 use crate::observe::metrics::metrics;
 use crate::observe::record::RequestInfo;
 use crate::request::prepare::Prepared;
+use crate::upstream::route::Target;
+use crate::upstream::settings::RetryPolicy;
+use crate::upstream::Pool;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// What the parent hands to every try besides the prepared request.
+pub struct Send {
+    pub path_and_query: String,
+    /// Response headers for the client (rate-limit state).
+    pub headers: Vec<(&'static str, String)>,
+    /// When the client's request began: `timeouts.total_ms` counts from here.
+    pub started: Instant,
+}
 
 /// Forwards `prepared`, retrying as configured; `Err` is an error to answer the client with.
 pub async fn send(
     session: &mut Session,
     info: &mut RequestInfo,
-    kind: Kind,
     prepared: Prepared,
-    path_and_query: String,
-    headers: Vec<(&'static str, String)>,
+    s: Send,
 ) -> Result<(), GatewayError> {
     let attempts = attempt_plan(&prepared.target);
     let mut last_error = None;
@@ -30,59 +42,93 @@ pub async fn send(
         if i > 0 {
             info.retries += 1;
             metrics().retries.with_label_values(&[&pool.name]).inc();
-            backoff(&attempts[i - 1].retry, i).await;
+            if !backoff(session, &attempts[i - 1].retry, i).await {
+                return client_gone(info);
+            }
         }
-        let mut target = prepared.target.clone();
-        target.pool = pool.clone();
-        let fwd = Arc::new(Forward {
-            kind,
-            request_id: info.request_id.clone(),
-            strip_usage: prepared.strip_usage,
-            telemetry: Default::default(),
-            target,
-            path_and_query: path_and_query.clone(),
-            body_len: prepared.body.len(),
-            stream: prepared.stream,
-            headers: headers.clone(),
-            failure: Default::default(),
-            timed_out: Default::default(),
-            connect_failed: Default::default(),
-            retry_on: if last {
-                Vec::new()
-            } else {
-                pool.retry.on_status.clone()
-            },
-        });
-        info.fwd = Some(fwd.clone());
-        match handoff::forward(session, fwd, prepared.body.clone()).await {
-            Outcome::Done => return Ok(()),
-            Outcome::Failed(e) => return Err(e),
-            Outcome::Broken { reason, error } => {
+        let h = Arc::new(handoff_for(&prepared, pool, info, &s, last));
+        info.handoff = Some(h.clone());
+        let deadlines = deadlines(&pool.timeouts, s.started);
+        match handoff::pipe(session, h, prepared.body.clone(), deadlines).await {
+            Ok(()) => return Ok(()),
+            Err(UpstreamError::ClientGone) => return client_gone(info),
+            Err(e) if e.response_started() => {
                 info.broken = true;
-                log::warn!("request {}: {reason}", info.request_id);
-                end_broken(session, &error).await;
+                log::warn!("request {}: {e}", info.request_id);
+                end_broken(session, info, &GatewayError::from(e)).await;
                 return Ok(());
             }
-            Outcome::Retry { reason, error } => {
+            Err(e) if e.is_retryable() && !last => {
                 log::warn!(
-                    "request {}: try {} on pool {} failed ({reason}){}",
+                    "request {}: try {} on pool {} failed ({e}); retrying",
                     info.request_id,
                     i + 1,
-                    pool.name,
-                    if last { "" } else { "; retrying" }
+                    pool.name
                 );
-                last_error = Some(error);
+                last_error = Some(e);
+            }
+            Err(e) => {
+                log::warn!("request {}: try {} failed ({e})", info.request_id, i + 1);
+                return Err(e.into());
             }
         }
     }
-    Err(last_error.unwrap_or(GatewayError::BadGateway {
-        message: "The upstream could not be reached.".into(),
-    }))
+    Err(last_error.map_or_else(
+        || GatewayError::BadGateway {
+            message: "The upstream could not be reached.".into(),
+        },
+        GatewayError::from,
+    ))
+}
+
+fn client_gone(info: &mut RequestInfo) -> Result<(), GatewayError> {
+    info.broken = true;
+    log::info!("request {}: {}", info.request_id, UpstreamError::ClientGone);
+    Ok(())
+}
+
+/// The handoff for one try on `pool`.
+fn handoff_for(
+    p: &Prepared,
+    pool: &Arc<Pool>,
+    info: &RequestInfo,
+    s: &Send,
+    last: bool,
+) -> Handoff {
+    let mut target = p.target.clone();
+    target.pool = pool.clone();
+    Handoff {
+        kind: p.kind,
+        request_id: info.request_id.clone(),
+        strip_usage: p.strip_usage,
+        telemetry: Default::default(),
+        target,
+        path_and_query: s.path_and_query.clone(),
+        body_len: p.body.len(),
+        stream: p.stream,
+        headers: s.headers.clone(),
+        failure: Default::default(),
+        retry_on: if last {
+            Vec::new()
+        } else {
+            pool.retry.on_status.clone()
+        },
+        translation: p.translation.clone(),
+        translator: Default::default(),
+    }
+}
+
+fn deadlines(t: &crate::upstream::settings::Timeouts, started: Instant) -> Deadlines {
+    Deadlines {
+        first_byte: t.first_byte,
+        idle: t.idle,
+        total: t.total.map(|total| (total, started + total)),
+    }
 }
 
 /// The pools to try in order: the routed pool `retry.attempts` times, then the route's
 /// fallback pool once.
-fn attempt_plan(target: &crate::config::Target) -> Vec<Arc<crate::upstream::Pool>> {
+fn attempt_plan(target: &Target) -> Vec<Arc<Pool>> {
     let mut plan = vec![target.pool.clone(); target.pool.retry.attempts.max(1) as usize];
     if let Some(f) = &target.fallback {
         plan.push(f.clone());
@@ -91,28 +137,36 @@ fn attempt_plan(target: &crate::config::Target) -> Vec<Arc<crate::upstream::Pool
 }
 
 /// Exponential backoff with ±50% jitter (so synchronized clients do not retry in step).
-async fn backoff(policy: &crate::config::file::RetrySection, attempt: usize) {
-    let base = policy.backoff_ms.saturating_mul(1 << (attempt - 1).min(6));
-    let jitter = 0.5 + rand::random::<f64>();
-    tokio::time::sleep(std::time::Duration::from_millis(
-        (base as f64 * jitter) as u64,
-    ))
-    .await;
+/// Returns false when the client went away meanwhile: there is nobody left to retry for.
+async fn backoff(session: &Session, policy: &RetryPolicy, attempt: usize) -> bool {
+    let base = policy.backoff.saturating_mul(1 << (attempt - 1).min(6));
+    let wait = base.mul_f64(0.5 + rand::random::<f64>());
+    if wait.is_zero() {
+        return true;
+    }
+    let client = ClientWatch::new(session);
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = client.gone() => false,
+    }
 }
 
-/// A response is under way and cannot become an error status any more: end an SSE stream
-/// with an explicit error event, and anything else by closing the connection, so the client
-/// never takes a truncated answer for a complete one.
-async fn end_broken(session: &mut Session, e: &GatewayError) {
+/// A response is under way and cannot become an error status any more: end it with the
+/// client protocol's error event (SSE), or by closing the connection, so the client never
+/// takes a truncated answer for a complete one.
+async fn end_broken(session: &mut Session, info: &RequestInfo, e: &GatewayError) {
     let sse = session
         .response_written()
-        .and_then(|r| r.headers.get(http::header::CONTENT_TYPE))
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+        .is_some_and(|r| super::is_sse(&r.headers));
     if sse {
-        let mut event = b"data: ".to_vec();
-        event.extend_from_slice(&e.body());
-        event.extend_from_slice(b"\n\n");
+        let event = match info
+            .handoff
+            .as_ref()
+            .and_then(|h| h.fail_translated(&e.message()))
+        {
+            Some(bytes) => bytes,
+            None => [b"data: ".as_slice(), &e.body(), b"\n\n"].concat(),
+        };
         if session
             .write_response_body(Some(Bytes::from(event)), true)
             .await

@@ -7,18 +7,20 @@
 //! removed, every chunk is forwarded as it came; only the stripping mode holds back a partial
 //! event (until its end arrives, typically within the same read).
 
-use crate::proxy::handoff::Telemetry;
+use crate::proxy::handoff::{Handoff, Telemetry};
+use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
+use pingora::http::ResponseHeader;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 
 /// How the child reads the upstream's response body on its way to the client.
 #[derive(Debug, Default)]
-pub enum Scan {
+pub enum ResponseScan {
     #[default]
     Off,
-    Sse(SseScanner),
+    Sse(SseEvents),
     /// A JSON answer with `usage` (chat, embeddings), kept up to a bound to read the tokens.
     Json(BytesMut),
 }
@@ -26,12 +28,23 @@ pub enum Scan {
 /// JSON answers longer than this are not scanned for usage.
 const JSON_SCAN_CAP: usize = 2 << 20;
 
-impl Scan {
+impl ResponseScan {
+    /// The scan for a response: SSE events, or a successful chat/embeddings JSON answer.
+    pub fn for_response(h: &Handoff, resp: &ResponseHeader) -> ResponseScan {
+        if super::is_sse(&resp.headers) {
+            ResponseScan::Sse(SseEvents::new(h.strip_usage))
+        } else if matches!(h.kind, Kind::Chat | Kind::Embeddings) && resp.status.is_success() {
+            ResponseScan::Json(BytesMut::new())
+        } else {
+            ResponseScan::Off
+        }
+    }
+
     /// One piece of the response body (`end`: the last); results go to `t` at the end.
     pub fn on_body(&mut self, body: &mut Option<Bytes>, end: bool, t: &Telemetry) {
         let usage = match self {
-            Scan::Off => return,
-            Scan::Sse(scanner) => {
+            ResponseScan::Off => return,
+            ResponseScan::Sse(scanner) => {
                 if let Some(chunk) = body.take() {
                     *body = Some(scanner.feed(chunk));
                 }
@@ -47,10 +60,10 @@ impl Scan {
                 t.events.store(scanner.events, Ordering::Relaxed);
                 scanner.usage
             }
-            Scan::Json(buf) => {
+            ResponseScan::Json(buf) => {
                 if let Some(chunk) = body.as_ref() {
                     if buf.len() + chunk.len() > JSON_SCAN_CAP {
-                        *self = Scan::Off;
+                        *self = ResponseScan::Off;
                         return;
                     }
                     buf.extend_from_slice(chunk);
@@ -91,9 +104,9 @@ pub fn usage_of(v: &Value) -> Option<Usage> {
     Some(Usage { prompt, completion })
 }
 
-/// An SSE scanner for one response.
+/// The SSE events of one response: counted, usage read, the usage-only chunk removable.
 #[derive(Debug, Default)]
-pub struct SseScanner {
+pub struct SseEvents {
     carry: BytesMut,
     /// Remove the usage-only chunk (`choices: []`): the client did not ask for it.
     pub strip_usage: bool,
@@ -102,9 +115,9 @@ pub struct SseScanner {
     pub done: bool,
 }
 
-impl SseScanner {
-    pub fn new(strip_usage: bool) -> SseScanner {
-        SseScanner {
+impl SseEvents {
+    pub fn new(strip_usage: bool) -> SseEvents {
+        SseEvents {
             strip_usage,
             ..Default::default()
         }
@@ -226,8 +239,8 @@ data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":null}\n\n\
 data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2,\"total_tokens\":13}}\n\n\
 data: [DONE]\n\n";
 
-    fn run(strip: bool, split: usize) -> (String, SseScanner) {
-        let mut s = SseScanner::new(strip);
+    fn run(strip: bool, split: usize) -> (String, SseEvents) {
+        let mut s = SseEvents::new(strip);
         let mut out = Vec::new();
         for piece in STREAM.as_bytes().chunks(split) {
             out.extend_from_slice(&s.feed(Bytes::copy_from_slice(piece)));
@@ -267,7 +280,7 @@ data: [DONE]\n\n";
 
     #[test]
     fn crlf_events() {
-        let mut s = SseScanner::new(true);
+        let mut s = SseEvents::new(true);
         let out = s.feed(Bytes::from_static(
             b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n",
         ));

@@ -1,6 +1,7 @@
 //! Request kinds: what the client asked for, decided from the method and path alone.
 
 use crate::error::GatewayError;
+use crate::protocol::Protocol;
 
 /// The OpenAI endpoints the gateway serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,6 +15,18 @@ pub enum Endpoint {
     AudioTranslations,
     AudioSpeech,
     Models,
+    /// `POST /v1/responses` (OpenAI Responses API, translated onto chat).
+    Responses,
+    /// `GET` / `DELETE /v1/responses/{id}`: a stored response, answered locally.
+    StoredResponse,
+    /// `POST /v1/messages` (Anthropic Messages API, translated onto chat).
+    Messages,
+    /// `POST /v1/messages/count_tokens`: an estimate, answered locally.
+    CountTokens,
+    /// `POST /v1/completions` (legacy; passed through, or translated for chat-only pools).
+    Completions,
+    /// `GET` / `HEAD /`: a liveness answer for clients that probe the base URL first.
+    Root,
 }
 
 /// The routing family of an endpoint: what `routes[].kinds` and `defaults` name.
@@ -37,6 +50,19 @@ impl Kind {
         Kind::Speech,
     ];
 
+    /// A dense index (the position in [`Kind::ALL`]) for per-kind arrays: adding a kind
+    /// makes every such array one longer, so no kind can fall into another's slot.
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Chat => 0,
+            Kind::Embeddings => 1,
+            Kind::Images => 2,
+            Kind::Transcriptions => 3,
+            Kind::Translations => 4,
+            Kind::Speech => 5,
+        }
+    }
+
     /// The name used in config, logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -49,6 +75,7 @@ impl Kind {
         }
     }
 
+    /// The kind a config or label name stands for.
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -65,30 +92,58 @@ pub enum BodyFormat {
 impl Endpoint {
     /// Classifies a request by method and path (query string already removed).
     pub fn classify(method: &str, path: &str) -> Result<Endpoint, GatewayError> {
-        let path = path.strip_suffix('/').unwrap_or(path);
-        let (endpoint, want) = match path {
-            "/v1/chat/completions" => (Endpoint::Chat, "POST"),
-            "/v1/embeddings" => (Endpoint::Embeddings, "POST"),
-            "/v1/images/generations" => (Endpoint::ImagesGenerations, "POST"),
-            "/v1/images/edits" => (Endpoint::ImagesEdits, "POST"),
-            "/v1/images/variations" => (Endpoint::ImagesVariations, "POST"),
-            "/v1/audio/transcriptions" => (Endpoint::AudioTranscriptions, "POST"),
-            "/v1/audio/translations" => (Endpoint::AudioTranslations, "POST"),
-            "/v1/audio/speech" => (Endpoint::AudioSpeech, "POST"),
-            "/v1/models" => (Endpoint::Models, "GET"),
+        let path = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => path,
+        };
+        let (endpoint, allowed): (Endpoint, &[&str]) = match path {
+            "/v1/chat/completions" => (Endpoint::Chat, &["POST"]),
+            "/v1/embeddings" => (Endpoint::Embeddings, &["POST"]),
+            "/v1/images/generations" => (Endpoint::ImagesGenerations, &["POST"]),
+            "/v1/images/edits" => (Endpoint::ImagesEdits, &["POST"]),
+            "/v1/images/variations" => (Endpoint::ImagesVariations, &["POST"]),
+            "/v1/audio/transcriptions" => (Endpoint::AudioTranscriptions, &["POST"]),
+            "/v1/audio/translations" => (Endpoint::AudioTranslations, &["POST"]),
+            "/v1/audio/speech" => (Endpoint::AudioSpeech, &["POST"]),
+            "/v1/models" => (Endpoint::Models, &["GET", "HEAD"]),
+            "/v1/responses" => (Endpoint::Responses, &["POST"]),
+            "/v1/messages" => (Endpoint::Messages, &["POST"]),
+            "/v1/messages/count_tokens" => (Endpoint::CountTokens, &["POST"]),
+            "/v1/completions" => (Endpoint::Completions, &["POST"]),
+            "/" => (Endpoint::Root, &["GET", "HEAD"]),
+            p if Self::stored_response_id(p).is_some() => {
+                (Endpoint::StoredResponse, &["GET", "DELETE"])
+            }
             _ => {
                 return Err(GatewayError::NotFound {
                     path: path.to_string(),
                 })
             }
         };
-        if method == want || (want == "GET" && method == "HEAD") {
+        if allowed.contains(&method) {
             Ok(endpoint)
         } else {
             Err(GatewayError::MethodNotAllowed {
                 method: method.to_string(),
                 path: path.to_string(),
             })
+        }
+    }
+
+    /// The id in `/v1/responses/{id}` (one path segment, no further slashes).
+    pub fn stored_response_id(path: &str) -> Option<&str> {
+        let id = path.strip_prefix("/v1/responses/")?;
+        let id = id.strip_suffix('/').unwrap_or(id);
+        (!id.is_empty() && !id.contains('/')).then_some(id)
+    }
+
+    /// The client protocol an endpoint speaks.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Endpoint::Responses | Endpoint::StoredResponse => Protocol::Responses,
+            Endpoint::Messages | Endpoint::CountTokens => Protocol::Messages,
+            Endpoint::Completions => Protocol::Completions,
+            _ => Protocol::Chat,
         }
     }
 
@@ -103,7 +158,12 @@ impl Endpoint {
             Endpoint::AudioTranscriptions => Kind::Transcriptions,
             Endpoint::AudioTranslations => Kind::Translations,
             Endpoint::AudioSpeech => Kind::Speech,
-            Endpoint::Models => return None,
+            // Every chat route serves all four client protocols.
+            Endpoint::Responses
+            | Endpoint::Messages
+            | Endpoint::Completions
+            | Endpoint::CountTokens => Kind::Chat,
+            Endpoint::Models | Endpoint::StoredResponse | Endpoint::Root => return None,
         })
     }
 
@@ -113,15 +173,21 @@ impl Endpoint {
             | Endpoint::ImagesVariations
             | Endpoint::AudioTranscriptions
             | Endpoint::AudioTranslations => BodyFormat::Multipart,
-            Endpoint::Models => BodyFormat::None,
+            Endpoint::Models | Endpoint::StoredResponse | Endpoint::Root => BodyFormat::None,
             _ => BodyFormat::Json,
         }
     }
 
-    /// The path below the provider's base URL (`/chat/completions` under `…/v1`).
+    /// The path below the provider's base URL (`/chat/completions` under `…/v1`); translated
+    /// protocols go to the chat path.
     pub fn upstream_suffix(self) -> &'static str {
         match self {
-            Endpoint::Chat => "/chat/completions",
+            Endpoint::Chat | Endpoint::Responses | Endpoint::Messages | Endpoint::CountTokens => {
+                "/chat/completions"
+            }
+            Endpoint::Completions => "/completions",
+            Endpoint::StoredResponse => "/responses",
+            Endpoint::Root => "/",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::ImagesGenerations => "/images/generations",
             Endpoint::ImagesEdits => "/images/edits",
@@ -137,6 +203,13 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
+    }
 
     #[test]
     fn classify() {
@@ -158,5 +231,15 @@ mod tests {
             Endpoint::classify("POST", "/v2/x").unwrap_err().status(),
             404
         );
+        assert_eq!(
+            Endpoint::classify("DELETE", "/v1/responses/resp_1"),
+            Ok(Endpoint::StoredResponse)
+        );
+        assert_eq!(
+            Endpoint::classify("POST", "/v1/messages/"),
+            Ok(Endpoint::Messages)
+        );
+        assert_eq!(Endpoint::classify("HEAD", "/"), Ok(Endpoint::Root));
+        assert!(Endpoint::classify("GET", "/v1/responses/a/b").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! From a client request to what goes upstream: its kind (method + path), validation, the
-//! `model` of multipart uploads, and the routed, rewritten body.
+//! `model` of multipart uploads, the client protocols translated onto chat, and the routed,
+//! rewritten body.
 pub mod kind;
 pub mod multipart;
 pub mod prepare;
+pub mod translate;
 pub mod validate;

@@ -5,18 +5,21 @@
 
 use crate::chat::cascade::{self, CascadeState, Report};
 use crate::chat::fix::fix_hunyuan;
-use crate::config::{Runtime, Target};
+use crate::config::Runtime;
 use crate::error::GatewayError;
+use crate::protocol::Translation;
 use crate::request::kind::{BodyFormat, Endpoint, Kind};
 use crate::request::multipart;
-use crate::upstream::Profile;
 use crate::request::validate::{self, Peeked};
+use crate::upstream::route::Target;
+use crate::upstream::Profile;
 use bytes::Bytes;
 use serde_json::Value;
 
 /// A request ready to forward.
 #[derive(Debug)]
 pub struct Prepared {
+    pub kind: Kind,
     pub target: Target,
     /// The model the client asked for.
     pub requested_model: String,
@@ -27,6 +30,8 @@ pub struct Prepared {
     pub cascade: Report,
     /// The gateway asked for the usage chunk: remove it before the client sees it.
     pub strip_usage: bool,
+    /// The client's protocol, when it is not chat: how to translate the answer back.
+    pub translation: Option<Translation>,
 }
 
 /// Validates the request and finds its model (`Peeked`), before any routing.
@@ -52,10 +57,13 @@ pub async fn prepare(
     kind: Kind,
     peeked: Peeked,
     body: Bytes,
+    translation: Option<Translation>,
 ) -> Result<Prepared, GatewayError> {
     let target = route(rt, kind, &peeked.model)?;
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
     let mut p = Prepared {
+        kind,
+        translation,
         target,
         requested_model: peeked.model,
         body,

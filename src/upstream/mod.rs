@@ -1,24 +1,24 @@
 //! Upstream pools: members behind a base URL, load balanced over the healthy ones
-//! (pingora-load-balancing), with host names resolved off the request path.
-//!
-//! A pool's members are discovered by [`DnsDiscovery`], which resolves each member's host with
-//! tokio's resolver. It runs at start-up (and on reload) and then periodically from the
-//! background refresher, so `upstream_peer` only ever picks an already-resolved address.
+//! (pingora-load-balancing), with host names resolved off the request path
+//! ([`discovery`]), passive health per member ([`member`]), the settings each pool runs with
+//! ([`settings`]) and routing from a model name to a pool ([`route`]).
+
+pub mod discovery;
+pub mod member;
+pub mod refresher;
+pub mod route;
+pub mod settings;
 
 use crate::chat::fix::FixPolicy;
-use crate::config::file::{HealthSection, RetrySection, TimeoutSection};
-use async_trait::async_trait;
-
-pub mod refresher;
+use discovery::DnsDiscovery;
 use http::HeaderValue;
-use pingora::lb::discovery::ServiceDiscovery;
+pub use member::{Member, MemberHealth};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, Backends, LoadBalancer};
 use pingora::upstreams::peer::HttpPeer;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use settings::{HealthPolicy, RetryPolicy, Timeouts};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The provider profile decides how chat bodies are rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,130 +29,6 @@ pub enum Profile {
     Hunyuan,
 }
 
-/// Passive health of a member: consecutive failures and, once tripped, when it may be tried
-/// again. Atomics, so the hot path never locks.
-#[derive(Debug, Default)]
-pub struct MemberHealth {
-    failures: AtomicU32,
-    /// Milliseconds since `epoch()` until which the member is out of rotation.
-    down_until_ms: AtomicU64,
-}
-
-fn epoch() -> Instant {
-    static E: OnceLock<Instant> = OnceLock::new();
-    *E.get_or_init(Instant::now)
-}
-
-fn now_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64
-}
-
-impl MemberHealth {
-    /// Out of rotation (tripped and still cooling down).
-    pub fn is_down(&self) -> bool {
-        self.down_until_ms.load(Ordering::Relaxed) > now_ms()
-    }
-
-    pub fn success(&self) {
-        if self.failures.load(Ordering::Relaxed) != 0 {
-            self.failures.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a failure; returns true when this one trips the breaker.
-    pub fn failure(&self, trip_after: u32, cooldown: Duration) -> bool {
-        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= trip_after.max(1) {
-            self.failures.store(0, Ordering::Relaxed);
-            let until = now_ms() + cooldown.as_millis() as u64;
-            self.down_until_ms.store(until, Ordering::Relaxed);
-            return true;
-        }
-        false
-    }
-}
-
-/// One base URL of a pool, as parsed from the config.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub health: Arc<MemberHealth>,
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-    /// The path prefix of the base URL, without a trailing slash (`/v1`).
-    pub base_path: String,
-    /// The `Host` header value (`host` or `host:port` when not the scheme's default).
-    pub authority: String,
-}
-
-impl Member {
-    /// Parses `http(s)://host[:port][/base]`.
-    pub fn parse(url: &str) -> Result<Member, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("http://") {
-            (false, r)
-        } else {
-            return Err(format!("`{url}` must start with http:// or https://"));
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let uri: http::uri::Authority = authority
-            .parse()
-            .map_err(|e| format!("`{url}`: bad host: {e}"))?;
-        let host = uri
-            .host()
-            .trim_matches(|c| c == '[' || c == ']')
-            .to_string();
-        if host.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        Ok(Member {
-            health: Arc::default(),
-            host,
-            port,
-            tls,
-            base_path: path.trim_end_matches('/').to_string(),
-            authority: authority.to_string(),
-        })
-    }
-}
-
-/// Resolves members' host names (without blocking a worker thread).
-pub struct DnsDiscovery {
-    members: Vec<Arc<Member>>,
-}
-
-#[async_trait]
-impl ServiceDiscovery for DnsDiscovery {
-    async fn discover(&self) -> pingora::Result<(BTreeSet<Backend>, HashMap<u64, bool>)> {
-        let mut set = BTreeSet::new();
-        for m in &self.members {
-            let addrs = match tokio::net::lookup_host((m.host.as_str(), m.port)).await {
-                Ok(a) => a,
-                Err(e) => {
-                    // Keep the other members: one bad name must not empty the pool.
-                    log::warn!("upstream {}: cannot resolve {}: {e}", m.authority, m.host);
-                    continue;
-                }
-            };
-            for addr in addrs {
-                let mut b = Backend {
-                    addr: pingora::protocols::l4::socket::SocketAddr::Inet(addr),
-                    weight: 1,
-                    ext: http::Extensions::new(),
-                };
-                b.ext.insert(m.clone());
-                set.insert(b);
-            }
-        }
-        Ok((set, HashMap::new()))
-    }
-}
-
 /// A pool of upstream members with its credential, profile and timeouts.
 pub struct Pool {
     pub name: String,
@@ -161,11 +37,11 @@ pub struct Pool {
     pub lb: Arc<LoadBalancer<RoundRobin>>,
     /// `Bearer <key>`, marked sensitive so it is never printed by `http`'s Debug.
     pub auth: Option<HeaderValue>,
-    pub timeouts: TimeoutSection,
+    pub timeouts: Timeouts,
     /// Ask for usage on streams (see `pools.<name>.request_usage`).
     pub request_usage: bool,
-    pub health: HealthSection,
-    pub retry: RetrySection,
+    pub health: HealthPolicy,
+    pub retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Pool {
@@ -185,7 +61,7 @@ impl Pool {
         profile: Profile,
         fix: FixPolicy,
         auth: Option<HeaderValue>,
-        timeouts: TimeoutSection,
+        timeouts: Timeouts,
     ) -> Pool {
         let discovery = DnsDiscovery {
             members: members.into_iter().map(Arc::new).collect(),
@@ -201,8 +77,8 @@ impl Pool {
             auth,
             timeouts,
             request_usage: true,
-            health: HealthSection::default(),
-            retry: RetrySection::default(),
+            health: HealthPolicy::default(),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -233,17 +109,14 @@ impl Pool {
 
     /// Passive detection: a failed attempt on `member`.
     pub fn report_failure(&self, member: &Member) {
-        let cooldown = Duration::from_millis(self.health.cooldown_ms);
-        if member
-            .health
-            .failure(self.health.failures_to_trip, cooldown)
-        {
+        let h = &self.health;
+        if member.health.failure(h.failures_to_trip, h.cooldown) {
             log::warn!(
                 "pool {}: member {} failed {} times in a row; out of rotation for {} ms",
                 self.name,
                 member.authority,
-                self.health.failures_to_trip,
-                self.health.cooldown_ms
+                h.failures_to_trip,
+                h.cooldown.as_millis()
             );
         }
     }
@@ -260,8 +133,7 @@ impl Pool {
         !self.lb.backends().get_backend().is_empty()
     }
 
-    /// Picks a healthy member and builds the peer with this pool's timeouts. `key` spreads
-    /// retries; round robin ignores it.
+    /// Picks a healthy member (round robin) and builds the peer with this pool's timeouts.
     pub fn select(&self) -> Option<(Box<HttpPeer>, Arc<Member>)> {
         // Skip members that fail their checks or whose breaker is open. If none is left, fail
         // open: try one anyway, so the client gets the real error (502/504) promptly and a
@@ -282,35 +154,13 @@ impl Pool {
         let mut peer = HttpPeer::new(backend.addr.clone(), member.tls, member.host.clone());
         let t = &self.timeouts;
         let o = &mut peer.options;
-        o.connection_timeout = Some(Duration::from_millis(t.connect_ms));
-        o.total_connection_timeout = Some(Duration::from_millis(t.connect_ms.saturating_mul(2)));
+        o.connection_timeout = Some(t.connect);
+        o.total_connection_timeout = Some(t.connect.saturating_mul(2));
         // The gateway's watchdog enforces first-byte and idle separately; this is the backstop.
-        o.read_timeout = Some(Duration::from_millis(
-            t.first_byte_ms.max(t.idle_ms) + 1_000,
-        ));
-        o.write_timeout = Some(Duration::from_millis(t.idle_ms));
+        o.read_timeout = Some(t.first_byte.max(t.idle) + Duration::from_secs(1));
+        o.write_timeout = Some(t.idle);
         o.idle_timeout = Some(Duration::from_secs(60));
         o.tcp_keepalive = None;
         Some((Box::new(peer), member))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_members() {
-        let m = Member::parse("https://api.hunyuan.cloud.tencent.com/v1/").unwrap();
-        assert_eq!(m.host, "api.hunyuan.cloud.tencent.com");
-        assert_eq!(m.port, 443);
-        assert!(m.tls);
-        assert_eq!(m.base_path, "/v1");
-        let m = Member::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(
-            (m.port, m.base_path.as_str(), m.authority.as_str()),
-            (9000, "", "127.0.0.1:9000")
-        );
-        assert!(Member::parse("ftp://x").is_err());
     }
 }

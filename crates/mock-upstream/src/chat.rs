@@ -3,12 +3,12 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use crate::strict;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use crate::strict;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -235,7 +235,12 @@ fn stream(
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        paced(pieces, knobs.interval, knobs.cut_after, app.stats.streams.clone()),
+        paced(
+            pieces,
+            knobs.interval,
+            knobs.cut_after,
+            app.stats.streams.clone(),
+        ),
     )
         .into_response()
 }

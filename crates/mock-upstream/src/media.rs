@@ -256,7 +256,12 @@ pub async fn speech(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     (
         [(header::CONTENT_TYPE, "audio/mpeg")],
-        paced(SPEECH_CHUNKS.clone(), knobs.interval, knobs.cut_after, app.stats.streams.clone()),
+        paced(
+            SPEECH_CHUNKS.clone(),
+            knobs.interval,
+            knobs.cut_after,
+            app.stats.streams.clone(),
+        ),
     )
         .into_response()
 }

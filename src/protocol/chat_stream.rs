@@ -1,0 +1,329 @@
+//! Decoding an upstream Chat Completions SSE stream into semantic events that the protocol
+//! translators (Responses, Anthropic Messages, legacy Completions) turn into their own events.
+//!
+//! Input arrives in pieces split anywhere (mid-line, mid-UTF-8 character): the decoder keeps
+//! the incomplete tail between calls. Events are separated by a blank line (`\n\n` or
+//! `\r\n\r\n`); only `data:` lines matter. Malformed JSON events are skipped (a proxy must not
+//! fail a stream because of one odd chunk), `choices` may be null, missing or empty.
+
+use serde_json::Value;
+
+/// Token counts from a chat `usage` object.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: u64,
+    pub completion: u64,
+    /// `prompt_tokens_details.cached_tokens`
+    pub cached: u64,
+    /// `completion_tokens_details.reasoning_tokens`
+    pub reasoning: u64,
+}
+
+impl Usage {
+    /// Reads the `usage` member of a chat completion or chunk (None when absent or null).
+    pub fn of(v: &Value) -> Option<Usage> {
+        let u = v.get("usage").filter(|u| u.is_object())?;
+        let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+        Some(Usage {
+            prompt: n(u.get("prompt_tokens")),
+            completion: n(u.get("completion_tokens")),
+            cached: n(u.pointer("/prompt_tokens_details/cached_tokens")),
+            reasoning: n(u.pointer("/completion_tokens_details/reasoning_tokens")),
+        })
+    }
+}
+
+/// One meaningful thing the upstream said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    /// The first chunk: the upstream's completion id, model and creation time.
+    Start {
+        id: String,
+        model: String,
+        created: u64,
+    },
+    /// Answer text (`delta.content`).
+    Text(String),
+    /// Reasoning text (`delta.reasoning_content`, as hunyuan-t1 and DeepSeek send it).
+    Reasoning(String),
+    /// A new tool call at `index` (its first chunk names it).
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// More argument text for the tool call at `index`.
+    ToolCallArgs { index: usize, delta: String },
+    /// `finish_reason` as the upstream wrote it (`stop`, `length`, `tool_calls`,
+    /// `content_filter`, Hunyuan's `sensitive`, ...).
+    Finish(String),
+    /// The usage chunk (or usage on any chunk).
+    Usage(Usage),
+    /// An in-stream error object (`data: {"error": {...}}`): the message.
+    Error(String),
+    /// `data: [DONE]`
+    Done,
+}
+
+/// Decodes one response's chat SSE stream.
+#[derive(Debug, Default)]
+pub struct ChatStreamDecoder {
+    carry: Vec<u8>,
+    started: bool,
+    /// Tool-call indexes already announced, with their ids (a repeated id on a later chunk is
+    /// the same call; a new id at a known index is a new call, which some upstreams do).
+    tools: Vec<(usize, String)>,
+}
+
+/// Longest event followed; a longer one is dropped (memory stays bounded).
+const MAX_EVENT: usize = 8 << 20;
+
+impl ChatStreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes one piece of the body; appends the events it completes to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) {
+        let mut carry = std::mem::take(&mut self.carry);
+        carry.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some((end, sep)) = event_end(&carry[start..]) {
+            self.decode_event(&carry[start..start + end], out);
+            start += end + sep;
+        }
+        carry.drain(..start);
+        if carry.len() > MAX_EVENT {
+            carry.clear();
+        }
+        self.carry = carry;
+    }
+
+    /// The body ended: decodes an unterminated last event, if any.
+    pub fn finish(&mut self, out: &mut Vec<ChatEvent>) {
+        let rest = std::mem::take(&mut self.carry);
+        if !rest.iter().all(u8::is_ascii_whitespace) {
+            self.decode_event(&rest, out);
+        }
+    }
+
+    fn decode_event(&mut self, event: &[u8], out: &mut Vec<ChatEvent>) {
+        let Some(data) = data_of(event) else {
+            return;
+        };
+        let data = data.trim_ascii();
+        if data == b"[DONE]" {
+            out.push(ChatEvent::Done);
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        self.decode_chunk(&v, out);
+    }
+
+    /// One parsed chunk object.
+    pub fn decode_chunk(&mut self, v: &Value, out: &mut Vec<ChatEvent>) {
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| err.to_string());
+            out.push(ChatEvent::Error(message));
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(ChatEvent::Start {
+                id: str_of(v, "id"),
+                model: str_of(v, "model"),
+                created: v.get("created").and_then(Value::as_u64).unwrap_or(0),
+            });
+        }
+        let choice = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first());
+        if let Some(choice) = choice {
+            if let Some(delta) = choice.get("delta").or_else(|| choice.get("message")) {
+                self.decode_delta(delta, out);
+            }
+            if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+                out.push(ChatEvent::Finish(reason.to_string()));
+            }
+        }
+        if let Some(u) = Usage::of(v) {
+            out.push(ChatEvent::Usage(u));
+        }
+    }
+
+    fn decode_delta(&mut self, delta: &Value, out: &mut Vec<ChatEvent>) {
+        if let Some(r) = delta.get("reasoning_content").and_then(Value::as_str) {
+            if !r.is_empty() {
+                out.push(ChatEvent::Reasoning(r.to_string()));
+            }
+        }
+        if let Some(t) = delta.get("content").and_then(Value::as_str) {
+            if !t.is_empty() {
+                out.push(ChatEvent::Text(t.to_string()));
+            }
+        }
+        let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) else {
+            return;
+        };
+        for (pos, call) in calls.iter().enumerate() {
+            let index = call
+                .get("index")
+                .and_then(Value::as_u64)
+                .map_or(pos, |i| i as usize);
+            let id = call.get("id").and_then(Value::as_str).unwrap_or("");
+            let f = call.get("function");
+            let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
+            let known = self.tools.iter().find(|(i, _)| *i == index);
+            let is_new = match known {
+                None => true,
+                Some((_, known_id)) => !id.is_empty() && id != known_id,
+            };
+            if is_new {
+                let id = if id.is_empty() {
+                    format!("call_{index}")
+                } else {
+                    id.to_string()
+                };
+                self.tools.retain(|(i, _)| *i != index);
+                self.tools.push((index, id.clone()));
+                out.push(ChatEvent::ToolCallStart {
+                    index,
+                    id,
+                    name: name.unwrap_or("").to_string(),
+                });
+            }
+            let args = f.and_then(|f| f.get("arguments"));
+            let args = match args {
+                Some(Value::String(s)) => s.clone(),
+                // Some upstreams send the arguments as an object: keep them as JSON text.
+                Some(v) if v.is_object() => v.to_string(),
+                _ => String::new(),
+            };
+            if !args.is_empty() {
+                out.push(ChatEvent::ToolCallArgs { index, delta: args });
+            }
+        }
+    }
+}
+
+fn str_of(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The end of the first complete event in `buf` and the length of its separator.
+fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = find(buf, b"\n\n").map(|i| (i, 2));
+    let crlf = find(buf, b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `data:` payload of an event; several `data:` lines are joined with `\n` (SSE rules).
+fn data_of(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let mut lines = event
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter_map(|l| l.strip_prefix(b"data:"))
+        .map(|d| d.strip_prefix(b" ").unwrap_or(d));
+    let first = lines.next()?;
+    let rest: Vec<&[u8]> = lines.collect();
+    if rest.is_empty() {
+        return Some(std::borrow::Cow::Borrowed(first));
+    }
+    let mut joined = first.to_vec();
+    for l in rest {
+        joined.push(b'\n');
+        joined.extend_from_slice(l);
+    }
+    Some(std::borrow::Cow::Owned(joined))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"model\":\"m\",\"created\":5,\"choices\":[{\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"think\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"héllo\"}}]}\r\n\r\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"shell\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n",
+        ": keep-alive\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    fn expected() -> Vec<ChatEvent> {
+        vec![
+            ChatEvent::Start {
+                id: "c1".into(),
+                model: "m".into(),
+                created: 5,
+            },
+            ChatEvent::Reasoning("think".into()),
+            ChatEvent::Text("héllo".into()),
+            ChatEvent::ToolCallStart {
+                index: 0,
+                id: "call_a".into(),
+                name: "shell".into(),
+            },
+            ChatEvent::ToolCallArgs {
+                index: 0,
+                delta: "{\"a\":".into(),
+            },
+            ChatEvent::ToolCallArgs {
+                index: 0,
+                delta: "1}".into(),
+            },
+            ChatEvent::Finish("tool_calls".into()),
+            ChatEvent::Usage(Usage {
+                prompt: 7,
+                completion: 3,
+                ..Default::default()
+            }),
+            ChatEvent::Done,
+        ]
+    }
+
+    #[test]
+    fn same_events_at_every_split() {
+        let bytes = STREAM.as_bytes();
+        for split in 1..bytes.len() {
+            let mut d = ChatStreamDecoder::new();
+            let mut out = Vec::new();
+            for piece in bytes.chunks(split) {
+                d.feed(piece, &mut out);
+            }
+            d.finish(&mut out);
+            assert_eq!(out, expected(), "split {split}");
+        }
+    }
+
+    #[test]
+    fn error_event_and_garbage() {
+        let mut d = ChatStreamDecoder::new();
+        let mut out = Vec::new();
+        d.feed(
+            b"data: {not json\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n",
+            &mut out,
+        );
+        assert_eq!(out, vec![ChatEvent::Error("boom".into())]);
+    }
+}

@@ -1,0 +1,140 @@
+//! Client protocols that providers don't speak, translated onto Chat Completions and back:
+//! the OpenAI Responses API ([`responses`]), the Anthropic Messages API ([`anthropic`]) and
+//! legacy Completions ([`completions`]). The request side turns the client's body into a chat
+//! request that then takes the chat path (routing, fixing, cascade, limits, retries); the
+//! response side is a [`ResponseTranslator`] the proxy's response body filter feeds with the
+//! upstream's chat answer, streaming included.
+//!
+//! Everything here is pure (no I/O) except [`store`], the stored Responses.
+
+pub mod anthropic;
+pub mod chat_stream;
+pub mod completions;
+pub mod responses;
+pub mod sse;
+pub mod store;
+pub mod translate;
+
+use serde_json::Value;
+use std::sync::Arc;
+pub use translate::{ResponseTranslator, TranslateError};
+
+/// The protocol the client spoke: a bounded label for metrics, stats and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    #[default]
+    Chat,
+    Responses,
+    Messages,
+    Completions,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Chat,
+        Protocol::Responses,
+        Protocol::Messages,
+        Protocol::Completions,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Chat => "chat",
+            Protocol::Responses => "responses",
+            Protocol::Messages => "messages",
+            Protocol::Completions => "completions",
+        }
+    }
+}
+
+/// What the response of a translated request needs: built once per request, handed to every
+/// try, turned into a fresh [`ResponseTranslator`] when a response starts.
+#[derive(Clone)]
+pub enum Translation {
+    Responses {
+        meta: responses::ResponseMeta,
+        stream: bool,
+        /// Where to keep the finished response (`store: true`), with its input items.
+        store: Option<(Arc<dyn store::ResponseStore>, Arc<Vec<Value>>)>,
+    },
+    Messages {
+        meta: anthropic::MessageMeta,
+        stream: bool,
+    },
+    Completions {
+        meta: completions::CompletionMeta,
+        stream: bool,
+    },
+}
+
+impl std::fmt::Debug for Translation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Translation")
+            .field(&self.protocol())
+            .finish()
+    }
+}
+
+impl Translation {
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Translation::Responses { .. } => Protocol::Responses,
+            Translation::Messages { .. } => Protocol::Messages,
+            Translation::Completions { .. } => Protocol::Completions,
+        }
+    }
+
+    /// Whether the client asked for a stream (the response is SSE in its protocol).
+    pub fn stream(&self) -> bool {
+        match self {
+            Translation::Responses { stream, .. }
+            | Translation::Messages { stream, .. }
+            | Translation::Completions { stream, .. } => *stream,
+        }
+    }
+
+    /// A translator for one response.
+    pub fn translator(&self) -> Box<dyn ResponseTranslator> {
+        match self {
+            Translation::Responses { meta, stream, .. } => {
+                responses::translator(meta.clone(), *stream)
+            }
+            Translation::Messages { meta, stream } => anthropic::translator(meta.clone(), *stream),
+            Translation::Completions { meta, stream } => {
+                completions::translator(meta.clone(), *stream)
+            }
+        }
+    }
+
+    /// An upstream error answer (non-2xx) in the client's protocol: Anthropic's shape on
+    /// `/v1/messages` (503 becomes 529 `overloaded_error`); OpenAI's shape passes through.
+    pub fn error_answer(&self, status: u16, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+        match self {
+            Translation::Messages { .. } => Some(anthropic::translate_error(status, body)),
+            _ => None,
+        }
+    }
+
+    /// Keeps a finished Responses answer for `previous_response_id` (when `store` is on).
+    pub fn remember(&self, response: Option<Value>) {
+        let (
+            Translation::Responses {
+                store: Some((store, input)),
+                ..
+            },
+            Some(r),
+        ) = (self, response)
+        else {
+            return;
+        };
+        store.put(store::Stored {
+            id: r
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            input: input.clone(),
+            response: Arc::new(r),
+        });
+    }
+}

@@ -1,0 +1,106 @@
+//! Answers the gateway gives itself: health on the API listener, `/`, `/v1/models`, stored
+//! responses and Anthropic's `count_tokens`.
+
+use super::respond;
+use crate::config::Runtime;
+use crate::error::GatewayError;
+use crate::policy::auth::ApiKey;
+use crate::protocol::anthropic;
+use crate::protocol::store::ResponseStore;
+use crate::request::kind::Endpoint;
+use bytes::Bytes;
+use pingora::proxy::Session;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The `/health/live` body (also served by the admin listener).
+pub const LIVE: &[u8] = br#"{"status":"live"}"#;
+
+/// `/health/live` and `/health/ready` on the API listener too: load balancers probe the port
+/// they send traffic to.
+pub fn health(rt: &Runtime, path: &str) -> Option<(u16, Bytes)> {
+    match path {
+        "/health/live" => Some((200, Bytes::from_static(LIVE))),
+        "/health/ready" => {
+            let (s, v) = crate::observe::health::readiness(rt);
+            Some((s, Bytes::from(v.to_string())))
+        }
+        _ => None,
+    }
+}
+
+/// Endpoints without an upstream.
+pub async fn answer(
+    session: &mut Session,
+    rt: &Runtime,
+    store: &Arc<dyn ResponseStore>,
+    endpoint: Endpoint,
+    path: &str,
+    key: Option<Arc<ApiKey>>,
+) -> Result<(), GatewayError> {
+    let body = match endpoint {
+        Endpoint::Models => models_for(&rt.models_json, key.as_deref()),
+        Endpoint::StoredResponse => {
+            let id = Endpoint::stored_response_id(path).unwrap_or_default();
+            stored_response(session, store, id).await?
+        }
+        // Clients (Claude Code) probe the base URL before their first request.
+        _ => Bytes::from_static(br#"{"status":"ok"}"#),
+    };
+    send_json(session, 200, body).await
+}
+
+/// `GET` / `DELETE /v1/responses/{id}`. Ids are 96 random bits, so only whoever received an
+/// id can name it.
+async fn stored_response(
+    session: &Session,
+    store: &Arc<dyn ResponseStore>,
+    id: &str,
+) -> Result<Bytes, GatewayError> {
+    let not_found = || GatewayError::ResponseNotFound { id: id.to_string() };
+    if session.req_header().method == http::Method::DELETE {
+        if !store.delete(id).await {
+            return Err(not_found());
+        }
+        let gone = json!({"id": id, "object": "response", "deleted": true});
+        return Ok(Bytes::from(gone.to_string()));
+    }
+    let stored = store.get(id).await.ok_or_else(not_found)?;
+    Ok(Bytes::from(stored.response.to_string()))
+}
+
+/// `POST /v1/messages/count_tokens`: the documented estimate of `protocol::anthropic`.
+pub async fn count_tokens(session: &mut Session, body: &[u8]) -> Result<(), GatewayError> {
+    let req: Value =
+        serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+    let n = anthropic::count_tokens(&req)?;
+    let answer = json!({"input_tokens": n});
+    send_json(session, 200, Bytes::from(answer.to_string())).await
+}
+
+/// `/v1/models`, filtered to what the key may use.
+fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
+    let Some(key) = key else {
+        return all.clone();
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(all) else {
+        return all.clone();
+    };
+    if let Some(data) = v.get_mut("data").and_then(|d| d.as_array_mut()) {
+        data.retain(|m| m["id"].as_str().is_some_and(|id| key.allows(id)));
+    }
+    Bytes::from(v.to_string())
+}
+
+/// A JSON answer the gateway makes itself.
+pub async fn send_json(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+) -> Result<(), GatewayError> {
+    respond::send(session, status, "application/json", body, &[])
+        .await
+        .map_err(|e| GatewayError::Internal {
+            message: format!("writing a local answer: {e}"),
+        })
+}

@@ -1,0 +1,144 @@
+//! The request side of the client protocols: a Responses, Messages or legacy Completions body
+//! becomes a Chat Completions body that then takes the chat path like any chat request, plus
+//! the [`Translation`] its answer needs. Chat and the other kinds pass through unchanged.
+
+use super::kind::{Endpoint, Kind};
+use super::validate;
+use crate::config::Runtime;
+use crate::error::GatewayError;
+use crate::protocol::store::ResponseStore;
+use crate::protocol::{anthropic, completions, responses, Translation};
+use crate::upstream::Profile;
+use bytes::Bytes;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A request as the chat path (or a pass-through kind) sees it.
+#[derive(Debug)]
+pub struct Incoming {
+    /// `Endpoint::Chat` for translated requests.
+    pub endpoint: Endpoint,
+    pub body: Bytes,
+    pub translation: Option<Translation>,
+    /// Built-in tools the upstream cannot run, removed from the request (reported in the
+    /// `x-llm-relay-dropped-tools` header and the access log).
+    pub dropped_tools: Vec<String>,
+}
+
+impl Incoming {
+    fn unchanged(endpoint: Endpoint, body: Bytes) -> Incoming {
+        Incoming {
+            endpoint,
+            body,
+            translation: None,
+            dropped_tools: Vec::new(),
+        }
+    }
+
+    fn chat(chat: &Value, translation: Translation, dropped_tools: Vec<String>) -> Incoming {
+        Incoming {
+            endpoint: Endpoint::Chat,
+            body: Bytes::from(chat.to_string()),
+            translation: Some(translation),
+            dropped_tools,
+        }
+    }
+}
+
+/// Translates `body` of `endpoint` when the client spoke a protocol other than chat.
+pub async fn incoming(
+    rt: &Runtime,
+    store: &Arc<dyn ResponseStore>,
+    endpoint: Endpoint,
+    body: Bytes,
+) -> Result<Incoming, GatewayError> {
+    match endpoint {
+        Endpoint::Responses => from_responses(store, &parse(&body)?).await,
+        Endpoint::Messages => from_messages(&parse(&body)?),
+        Endpoint::Completions => from_completions(rt, body),
+        _ => Ok(Incoming::unchanged(endpoint, body)),
+    }
+}
+
+async fn from_responses(
+    store: &Arc<dyn ResponseStore>,
+    req: &Value,
+) -> Result<Incoming, GatewayError> {
+    let history = match req.get("previous_response_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(
+            store
+                .get(id)
+                .await
+                .ok_or_else(|| GatewayError::ResponseNotFound { id: id.clone() })?
+                .history(),
+        ),
+        Some(_) => {
+            return Err(GatewayError::bad_param(
+                "`previous_response_id` must be a string.",
+                "previous_response_id",
+            ))
+        }
+    };
+    let t = responses::to_chat(req, history.as_deref(), new_id("resp_"), now())?;
+    let keep = t.store.then(|| (store.clone(), Arc::new(t.input_items)));
+    let translation = Translation::Responses {
+        meta: t.meta,
+        stream: t.stream,
+        store: keep,
+    };
+    Ok(Incoming::chat(&t.chat, translation, t.dropped_tools))
+}
+
+fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
+    let t = anthropic::to_chat(req, new_id("msg_"))?;
+    let dropped = t.meta.dropped_tools.clone();
+    let translation = Translation::Messages {
+        meta: t.meta,
+        stream: t.stream,
+    };
+    Ok(Incoming::chat(&t.chat, translation, dropped))
+}
+
+/// Legacy completions pass through to pools that serve them (the `openai` profile) and are
+/// translated for chat-only pools (the `hunyuan` profile).
+fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError> {
+    let req = parse(&body)?;
+    let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
+    let chat_only = rt
+        .route(Kind::Chat, model)
+        .is_some_and(|t| t.pool.profile == Profile::Hunyuan);
+    if !chat_only {
+        return Ok(Incoming::unchanged(Endpoint::Completions, body));
+    }
+    let t = completions::to_chat(&req, new_id("cmpl-"), now())?;
+    let translation = Translation::Completions {
+        meta: t.meta,
+        stream: t.stream,
+    };
+    Ok(Incoming::chat(&t.chat, translation, Vec::new()))
+}
+
+fn parse(body: &[u8]) -> Result<Value, GatewayError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| validate::parse_error(&e))?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(GatewayError::bad_request(
+            "The request body must be a JSON object.",
+        ))
+    }
+}
+
+/// `prefix` and 24 random hex digits (96 bits: unguessable, so a stored response is only
+/// found by whoever received its id).
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 12]>()))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
