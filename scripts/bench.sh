@@ -70,7 +70,7 @@ if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x target/release/llm-relay ] && [ -x tar
   echo "BENCH_NO_BUILD=1: using the existing release binaries" >&2
 else
   echo "building release binaries ..." >&2
-  cargo build --release --bins >&2
+  cargo build --release --workspace --bins >&2
 fi
 # The plain-Pingora column: its own little crate, built into the same target directory with the
 # same lock file, so only that crate compiles (its Cargo.lock is a copy, not kept in git).

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 need_toolchain
 
 MOCK_ADDR=${MOCK_ADDR:-127.0.0.1:9000}
-cargo build --release --bins
+cargo build --release --workspace --bins
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM

@@ -376,13 +376,9 @@ fn build_router(
                 "must not be empty",
             ));
         }
+        // A glob with `upstream_model` sends every matching name as that one model
+        // (`claude-*` → `hunyuan-turbos-latest` for Claude Code's main and background models).
         let pattern = Pattern::new(&r.model);
-        if r.upstream_model.is_some() && matches!(pattern, Pattern::Glob(_)) {
-            return Err(ConfigError::at(
-                format!("{path}.upstream_model"),
-                "an alias needs an exact model name, not a glob",
-            ));
-        }
         let kinds = r
             .kinds
             .iter()

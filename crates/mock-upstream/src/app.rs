@@ -25,10 +25,11 @@ pub enum Kind {
     Translations,
     Speech,
     Models,
+    Completions,
     Vision,
 }
 
-const KIND_NAMES: [&str; 8] = [
+const KIND_NAMES: [&str; 9] = [
     "chat",
     "embeddings",
     "images",
@@ -36,9 +37,10 @@ const KIND_NAMES: [&str; 8] = [
     "translations",
     "speech",
     "models",
+    "completions",
     "vision",
 ];
-const COUNTED: usize = 7;
+const COUNTED: usize = 8;
 
 /// The body of a recorded request.
 pub enum LastBody {
@@ -85,7 +87,7 @@ pub struct Stats {
     pub vision_calls: AtomicU64,
     pub strict_rejections: AtomicU64,
     pub streams: Arc<crate::stream::StreamCounters>,
-    last: [ArcSwapOption<Last>; 8],
+    last: [ArcSwapOption<Last>; 9],
 }
 
 impl Stats {

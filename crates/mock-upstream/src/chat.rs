@@ -10,9 +10,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::agent;
 use crate::app::{now_secs, App, Kind, Last, LastBody};
 use crate::knobs::{invalid_request, json_bytes, json_value, mock_failure, ReqKnobs};
 use crate::stream::paced;
@@ -147,11 +148,34 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     let id = format!("chatcmpl-mock-{}", app.next_id());
     let prompt_tokens = tokens(bytes.len());
-    if req.get("stream").and_then(Value::as_bool) == Some(true) {
-        let include_usage = req
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            == Some(true);
+    let streamed = req.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let agent = agent::reply(&req, app.next_id());
+    let reasoning = agent::reasoning_for(&model, &req);
+    if agent.is_some() || reasoning.is_some() {
+        let reply = agent.unwrap_or_else(|| {
+            agent::Reply::Text(format!(
+                "mock reply to: {}",
+                prefix(&last_user_text(&req), 200)
+            ))
+        });
+        let a = Answer {
+            id: &id,
+            model: &model,
+            reply,
+            reasoning,
+            prompt_tokens,
+        };
+        return if streamed {
+            a.stream(&app, &knobs, include_usage)
+        } else {
+            json_value(StatusCode::OK, &a.completion())
+        };
+    }
+    if streamed {
         return stream(&app, &id, &model, &knobs, include_usage, prompt_tokens);
     }
     let mut content = if vision {
@@ -243,6 +267,175 @@ fn stream(
         ),
     )
         .into_response()
+}
+
+/// An agent-shaped answer (a tool call, or text after reasoning), built as JSON values: rare
+/// enough that the typed fast path above is not worth sharing.
+struct Answer<'a> {
+    id: &'a str,
+    model: &'a str,
+    reply: agent::Reply,
+    reasoning: Option<String>,
+    prompt_tokens: u64,
+}
+
+impl Answer<'_> {
+    fn finish_reason(&self) -> &'static str {
+        match self.reply {
+            agent::Reply::ToolCall { .. } => "tool_calls",
+            agent::Reply::Text(_) => "stop",
+        }
+    }
+
+    fn usage(&self) -> Value {
+        let out = match &self.reply {
+            agent::Reply::Text(t) => tokens(t.len()),
+            agent::Reply::ToolCall { arguments, .. } => tokens(arguments.len()),
+        };
+        json!({"prompt_tokens": self.prompt_tokens, "completion_tokens": out,
+               "total_tokens": self.prompt_tokens + out})
+    }
+
+    fn completion(&self) -> Value {
+        let mut message = json!({"role": "assistant", "content": null});
+        match &self.reply {
+            agent::Reply::Text(t) => message["content"] = json!(t),
+            agent::Reply::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
+                message["tool_calls"] = json!([{"id": id, "type": "function",
+                    "function": {"name": name, "arguments": arguments}}]);
+            }
+        }
+        if let Some(r) = &self.reasoning {
+            message["reasoning_content"] = json!(r);
+        }
+        json!({"id": self.id, "object": "chat.completion", "created": now_secs(),
+               "model": self.model,
+               "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason()}],
+               "usage": self.usage()})
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>, usage: bool) -> Bytes {
+        let mut c = json!({"id": self.id, "object": "chat.completion.chunk", "created": now_secs(),
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if usage {
+            c["usage"] = Value::Null;
+        }
+        Bytes::from(format!("data: {c}\n\n"))
+    }
+
+    fn stream(&self, app: &App, knobs: &ReqKnobs, include_usage: bool) -> Response {
+        let mut pieces = vec![self.chunk(
+            json!({"role": "assistant", "content": ""}),
+            None,
+            include_usage,
+        )];
+        if let Some(r) = &self.reasoning {
+            for part in halves(r) {
+                pieces.push(self.chunk(json!({"reasoning_content": part}), None, include_usage));
+            }
+        }
+        match &self.reply {
+            agent::Reply::Text(t) => {
+                for part in halves(t) {
+                    pieces.push(self.chunk(json!({"content": part}), None, include_usage));
+                }
+            }
+            agent::Reply::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
+                pieces.push(self.chunk(
+                    json!({"tool_calls": [{"index": 0, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]}),
+                    None,
+                    include_usage,
+                ));
+                for part in halves(arguments) {
+                    pieces.push(self.chunk(
+                        json!({"tool_calls": [{"index": 0,
+                        "function": {"arguments": part}}]}),
+                        None,
+                        include_usage,
+                    ));
+                }
+            }
+        }
+        pieces.push(self.chunk(json!({}), Some(self.finish_reason()), include_usage));
+        if include_usage {
+            let u = json!({"id": self.id, "object": "chat.completion.chunk", "created": now_secs(),
+                "model": self.model, "choices": [], "usage": self.usage()});
+            pieces.push(Bytes::from(format!("data: {u}\n\n")));
+        }
+        pieces.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            paced(
+                pieces,
+                knobs.interval,
+                knobs.cut_after,
+                app.stats.streams.clone(),
+            ),
+        )
+            .into_response()
+    }
+}
+
+/// `s` in two pieces split at a character boundary (streams deliver text in parts).
+fn halves(s: &str) -> Vec<&str> {
+    let mid = s
+        .char_indices()
+        .nth(s.chars().count() / 2)
+        .map_or(s.len(), |(i, _)| i);
+    [&s[..mid], &s[mid..]]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// `POST /v1/completions` (legacy): a `text_completion` answering the prompt.
+pub async fn completions(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return invalid_request(format!("cannot read body: {e}")),
+    };
+    let last = Arc::new(Last {
+        uri: parts.uri,
+        headers: parts.headers,
+        body: LastBody::Json(bytes.clone()),
+    });
+    app.stats.record(Kind::Completions, last);
+    let req: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return invalid_request(format!("invalid JSON body: {e}")),
+    };
+    let prompt = match req.get("prompt") {
+        Some(Value::String(p)) => p.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => return invalid_request("`prompt` is required"),
+    };
+    let text = format!("mock completion of: {}", prefix(&prompt, 200));
+    let (p, c) = (tokens(prompt.len()), tokens(text.len()));
+    json_value(
+        StatusCode::OK,
+        &json!({"id": format!("cmpl-mock-{}", app.next_id()), "object": "text_completion",
+            "created": now_secs(), "model": req.get("model").cloned().unwrap_or(Value::Null),
+            "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}),
+    )
 }
 
 fn sse(chunk: &Chunk) -> Bytes {

@@ -4,6 +4,7 @@
 //! see `app.rs` for the stats design.
 
 mod admin;
+mod agent;
 mod app;
 mod chat;
 mod knobs;
@@ -34,6 +35,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/audio/transcriptions", post(media::transcriptions))
         .route("/v1/audio/translations", post(media::translations))
         .route("/v1/audio/speech", post(media::speech))
+        .route("/v1/completions", post(chat::completions))
         .route("/v1/models", get(media::models))
         .route("/_stats", get(admin::stats))
         .route("/_stats/reset", post(admin::reset))
