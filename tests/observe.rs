@@ -469,3 +469,19 @@ async fn usage_is_requested_whatever_stream_options_looked_like() {
         );
     }
 }
+
+#[tokio::test]
+async fn access_log_drops_are_a_metric() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&demo_config(&format!("http://{}", mock.addr), "openai"));
+    let m = scrape(&gw).await;
+    assert!(
+        m.contains("# TYPE llm_relay_access_log_dropped_total counter"),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "llm_relay_access_log_dropped_total", &[]),
+        Some(0.0),
+        "{m}"
+    );
+}
