@@ -110,7 +110,14 @@ impl PerKind {
             translations,
             speech,
         } = self;
-        for c in [chat, embeddings, images, transcriptions, translations, speech] {
+        for c in [
+            chat,
+            embeddings,
+            images,
+            transcriptions,
+            translations,
+            speech,
+        ] {
             c.reset();
         }
     }
