@@ -4,14 +4,14 @@
 
 use arc_swap::ArcSwap;
 use clap::Parser;
+use llm_relay::admin::reload::HupReloader;
 use llm_relay::admin::Admin;
-use llm_relay::observe::alerts::Evaluator;
 use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
+use llm_relay::observe::alerts::Evaluator;
+use llm_relay::observe::health::{CacheCapacity, DrainWatcher};
 use llm_relay::proxy::Gateway;
-use llm_relay::observe::health::DrainWatcher;
-use llm_relay::admin::reload::HupReloader;
 use llm_relay::upstream::refresher::Refresher;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::Opt;
@@ -144,6 +144,10 @@ fn main() {
             config: config.clone(),
             config_path: cli.config.clone(),
             cascade: cascade.clone(),
+            cache_capacity: CacheCapacity {
+                max_entries: entries,
+                max_bytes: bytes,
+            },
         }),
     );
     admin.add_tcp(&admin_listen);

@@ -485,3 +485,42 @@ async fn access_log_drops_are_a_metric() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn health_shows_the_cascade_cache_fill_and_no_limiter() {
+    let mock = Mock::start(true);
+    let gw = Gateway::start(&format!(
+        "cascade:\n  vision_model: hunyuan-vision\n{}",
+        demo_config(&format!("http://{}", mock.addr), "hunyuan")
+    ));
+    let c = reqwest::Client::new();
+    let img = json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}]}]});
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&img)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.stats().await["vision_calls"], 1);
+    let h: Value = c
+        .get(gw.admin_url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cache = &h["components"]["cascade_cache"];
+    assert!(cache["entries"].as_u64().is_some_and(|n| n >= 1), "{h}");
+    assert!(cache["bytes"].as_u64().is_some_and(|n| n > 0), "{h}");
+    assert_eq!(cache["max_entries"], 10_000, "{h}");
+    assert_eq!(cache["max_bytes"], 64 << 20, "{h}");
+    assert_eq!(cache["evictions"], 0, "{h}");
+    assert!(
+        h["components"].get("limiter").is_none(),
+        "nothing in-process to check about the limiter: {h}"
+    );
+}

@@ -27,6 +27,8 @@ pub struct Admin {
     /// The relay.yaml to re-read on `POST /admin/reload`.
     pub config_path: Option<String>,
     pub cascade: Arc<CascadeState>,
+    /// The size the cascade cache was built with (reloads do not resize it).
+    pub cache_capacity: crate::observe::health::CacheCapacity,
 }
 
 fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -86,7 +88,7 @@ impl ServeHttp for Admin {
             "/health" => {
                 return json(
                     200,
-                    crate::observe::health::report(&rt, &self.cascade)
+                    crate::observe::health::report(&rt, &self.cascade, self.cache_capacity)
                         .to_string()
                         .into_bytes(),
                 )
@@ -106,7 +108,8 @@ impl ServeHttp for Admin {
                 json(200, br#"{"reset":true}"#.to_vec())
             }
             ("POST", "/admin/reload") => {
-                match crate::admin::reload::reload(&self.config, self.config_path.as_deref()).await {
+                match crate::admin::reload::reload(&self.config, self.config_path.as_deref()).await
+                {
                     Ok(summary) => json(
                         200,
                         serde_json::json!({"reloaded": true, "config": summary})
@@ -118,9 +121,10 @@ impl ServeHttp for Admin {
                     ))),
                 }
             }
-            ("GET", "/admin/alerts") => {
-                json(200, crate::observe::alerts::snapshot().to_string().into_bytes())
-            }
+            ("GET", "/admin/alerts") => json(
+                200,
+                crate::observe::alerts::snapshot().to_string().into_bytes(),
+            ),
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())
             }
