@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::gateway::{demo_config, free_port, Gateway};
+use common::gateway::{demo_config, free_port, Gateway, StartError};
 use common::mock::Mock;
+use common::raw::Conn;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -297,4 +298,39 @@ async fn client_gone_cancels_the_upstream_stream() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A gateway whose admin port is held by someone else is not taken for started: the harness
+/// checks that the gateway process itself listens, and says the port is in use.
+#[test]
+fn harness_does_not_take_another_listener_for_the_gateway() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let yaml = one_model("http://127.0.0.1:1", "m");
+    match Gateway::try_start_on(&yaml, &[], "", free_port(), held_port) {
+        Err(StartError::PortInUse(log)) => assert!(log.contains("in use"), "{log}"),
+        Err(e) => panic!("expected PortInUse: {e:?}"),
+        Ok(gw) => panic!(
+            "started, though its admin port {held_port} is not its own: {}",
+            gw.log_text()
+        ),
+    }
+}
+
+/// When a port handed out by free_port() was taken meanwhile, the harness starts again on new
+/// ports instead of failing the test.
+#[test]
+fn harness_retries_on_new_ports_when_one_was_taken() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let mut tries = 0;
+    let gw = Gateway::start_retrying(&one_model("http://127.0.0.1:1", "m"), &[], "", || {
+        tries += 1;
+        let admin = if tries == 1 { held_port } else { free_port() };
+        (free_port(), admin)
+    });
+    assert_eq!(tries, 2);
+    assert_ne!(gw.admin, format!("127.0.0.1:{held_port}"));
+    let r = Conn::open(&gw.admin).request("GET", "/health/live", &[], b"");
+    assert_eq!(r.status, 200);
 }
