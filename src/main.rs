@@ -10,7 +10,7 @@ use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::observe::alerts::Evaluator;
-use llm_relay::observe::health::DrainWatcher;
+use llm_relay::observe::health::{CacheCapacity, DrainWatcher};
 use llm_relay::protocol::store::{MemoryStore, ResponseStore};
 use llm_relay::proxy::Gateway;
 use llm_relay::upstream::refresher::Refresher;
@@ -149,6 +149,10 @@ fn main() {
             config: config.clone(),
             config_path: cli.config.clone(),
             cascade: cascade.clone(),
+            cache_capacity: CacheCapacity {
+                max_entries: sizing.entries,
+                max_bytes: sizing.bytes,
+            },
         }),
     );
     admin.add_tcp(&admin_listen);

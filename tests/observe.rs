@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::gateway::{demo_config, free_port, Gateway};
+use common::gateway::{demo_config, free_port, wait_until, Gateway};
 use common::mock::Mock;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -25,6 +25,14 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             None
         }
     })
+}
+
+/// How long a test waits for something the gateway does on its own (a health check round, an
+/// alert evaluation, the access-log writer); the waits end as soon as it happened.
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn get_json(url: String) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 async fn scrape(gw: &Gateway) -> String {
@@ -100,7 +108,23 @@ async fn metrics_match_the_traffic() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await; // one alert evaluation
+    // Each request is recorded after its response has ended, and the alert family appears at
+    // the first alert evaluation.
+    let g = &gw;
+    wait_until(WAIT, || async move {
+        let m = scrape(g).await;
+        let count = |kind| {
+            metric(
+                &m,
+                "llm_relay_request_duration_seconds_count",
+                &[("kind", kind)],
+            )
+        };
+        count("chat") == Some(6.0)
+            && count("embeddings") == Some(1.0)
+            && m.contains("# TYPE llm_relay_alert_firing ")
+    })
+    .await;
 
     let m = scrape(&gw).await;
     let get = |name: &str, labels: &[(&str, &str)]| {
@@ -250,7 +274,12 @@ async fn request_ids_and_access_log() {
         .unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(generated.len(), 24, "a generated id on refusals too");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The access-log thread writes every 50 ms.
+    wait_until(WAIT, || {
+        let log = gw.log_text();
+        std::future::ready(log.contains("req-abc-123") && log.contains(&generated))
+    })
+    .await;
     let log = gw.log_text();
     let line = log
         .lines()
@@ -293,7 +322,16 @@ async fn health_and_readiness() {
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The active checks (every second) find the spare pool's member down.
+    wait_until(WAIT, || {
+        let url = gw.admin_url("/health");
+        async move {
+            let h = get_json(url).await;
+            h["components"]["pools"]["spare"]["status"] == "unhealthy"
+                && h["components"]["pools"]["main"]["last_check"] != "never"
+        }
+    })
+    .await;
     let h: Value = c
         .get(gw.admin_url("/health"))
         .send()
@@ -331,7 +369,11 @@ async fn health_and_readiness() {
     );
     // Draining: readiness fails at once, while requests are still served.
     gw.signal("QUIT");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(WAIT, || {
+        let url = gw.admin_url("/health/ready");
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
+    })
+    .await;
     let r = c.get(gw.admin_url("/health/ready")).send().await.unwrap();
     assert_eq!(r.status(), 503);
     let ok = c
@@ -353,7 +395,11 @@ async fn required_pool_down_fails_readiness() {
         "    profile: openai\n    health: {check_seconds: 1}\n",
     );
     let gw = Gateway::start(&cfg);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_until(WAIT, || {
+        let url = gw.url("/health/ready");
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 503) }
+    })
+    .await;
     let r = reqwest::get(gw.url("/health/ready")).await.unwrap();
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
@@ -384,7 +430,17 @@ async fn alerts_fire_and_resolve_once_per_transition() {
             .unwrap();
         assert_eq!(r.status(), 500, "upstream errors pass through");
     }
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let errors_firing = |want: bool| {
+        let url = gw.admin_url("/admin/alerts");
+        async move {
+            let v = get_json(url).await;
+            v["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["name"] == "errors" && x["firing"] == want)
+            })
+        }
+    };
+    wait_until(WAIT, || errors_firing(true)).await;
     let v: Value = c
         .get(gw.admin_url("/admin/alerts"))
         .send()
@@ -418,7 +474,8 @@ async fn alerts_fire_and_resolve_once_per_transition() {
         ),
         Some(1.0)
     );
-    // Healthy traffic past the window resolves it.
+    // Healthy traffic past the window resolves it (the pace is the test: 4 s of it, longer
+    // than the 3 s window).
     for _ in 0..10 {
         c.post(gw.url("/v1/chat/completions"))
             .json(&chat(false))
@@ -427,6 +484,11 @@ async fn alerts_fire_and_resolve_once_per_transition() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
+    wait_until(WAIT, || errors_firing(false)).await;
+    wait_until(WAIT, || {
+        std::future::ready(gw.log_text().contains("alert resolved: errors"))
+    })
+    .await;
     let v: Value = c
         .get(gw.admin_url("/admin/alerts"))
         .send()
@@ -468,4 +530,59 @@ async fn usage_is_requested_whatever_stream_options_looked_like() {
             "{opts}: {sent}"
         );
     }
+}
+
+#[tokio::test]
+async fn access_log_drops_are_a_metric() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&demo_config(&format!("http://{}", mock.addr), "openai"));
+    let m = scrape(&gw).await;
+    assert!(
+        m.contains("# TYPE llm_relay_access_log_dropped_total counter"),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "llm_relay_access_log_dropped_total", &[]),
+        Some(0.0),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn health_shows_the_cascade_cache_fill_and_no_limiter() {
+    let mock = Mock::start(true);
+    let gw = Gateway::start(&format!(
+        "cascade:\n  vision_model: hunyuan-vision\n{}",
+        demo_config(&format!("http://{}", mock.addr), "hunyuan")
+    ));
+    let c = reqwest::Client::new();
+    let img = json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}]}]});
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&img)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.stats().await["vision_calls"], 1);
+    let h: Value = c
+        .get(gw.admin_url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cache = &h["components"]["cascade_cache"];
+    assert!(cache["entries"].as_u64().is_some_and(|n| n >= 1), "{h}");
+    assert!(cache["bytes"].as_u64().is_some_and(|n| n > 0), "{h}");
+    assert_eq!(cache["max_entries"], 10_000, "{h}");
+    assert_eq!(cache["max_bytes"], 64 << 20, "{h}");
+    assert_eq!(cache["evictions"], 0, "{h}");
+    assert!(
+        h["components"].get("limiter").is_none(),
+        "nothing in-process to check about the limiter: {h}"
+    );
 }

@@ -4,14 +4,19 @@
 
 mod common;
 
-use common::gateway::{demo_config, free_port, Gateway};
+use common::gateway::{demo_config, free_port, wait_until, Gateway, StartError};
 use common::mock::Mock;
+use common::raw::Conn;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn chat(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
 }
+
+/// How long a test waits for something the gateway does on its own (a reload, the access-log
+/// writer); the waits end as soon as it happened.
+const WAIT: Duration = Duration::from_secs(10);
 
 async fn status(gw: &Gateway, body: &Value) -> u16 {
     reqwest::Client::new()
@@ -56,10 +61,12 @@ async fn sighup_reload_swaps_routes_and_refuses_bad_files() {
             r.text().await.unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = &mock;
+    wait_until(WAIT, || async move { m.stats().await["streams_open"] == 1 }).await;
     rewrite_config(&gw, &one_model(&up, "m2"));
     gw.signal("HUP");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (g, m2) = (&gw, &chat("m2", false));
+    wait_until(WAIT, || async move { status(g, m2).await == 200 }).await;
     assert_eq!(status(&gw, &chat("m2", false)).await, 200, "new route live");
     assert_eq!(status(&gw, &chat("m1", false)).await, 404, "old route gone");
     assert!(
@@ -69,7 +76,10 @@ async fn sighup_reload_swaps_routes_and_refuses_bad_files() {
     // A typo is refused, named, and the running config stays.
     rewrite_config(&gw, &one_model(&up, "m3").replace("urls:", "ulrs:"));
     gw.signal("HUP");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until(WAIT, || {
+        std::future::ready(gw.log_text().contains("reload refused"))
+    })
+    .await;
     assert_eq!(status(&gw, &chat("m2", false)).await, 200);
     assert_eq!(status(&gw, &chat("m3", false)).await, 404);
     let log = gw.log_text();
@@ -181,7 +191,11 @@ async fn retries_another_member_and_falls_back() {
         1,
         "broken pool never connected; fallback once"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The access-log thread writes every 50 ms.
+    wait_until(WAIT, || {
+        std::future::ready(gw.log_text().contains("\"retries\":2"))
+    })
+    .await;
     let log = gw.log_text();
     assert!(log.contains("\"retries\":2"), "retries are logged: {log}");
     let m = reqwest::get(gw.admin_url("/metrics"))
@@ -284,17 +298,50 @@ async fn client_gone_cancels_the_upstream_stream() {
     assert!(first.is_some());
     assert_eq!(mock.stats().await["streams_open"], 1);
     drop(r);
-    let t0 = Instant::now();
-    loop {
-        let s = mock.stats().await;
-        if s["streams_open"] == 0 {
-            assert_eq!(s["streams_cancelled"], 1);
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "upstream stream still open: {s}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let m = &mock;
+    let closed = wait_until(Duration::from_secs(2), || async move {
+        m.stats().await["streams_open"] == 0
+    })
+    .await;
+    let s = mock.stats().await;
+    assert!(
+        closed,
+        "upstream stream still open 2 s after the client left: {s}"
+    );
+    assert_eq!(s["streams_cancelled"], 1);
+}
+
+/// A gateway whose admin port is held by someone else is not taken for started: the harness
+/// checks that the gateway process itself listens, and says the port is in use.
+#[test]
+fn harness_does_not_take_another_listener_for_the_gateway() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let yaml = one_model("http://127.0.0.1:1", "m");
+    match Gateway::try_start_on(&yaml, &[], "", free_port(), held_port) {
+        Err(StartError::PortInUse(log)) => assert!(log.contains("in use"), "{log}"),
+        Err(e) => panic!("expected PortInUse: {e:?}"),
+        Ok(gw) => panic!(
+            "started, though its admin port {held_port} is not its own: {}",
+            gw.log_text()
+        ),
     }
+}
+
+/// When a port handed out by free_port() was taken meanwhile, the harness starts again on new
+/// ports instead of failing the test.
+#[test]
+fn harness_retries_on_new_ports_when_one_was_taken() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port();
+    let mut tries = 0;
+    let gw = Gateway::start_retrying(&one_model("http://127.0.0.1:1", "m"), &[], "", || {
+        tries += 1;
+        let admin = if tries == 1 { held_port } else { free_port() };
+        (free_port(), admin)
+    });
+    assert_eq!(tries, 2);
+    assert_ne!(gw.admin, format!("127.0.0.1:{held_port}"));
+    let r = Conn::open(&gw.admin).request("GET", "/health/live", &[], b"");
+    assert_eq!(r.status, 200);
 }

@@ -27,6 +27,8 @@ pub struct Admin {
     /// The relay.yaml to re-read on `POST /admin/reload`.
     pub config_path: Option<String>,
     pub cascade: Arc<CascadeState>,
+    /// The size the cascade cache was built with (reloads do not resize it).
+    pub cache_capacity: crate::observe::health::CacheCapacity,
 }
 
 fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -78,7 +80,7 @@ impl ServeHttp for Admin {
                 );
                 return r;
             }
-            "/health/live" => return json(200, br#"{"status":"live"}"#.to_vec()),
+            "/health/live" => return json(200, crate::proxy::local::LIVE.to_vec()),
             "/health/ready" => {
                 let (status, body) = crate::observe::health::readiness(&rt);
                 return json(status, body.to_string().into_bytes());
@@ -86,7 +88,7 @@ impl ServeHttp for Admin {
             "/health" => {
                 return json(
                     200,
-                    crate::observe::health::report(&rt, &self.cascade)
+                    crate::observe::health::report(&rt, &self.cascade, self.cache_capacity)
                         .to_string()
                         .into_bytes(),
                 )

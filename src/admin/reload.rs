@@ -17,7 +17,18 @@ pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String,
             "running on the embedded demo config: start with --config FILE to reload",
         ));
     };
-    let new = match Runtime::load(path) {
+    // Reading (and parsing) the file is blocking work: on the blocking pool, not on the worker
+    // thread that serves the admin listener or runs the SIGHUP service.
+    let owned = path.to_string();
+    let loaded = tokio::task::spawn_blocking(move || Runtime::load(&owned))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ConfigError::at(
+                path,
+                format!("reading the file failed: {e}"),
+            ))
+        });
+    let new = match loaded {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("reload refused, the running config stays: {e}");

@@ -2,10 +2,14 @@
 //! bounded channel, and that thread writes them to stderr in batches. Formatting a line and a
 //! `try_send` is all the request path pays (measured: writing each line through env_logger
 //! from the workers cost 25% of pass-through throughput). When the channel is full (stderr
-//! cannot keep up) lines are dropped and counted, never waited for.
+//! cannot keep up) lines are dropped and counted (`llm_relay_access_log_dropped_total`), never
+//! waited for.
+//!
+//! The lines go to the process's stderr, beside the logger's output but not through it: they
+//! are bare JSON objects (they start with `{`), the logger's lines start with `[`, and
+//! `RUST_LOG` does not filter them (`server.access_log: false` turns them off).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -15,8 +19,6 @@ const QUEUE: usize = 16 * 1024;
 const TICK: Duration = Duration::from_millis(50);
 
 static TX: OnceLock<SyncSender<String>> = OnceLock::new();
-/// Lines dropped because the writer fell behind.
-pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The writer thread's queue, started on first use: after Pingora has daemonized (a thread
 /// started before the fork would not exist in the daemon).
@@ -27,7 +29,8 @@ fn sender() -> &'static SyncSender<String> {
             .name("access-log".into())
             .spawn(move || write_loop(rx));
         if let Err(e) = spawned {
-            log::warn!("access log thread: {e}; lines go through the logger");
+            // The receiver went with the closure: every line is dropped and counted.
+            log::error!("access log thread: {e}; access lines are dropped");
         }
         tx
     })
@@ -36,7 +39,7 @@ fn sender() -> &'static SyncSender<String> {
 /// Queues one line (without its newline).
 pub fn write(line: String) {
     if sender().try_send(line).is_err() {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+        crate::observe::metrics::metrics().access_log_dropped.inc();
     }
 }
 

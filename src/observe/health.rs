@@ -1,7 +1,8 @@
 //! Health and readiness. `/health/live`: the process answers. `/health/ready`: 200 while
 //! serving; 503 while draining (after SIGTERM/SIGQUIT/SIGINT) or when a required pool has no
 //! usable member. `/health`: every component with its state, a message and the time of the
-//! last check.
+//! last check: the pools and their members (from the active health checks) and the cascade
+//! cache's fill (read at each call).
 
 use crate::chat::cascade::CascadeState;
 use crate::config::Runtime;
@@ -64,8 +65,16 @@ pub fn readiness(rt: &Runtime) -> (u16, Value) {
     }
 }
 
+/// The bounds the cascade cache was built with at start-up (`cascade.cache.max_entries` and
+/// `max_bytes`; a reload does not resize it, so the running config may say otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCapacity {
+    pub max_entries: usize,
+    pub max_bytes: u64,
+}
+
 /// `/health`: components as healthy, degraded or unhealthy.
-pub fn report(rt: &Runtime, cascade: &CascadeState) -> Value {
+pub fn report(rt: &Runtime, cascade: &CascadeState, capacity: CacheCapacity) -> Value {
     let checked = last_check();
     let mut pools = serde_json::Map::new();
     let mut worst = 0;
@@ -94,23 +103,53 @@ pub fn report(rt: &Runtime, cascade: &CascadeState) -> Value {
             }),
         );
     }
-    let snap = cascade.cache.snapshot();
     let status = if is_draining() {
         "draining"
     } else {
         ["healthy", "degraded", "unhealthy"][worst]
     };
+    // No `limiter` component: the limiter's counters are in-process memory with nothing to
+    // check. A shared limiter (Redis) will add a component that checks its connection.
     json!({
         "status": status,
         "components": {
             "pools": pools,
-            "cascade_cache": {
-                "status": "healthy",
-                "message": format!("{} entries, hit rate {:.2}", snap.entries, snap.hit_rate),
-                "last_check": checked,
-            },
-            "limiter": {"status": "healthy", "message": format!("{} keys", rt.keys.len()), "last_check": checked},
+            "cascade_cache": cache_component(cascade, capacity),
         }
+    })
+}
+
+/// The cascade cache's fill, read now from the cache's own counters. The cache is in-process
+/// memory bounded by its capacity, so it is always usable ("healthy"); what an operator needs
+/// is how full it is and whether it evicts.
+fn cache_component(cascade: &CascadeState, capacity: CacheCapacity) -> Value {
+    let snap = cascade.cache.snapshot();
+    let fill = if capacity.max_bytes == 0 {
+        0.0
+    } else {
+        snap.bytes as f64 / capacity.max_bytes as f64
+    };
+    json!({
+        "status": "healthy",
+        "message": format!(
+            "{} of {} entries, {} of {} bytes ({:.1}% full), {} evictions, hit rate {:.2}",
+            snap.entries,
+            capacity.max_entries,
+            snap.bytes,
+            capacity.max_bytes,
+            fill * 100.0,
+            snap.evictions,
+            snap.hit_rate
+        ),
+        "last_check": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        "entries": snap.entries,
+        "max_entries": capacity.max_entries,
+        "bytes": snap.bytes,
+        "max_bytes": capacity.max_bytes,
+        "fill": fill,
+        "evictions": snap.evictions,
+        "expired": snap.expired,
+        "hit_rate": snap.hit_rate,
     })
 }
 

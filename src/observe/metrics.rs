@@ -3,7 +3,7 @@
 //! id (or `anonymous`), never a key.
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
@@ -28,6 +28,7 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     pub alerts_firing: IntGaugeVec,
     pub draining: IntGauge,
+    pub access_log_dropped: IntCounter,
 }
 
 fn hist(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
@@ -71,6 +72,7 @@ impl Metrics {
             retries: counter("llm_relay_upstream_retries_total", "Retried upstream attempts by pool.", &["pool"]),
             alerts_firing: gauge_vec("llm_relay_alert_firing", "1 while an alert rule fires.", &["rule"]),
             draining: IntGauge::new("llm_relay_draining", "1 while the process drains before exit or upgrade.").unwrap_or_else(|e| panic!("{e}")),
+            access_log_dropped: IntCounter::new("llm_relay_access_log_dropped_total", "Access-log lines dropped because the writer thread fell behind (or could not start).").unwrap_or_else(|e| panic!("{e}")),
         };
         let r = &m.registry;
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -92,6 +94,7 @@ impl Metrics {
             Box::new(m.retries.clone()),
             Box::new(m.alerts_firing.clone()),
             Box::new(m.draining.clone()),
+            Box::new(m.access_log_dropped.clone()),
         ];
         for c in all {
             if let Err(e) = r.register(c) {

@@ -75,18 +75,65 @@ pub fn global() -> &'static StatsRegistry {
     STATS.get_or_init(StatsRegistry::default)
 }
 
+/// One set of counters per kind: a named field each, reached through an exhaustive match, so
+/// a new `Kind` does not compile until it has its own counters (no index that could fall back
+/// to another kind's slot).
+#[derive(Debug, Default)]
+struct PerKind {
+    chat: Counters,
+    embeddings: Counters,
+    images: Counters,
+    transcriptions: Counters,
+    translations: Counters,
+    speech: Counters,
+}
+
+impl PerKind {
+    fn get(&self, kind: Kind) -> &Counters {
+        match kind {
+            Kind::Chat => &self.chat,
+            Kind::Embeddings => &self.embeddings,
+            Kind::Images => &self.images,
+            Kind::Transcriptions => &self.transcriptions,
+            Kind::Translations => &self.translations,
+            Kind::Speech => &self.speech,
+        }
+    }
+
+    fn reset(&self) {
+        // Destructured without `..`: a new field cannot be left out.
+        let PerKind {
+            chat,
+            embeddings,
+            images,
+            transcriptions,
+            translations,
+            speech,
+        } = self;
+        for c in [
+            chat,
+            embeddings,
+            images,
+            transcriptions,
+            translations,
+            speech,
+        ] {
+            c.reset();
+        }
+    }
+}
+
 /// Process-wide statistics.
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
-    kinds: [Counters; 6],
+    kinds: PerKind,
     /// Read only when a config is built or stats are shown; the hot path holds the `Arc`.
     keys: Mutex<HashMap<String, Arc<Counters>>>,
 }
 
 impl StatsRegistry {
     pub fn kind(&self, kind: Kind) -> &Counters {
-        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        &self.kinds[i]
+        self.kinds.get(kind)
     }
 
     /// The counters of key `id`, created on first use and kept across reloads.
@@ -111,8 +158,44 @@ impl StatsRegistry {
     }
 
     pub fn reset(&self) {
-        self.kinds.iter().for_each(Counters::reset);
+        self.kinds.reset();
         let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         map.values().for_each(|c| c.reset());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recording for one kind moves that kind's counters and no other kind's: no kind shares
+    /// (or falls back to) another's slot.
+    #[test]
+    fn every_kind_has_its_own_counters() {
+        for k in Kind::ALL {
+            let stats = StatsRegistry::default();
+            stats.kind(k).record(true, 10, 20, false);
+            for other in Kind::ALL {
+                let total = stats.kind(other).total.load(Ordering::Relaxed);
+                let want = u64::from(other == k);
+                assert_eq!(total, want, "recorded {k:?}, {other:?} shows {total}");
+            }
+            let json = stats.to_json();
+            assert_eq!(json["kinds"][k.name()]["total"], 1, "{json}");
+        }
+    }
+
+    #[test]
+    fn reset_clears_every_kind() {
+        let stats = StatsRegistry::default();
+        for k in Kind::ALL {
+            stats.kind(k).record(false, 1, 1, true);
+        }
+        stats.for_key("k").record(true, 1, 1, false);
+        stats.reset();
+        for k in Kind::ALL {
+            assert_eq!(stats.kind(k).total.load(Ordering::Relaxed), 0, "{k:?}");
+        }
+        assert_eq!(stats.for_key("k").total.load(Ordering::Relaxed), 0);
     }
 }

@@ -1,19 +1,97 @@
-//! Starts the real `llm-relay` binary on a free loopback port with a given relay.yaml.
+//! Starts the real `llm-relay` binary on free loopback ports with a given relay.yaml, and
+//! `wait_until` for tests that wait for a condition.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released: a tiny race, acceptable in tests).
+/// A free loopback port: bound, then released for the gateway to bind. Another process can take
+/// it in between; `Gateway::start*` notices (the gateway says the port is in use, or the port's
+/// listener is not the gateway's) and starts again on new ports. Within this process no port is
+/// handed out twice, so two tests running in parallel never draw the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// How often `wait_until` looks.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// Polls `cond` until it holds or `timeout` has passed; whether it held. The condition may make
+/// requests: `wait_until(t, || async move { … }).await` (borrow what it needs outside).
+pub async fn wait_until<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    loop {
+        if cond().await {
+            return true;
+        }
+        if t0.elapsed() >= timeout {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `wait_until` for synchronous code (it blocks the thread between looks).
+pub fn wait_until_blocking(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if t0.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Whether process `pid` itself has a listening TCP socket on `port` (Linux): the LISTEN
+/// entries for the port in its network namespace's socket table, matched by inode against
+/// its open files. A successful connect is not enough: the port may be someone else's.
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
+        return false;
+    };
+    let local = format!(":{port:04X}");
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
+    let sockets: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let listening = f.get(1)?.ends_with(&local) && *f.get(3)? == "0A";
+            let inode = f.get(9)?;
+            listening.then(|| format!("socket:[{inode}]"))
+        })
+        .collect();
+    if sockets.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
 }
 
 /// A unique scratch directory for one test's files.
@@ -23,6 +101,27 @@ pub fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("llm-relay-test-{}-{tag}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
+}
+
+/// Why a gateway did not start; each carries the gateway's log.
+#[derive(Debug)]
+pub enum StartError {
+    /// One of its ports was taken (by another process, or another test).
+    PortInUse(String),
+    /// It exited.
+    Exited(String),
+    /// Its listeners did not come up in time.
+    TimedOut(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::PortInUse(log) => write!(f, "gateway: a port is in use:\n{log}"),
+            StartError::Exited(log) => write!(f, "gateway exited:\n{log}"),
+            StartError::TimedOut(log) => write!(f, "gateway did not start: {log}"),
+        }
+    }
 }
 
 /// A running gateway; killed on drop. `log` collects its stderr.
@@ -91,8 +190,43 @@ impl Gateway {
 
     /// Starts with extra lines for pingora.yaml (grace periods for upgrade tests).
     pub fn start_full(yaml: &str, env: &[(&str, &str)], pingora_extra: &str) -> Gateway {
-        let port = free_port();
-        let admin_port = free_port();
+        Self::start_retrying(yaml, env, pingora_extra, || (free_port(), free_port()))
+    }
+
+    /// Starts on the (API, admin) ports `ports` gives; when one was taken meanwhile (the race
+    /// of `free_port`), again on new ones, up to 3 tries. Panics with the gateway's log when it
+    /// does not come up.
+    pub fn start_retrying(
+        yaml: &str,
+        env: &[(&str, &str)],
+        pingora_extra: &str,
+        mut ports: impl FnMut() -> (u16, u16),
+    ) -> Gateway {
+        let mut taken = Vec::new();
+        for _ in 0..3 {
+            let (port, admin_port) = ports();
+            match Self::try_start_on(yaml, env, pingora_extra, port, admin_port) {
+                Ok(gw) => return gw,
+                Err(StartError::PortInUse(log)) => {
+                    taken.push(format!("ports {port}/{admin_port}: {log}"))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!(
+            "gateway could not bind its ports in 3 tries:\n{}",
+            taken.join("\n")
+        )
+    }
+
+    /// Starts on the given ports.
+    pub fn try_start_on(
+        yaml: &str,
+        env: &[(&str, &str)],
+        pingora_extra: &str,
+        port: u16,
+        admin_port: u16,
+    ) -> Result<Gateway, StartError> {
         let dir = scratch("gw");
         let cfg = dir.join("relay.yaml");
         let full = format!(
@@ -133,35 +267,22 @@ impl Gateway {
                 }
             });
         }
-        let addr = format!("127.0.0.1:{port}");
-        let t0 = Instant::now();
-        while TcpStream::connect(&addr).is_err() {
-            if t0.elapsed() > Duration::from_secs(20) {
-                panic!(
-                    "gateway did not start: {}",
-                    log.lock().map(|l| l.clone()).unwrap_or_default()
-                );
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "gateway exited ({status}): {}",
-                    log.lock().map(|l| l.clone()).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let admin = format!("127.0.0.1:{admin_port}");
-        while TcpStream::connect(&admin).is_err() && t0.elapsed() < Duration::from_secs(20) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Gateway {
-            addr,
-            admin,
+        let mut gw = Gateway {
+            addr: format!("127.0.0.1:{port}"),
+            admin: format!("127.0.0.1:{admin_port}"),
             port,
             dir,
             child,
             log,
-        }
+        };
+        // Dropping `gw` on an error kills the process and removes its files.
+        wait_listening(
+            &mut gw.child,
+            &gw.log,
+            &[port, admin_port],
+            Duration::from_secs(20),
+        )?;
+        Ok(gw)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -185,7 +306,52 @@ impl Gateway {
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        text(&self.log)
+    }
+}
+
+fn text(log: &Mutex<String>) -> String {
+    log.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+/// Waits until the gateway process `child` itself listens on every port in `ports` (the API and
+/// the admin listener: a gateway whose admin listener is missing is not started).
+fn wait_listening(
+    child: &mut Child,
+    log: &Mutex<String>,
+    ports: &[u16],
+    timeout: Duration,
+) -> Result<(), StartError> {
+    let pid = child.id();
+    let mut failed = None;
+    let up = wait_until_blocking(timeout, || {
+        let now = text(log);
+        // Pingora's "{addr} is in use, will try again" (it retries for 30 s), or the panic
+        // after its last try.
+        if now.contains("is in use") || now.contains("Address already in use") {
+            failed = Some(StartError::PortInUse(now));
+            return true;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            failed = Some(StartError::Exited(format!("{status}\n{now}")));
+            return true;
+        }
+        ports.iter().all(|p| listens(pid, *p))
+    });
+    match failed {
+        Some(e) => Err(e),
+        None if up => Ok(()),
+        None => {
+            let missing: Vec<u16> = ports
+                .iter()
+                .copied()
+                .filter(|p| !listens(pid, *p))
+                .collect();
+            Err(StartError::TimedOut(format!(
+                "not listening on {missing:?} after {timeout:?}:\n{}",
+                text(log)
+            )))
+        }
     }
 }
 
