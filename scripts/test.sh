@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 need_toolchain
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # tests/sdk.rs drives the gateway with the official OpenAI Python SDK.
-python3 -c "import openai" 2>/dev/null || python3 -m pip install -q openai
+python3 -c "import openai, anthropic" 2>/dev/null || python3 -m pip install -q openai anthropic
 # tests/observe.rs lints a live scrape with promtool; the rules file is checked below.
 need_apt promtool prometheus
 

@@ -1,5 +1,6 @@
-//! The official OpenAI Python SDK on every endpoint and error through the real gateway
-//! (scripts/test.sh installs the `openai` package).
+//! The official SDKs through the real gateway in front of the Hunyuan-strict mock: the OpenAI
+//! Python SDK on every endpoint and error, its Responses API and legacy Completions, and the
+//! Anthropic Python SDK on the Messages API (scripts/test.sh installs both packages).
 
 mod common;
 
@@ -7,41 +8,94 @@ use common::gateway::{demo_config, Gateway};
 use common::mock::Mock;
 use llm_relay::policy::auth::hash_key;
 
-#[test]
-fn openai_python_sdk() {
-    let has_sdk = std::process::Command::new("python3")
-        .args(["-c", "import openai"])
+fn has_python_package(name: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {name}")])
         .status()
-        .is_ok_and(|s| s.success());
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `tests/sdk/<script>` with `args`; returns its stdout, failing with everything on error.
+fn run(script: &str, gw: &Gateway, mock: &Mock, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        has_sdk,
-        "the `openai` Python package is needed: pip install openai (scripts/test.sh does)"
+        out.status.success(),
+        "{script}: {stdout}\n{stderr}\n--- gateway log ---\n{}",
+        gw.log_text()
     );
-    let mock = Mock::start(true);
+    let _ = mock;
+    stdout
+}
+
+fn gateway(mock: &Mock) -> Gateway {
     let auth = format!(
         "auth:\n  keys:\n    - {{id: full, sha256: \"{}\"}}\n    - {{id: limited, sha256: \"{}\", models: [\"text-embedding-3-small\"], rpm: 2}}\n",
         hex::encode(hash_key("sk-sdk-full")),
         hex::encode(hash_key("sk-sdk-limited")),
     );
-    let gw = Gateway::start(&format!(
+    Gateway::start(&format!(
         "{auth}{}",
         demo_config(&format!("http://{}", mock.addr), "hunyuan")
-    ));
-    let out = std::process::Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/sdk/openai_sdk.py"
-        ))
-        .arg(gw.url("/v1"))
-        .args(["sk-sdk-full", "sk-sdk-limited"])
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    ))
+}
+
+#[test]
+fn openai_python_sdk() {
     assert!(
-        out.status.success(),
-        "{stdout}\n{stderr}\n--- gateway log ---\n{}",
-        gw.log_text()
+        has_python_package("openai"),
+        "the `openai` Python package is needed: pip install openai (scripts/test.sh does)"
     );
-    assert!(stdout.contains("all endpoints and errors OK"));
+    let mock = Mock::start(true);
+    let gw = gateway(&mock);
+    let base = gw.url("/v1");
+    let out = run(
+        "openai_sdk.py",
+        &gw,
+        &mock,
+        &[&base, "sk-sdk-full", "sk-sdk-limited"],
+    );
+    assert!(out.contains("all endpoints and errors OK"));
+}
+
+#[tokio::test]
+async fn openai_python_sdk_responses_and_completions() {
+    assert!(has_python_package("openai"), "pip install openai");
+    let mock = Mock::start(true);
+    let gw = gateway(&mock);
+    let base = gw.url("/v1");
+    let out = run("responses_sdk.py", &gw, &mock, &[&base, "sk-sdk-full"]);
+    assert!(out.contains("responses and completions OK"));
+    // Every translated body met Hunyuan's rules, and the pass-through went to /completions.
+    let stats = mock.stats().await;
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
+    assert!(
+        stats["requests"]["completions"].as_u64() >= Some(1),
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn anthropic_python_sdk() {
+    assert!(
+        has_python_package("anthropic"),
+        "the `anthropic` Python package is needed: pip install anthropic (scripts/test.sh does)"
+    );
+    let mock = Mock::start(true);
+    let gw = gateway(&mock);
+    let base = gw.url("");
+    let out = run("anthropic_sdk.py", &gw, &mock, &[&base, "sk-sdk-full"]);
+    assert!(out.contains("count_tokens and errors OK"));
+    let stats = mock.stats().await;
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
+    let sent = &stats["last"]["chat"]["body"]["model"];
+    assert_eq!(
+        sent, "hunyuan-turbos-latest",
+        "claude-* is aliased: {stats}"
+    );
 }

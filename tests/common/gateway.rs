@@ -160,6 +160,13 @@ routes:
     upstream_model: hunyuan-turbos-latest
   - model: "hy-*"
     pool: main
+  - model: "claude-*"
+    pool: main
+    upstream_model: hunyuan-turbos-latest
+    kinds: [chat]
+  - model: gpt-3.5-turbo-instruct
+    pool: plain
+    kinds: [chat]
   - model: text-embedding-3-small
     pool: plain
   - model: dall-e-3
