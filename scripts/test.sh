@@ -8,6 +8,8 @@ need_toolchain
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # tests/sdk.rs drives the gateway with the official OpenAI Python SDK.
 python3 -c "import openai, anthropic" 2>/dev/null || python3 -m pip install -q openai anthropic
+# tests/agents.rs runs Codex CLI and Claude Code (npm packages, installed by the test itself).
+command -v npm >/dev/null 2>&1 || need_apt npm npm
 # tests/observe.rs lints a live scrape with promtool; the rules file is checked below.
 need_apt promtool prometheus
 
