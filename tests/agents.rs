@@ -112,7 +112,10 @@ plugins = false
     assert!(answer.contains("relay-ok-42"), "codex answered: {answer}");
     let stats = mock.stats().await;
     assert_eq!(stats["strict_rejections"], 0, "{stats}");
-    assert!(stats["requests"]["chat"].as_u64() >= Some(2), "two turns: {stats}");
+    assert!(
+        stats["requests"]["chat"].as_u64() >= Some(2),
+        "two turns: {stats}"
+    );
     let log = gw.log_text();
     assert!(log.contains(r#""protocol":"responses""#), "{log}");
 }
@@ -138,8 +141,14 @@ async fn claude_code_completes_a_shell_round_trip() {
     assert!(answer.contains("relay-ok-42"), "claude answered: {answer}");
     let stats = mock.stats().await;
     assert_eq!(stats["strict_rejections"], 0, "{stats}");
-    assert!(stats["requests"]["chat"].as_u64() >= Some(2), "two turns: {stats}");
+    assert!(
+        stats["requests"]["chat"].as_u64() >= Some(2),
+        "two turns: {stats}"
+    );
     // Claude Code's default model name reached Hunyuan as the aliased model.
-    assert_eq!(stats["last"]["chat"]["body"]["model"], "hunyuan-turbos-latest");
+    assert_eq!(
+        stats["last"]["chat"]["body"]["model"],
+        "hunyuan-turbos-latest"
+    );
     assert!(gw.log_text().contains(r#""protocol":"messages""#));
 }

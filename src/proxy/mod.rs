@@ -29,12 +29,11 @@ use async_trait::async_trait;
 use body::ReadError;
 use bytes::{Bytes, BytesMut};
 use handoff::{ChildFailure, Handoff};
-use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
-use scan::ResponseScan;
+use scan::{is_sse, ResponseScan};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -480,14 +479,6 @@ async fn drain_refused(session: &mut Session, e: &GatewayError) -> bool {
         return session.is_body_done();
     }
     body::drain(session, DRAIN_CAP, std::time::Duration::from_secs(2)).await
-}
-
-/// Whether a response is an SSE stream.
-pub fn is_sse(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// The client's `x-request-id` (if sane), else a new random one.

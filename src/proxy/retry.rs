@@ -157,7 +157,7 @@ async fn backoff(session: &Session, policy: &RetryPolicy, attempt: usize) -> boo
 async fn end_broken(session: &mut Session, info: &RequestInfo, e: &GatewayError) {
     let sse = session
         .response_written()
-        .is_some_and(|r| super::is_sse(&r.headers));
+        .is_some_and(|r| super::scan::is_sse(&r.headers));
     if sse {
         let event = match info
             .handoff

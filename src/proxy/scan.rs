@@ -15,6 +15,14 @@ use pingora::http::ResponseHeader;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 
+/// Whether a response is an SSE stream.
+pub fn is_sse(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
 /// How the child reads the upstream's response body on its way to the client.
 #[derive(Debug, Default)]
 pub enum ResponseScan {
@@ -31,7 +39,7 @@ const JSON_SCAN_CAP: usize = 2 << 20;
 impl ResponseScan {
     /// The scan for a response: SSE events, or a successful chat/embeddings JSON answer.
     pub fn for_response(h: &Handoff, resp: &ResponseHeader) -> ResponseScan {
-        if super::is_sse(&resp.headers) {
+        if is_sse(&resp.headers) {
             ResponseScan::Sse(SseEvents::new(h.strip_usage))
         } else if matches!(h.kind, Kind::Chat | Kind::Embeddings) && resp.status.is_success() {
             ResponseScan::Json(BytesMut::new())

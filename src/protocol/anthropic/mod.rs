@@ -10,49 +10,17 @@
 
 mod count;
 mod errors;
+mod meta;
 mod request;
 mod response;
 mod stream;
 
 pub use count::{count_tokens, estimate_request};
 pub use errors::{error_body, error_type, translate_error};
+pub use meta::{MessageMeta, Translated};
 pub use request::to_chat;
 
 use crate::protocol::translate::ResponseTranslator;
-use serde_json::Value;
-
-/// A Messages request expressed as a chat request, plus what the response side needs.
-#[derive(Clone, Debug)]
-pub struct Translated {
-    /// The chat request body. `model` is the client's model (the gateway routes on it);
-    /// when streaming it carries `stream: true` and `stream_options.include_usage: true`.
-    pub chat: Value,
-    /// Whether the client asked for an SSE answer.
-    pub stream: bool,
-    /// What the response translator must know about the request.
-    pub meta: MessageMeta,
-}
-
-/// Facts about the request that the response needs (Chat Completions answers don't carry them).
-#[derive(Clone, Debug, Default)]
-pub struct MessageMeta {
-    /// `msg_…`, chosen by the gateway (Anthropic ids are not derived from the upstream's).
-    pub id: String,
-    /// The model as the client named it: clients compare it with what they asked for.
-    pub model: String,
-    /// The client enabled extended thinking: upstream `reasoning_content` becomes `thinking`
-    /// blocks. Otherwise reasoning is dropped, as Claude would not have shown any.
-    pub thinking: bool,
-    /// [`estimate_request`] of the request: `message_start` must state input tokens before the
-    /// upstream's usage (which comes last) is known, and answers without usage fall back to it.
-    pub input_tokens_estimate: u64,
-    /// Names (or types, when unnamed) of Anthropic server tools (`web_search_20250305`,
-    /// `bash_20250124`, …) that a chat upstream cannot run; the gateway reports them in a header.
-    pub dropped_tools: Vec<String>,
-    /// The client's `stop_sequences`, to recognise which one stopped the answer when the
-    /// upstream says so (vLLM's `stop_reason`, SGLang's `matched_stop`).
-    pub stop_sequences: Vec<String>,
-}
 
 /// The response translator for one request: [`stream::StreamTranslator`] when the client asked
 /// for SSE, else [`response::BodyTranslator`] (buffers the chat JSON, answers from `finish`).
@@ -62,47 +30,4 @@ pub fn translator(meta: MessageMeta, stream: bool) -> Box<dyn ResponseTranslator
     } else {
         Box::new(response::BodyTranslator::new(meta))
     }
-}
-
-/// Anthropic's `stop_reason` for a chat `finish_reason`.
-///
-/// `has_tool_use`: some upstreams finish a tool-calling answer with `stop`; Claude Code only
-/// runs tools when the turn says `tool_use`, so tool calls win over `stop`.
-/// `stop_sequence` is never produced here: chat's `stop` doesn't say whether a stop sequence
-/// matched (see [`response`] for the upstreams that do).
-fn stop_reason(finish: &str, has_tool_use: bool) -> &'static str {
-    match finish {
-        "length" => "max_tokens",
-        "tool_calls" | "function_call" => "tool_use",
-        "content_filter" | "sensitive" => "refusal",
-        _ if has_tool_use => "tool_use",
-        _ => "end_turn",
-    }
-}
-
-/// Anthropic's usage object from a chat usage (or the estimate when the upstream sent none).
-///
-/// Chat `prompt_tokens` includes cached tokens; Anthropic's `input_tokens` excludes cache reads
-/// (total input = input + cache_read + cache_creation), so cached tokens are moved over.
-fn usage_json(
-    usage: Option<crate::protocol::chat_stream::Usage>,
-    meta: &MessageMeta,
-    output: u64,
-) -> Value {
-    let (input, cached, output) = match usage {
-        Some(u) => (u.prompt.saturating_sub(u.cached), u.cached, u.completion),
-        None => (meta.input_tokens_estimate, 0, output),
-    };
-    serde_json::json!({
-        "input_tokens": input,
-        "output_tokens": output,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    })
-}
-
-/// A `toolu_…` id for a tool call the upstream sent without one (unique within the answer).
-fn tool_id(message_id: &str, n: usize) -> String {
-    let tail = message_id.strip_prefix("msg_").unwrap_or(message_id);
-    format!("toolu_{tail}_{n}")
 }

@@ -7,7 +7,7 @@
 //! 400 so the user learns why.
 
 use super::count::estimate_request;
-use super::{MessageMeta, Translated};
+use super::meta::{tool_id, MessageMeta, Translated};
 use crate::protocol::translate::TranslateError;
 use serde_json::{json, Map, Value};
 
@@ -353,7 +353,7 @@ impl<'a> Converter<'a> {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => {
                 self.generated += 1;
-                super::tool_id(self.message_id, self.generated)
+                tool_id(self.message_id, self.generated)
             }
         };
         let arguments = match b.get("input") {

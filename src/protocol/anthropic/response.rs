@@ -7,7 +7,7 @@
 
 use super::count::{text_units, tokens};
 use super::errors::error_json;
-use super::{stop_reason, tool_id, usage_json, MessageMeta};
+use super::meta::{stop_reason, tool_id, usage_json, MessageMeta};
 use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
 use crate::protocol::translate::ResponseTranslator;
 use serde_json::{json, Value};

@@ -23,7 +23,7 @@
 
 use super::count::{text_units, tokens};
 use super::errors::error_json;
-use super::{stop_reason, usage_json, MessageMeta};
+use super::meta::{stop_reason, usage_json, MessageMeta};
 use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
 use crate::protocol::sse;
 use crate::protocol::translate::ResponseTranslator;

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::ResponseMeta;
+use super::meta::ResponseMeta;
 use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
 use crate::protocol::translate::ResponseTranslator;
 

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{ResponseMeta, Translated};
+use super::meta::{ResponseMeta, Translated};
 use crate::protocol::translate::TranslateError;
 
 /// Fields the gateway handles itself or that chat has no use for: never in the chat body.

@@ -7,10 +7,10 @@
 
 use serde_json::{json, Map, Value};
 
+use super::meta::ResponseMeta;
 use super::output::{
     custom_input, is_custom, item_id, item_json, response_json, terminal_event, End, Item,
 };
-use super::ResponseMeta;
 use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
 use crate::protocol::sse;
 use crate::protocol::translate::ResponseTranslator;
