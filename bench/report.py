@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns the raw results of scripts/bench.sh (oha JSON, probe JSON, meta.txt) into one table,
-the targets of issue 4 with met / missed, and the exact commands. Prints markdown; with
+the benchmark targets with met / missed, and the exact commands. Prints markdown; with
 `--doc FILE` also replaces the part of FILE between `<!-- bench:results:begin -->` and
 `<!-- bench:results:end -->` (the rest of the file is hand-written analysis).
 
@@ -203,7 +203,7 @@ def build(res: Path) -> str:
     out.append("")
 
     # targets
-    out.append("Targets of issue 4:")
+    out.append("Targets:")
     out.append("")
     out.append("| Target | Measured | Met? |")
     out.append("| --- | --- | --- |")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark harness (issue 4): llm-relay side by side with nginx as a plain reverse proxy, both
+# Benchmark harness: llm-relay side by side with nginx as a plain reverse proxy, both
 # in front of the same mock upstream, and the mock alone ("direct"). Everything on loopback,
 # every run bounded in time, everything started here stopped by PID on exit (even on failure).
 #

@@ -17,7 +17,7 @@ echo "== promtool check rules conf/prometheus-rules.yaml"
 promtool check rules conf/prometheus-rules.yaml
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
-echo "== cargo test"
-cargo test "$@"
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test --workspace"
+cargo test --workspace "$@"

@@ -1,4 +1,4 @@
-//! The code review's defects (issue 10), each through the real gateway and mock. Every test
+//! The defects a code review found, each through the real gateway and mock. Every test
 //! here failed on 360d36c: the limiter's two defects are unit tests in `src/policy/limit.rs`,
 //! and the observability ones live in tests/observe.rs and tests/ops.rs.
 

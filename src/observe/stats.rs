@@ -1,4 +1,4 @@
-//! Request statistics per kind and per key id (seed 001): total, succeeded, failed, success
+//! Request statistics per kind and per key id: total, succeeded, failed, success
 //! rate, bytes in and out, and whether the kind streams. Plain atomics: no lock on the hot
 //! path. Per-key counters live in a registry keyed by id so they survive config reloads.
 

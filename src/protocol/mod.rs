@@ -47,6 +47,9 @@ impl Protocol {
     }
 }
 
+/// Where a finished Responses answer is kept, with the input items it answered.
+pub type Keep = (Arc<dyn store::ResponseStore>, Arc<Vec<Value>>);
+
 /// What the response of a translated request needs: built once per request, handed to every
 /// try, turned into a fresh [`ResponseTranslator`] when a response starts.
 #[derive(Clone)]
@@ -55,7 +58,7 @@ pub enum Translation {
         meta: responses::ResponseMeta,
         stream: bool,
         /// Where to keep the finished response (`store: true`), with its input items.
-        store: Option<(Arc<dyn store::ResponseStore>, Arc<Vec<Value>>)>,
+        store: Option<Keep>,
     },
     Messages {
         meta: anthropic::MessageMeta,

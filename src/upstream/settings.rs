@@ -36,17 +36,6 @@ impl TryFrom<&TimeoutSection> for Timeouts {
     }
 }
 
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self::try_from(&TimeoutSection::default()).unwrap_or(Timeouts {
-            connect: Duration::from_secs(5),
-            first_byte: Duration::from_secs(120),
-            idle: Duration::from_secs(120),
-            total: None,
-        })
-    }
-}
-
 /// `pools.<name>.retry`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -85,6 +74,7 @@ impl TryFrom<&RetrySection> for RetryPolicy {
 }
 
 impl Default for RetryPolicy {
+    /// The file's defaults (one place for them: `config::file`).
     fn default() -> Self {
         let d = RetrySection::default();
         RetryPolicy {
@@ -125,6 +115,7 @@ impl TryFrom<&HealthSection> for HealthPolicy {
 }
 
 impl Default for HealthPolicy {
+    /// The file's defaults (one place for them: `config::file`).
     fn default() -> Self {
         let d = HealthSection::default();
         HealthPolicy {
@@ -148,7 +139,8 @@ mod tests {
         };
         let e = Timeouts::try_from(&t).unwrap_err();
         assert_eq!(e.path, "idle_ms");
-        assert_eq!(Timeouts::default().total, None);
+        let t = Timeouts::try_from(&TimeoutSection::default()).unwrap();
+        assert_eq!(t.total, None);
     }
 
     #[test]

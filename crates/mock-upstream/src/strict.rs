@@ -1,8 +1,8 @@
 //! Hunyuan's documented request rules as an independent checker.
 //!
-//! Written from `hunyuan-rules.md`, not from the fixer, so that the fixer's property test and the
-//! mock upstream's strict mode judge fixed requests against the rules themselves. Error bodies
-//! mimic Hunyuan's OpenAI-compatible endpoint: HTTP 400, `code: "1001"`, and the exact Chinese
+//! Written from `docs/hunyuan-rules.md` (in the repository root), not from the fixer, so that
+//! the fixer's property test and the mock upstream's strict mode judge fixed requests against
+//! the rules themselves. Error bodies mimic Hunyuan's OpenAI-compatible endpoint: HTTP 400, `code: "1001"`, and the exact Chinese
 //! messages where real ones are known.
 //!
 //! Where the documentation leaves room, the checker is strict rather than lenient (a request it

@@ -1,6 +1,6 @@
 //! Hunyuan message fixing: rewrites an OpenAI chat request so that Tencent Hunyuan accepts it.
 //!
-//! The rules are those of `hunyuan-rules.md` ("Fixing rules, in order"). Each rule is a small
+//! The rules are those of `docs/hunyuan-rules.md` ("Fixing rules, in order"). Each rule is a small
 //! pure function over the message list (or the request object for rule 11). They run in this
 //! order, which differs from the document's numbering where a later rule can undo an earlier one:
 //!
