@@ -221,7 +221,7 @@ fn str_of(v: &Value, key: &str) -> String {
 }
 
 /// The end of the first complete event in `buf` and the length of its separator.
-fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
     let lf = find(buf, b"\n\n").map(|i| (i, 2));
     let crlf = find(buf, b"\r\n\r\n").map(|i| (i, 4));
     match (lf, crlf) {
@@ -235,7 +235,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The `data:` payload of an event; several `data:` lines are joined with `\n` (SSE rules).
-fn data_of(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+pub(crate) fn data_of(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     let mut lines = event
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))

@@ -30,7 +30,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol::chat_stream::Usage;
+use crate::protocol::chat_stream::{data_of, event_end, Usage};
 use crate::protocol::sse;
 use crate::protocol::translate::{ResponseTranslator, TranslateError};
 
@@ -509,31 +509,3 @@ impl ResponseTranslator for StreamTranslator {
     }
 }
 
-/// The end of the first complete event in `buf` and the length of its separator.
-fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = find(buf, b"\n\n").map(|i| (i, 2));
-    let crlf = find(buf, b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The `data:` payload of an event; several `data:` lines are joined with `\n` (SSE rules).
-fn data_of(event: &[u8]) -> Option<Vec<u8>> {
-    let mut lines = event
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter_map(|l| l.strip_prefix(b"data:"))
-        .map(|d| d.strip_prefix(b" ").unwrap_or(d));
-    let mut joined = lines.next()?.to_vec();
-    for l in lines {
-        joined.push(b'\n');
-        joined.extend_from_slice(l);
-    }
-    Some(joined)
-}

@@ -166,7 +166,8 @@ fn inject_usage_option(body: &Bytes) -> Bytes {
     Bytes::from(out)
 }
 
-fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {
+/// Parses a body that must be a JSON object (400 otherwise).
+pub fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| validate::parse_error(&e))?;
     if v.is_object() {
         Ok(v)

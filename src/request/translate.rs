@@ -3,7 +3,7 @@
 //! the [`Translation`] its answer needs. Chat and the other kinds pass through unchanged.
 
 use super::kind::{Endpoint, Kind};
-use super::validate;
+use super::prepare::parse_object;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::protocol::store::ResponseStore;
@@ -54,8 +54,8 @@ pub async fn incoming(
     body: Bytes,
 ) -> Result<Incoming, GatewayError> {
     match endpoint {
-        Endpoint::Responses => from_responses(store, &parse(&body)?).await,
-        Endpoint::Messages => from_messages(&parse(&body)?),
+        Endpoint::Responses => from_responses(store, &parse_object(&body)?).await,
+        Endpoint::Messages => from_messages(&parse_object(&body)?),
         Endpoint::Completions => from_completions(rt, body),
         _ => Ok(Incoming::unchanged(endpoint, body)),
     }
@@ -104,7 +104,7 @@ fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
 /// Legacy completions pass through to pools that serve them (the `openai` profile) and are
 /// translated for chat-only pools (the `hunyuan` profile).
 fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError> {
-    let req = parse(&body)?;
+    let req = parse_object(&body)?;
     let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
     let chat_only = rt
         .route(Kind::Chat, model)
@@ -118,17 +118,6 @@ fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError>
         stream: t.stream,
     };
     Ok(Incoming::chat(&t.chat, translation, Vec::new()))
-}
-
-fn parse(body: &[u8]) -> Result<Value, GatewayError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| validate::parse_error(&e))?;
-    if v.is_object() {
-        Ok(v)
-    } else {
-        Err(GatewayError::bad_request(
-            "The request body must be a JSON object.",
-        ))
-    }
 }
 
 /// `prefix` and 24 random hex digits (96 bits: unguessable, so a stored response is only
