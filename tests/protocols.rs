@@ -613,7 +613,6 @@ async fn base_url_probe_beta_query_and_anthropic_headers() {
 /// Claude Code's connectivity preflight (`HEAD /`, user agent Bun) carries no credential, and
 /// neither do load balancers' probes: `/` is a liveness answer like `/health/live`.
 #[tokio::test]
-#[ignore = "bug: with auth.keys configured, HEAD / and GET / without a key answer 401 (src/proxy/mod.rs authenticates before answering Endpoint::Root)"]
 async fn base_url_probe_without_a_key() {
     let (_mock, gw) = setup(false);
     for method in [reqwest::Method::HEAD, reqwest::Method::GET] {

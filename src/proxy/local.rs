@@ -16,6 +16,9 @@ use std::sync::Arc;
 /// The `/health/live` body (also served by the admin listener).
 pub const LIVE: &[u8] = br#"{"status":"live"}"#;
 
+/// The answer to `GET`/`HEAD /`.
+pub const ROOT: &[u8] = br#"{"status":"ok"}"#;
+
 /// `/health/live` and `/health/ready` on the API listener too: load balancers probe the port
 /// they send traffic to.
 pub fn health(rt: &Runtime, path: &str) -> Option<(u16, Bytes)> {
@@ -44,8 +47,7 @@ pub async fn answer(
             let id = Endpoint::stored_response_id(path).unwrap_or_default();
             stored_response(session, store, id).await?
         }
-        // Clients (Claude Code) probe the base URL before their first request.
-        _ => Bytes::from_static(br#"{"status":"ok"}"#),
+        _ => Bytes::from_static(ROOT),
     };
     send_json(session, 200, body).await
 }

@@ -337,6 +337,10 @@ impl Gateway {
         }
         let endpoint = Endpoint::classify(req.method.as_str(), &path)?;
         info.protocol = endpoint.protocol();
+        if endpoint == Endpoint::Root {
+            // A probe of the base URL (Claude Code, load balancers) carries no credential.
+            return local::send_json(session, 200, Bytes::from_static(local::ROOT)).await;
+        }
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
         let Some(kind) = endpoint.kind() else {
