@@ -11,7 +11,10 @@ use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::observe::alerts::Evaluator;
 use llm_relay::observe::health::{CacheCapacity, DrainWatcher};
-use llm_relay::protocol::store::{MemoryStore, ResponseStore};
+use llm_relay::policy::limit::Limiter;
+use llm_relay::policy::shared::{RedisProbe, SharedState};
+use llm_relay::policy::shared_limits::{LeaseRenewer, SharedLimits};
+use llm_relay::protocol::store::{MemoryStore, RedisStore, ResponseStore};
 use llm_relay::proxy::Gateway;
 use llm_relay::upstream::refresher::Refresher;
 use pingora::apps::http_app::HttpServer;
@@ -113,7 +116,13 @@ fn main() {
         sizing.global_parallel,
     ));
     let (stored, stored_ttl) = runtime.responses_store;
-    let responses: Arc<dyn ResponseStore> = Arc::new(MemoryStore::new(stored, stored_ttl));
+    let shared = runtime.redis.clone().map(|s| Arc::new(SharedState::new(s)));
+    let responses: Arc<dyn ResponseStore> = match &shared {
+        Some(s) => Arc::new(RedisStore::new(s.clone(), stored, stored_ttl)),
+        None => Arc::new(MemoryStore::new(stored, stored_ttl)),
+    };
+    let shared_limits = shared.clone().map(|s| Arc::new(SharedLimits::new(s)));
+    let limiter = Arc::new(Limiter::new(shared_limits.clone()));
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
 
     let opt = Opt {
@@ -134,7 +143,7 @@ fn main() {
 
     let gateway = Gateway {
         config: config.clone(),
-        limiter: Default::default(),
+        limiter,
         cascade: cascade.clone(),
         responses,
     };
@@ -153,6 +162,7 @@ fn main() {
                 max_entries: sizing.entries,
                 max_bytes: sizing.bytes,
             },
+            shared: shared.clone(),
         }),
     );
     admin.add_tcp(&admin_listen);
@@ -165,6 +175,10 @@ fn main() {
         },
     ));
     server.add_service(background_service("drain watcher", DrainWatcher));
+    if let (Some(shared), Some(limits)) = (shared, shared_limits) {
+        server.add_service(background_service("redis probe", RedisProbe { shared }));
+        server.add_service(background_service("lease renewer", LeaseRenewer { limits }));
+    }
     server.add_service(background_service(
         "reload on SIGHUP",
         HupReloader {

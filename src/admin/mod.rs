@@ -29,6 +29,8 @@ pub struct Admin {
     pub cascade: Arc<CascadeState>,
     /// The size the cascade cache was built with (reloads do not resize it).
     pub cache_capacity: crate::observe::health::CacheCapacity,
+    /// The shared Redis, when configured: a `/health` component of its own.
+    pub shared: Option<Arc<crate::policy::shared::SharedState>>,
 }
 
 fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -86,12 +88,16 @@ impl ServeHttp for Admin {
                 return json(status, body.to_string().into_bytes());
             }
             "/health" => {
-                return json(
-                    200,
-                    crate::observe::health::report(&rt, &self.cascade, self.cache_capacity)
-                        .to_string()
-                        .into_bytes(),
-                )
+                let mut report =
+                    crate::observe::health::report(&rt, &self.cascade, self.cache_capacity);
+                if let Some(shared) = &self.shared {
+                    let redis = shared.health();
+                    if !shared.is_up() && report["status"] == "healthy" {
+                        report["status"] = "degraded".into();
+                    }
+                    report["components"]["redis"] = redis;
+                }
+                return json(200, report.to_string().into_bytes());
             }
             _ => {}
         }

@@ -39,6 +39,57 @@ pub struct FileConfig {
     pub alerts: AlertsSection,
     #[serde(default)]
     pub responses: ResponsesSection,
+    /// Shared state for several instances (limits, cascade cache, stored responses).
+    #[serde(default)]
+    pub redis: Option<RedisSection>,
+}
+
+/// `redis:` — several gateway instances share their limits, the cascade cache and stored
+/// responses through Redis (or Valkey). Absent: everything stays in-process.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://host:port[/db]` or `rediss://` (TLS); no password here.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Redis Cluster node URLs (instead of `url`).
+    #[serde(default)]
+    pub cluster: Vec<String>,
+    /// Environment variable holding the password (never the file).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Prefix of every key the gateway writes.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Longest a request waits for Redis before the fallback applies.
+    #[serde(default = "default_redis_timeout")]
+    pub timeout_ms: u64,
+    /// `local` (per-instance counters and caches while Redis is away) or `refuse` (503).
+    #[serde(default = "default_redis_on_failure")]
+    pub on_failure: String,
+    /// How many instances share the limits: the local fallback enforces limit / instances.
+    #[serde(default = "default_instances")]
+    pub instances: u32,
+    /// Lifetime of a concurrency slot, renewed while its request lives (a dead instance's
+    /// slots free within this time).
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_ms: u64,
+}
+
+fn default_key_prefix() -> String {
+    "llm-relay".into()
+}
+fn default_redis_timeout() -> u64 {
+    50
+}
+fn default_redis_on_failure() -> String {
+    "local".into()
+}
+fn default_instances() -> u32 {
+    1
+}
+fn default_lease_ttl() -> u64 {
+    15_000
 }
 
 /// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`): in-process, sized at
@@ -132,6 +183,15 @@ pub struct KeySection {
     /// Requests in flight at once, streams included; none means unlimited.
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    /// Requests per UTC day.
+    #[serde(default)]
+    pub rpd: Option<u32>,
+    /// Tokens (prompt + completion) per minute, reserved before and settled after a request.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Tokens per UTC day.
+    #[serde(default)]
+    pub tpd: Option<u64>,
     /// RFC 3339 time after which the key is refused (`2027-01-01T00:00:00Z`).
     #[serde(default)]
     pub expires: Option<String>,
@@ -145,6 +205,15 @@ pub struct LimitsSection {
     pub global_rpm: Option<u32>,
     /// Requests in flight over all clients.
     pub global_concurrency: Option<u32>,
+    /// Requests per UTC day over all clients.
+    pub global_rpd: Option<u32>,
+    /// Tokens per minute over all clients.
+    pub global_tpm: Option<u64>,
+    /// Tokens per UTC day over all clients.
+    pub global_tpd: Option<u64>,
+    /// The output part of a token reservation when the request names no `max_tokens`, and
+    /// the cap when it names more (a request reserves prompt estimate + this at most).
+    pub reserve_output_tokens: Option<u64>,
 }
 
 /// `cascade:`

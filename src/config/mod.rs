@@ -16,6 +16,7 @@ use crate::chat::vision::DEFAULT_PROMPT;
 use crate::observe::alerts::rules::{AlertRule, Rule};
 use crate::policy::auth::Keys;
 use crate::policy::limit::GlobalLimits;
+use crate::policy::shared::RedisSettings;
 use crate::proxy::body::BodyLimits;
 use crate::request::kind::Kind;
 use crate::upstream::route::{Pattern, Route, Router, Target};
@@ -69,6 +70,8 @@ pub struct Runtime {
     pub cascade_sizing: CascadeSizing,
     /// Stored Responses: how many, for how long (sized at start-up).
     pub responses_store: (usize, Duration),
+    /// Shared state for several instances (start-up setting: a reload does not reconnect).
+    pub redis: Option<RedisSettings>,
 }
 
 /// The one swappable handle to the runtime config.
@@ -129,6 +132,12 @@ impl Runtime {
             alert_rules: Vec::new(),
             alert_every: f.alerts.evaluate_seconds,
             cascade_sizing: sizing(f.cascade.as_ref()),
+            redis: f
+                .redis
+                .as_ref()
+                .map(RedisSettings::try_from)
+                .transpose()
+                .map_err(|e| e.under("redis"))?,
             responses_store: (
                 f.responses.max_entries.max(1),
                 Duration::from_secs(f.responses.ttl_seconds.max(1)),

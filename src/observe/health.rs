@@ -108,8 +108,8 @@ pub fn report(rt: &Runtime, cascade: &CascadeState, capacity: CacheCapacity) -> 
     } else {
         ["healthy", "degraded", "unhealthy"][worst]
     };
-    // No `limiter` component: the limiter's counters are in-process memory with nothing to
-    // check. A shared limiter (Redis) will add a component that checks its connection.
+    // No `limiter` component: in-process counters have nothing to check. With `redis:` the
+    // admin listener adds a `redis` component that reports the connection.
     json!({
         "status": status,
         "components": {

@@ -38,6 +38,16 @@ pub struct RequestInfo {
     pub handoff: Option<Arc<Handoff>>,
 }
 
+impl RequestInfo {
+    /// Tokens the answer used (prompt + completion) when the upstream said so.
+    pub fn tokens_used(&self) -> Option<u64> {
+        let t = &self.handoff.as_ref()?.telemetry;
+        let used =
+            t.prompt_tokens.load(Ordering::Relaxed) + t.completion_tokens.load(Ordering::Relaxed);
+        (used > 0).then_some(used)
+    }
+}
+
 /// Records one finished request.
 pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, total: Duration) {
     let Some(kind) = info.kind else {

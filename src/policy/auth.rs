@@ -6,6 +6,7 @@ use crate::config::error::ConfigError;
 use crate::config::file::AuthSection;
 use crate::error::GatewayError;
 use crate::observe::stats::{Counters, StatsRegistry};
+use crate::policy::quota::Quota;
 use crate::upstream::route::Pattern;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -20,8 +21,8 @@ pub struct ApiKey {
     pub id: String,
     hash: [u8; 32],
     models: Vec<Pattern>,
-    pub rpm: Option<u32>,
-    pub max_concurrency: Option<u32>,
+    /// Requests and tokens per minute and day, requests in flight.
+    pub quota: Quota,
     expires: Option<SystemTime>,
     pub stats: Arc<Counters>,
 }
@@ -29,13 +30,12 @@ pub struct ApiKey {
 impl ApiKey {
     /// A key with no hash, models or expiry (unit tests of the limiter).
     #[doc(hidden)]
-    pub fn for_tests(id: &str, rpm: Option<u32>, max_concurrency: Option<u32>) -> ApiKey {
+    pub fn for_tests(id: &str, quota: Quota) -> ApiKey {
         ApiKey {
             id: id.to_string(),
             hash: [0; 32],
             models: Vec::new(),
-            rpm,
-            max_concurrency,
+            quota,
             expires: None,
             stats: Arc::default(),
         }
@@ -108,18 +108,24 @@ impl Keys {
                     )
                 })?),
             };
-            if k.rpm == Some(0) || k.max_concurrency == Some(0) {
+            let quota = Quota {
+                rpm: k.rpm,
+                rpd: k.rpd,
+                tpm: k.tpm,
+                tpd: k.tpd,
+                concurrency: k.max_concurrency,
+            };
+            if quota.has_zero() {
                 return Err(ConfigError::at(
                     path,
-                    "rpm and max_concurrency must be > 0 when set",
+                    "rpm, rpd, tpm, tpd and max_concurrency must be > 0 when set",
                 ));
             }
             let key = ApiKey {
                 id: k.id.clone(),
                 hash,
                 models: k.models.iter().map(|m| Pattern::new(m)).collect(),
-                rpm: k.rpm,
-                max_concurrency: k.max_concurrency,
+                quota,
                 expires,
                 stats: registry.for_key(&k.id),
             };
@@ -226,6 +232,9 @@ mod tests {
                 models: vec!["hy-*".into()],
                 rpm: Some(10),
                 max_concurrency: None,
+                rpd: None,
+                tpm: None,
+                tpd: None,
                 expires: expires.map(str::to_string),
             }],
             admin_key_sha256: Some(hex::encode(hash_key("sk-admin"))),

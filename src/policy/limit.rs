@@ -1,254 +1,462 @@
-//! Per-key and global limits with pingora-limits: requests per minute as a sliding estimate
-//! over two fixed windows (`prev × (1 − elapsed fraction) + current`, so a burst at a window
-//! edge is not doubled) and requests in flight (`Inflight` guards held in the request context
-//! until the response has ended, streams included). The counters are process-wide: limits hold
-//! across worker threads and survive config reloads.
+//! Per-key and global limits: requests and tokens per minute and per day, and requests in
+//! flight. One instance keeps its counters in-process ([`LocalCounters`], pingora-limits'
+//! `Inflight` for concurrency); several share them through Redis ([`SharedLimits`], one
+//! script per request). When Redis is away, `redis.on_failure: local` falls back to the
+//! in-process counters with each limit divided by `redis.instances`; `refuse` answers 503.
 //!
-//! Every limit is checked, then (only if all admit) counted: two threads admitted at the same
-//! instant can each see the last free slot, so a burst may pass the limit by at most the
-//! number of worker threads. Refused requests are not counted by any limit, so a client
-//! hammering a limit is admitted again as soon as its rate falls, and a request one key's
-//! limit refuses takes nothing from the global budget.
+//! Every limit is checked, then (only if all admit) counted, so a request one limit refuses
+//! takes nothing from the others, and global and per-key counters never share a name. In
+//! process, two worker threads admitted at the same instant are serialised by one lock; in
+//! Redis the script is atomic.
+//!
+//! Tokens are reserved before forwarding ([`quota::reservation`]) and settled to the real
+//! usage when the response has ended, streams included; an answer whose usage is unknown
+//! keeps its reservation (never zero).
 
+use super::local::{now_ms, LocalCounters, Reading};
+use super::quota::{self, Counter, Quota, Unit, Window};
+use super::shared::OnFailure;
+use super::shared_limits::{Lease, SharedLimits, Verdict};
 use crate::config::error::ConfigError;
 use crate::config::file::LimitsSection;
 use crate::error::GatewayError;
 use crate::policy::auth::ApiKey;
 use pingora_limits::inflight::{Guard, Inflight};
-use pingora_limits::rate::Rate;
-use std::time::Duration;
+use std::sync::Arc;
 
-const WINDOW: Duration = Duration::from_secs(60);
-
-/// Limits over all keys (from `limits:`).
-#[derive(Debug, Default, Clone, Copy)]
+/// Limits over all keys (from `limits:`), and how tokens are reserved.
+#[derive(Debug, Clone, Copy)]
 pub struct GlobalLimits {
-    pub rpm: Option<u32>,
-    pub concurrency: Option<u32>,
+    pub quota: Quota,
+    /// See [`quota::reservation`].
+    pub reserve_output_tokens: u64,
 }
+
+impl Default for GlobalLimits {
+    fn default() -> Self {
+        GlobalLimits {
+            quota: Quota::default(),
+            reserve_output_tokens: DEFAULT_RESERVE_OUTPUT,
+        }
+    }
+}
+
+/// The output part of a reservation when the file sets none.
+const DEFAULT_RESERVE_OUTPUT: u64 = 1024;
 
 impl TryFrom<&LimitsSection> for GlobalLimits {
     type Error = ConfigError;
 
     fn try_from(l: &LimitsSection) -> Result<Self, ConfigError> {
-        if l.global_rpm == Some(0) || l.global_concurrency == Some(0) {
-            return Err(ConfigError::whole(
-                "global_rpm and global_concurrency must be > 0 when set",
-            ));
+        let quota = Quota {
+            rpm: l.global_rpm,
+            rpd: l.global_rpd,
+            tpm: l.global_tpm,
+            tpd: l.global_tpd,
+            concurrency: l.global_concurrency,
+        };
+        if quota.has_zero() || l.reserve_output_tokens == Some(0) {
+            return Err(ConfigError::whole("limits must be > 0 when set"));
         }
         Ok(GlobalLimits {
-            rpm: l.global_rpm,
-            concurrency: l.global_concurrency,
+            quota,
+            reserve_output_tokens: l.reserve_output_tokens.unwrap_or(DEFAULT_RESERVE_OUTPUT),
         })
     }
 }
 
-/// Process-wide limiter state. Global and per-key counters live in separate maps, so no key
-/// id (not even one named `global`) can share the global buckets.
+/// Process-wide limiter state: survives config reloads.
 pub struct Limiter {
-    global_rate: Rate,
-    key_rate: Rate,
+    local: LocalCounters,
     global_inflight: Inflight,
     key_inflight: Inflight,
+    /// Set when `redis:` is configured.
+    pub shared: Option<Arc<SharedLimits>>,
 }
-
-/// The one id of the global maps.
-const GLOBAL: &str = "";
 
 impl Default for Limiter {
     fn default() -> Self {
         Limiter {
-            global_rate: Rate::new(WINDOW),
-            key_rate: Rate::new(WINDOW),
+            local: LocalCounters::default(),
             global_inflight: Inflight::new(),
             key_inflight: Inflight::new(),
+            shared: None,
         }
     }
 }
 
-/// An admitted request: hold it until the response has ended.
+impl Limiter {
+    /// A limiter whose counters live in `shared` (Redis) when given, else in-process.
+    pub fn new(shared: Option<Arc<SharedLimits>>) -> Limiter {
+        Limiter {
+            shared,
+            ..Default::default()
+        }
+    }
+}
+
+/// What one request asks of the limits.
+pub struct Ask<'a> {
+    pub key: Option<&'a ApiKey>,
+    pub global: &'a GlobalLimits,
+    /// The token reservation ([`quota::reservation`]).
+    pub tokens: u64,
+}
+
+/// An admitted request: hold it until the response has ended, then [`Admission::settle`].
 #[derive(Default)]
 pub struct Admission {
     _guards: Vec<Guard>,
-    /// OpenAI's `x-ratelimit-*` headers for the key's RPM limit.
+    /// OpenAI's `x-ratelimit-*` headers for the key's limits.
     pub headers: Vec<(&'static str, String)>,
+    /// Token counters with the window their reservation went into.
+    reserved: Vec<(Counter, u64)>,
+    /// Where the counters live.
+    shared: Option<Arc<SharedLimits>>,
+    lease: Option<Lease>,
+    local: Option<Arc<Limiter>>,
 }
 
-/// One rate check's reading: what is used of the limit, and when the window resets.
-struct RateState {
-    used: f64,
-    reset_s: u64,
+impl Drop for Admission {
+    fn drop(&mut self) {
+        // Not settled (a panic, an early return): the Redis lease expires by itself.
+        if let (Some(s), Some(l)) = (&self.shared, &self.lease) {
+            s.abandon(l);
+        }
+    }
+}
+
+impl Admission {
+    /// The response has ended: correct the token reservation to `used` (prompt + completion;
+    /// `None` when unknown keeps the reservation) and free the concurrency slots.
+    pub fn settle(mut self, used: Option<u64>) {
+        let corrections: Vec<(Counter, u64, i64)> = match used {
+            Some(u) => self
+                .reserved
+                .iter()
+                .map(|(c, idx)| (c.clone(), *idx, u as i64 - c.cost as i64))
+                .collect(),
+            None => Vec::new(),
+        };
+        let lease = self.lease.take();
+        match (self.shared.clone(), self.local.clone()) {
+            (Some(shared), _) => {
+                tokio::spawn(async move { shared.settle(corrections, lease).await });
+            }
+            (None, Some(limiter)) => {
+                for (c, idx, delta) in corrections {
+                    limiter.local.settle(&c.name(), idx, delta);
+                }
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 impl Limiter {
-    /// Admits one request of `key` (None when the gateway runs open) or refuses it with a 429.
-    /// Every limit is checked before anything is counted, so a request refused by one limit
-    /// uses up none of the others.
-    pub fn admit(
-        &self,
-        key: Option<&ApiKey>,
-        global: GlobalLimits,
-    ) -> Result<Admission, GatewayError> {
-        let global_rpm = global
-            .rpm
-            .map(|l| (l, rate_state(&self.global_rate, GLOBAL)));
-        if let Some((limit, st)) = &global_rpm {
-            refuse_over(*limit, st, "the gateway's global")?;
+    /// Admits one request or refuses it (429, or 503 when shared limits are required and
+    /// Redis is away).
+    pub async fn admit(self: &Arc<Self>, ask: Ask<'_>) -> Result<Admission, GatewayError> {
+        let key_scope = ask.key.map(|k| format!("k:{}", k.id));
+        let key_quota = ask.key.map(|k| k.quota).unwrap_or_default();
+        let mut counters = quota::counters("g", &ask.global.quota, ask.tokens);
+        let key_from = counters.len();
+        if let Some(scope) = &key_scope {
+            counters.extend(quota::counters(scope, &key_quota, ask.tokens));
         }
-        let key_rpm = key.and_then(|k| k.rpm.map(|l| (k, l, rate_state(&self.key_rate, &k.id))));
-        if let Some((k, limit, st)) = &key_rpm {
-            refuse_over(*limit, st, &format!("key `{}`", k.id))?;
+        if counters.is_empty()
+            && ask.global.quota.concurrency.is_none()
+            && key_quota.concurrency.is_none()
+        {
+            return Ok(Admission::default());
         }
-        let mut adm = Admission::default();
-        if let Some(limit) = global.concurrency {
-            adm._guards.push(hold(
-                &self.global_inflight,
-                GLOBAL,
-                limit,
-                "the gateway's global",
-            )?);
+        let mut leases = Vec::new();
+        if let Some(c) = ask.global.quota.concurrency {
+            leases.push(("g".to_string(), c));
         }
-        if let Some(k) = key {
-            if let Some(limit) = k.max_concurrency {
-                adm._guards.push(hold(
-                    &self.key_inflight,
-                    &k.id,
-                    limit,
-                    &format!("key `{}`", k.id),
-                )?);
+        if let (Some(scope), Some(c)) = (&key_scope, key_quota.concurrency) {
+            leases.push((scope.clone(), c));
+        }
+        let who = |i: usize| match (i < key_from, ask.key) {
+            (false, Some(k)) => format!("key `{}`", k.id),
+            _ => "the gateway's global".to_string(),
+        };
+        if let Some(shared) = &self.shared {
+            match shared.admit(&counters, &leases).await {
+                Ok(Verdict::Admitted { readings, lease }) => {
+                    let mut adm = admitted(&counters, &readings, key_from);
+                    adm.shared = Some(shared.clone());
+                    adm.lease = lease;
+                    return Ok(adm);
+                }
+                Ok(Verdict::Refused { index, reading }) => {
+                    return Err(refusal(&counters, &leases, index, reading, &who));
+                }
+                Err(e) if shared.state.settings.on_failure == OnFailure::Refuse => {
+                    return Err(GatewayError::Unavailable {
+                        message: format!("Shared limits are unavailable: {e}."),
+                    });
+                }
+                Err(_) => {} // fall back to this instance's share
             }
         }
-        // Admitted: only now count the request against the rates.
-        if global_rpm.is_some() {
-            self.global_rate.observe(&GLOBAL, 1);
+        let share = self
+            .shared
+            .as_ref()
+            .map_or(1, |s| s.state.settings.instances);
+        self.admit_locally(&counters, &leases, key_from, share, &who)
+    }
+
+    fn admit_locally(
+        self: &Arc<Self>,
+        counters: &[Counter],
+        leases: &[(String, u32)],
+        key_from: usize,
+        share: u32,
+        who: &dyn Fn(usize) -> String,
+    ) -> Result<Admission, GatewayError> {
+        let readings = self
+            .local
+            .admit(counters, share)
+            .map_err(|(i, r)| refusal(counters, leases, i, r, who))?;
+        let mut guards = Vec::new();
+        for (i, (scope, limit)) in leases.iter().enumerate() {
+            let inflight = if scope == "g" {
+                &self.global_inflight
+            } else {
+                &self.key_inflight
+            };
+            let limit = limit.div_ceil(share.max(1));
+            let (guard, now) = inflight.incr(scope, 1);
+            if now > i64::from(limit) as isize {
+                drop(guard);
+                // Undo the counts this request already made.
+                for (c, r) in counters.iter().zip(&readings) {
+                    self.local.settle(&c.name(), r.idx, -(c.cost as i64));
+                }
+                let reading = Reading {
+                    used: limit as f64,
+                    reset_ms: 1000,
+                    idx: 0,
+                };
+                return Err(refusal(counters, leases, counters.len() + i, reading, who));
+            }
+            guards.push(guard);
         }
-        if let Some((k, limit, st)) = key_rpm {
-            self.key_rate.observe(&k.id.as_str(), 1);
-            let remaining = (f64::from(limit) - st.used - 1.0).max(0.0).floor() as u64;
-            adm.headers = vec![
-                ("x-ratelimit-limit-requests", limit.to_string()),
-                ("x-ratelimit-remaining-requests", remaining.to_string()),
-                ("x-ratelimit-reset-requests", format!("{}s", st.reset_s)),
-            ];
-        }
+        let mut adm = admitted(counters, &readings, key_from);
+        adm._guards = guards;
+        adm.local = Some(self.clone());
         Ok(adm)
     }
 }
 
-/// The sliding estimate for `id`: `prev × (1 − elapsed fraction) + current`.
-fn rate_state(rate: &Rate, id: &str) -> RateState {
-    let (used, fraction) = rate.rate_with(&id, |c| {
-        let prev = c.prev_samples as f64;
-        let curr = c.curr_samples as f64;
-        (
-            prev * (1.0 - c.current_interval_fraction) + curr,
-            c.current_interval_fraction,
-        )
-    });
-    let reset_s = (WINDOW.as_secs_f64() * (1.0 - fraction)).ceil().max(1.0) as u64;
-    RateState { used, reset_s }
-}
-
-fn refuse_over(limit: u32, st: &RateState, who: &str) -> Result<(), GatewayError> {
-    if st.used < f64::from(limit) {
-        return Ok(());
+/// The admission: the key's rate-limit headers and the token counters to settle.
+fn admitted(counters: &[Counter], readings: &[Reading], key_from: usize) -> Admission {
+    let mut adm = Admission::default();
+    for (i, (c, r)) in counters.iter().zip(readings).enumerate() {
+        if c.unit == Unit::Tokens {
+            adm.reserved.push((c.clone(), r.idx));
+        }
+        if i >= key_from && c.window == Window::Minute {
+            let remaining = (c.limit as f64 - r.used - c.cost as f64).max(0.0) as u64;
+            adm.headers
+                .extend(headers(c.unit, c.limit, remaining, r.reset_ms));
+        }
     }
-    let reset_s = st.reset_s;
-    Err(GatewayError::RateLimited {
-        message: format!(
-            "Rate limit reached for {who} requests per minute: limit {limit}. Retry after {reset_s} s."
-        ),
-        headers: vec![
-            ("retry-after", reset_s.to_string()),
-            ("x-ratelimit-limit-requests", limit.to_string()),
-            ("x-ratelimit-remaining-requests", "0".into()),
-            ("x-ratelimit-reset-requests", format!("{reset_s}s")),
-        ],
-    })
+    adm
 }
 
-fn hold(inflight: &Inflight, id: &str, limit: u32, who: &str) -> Result<Guard, GatewayError> {
-    let (guard, now) = inflight.incr(id, 1);
-    if now > i64::from(limit) as isize {
-        drop(guard);
-        return Err(GatewayError::RateLimited {
+/// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
+fn headers(unit: Unit, limit: u64, remaining: u64, reset_ms: u64) -> [(&'static str, String); 3] {
+    let reset = format!("{}s", reset_ms.div_ceil(1000).max(1));
+    match unit {
+        Unit::Requests => [
+            ("x-ratelimit-limit-requests", limit.to_string()),
+            ("x-ratelimit-remaining-requests", remaining.to_string()),
+            ("x-ratelimit-reset-requests", reset),
+        ],
+        Unit::Tokens => [
+            ("x-ratelimit-limit-tokens", limit.to_string()),
+            ("x-ratelimit-remaining-tokens", remaining.to_string()),
+            ("x-ratelimit-reset-tokens", reset),
+        ],
+    }
+}
+
+/// The 429 for the counter (or lease set, past the counters) at `index`.
+fn refusal(
+    counters: &[Counter],
+    leases: &[(String, u32)],
+    index: usize,
+    r: Reading,
+    who: &dyn Fn(usize) -> String,
+) -> GatewayError {
+    let reset_s = r.reset_ms.div_ceil(1000).max(1);
+    let Some(c) = counters.get(index) else {
+        let limit = leases.get(index - counters.len()).map_or(0, |l| l.1);
+        let scope_is_key = leases
+            .get(index - counters.len())
+            .is_some_and(|l| l.0 != "g");
+        let whom = if scope_is_key {
+            who(usize::MAX)
+        } else {
+            who(0)
+        };
+        return GatewayError::RateLimited {
             message: format!(
-                "Too many requests in flight for {who}: limit {limit}. Retry when one finishes."
+                "Too many requests in flight for {whom}: limit {limit}. Retry when one finishes."
             ),
             headers: vec![("retry-after", "1".into())],
-        });
+        };
+    };
+    let mut headers = vec![("retry-after", reset_s.to_string())];
+    headers.extend(self::headers(c.unit, c.limit, 0, r.reset_ms));
+    let ask = if c.unit == Unit::Tokens {
+        format!(" (this request reserves {} tokens)", c.cost)
+    } else {
+        String::new()
+    };
+    GatewayError::RateLimited {
+        message: format!(
+            "Rate limit reached for {} {}: limit {}, used {}{ask}. Retry after {reset_s} s.",
+            who(index),
+            c.describe(),
+            c.limit,
+            r.used.floor() as u64
+        ),
+        headers,
     }
-    Ok(guard)
+}
+
+/// Milliseconds since the Unix epoch (the windows are aligned to it).
+pub fn clock_ms() -> u64 {
+    now_ms()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn global_rpm_counts_admitted_only() {
-        let l = Limiter::default();
-        let g = GlobalLimits {
-            rpm: Some(5),
-            concurrency: None,
-        };
-        let ok = (0..20).filter(|_| l.admit(None, g).is_ok()).count();
+    fn key(id: &str, rpm: Option<u32>) -> ApiKey {
+        ApiKey::for_tests(
+            id,
+            Quota {
+                rpm,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn global(rpm: Option<u32>, concurrency: Option<u32>) -> GlobalLimits {
+        GlobalLimits {
+            quota: Quota {
+                rpm,
+                concurrency,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    async fn admit(l: &Arc<Limiter>, k: Option<&ApiKey>, g: &GlobalLimits) -> Option<Admission> {
+        l.admit(Ask {
+            key: k,
+            global: g,
+            tokens: 0,
+        })
+        .await
+        .ok()
+    }
+
+    #[tokio::test]
+    async fn global_rpm_counts_admitted_only() {
+        let l = Arc::new(Limiter::default());
+        let g = global(Some(5), None);
+        let mut ok = 0;
+        for _ in 0..20 {
+            ok += usize::from(admit(&l, None, &g).await.is_some());
+        }
         assert_eq!(ok, 5);
     }
 
-    fn key(id: &str, rpm: Option<u32>) -> ApiKey {
-        ApiKey::for_tests(id, rpm, None)
-    }
-
-    #[test]
-    fn a_key_named_global_has_its_own_buckets() {
-        let l = Limiter::default();
-        let g = GlobalLimits {
-            rpm: Some(3),
-            concurrency: None,
-        };
+    #[tokio::test]
+    async fn a_key_named_global_has_its_own_buckets() {
+        let l = Arc::new(Limiter::default());
+        let g = global(Some(3), None);
         let k = key("global", Some(100));
         for _ in 0..3 {
-            assert!(l.admit(Some(&k), g).is_ok());
+            assert!(admit(&l, Some(&k), &g).await.is_some());
         }
         // The global budget is spent, and the key's own count is 3 of 100, not 6.
         let other = key("other", None);
-        assert!(l.admit(Some(&other), g).is_err());
-        let open = GlobalLimits::default();
-        let adm = l.admit(Some(&k), open).ok().unwrap();
+        assert!(admit(&l, Some(&other), &g).await.is_none());
+        let adm = admit(&l, Some(&k), &GlobalLimits::default()).await.unwrap();
         assert!(adm
             .headers
             .contains(&("x-ratelimit-remaining-requests", "96".to_string())));
     }
 
-    #[test]
-    fn refused_requests_take_nothing_from_the_global_budget() {
-        let l = Limiter::default();
-        let g = GlobalLimits {
-            rpm: Some(5),
-            concurrency: None,
-        };
+    #[tokio::test]
+    async fn refused_requests_take_nothing_from_the_global_budget() {
+        let l = Arc::new(Limiter::default());
+        let g = global(Some(5), None);
         let tight = key("tight", Some(1));
-        let admitted = (0..10).filter(|_| l.admit(Some(&tight), g).is_ok()).count();
+        let mut admitted = 0;
+        for _ in 0..10 {
+            admitted += usize::from(admit(&l, Some(&tight), &g).await.is_some());
+        }
         assert_eq!(admitted, 1);
         // 9 refusals by the key's own limit: the global budget still has 4 of 5.
         let other = key("other", None);
-        let ok = (0..10).filter(|_| l.admit(Some(&other), g).is_ok()).count();
+        let mut ok = 0;
+        for _ in 0..10 {
+            ok += usize::from(admit(&l, Some(&other), &g).await.is_some());
+        }
         assert_eq!(ok, 4);
     }
 
-    #[test]
-    fn concurrency_released_on_drop() {
-        let l = Limiter::default();
-        let g = GlobalLimits {
-            rpm: None,
-            concurrency: Some(2),
-        };
-        let a = l.admit(None, g).ok();
-        let b = l.admit(None, g).ok();
+    #[tokio::test]
+    async fn concurrency_released_on_drop() {
+        let l = Arc::new(Limiter::default());
+        let g = global(None, Some(2));
+        let a = admit(&l, None, &g).await;
+        let b = admit(&l, None, &g).await;
         assert!(a.is_some() && b.is_some());
-        assert!(l.admit(None, g).is_err());
+        assert!(admit(&l, None, &g).await.is_none());
         drop(a);
-        assert!(l.admit(None, g).is_ok());
+        assert!(admit(&l, None, &g).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn tokens_are_reserved_then_settled() {
+        let l = Arc::new(Limiter::default());
+        let k = ApiKey::for_tests(
+            "t",
+            Quota {
+                tpm: Some(1000),
+                ..Default::default()
+            },
+        );
+        let g = GlobalLimits::default();
+        let ask = |tokens| Ask {
+            key: Some(&k),
+            global: &g,
+            tokens,
+        };
+        let a = l.admit(ask(600)).await.unwrap();
+        assert!(a
+            .headers
+            .contains(&("x-ratelimit-remaining-tokens", "400".to_string())));
+        let refused = l.admit(ask(600)).await.err().unwrap();
+        assert_eq!(refused.status(), 429);
+        assert!(refused
+            .headers()
+            .iter()
+            .any(|(h, _)| *h == "x-ratelimit-reset-tokens"));
+        a.settle(Some(100)); // used 100 of the 600 reserved
+        let b = l.admit(ask(600)).await.unwrap();
+        assert!(b
+            .headers
+            .contains(&("x-ratelimit-remaining-tokens", "300".to_string())));
     }
 }

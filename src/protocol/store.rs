@@ -104,3 +104,89 @@ mod tests {
         assert!(s.get("resp_b").await.is_none());
     }
 }
+
+/// Stored responses in the shared Redis, so `previous_response_id` works on any instance.
+/// This instance also keeps its own in memory: a follow-up still finds its history while
+/// Redis is away (`redis.on_failure: local`).
+pub struct RedisStore {
+    shared: Arc<crate::policy::shared::SharedState>,
+    local: MemoryStore,
+    ttl: Duration,
+}
+
+impl RedisStore {
+    pub fn new(
+        shared: Arc<crate::policy::shared::SharedState>,
+        capacity: usize,
+        ttl: Duration,
+    ) -> RedisStore {
+        RedisStore {
+            shared,
+            local: MemoryStore::new(capacity, ttl),
+            ttl,
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        self.shared.key("resp", id)
+    }
+}
+
+#[async_trait]
+impl ResponseStore for RedisStore {
+    async fn get(&self, id: &str) -> Option<Stored> {
+        let key = self.key(id);
+        let found: Result<Option<String>, _> = self
+            .shared
+            .run("responses", |mut c| async move {
+                redis::cmd("GET").arg(key).query_async(&mut c).await
+            })
+            .await;
+        match found {
+            Ok(Some(text)) => {
+                let v: Value = serde_json::from_str(&text).ok()?;
+                Some(Stored {
+                    id: id.to_string(),
+                    input: Arc::new(v.get("input")?.as_array()?.clone()),
+                    response: Arc::new(v.get("response")?.clone()),
+                })
+            }
+            Ok(None) => None,
+            Err(_) => self.local.get(id).await,
+        }
+    }
+
+    fn put(&self, s: Stored) {
+        self.local.put(s.clone());
+        let shared = self.shared.clone();
+        let key = self.key(&s.id);
+        let ttl = self.ttl.as_millis() as u64;
+        let body = serde_json::json!({"input": s.input.as_ref(), "response": s.response.as_ref()})
+            .to_string();
+        tokio::spawn(async move {
+            let _ = shared
+                .run("responses", |mut c| async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(body)
+                        .arg("PX")
+                        .arg(ttl)
+                        .query_async::<()>(&mut c)
+                        .await
+                })
+                .await;
+        });
+    }
+
+    async fn delete(&self, id: &str) -> bool {
+        let here = self.local.delete(id).await;
+        let key = self.key(id);
+        let there: Result<i64, _> = self
+            .shared
+            .run("responses", |mut c| async move {
+                redis::cmd("DEL").arg(key).query_async(&mut c).await
+            })
+            .await;
+        here || there.is_ok_and(|n| n > 0)
+    }
+}

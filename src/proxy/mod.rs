@@ -20,7 +20,8 @@ use crate::error::GatewayError;
 use crate::observe::metrics::metrics;
 use crate::observe::record::{self, RequestInfo};
 use crate::policy::auth::ApiKey;
-use crate::policy::limit::{Admission, Limiter};
+use crate::policy::limit::{Admission, Ask, Limiter};
+use crate::policy::quota;
 use crate::protocol::store::ResponseStore;
 use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
@@ -40,8 +41,9 @@ use std::time::Instant;
 /// The gateway service.
 pub struct Gateway {
     pub config: ConfigHandle,
-    /// Rate and concurrency counters: process-wide, they outlive config reloads.
-    pub limiter: Limiter,
+    /// Request, token and concurrency limits: process-wide (or shared through Redis), they
+    /// outlive config reloads.
+    pub limiter: Arc<Limiter>,
     /// The cascade's cache and client: process-wide, they outlive config reloads.
     pub cascade: Arc<CascadeState>,
     /// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`).
@@ -262,7 +264,10 @@ impl ProxyHttp for Gateway {
             return; // the child's run is part of the parent's request
         }
         metrics().in_flight.dec();
-        ctx.admission = None; // release the in-flight slots now that the response has ended
+        // The response has ended: settle the token reservation, free the in-flight slots.
+        if let Some(adm) = ctx.admission.take() {
+            adm.settle(ctx.req.as_ref().and_then(RequestInfo::tokens_used));
+        }
         let Some(info) = ctx.req.as_ref() else {
             return;
         };
@@ -347,12 +352,6 @@ impl Gateway {
             return local::answer(session, &rt, &self.responses, endpoint, &path, key).await;
         };
         info.kind = Some(kind);
-        let admission = self
-            .limiter
-            .admit(key.as_deref(), rt.global_limits)
-            .inspect_err(|_| info.rate_limited = true)?;
-        let mut headers = admission.headers.clone();
-        ctx.admission = Some(admission);
         let content_type = header_str(session.req_header(), http::header::CONTENT_TYPE);
         let content_type = content_type.map(str::to_owned);
         let Some(body) = read_body(session, &rt, kind, info).await? else {
@@ -362,6 +361,7 @@ impl Gateway {
             return local::count_tokens(session, &body).await;
         }
         let incoming = translate::incoming(&rt, &self.responses, endpoint, body).await?;
+        let mut headers = Vec::new();
         if !incoming.dropped_tools.is_empty() {
             headers.push((
                 "x-llm-relay-dropped-tools",
@@ -373,6 +373,23 @@ impl Gateway {
             prepare::peek(incoming.endpoint, content_type.as_deref(), &incoming.body).await?;
         info.requested_model = Some(peeked.model.clone());
         authorize(key.as_deref(), &peeked.model)?;
+        let tokens = quota::reservation(
+            incoming.body.len(),
+            peeked.max_tokens,
+            rt.global_limits.reserve_output_tokens,
+        );
+        let ask = Ask {
+            key: key.as_deref(),
+            global: &rt.global_limits,
+            tokens,
+        };
+        let admission = self
+            .limiter
+            .admit(ask)
+            .await
+            .inspect_err(|_| info.rate_limited = true)?;
+        headers.extend(admission.headers.iter().cloned());
+        ctx.admission = Some(admission);
         info.stream = peeked.stream || kind == Kind::Speech;
         let (endpoint, translated) = (incoming.endpoint, incoming.translation.is_some());
         let prepared = prepare::prepare(

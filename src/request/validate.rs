@@ -15,6 +15,8 @@ use std::borrow::Cow;
 pub struct Peeked {
     pub model: String,
     pub stream: bool,
+    /// `max_tokens` (or `max_completion_tokens`): the output part of a token reservation.
+    pub max_tokens: Option<u64>,
     /// `stream_options` is present; `include_usage` is its value.
     pub stream_options: bool,
     pub include_usage: bool,
@@ -45,6 +47,12 @@ struct Body<'a> {
     voice: Option<&'a RawValue>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    // Numbers of any form: a lenient read for the token reservation, not validation (the
+    // upstream judges the value).
+    #[serde(default)]
+    max_tokens: Option<serde_json::Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +86,10 @@ pub fn json(endpoint: Endpoint, body: &[u8]) -> Result<Peeked, GatewayError> {
     Ok(Peeked {
         model,
         stream: b.stream.unwrap_or(false),
+        max_tokens: [b.max_completion_tokens, b.max_tokens]
+            .into_iter()
+            .flatten()
+            .find_map(|v| v.as_u64()),
         stream_options: b.stream_options.is_some(),
         include_usage: b
             .stream_options
@@ -114,6 +126,7 @@ pub fn form(endpoint: Endpoint, f: &FormSummary) -> Result<Peeked, GatewayError>
     Ok(Peeked {
         model,
         stream: false,
+        max_tokens: None,
         stream_options: false,
         include_usage: false,
     })
