@@ -1,3 +1,4 @@
 pub mod gateway;
 pub mod mock;
 pub mod raw;
+pub mod redis;

@@ -1,0 +1,297 @@
+//! Several gateway instances sharing one real `redis-server`: request and token limits,
+//! concurrency leases, stored responses, and Redis failing under them.
+
+mod common;
+
+use common::gateway::{wait_until, Gateway};
+use common::mock::Mock;
+use common::redis::Redis;
+use llm_relay::policy::auth::hash_key;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const KEY: &str = "sk-shared-test";
+
+/// A config for one of several instances: one pool on the mock, keys with `limits`.
+fn config(mock: &Mock, redis: &Redis, key_limits: &str, extra: &str) -> String {
+    format!(
+        r#"redis:
+  url: "{url}"
+  instances: 3
+  lease_ttl_ms: 2000
+  timeout_ms: 200
+pools:
+  main:
+    urls: ["http://{mock}/v1"]
+    timeouts: {{first_byte_ms: 10000, idle_ms: 10000}}
+routes:
+  - model: m
+    pool: main
+auth:
+  keys:
+    - {{id: team, sha256: "{hash}", {key_limits}}}
+{extra}"#,
+        url = redis.url(),
+        mock = mock.addr,
+        hash = hex::encode(hash_key(KEY)),
+    )
+}
+
+fn chat(stream: bool) -> Value {
+    json!({"model": "m", "stream": stream, "max_tokens": 10,
+           "messages": [{"role": "user", "content": "hello"}]})
+}
+
+async fn post(client: &reqwest::Client, gw: &Gateway, body: &Value) -> reqwest::Response {
+    client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(body)
+        .send()
+        .await
+        .expect("send")
+}
+
+fn three(yaml: &str) -> Vec<Gateway> {
+    (0..3).map(|_| Gateway::start(yaml)).collect()
+}
+
+/// 300 concurrent requests spread round-robin over three instances at `rpm: 60`: the shared
+/// script admits exactly the limit (the bound is limit + 1% + 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rpm_holds_across_three_instances() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let gws = three(&config(&mock, &redis, "rpm: 60", ""));
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let client = client.clone();
+        let url = gws[i % 3].url("/v1/chat/completions");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(KEY)
+                .json(&chat(false))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    let mut ok = 0;
+    let mut limited = 0;
+    for t in tasks {
+        match t.await.unwrap_or(0) {
+            200 => ok += 1,
+            429 => limited += 1,
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert!((60..=61).contains(&ok), "admitted {ok} of 300 at rpm 60");
+    assert_eq!(ok + limited, 300);
+    assert_eq!(mock.stats().await["requests"]["chat"], ok);
+    // Counted in Redis, not by the per-instance fallback (which would also give 3 × 20).
+    let key = redis.cli(&["--scan", "--pattern", "*k:team:rm:*"]);
+    assert_eq!(redis.cli(&["GET", &key]), ok.to_string());
+    for gw in &gws {
+        let m = reqwest::get(format!("http://{}/metrics", gw.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !m.contains("llm_relay_redis_fallbacks_total{"),
+            "no fallback: {m}"
+        );
+    }
+}
+
+/// A `tpm` key is refused once its tokens run out, the token headers count down across
+/// instances, and the day's `tpd` usage survives a restart of the instances.
+#[tokio::test]
+async fn token_budgets_are_shared_and_survive_restarts() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    // Each request reserves ceil(body/4) + 10 tokens; the mock reports its usage.
+    let yaml = config(&mock, &redis, "tpm: 400, tpd: 100000", "");
+    let gws = three(&yaml);
+    let client = reqwest::Client::new();
+    let mut remaining = Vec::new();
+    let mut refused = None;
+    for i in 0..30 {
+        let r = post(&client, &gws[i % 3], &chat(false)).await;
+        if r.status() == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        let left = r.headers()["x-ratelimit-remaining-tokens"]
+            .to_str()
+            .unwrap();
+        remaining.push(left.parse::<u64>().unwrap());
+    }
+    let refused = refused.expect("the tpm budget runs out");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(refused.headers()["x-ratelimit-limit-tokens"], "400");
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tokens per minute"));
+    assert!(remaining.len() >= 3, "{remaining:?}");
+    assert!(
+        remaining.windows(2).all(|w| w[1] < w[0]),
+        "counts down over all instances: {remaining:?}"
+    );
+    // The day's usage is in Redis: new instances see it.
+    let day_key = redis.cli(&["--scan", "--pattern", "*k:team:td:*"]);
+    let used_before: u64 = redis.cli(&["GET", &day_key]).parse().unwrap();
+    assert!(used_before > 0);
+    drop(gws);
+    let gw = Gateway::start(&yaml);
+    let used_after: u64 = redis.cli(&["GET", &day_key]).parse().unwrap();
+    assert_eq!(used_after, used_before, "restart keeps the day's usage");
+    let _ = post(&client, &gw, &chat(false)).await; // may be refused by tpm; tpd still counts
+}
+
+/// `max_concurrency: 4` over three instances with slow streams; the slots of an instance
+/// killed with SIGKILL free within the lease TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_leases_hold_and_free_after_a_crash() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let gws = three(&config(&mock, &redis, "max_concurrency: 4", ""));
+    let client = reqwest::Client::new();
+    // Streams of 40 events 100 ms apart hold their slot for about 4 s.
+    let slow = |gw: &Gateway| {
+        client
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .header("x-mock-events", "40")
+            .header("x-mock-interval-ms", "100")
+            .json(&chat(true))
+            .send()
+    };
+    let mut held = Vec::new();
+    for gw in [&gws[0], &gws[0], &gws[1], &gws[2]] {
+        let r = slow(gw).await.expect("send");
+        assert_eq!(r.status(), 200);
+        held.push(r);
+    }
+    for gw in &gws {
+        let r = post(&client, gw, &chat(false)).await;
+        assert_eq!(r.status(), 429, "the 5th request anywhere is refused");
+    }
+    // Instance 0 holds two slots; it dies without releasing them.
+    gws[0].signal("KILL");
+    held.drain(..2); // its two streams are gone with it
+    let freed = wait_until(Duration::from_secs(6), || async {
+        post(&client, &gws[1], &chat(false)).await.status() == 200
+    })
+    .await;
+    assert!(
+        freed,
+        "the dead instance's slots expire within the lease TTL"
+    );
+}
+
+/// Redis dies mid-run and comes back: no request fails (per-instance fallback), readiness
+/// stays 200, /health says degraded and then healthy, and the shared limits resume.
+#[tokio::test]
+async fn redis_failing_under_the_instances() {
+    let mock = Mock::start(false);
+    let mut redis = Redis::start();
+    let gws = three(&config(&mock, &redis, "rpm: 600", ""));
+    let client = reqwest::Client::new();
+    for gw in &gws {
+        assert_eq!(post(&client, gw, &chat(false)).await.status(), 200);
+    }
+    redis.stop();
+    for i in 0..30 {
+        let s = post(&client, &gws[i % 3], &chat(i % 2 == 0)).await.status();
+        assert_eq!(s, 200, "request {i} while Redis is down");
+    }
+    let ready = client
+        .get(gws[0].url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let health = |gw: &Gateway| {
+        let url = format!("http://{}/health", gw.admin);
+        let client = client.clone();
+        async move {
+            let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            v["components"]["redis"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    assert_eq!(health(&gws[0]).await, "degraded");
+    let metrics = client
+        .get(format!("http://{}/metrics", gws[0].admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("llm_relay_redis_up 0"), "{metrics}");
+    redis.restart();
+    let back = wait_until(Duration::from_secs(15), || async {
+        health(&gws[0]).await == "healthy"
+    })
+    .await;
+    assert!(back, "healthy again after Redis returns");
+    // The shared limits resume: the counter lives in Redis again.
+    assert_eq!(post(&client, &gws[0], &chat(false)).await.status(), 200);
+    let keys = redis.cli(&["--scan", "--pattern", "*k:team:rm:*"]);
+    assert!(!keys.is_empty(), "counting in Redis again");
+}
+
+/// A response stored by one instance is continued on another (`previous_response_id`).
+#[tokio::test]
+async fn stored_responses_are_found_on_every_instance() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let gws = three(&config(&mock, &redis, "rpm: 600", ""));
+    let client = reqwest::Client::new();
+    let first: Value = client
+        .post(gws[0].url("/v1/responses"))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "m", "input": "remember the word kiwi"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = first["id"].as_str().unwrap().to_string();
+    // The put is asynchronous: wait until the other instance can read it.
+    let url = gws[1].url(&format!("/v1/responses/{id}"));
+    let found = wait_until(Duration::from_secs(5), || async {
+        client
+            .get(&url)
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    })
+    .await;
+    assert!(found, "instance B serves A's stored response");
+    let next = client
+        .post(gws[2].url("/v1/responses"))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "m", "input": "which word?", "previous_response_id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 200);
+    let sent = mock.stats().await["last"]["chat"]["body"]["messages"].to_string();
+    assert!(sent.contains("kiwi"), "the history came from Redis: {sent}");
+}
