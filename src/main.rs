@@ -8,6 +8,7 @@ use llm_relay::admin::reload::HupReloader;
 use llm_relay::admin::Admin;
 use llm_relay::chat::cascade::CascadeState;
 use llm_relay::chat::image_cache::DescriptionCache;
+use llm_relay::chat::shared_cache::SharedDescriptions;
 use llm_relay::config::{ConfigHandle, Runtime, EMBEDDED_DEMO};
 use llm_relay::observe::alerts::Evaluator;
 use llm_relay::observe::health::{CacheCapacity, DrainWatcher};
@@ -111,12 +112,18 @@ fn main() {
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
     let sizing = runtime.cascade_sizing;
-    let cascade = Arc::new(CascadeState::new(
+    let shared = runtime.redis.clone().map(|s| Arc::new(SharedState::new(s)));
+    let mut cascade = CascadeState::new(
         DescriptionCache::new(sizing.entries, sizing.bytes, sizing.ttl),
         sizing.global_parallel,
-    ));
+    );
+    cascade.shared = shared.clone().map(|shared| SharedDescriptions {
+        shared,
+        ttl: sizing.ttl,
+        lock_ttl: sizing.vision_timeout + Duration::from_secs(5),
+    });
+    let cascade = Arc::new(cascade);
     let (stored, stored_ttl) = runtime.responses_store;
-    let shared = runtime.redis.clone().map(|s| Arc::new(SharedState::new(s)));
     let responses: Arc<dyn ResponseStore> = match &shared {
         Some(s) => Arc::new(RedisStore::new(s.clone(), stored, stored_ttl)),
         None => Arc::new(MemoryStore::new(stored, stored_ttl)),

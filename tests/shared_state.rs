@@ -295,3 +295,99 @@ async fn stored_responses_are_found_on_every_instance() {
     let sent = mock.stats().await["last"]["chat"]["body"]["messages"].to_string();
     assert!(sent.contains("kiwi"), "the history came from Redis: {sent}");
 }
+
+fn cascade_config(mock: &Mock, redis: &Redis) -> String {
+    format!(
+        r#"redis:
+  url: "{url}"
+  instances: 3
+pools:
+  main:
+    urls: ["http://{mock}/v1"]
+    profile: hunyuan
+routes:
+  - model: hunyuan-turbos-latest
+    pool: main
+  - model: hunyuan-vision
+    pool: main
+    vision: true
+cascade:
+  vision_model: hunyuan-vision
+  timeout_ms: 5000
+"#,
+        url = redis.url(),
+        mock = mock.addr,
+    )
+}
+
+fn with_image(url: &str) -> Value {
+    json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is it?"},
+        {"type": "image_url", "image_url": {"url": url}}]}]})
+}
+
+/// Twenty concurrent requests for the same new image over three instances: one vision call.
+/// An image described on A is a hit on B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cascade_cache_is_shared() {
+    let mock = Mock::start(true);
+    let redis = Redis::start();
+    let gws = three(&cascade_config(&mock, &redis));
+    // A slow vision model: the twenty requests overlap.
+    mock.control(json!({"vision_delay_ms": 400})).await;
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (client, url) = (client.clone(), gws[i % 3].url("/v1/chat/completions"));
+        tasks.push(tokio::spawn(async move {
+            let body = with_image("https://img.example/shared.png");
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 200);
+    }
+    assert_eq!(
+        mock.stats().await["vision_calls"],
+        1,
+        "one vision call for 20 requests"
+    );
+    // Another image: described on A, then asked on B.
+    mock.control(json!({"vision_delay_ms": 0})).await;
+    let body = with_image("https://img.example/other.png");
+    let a = client
+        .post(gws[0].url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 200);
+    // The value is written before A answers.
+    let b = client
+        .post(gws[1].url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 200);
+    assert_eq!(
+        mock.stats().await["vision_calls"],
+        2,
+        "B made no vision call"
+    );
+    let m = reqwest::get(format!("http://{}/metrics", gws[1].admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains(r#"llm_relay_cascade_l2_total{result="hit"}"#),
+        "{m}"
+    );
+}

@@ -49,6 +49,8 @@ pub struct CascadeState {
     /// start-up like the cache): many image requests at once queue here instead of
     /// multiplying the load on the vision model.
     pub slots: tokio::sync::Semaphore,
+    /// The second level in the shared Redis (several instances), when configured.
+    pub shared: Option<super::shared_cache::SharedDescriptions>,
     pub client: reqwest::Client,
     pub vision_calls: AtomicU64,
     pub vision_failures: AtomicU64,
@@ -66,6 +68,7 @@ impl CascadeState {
         CascadeState {
             cache,
             slots: tokio::sync::Semaphore::new(max_global_parallel.max(1)),
+            shared: None,
             client,
             vision_calls: AtomicU64::new(0),
             vision_failures: AtomicU64::new(0),
@@ -182,31 +185,45 @@ async fn describe_one(
 ) -> Result<(Arc<str>, Source), VisionError> {
     st.cache
         .get_or_make(key, || async {
-            let queued = Instant::now();
-            // Closed only if the semaphore is dropped, which never happens while `st` lives.
-            let _slot = st.slots.acquire().await.ok();
-            let m = crate::observe::metrics::metrics();
-            m.vision_queue
-                .with_label_values::<&str>(&[])
-                .observe(queued.elapsed().as_secs_f64());
-            st.vision_calls.fetch_add(1, Ordering::Relaxed);
-            let prompt = s.prompt.replace("{question}", question);
-            let t0 = Instant::now();
-            let r = vision::describe(&st.client, &s.vision, &prompt, url, s.timeout).await;
-            let took = t0.elapsed();
-            st.vision_micros
-                .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-            m.vision_duration
-                .with_label_values::<&str>(&[])
-                .observe(took.as_secs_f64());
-            let result = if r.is_ok() { "ok" } else { "error" };
-            m.vision_calls.with_label_values(&[result]).inc();
-            if r.is_err() {
-                st.vision_failures.fetch_add(1, Ordering::Relaxed);
+            let call = || call_vision(url, question, s, st);
+            match &st.shared {
+                Some(l2) => l2.get_or_make(&key, call).await,
+                None => call().await,
             }
-            r
         })
         .await
+}
+
+/// One vision call, queued behind `cascade.max_global_parallel`, timed and counted.
+async fn call_vision(
+    url: &str,
+    question: &str,
+    s: &CascadeSettings,
+    st: &CascadeState,
+) -> Result<String, VisionError> {
+    let queued = Instant::now();
+    // Closed only if the semaphore is dropped, which never happens while `st` lives.
+    let _slot = st.slots.acquire().await.ok();
+    let m = crate::observe::metrics::metrics();
+    m.vision_queue
+        .with_label_values::<&str>(&[])
+        .observe(queued.elapsed().as_secs_f64());
+    st.vision_calls.fetch_add(1, Ordering::Relaxed);
+    let prompt = s.prompt.replace("{question}", question);
+    let t0 = Instant::now();
+    let r = vision::describe(&st.client, &s.vision, &prompt, url, s.timeout).await;
+    let took = t0.elapsed();
+    st.vision_micros
+        .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    m.vision_duration
+        .with_label_values::<&str>(&[])
+        .observe(took.as_secs_f64());
+    let result = if r.is_ok() { "ok" } else { "error" };
+    m.vision_calls.with_label_values(&[result]).inc();
+    if r.is_err() {
+        st.vision_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    r
 }
 
 /// Every image part: its spot, URL, and the text of its message (the user's question).

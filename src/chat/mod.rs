@@ -3,4 +3,5 @@ pub mod cascade;
 pub mod fix;
 pub mod image_cache;
 pub mod image_key;
+pub mod shared_cache;
 pub mod vision;

@@ -42,6 +42,8 @@ pub struct CascadeSizing {
     pub bytes: u64,
     pub ttl: Duration,
     pub global_parallel: usize,
+    /// One vision call's limit (the shared cache's lock lasts a little longer).
+    pub vision_timeout: Duration,
 }
 
 /// The validated configuration the gateway runs on.
@@ -206,6 +208,7 @@ fn sizing(c: Option<&CascadeSection>) -> CascadeSizing {
         bytes: cache.max_bytes,
         ttl: Duration::from_secs(cache.ttl_seconds),
         global_parallel: c.map_or(32, |c| c.max_global_parallel),
+        vision_timeout: Duration::from_millis(c.map_or(30_000, |c| c.timeout_ms)),
     }
 }
 
