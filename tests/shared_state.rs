@@ -391,3 +391,35 @@ async fn the_cascade_cache_is_shared() {
         "{m}"
     );
 }
+
+/// How far a reservation is from the real usage, in process (no Redis): the first answer's
+/// headers show the reservation, the second's what the first really used after settlement.
+#[tokio::test]
+async fn reservation_is_settled_to_the_real_usage() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&format!(
+        "pools:\n  main:\n    urls: [\"http://{}/v1\"]\nroutes:\n  - model: m\n    pool: main\nauth:\n  keys:\n    - {{id: team, sha256: \"{}\", tpm: 100000}}\n",
+        mock.addr,
+        hex::encode(hash_key(KEY)),
+    ));
+    let client = reqwest::Client::new();
+    let remaining = |r: &reqwest::Response| -> u64 {
+        r.headers()["x-ratelimit-remaining-tokens"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let first = post(&client, &gw, &chat(false)).await;
+    let reserved = 100_000 - remaining(&first);
+    let usage: Value = first.json().await.unwrap();
+    let real = usage["usage"]["total_tokens"].as_u64().unwrap();
+    let second = post(&client, &gw, &chat(false)).await;
+    let settled = 100_000 - remaining(&second) - reserved;
+    println!("reservation {reserved} tokens, real usage {real}, settled to {settled}");
+    assert_eq!(settled, real, "the first request now counts its real usage");
+    assert!(
+        reserved >= real,
+        "the estimate reserves at least what was used"
+    );
+}

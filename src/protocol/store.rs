@@ -77,34 +77,6 @@ impl ResponseStore for MemoryStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn stored(id: &str) -> Stored {
-        Stored {
-            id: id.into(),
-            input: Arc::new(vec![json!({"role": "user", "content": "hi"})]),
-            response: Arc::new(json!({"id": id, "output": [{"type": "message"}]})),
-        }
-    }
-
-    #[tokio::test]
-    async fn put_get_delete_and_expiry() {
-        let s = MemoryStore::new(10, Duration::from_secs(60));
-        s.put(stored("resp_a"));
-        let got = s.get("resp_a").await.unwrap();
-        assert_eq!(got.history().len(), 2);
-        assert!(s.delete("resp_a").await);
-        assert!(s.get("resp_a").await.is_none());
-        let s = MemoryStore::new(10, Duration::ZERO);
-        s.put(stored("resp_b"));
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(s.get("resp_b").await.is_none());
-    }
-}
-
 /// Stored responses in the shared Redis, so `previous_response_id` works on any instance.
 /// This instance also keeps its own in memory: a follow-up still finds its history while
 /// Redis is away (`redis.on_failure: local`).
@@ -188,5 +160,33 @@ impl ResponseStore for RedisStore {
             })
             .await;
         here || there.is_ok_and(|n| n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(id: &str) -> Stored {
+        Stored {
+            id: id.into(),
+            input: Arc::new(vec![json!({"role": "user", "content": "hi"})]),
+            response: Arc::new(json!({"id": id, "output": [{"type": "message"}]})),
+        }
+    }
+
+    #[tokio::test]
+    async fn put_get_delete_and_expiry() {
+        let s = MemoryStore::new(10, Duration::from_secs(60));
+        s.put(stored("resp_a"));
+        let got = s.get("resp_a").await.unwrap();
+        assert_eq!(got.history().len(), 2);
+        assert!(s.delete("resp_a").await);
+        assert!(s.get("resp_a").await.is_none());
+        let s = MemoryStore::new(10, Duration::ZERO);
+        s.put(stored("resp_b"));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(s.get("resp_b").await.is_none());
     }
 }

@@ -159,6 +159,14 @@ fn read(rule: &AlertRule, rt: &Runtime, now: &Sample, then: &Sample) -> Reading 
                 threshold: format!("< {below}"),
             }
         }
+        Rule::RedisUnavailable => {
+            let down = rt.redis.is_some() && metrics().redis_up.get() == 0;
+            Reading {
+                value: Some(if down { 1.0 } else { 0.0 }),
+                firing: down,
+                threshold: "Redis unreachable".into(),
+            }
+        }
         Rule::PoolUnhealthy { pool } => {
             let healthy = rt.pools.get(pool).is_some_and(|p| p.is_healthy());
             Reading {

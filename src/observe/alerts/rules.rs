@@ -7,10 +7,20 @@ use std::time::Duration;
 /// What a rule watches.
 #[derive(Debug, Clone)]
 pub enum Rule {
-    ErrorRate { above: f64 },
-    P99Latency { above_seconds: f64 },
-    CacheHitRate { below: f64 },
-    PoolUnhealthy { pool: String },
+    ErrorRate {
+        above: f64,
+    },
+    P99Latency {
+        above_seconds: f64,
+    },
+    CacheHitRate {
+        below: f64,
+    },
+    PoolUnhealthy {
+        pool: String,
+    },
+    /// The shared Redis is unreachable (`redis:` configured).
+    RedisUnavailable,
 }
 
 /// A validated rule. That its pool exists is checked by the config, which knows the pools.
@@ -38,11 +48,12 @@ impl TryFrom<&AlertRuleSection> for AlertRule {
                     .clone()
                     .ok_or_else(|| ConfigError::at("pool", "required for pool_unhealthy"))?,
             },
+            "redis_unavailable" => Rule::RedisUnavailable,
             k => {
                 return Err(ConfigError::at(
                     "kind",
                     format!(
-                        "unknown kind \"{k}\" (error_rate, p99_latency, cache_hit_rate, pool_unhealthy)"
+                        "unknown kind \"{k}\" (error_rate, p99_latency, cache_hit_rate, pool_unhealthy, redis_unavailable)"
                     ),
                 ))
             }
