@@ -1,0 +1,272 @@
+//! Protocol translation on a realistic 40-turn coding-agent conversation, each way:
+//!
+//! - request side: a Responses API request (Codex-style: instructions, user messages,
+//!   `function_call` / `function_call_output` pairs, assistant messages, reasoning items,
+//!   function, custom and built-in tools; ~20 KB) and an Anthropic Messages request
+//!   (Claude Code-style: system blocks, `tool_use` / `tool_result` turns, thinking; ~20 KB)
+//!   translated to chat;
+//! - response side: a ~60-event chat SSE stream (text deltas, then a tool call with streamed
+//!   arguments, usage, `[DONE]`) through the Responses and the Anthropic stream translators;
+//! - for comparison, `fix_hunyuan` on each translated chat body (what the gateway does next).
+//!
+//! Run: `cargo bench --bench translate -- --warm-up-time 1 --measurement-time 3`
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, ModelCaps};
+use llm_relay::protocol::{anthropic, responses};
+use mock_upstream::strict::check_chat;
+use serde_json::{json, Value};
+
+const CAPS: ModelCaps = ModelCaps {
+    images: false,
+    tools: true,
+};
+
+const TURNS: usize = 18;
+
+fn system_prompt() -> String {
+    let rule = "You are a careful software engineer working in the user's repository. Use the \
+                tools to read files before editing them, keep changes minimal, explain what you \
+                changed and why, and never invent file contents you have not read. ";
+    rule.repeat(13)
+}
+
+fn environment() -> String {
+    format!(
+        "<environment_details>\n{}</environment_details>",
+        "Current working directory: /home/dev/project\nOpen tabs: src/parser.rs, tests/parser.rs\n"
+            .repeat(6)
+    )
+}
+
+fn file_snippet(i: usize) -> String {
+    let line = format!("    let value_{i} = compute(input, {i}); // keep the invariant checked\n");
+    format!(
+        "// src/module_{i}.rs\nfn handler_{i}(input: &str) -> u32 {{\n{}}}\n",
+        line.repeat(7)
+    )
+}
+
+const TASK: &str = "Fix the failing test in the parser module and explain the cause.";
+const CONCLUSION: &str =
+    "The test fails because handler_3 overflows on empty input; I will patch it.";
+
+/// (a) Responses: 40 chat messages once translated (system, 2 user, 18 call/output pairs, a
+/// final assistant message).
+fn responses_request() -> Value {
+    let mut input = vec![
+        json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": TASK}]}),
+        json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": environment()}]}),
+    ];
+    for i in 0..TURNS {
+        let id = format!("call_{i:04}_a1b2c3d4e5");
+        if i % 3 == 0 {
+            input.push(json!({"type": "reasoning", "id": format!("rs_{i}"), "summary": [
+                {"type": "summary_text", "text": "Read the next module."}], "encrypted_content": "gAAAAB"}));
+        } else {
+            input.push(json!({"type": "message", "role": "assistant", "id": format!("msg_{i}"),
+                "status": "completed", "content": [{"type": "output_text", "annotations": [],
+                "text": format!("Let me look at src/module_{i}.rs to see how the handler is used.")}]}));
+        }
+        input.push(
+            json!({"type": "function_call", "id": format!("fc_{i}"), "call_id": id,
+            "name": "read_file", "arguments": format!("{{\"path\":\"src/module_{i}.rs\"}}"),
+            "status": "completed"}),
+        );
+        let output = if i == 7 {
+            String::new()
+        } else {
+            file_snippet(i)
+        };
+        input.push(json!({"type": "function_call_output", "call_id": id, "output": output}));
+    }
+    input.push(json!({"type": "message", "role": "assistant", "content": [
+        {"type": "output_text", "text": CONCLUSION, "annotations": []}]}));
+    let function = |name: &str, description: &str| {
+        json!({"type": "function", "name": name, "description": description, "strict": true,
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
+                           "required": ["path"], "additionalProperties": false}})
+    };
+    json!({
+        "model": "hunyuan-turbos-latest",
+        "instructions": system_prompt(),
+        "input": input,
+        "tools": [
+            function("read_file", "Read a file"), function("write_file", "Write a file"),
+            function("list_files", "List a directory"),
+            {"type": "custom", "name": "apply_patch", "description": "Apply a patch",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+            {"type": "web_search"},
+        ],
+        "tool_choice": "auto",
+        "parallel_tool_calls": false,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": false,
+        "stream": true,
+    })
+}
+
+/// (b) Anthropic: the same conversation as Claude Code sends it.
+fn anthropic_request() -> Value {
+    let mut messages = vec![json!({"role": "user", "content": [
+        {"type": "text", "text": TASK},
+        {"type": "text", "text": environment(), "cache_control": {"type": "ephemeral"}}]})];
+    for i in 0..TURNS {
+        let id = format!("toolu_{i:04}_a1b2c3d4e5");
+        let mut blocks = Vec::new();
+        if i % 3 == 0 {
+            blocks.push(json!({"type": "thinking", "thinking": "Read the next module.", "signature": "EqQBCkYIBxgCKkDx"}));
+        } else {
+            blocks.push(json!({"type": "text", "text": format!("Let me look at src/module_{i}.rs to see how the handler is used.")}));
+        }
+        blocks.push(json!({"type": "tool_use", "id": id, "name": "Read",
+            "input": {"file_path": format!("src/module_{i}.rs")}}));
+        messages.push(json!({"role": "assistant", "content": blocks}));
+        let result = if i == 7 {
+            json!({"type": "tool_result", "tool_use_id": id, "content": ""})
+        } else {
+            json!({"type": "tool_result", "tool_use_id": id, "content": [{"type": "text", "text": file_snippet(i)}]})
+        };
+        messages.push(json!({"role": "user", "content": [result]}));
+    }
+    messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": CONCLUSION}]}));
+    messages.push(json!({"role": "user", "content": "Go ahead."}));
+    let tool = |name: &str, description: &str| {
+        json!({"name": name, "description": description,
+            "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}},
+                             "required": ["file_path"], "additionalProperties": false}})
+    };
+    json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 32000,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.0.0; cc_entrypoint=cli"},
+            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+            {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": messages,
+        "tools": [
+            tool("Read", "Read a file"), tool("Write", "Write a file"), tool("Glob", "List files"),
+            tool("Grep", "Search with a regex"), tool("Bash", "Run a shell command"),
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ],
+        "tool_choice": {"type": "auto"},
+        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "metadata": {"user_id": "user_abc"},
+        "stream": true,
+    })
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let v = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+        "model": "hunyuan-turbos-latest",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {v}\n\n")
+}
+
+/// (c) A 60-event chat stream: role, 44 text deltas, a tool call in 12 pieces, finish, usage,
+/// `[DONE]`.
+fn chat_stream() -> (Vec<u8>, usize) {
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+    let words = "The test fails because handler_3 overflows on empty input, so the length check \
+                 must come before the subtraction; I will patch src/module_3.rs and rerun tests.";
+    for w in words.split_inclusive(' ').cycle().take(44) {
+        events.push(chunk(json!({"content": w}), None));
+    }
+    events.push(chunk(
+        json!({"tool_calls": [{"index": 0, "id": "call_patch_1", "type": "function",
+            "function": {"name": "read_file", "arguments": ""}}]}),
+        None,
+    ));
+    let args =
+        "{\"path\": \"src/module_3.rs\", \"reason\": \"check the length before subtracting\"}";
+    let bytes = args.as_bytes();
+    let step = bytes.len().div_ceil(11);
+    for piece in bytes.chunks(step) {
+        let piece = std::str::from_utf8(piece).unwrap_or_default();
+        events.push(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            None,
+        ));
+    }
+    events.push(chunk(json!({}), Some("tool_calls")));
+    events.push(
+        "data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5120,\"completion_tokens\":96,\"total_tokens\":5216}}\n\n"
+            .to_string(),
+    );
+    events.push("data: [DONE]\n\n".to_string());
+    let n = events.len();
+    (events.concat().into_bytes(), n)
+}
+
+/// Feeds the stream in network-sized pieces, as the proxy's body filter does.
+fn run(mut t: Box<dyn llm_relay::protocol::ResponseTranslator>, body: &[u8]) -> usize {
+    let mut n = 0;
+    for piece in body.chunks(1400) {
+        n += t.feed(piece).len();
+    }
+    n + t.finish().len()
+}
+
+fn bench_translate(c: &mut Criterion) {
+    let policy = FixPolicy::default();
+    let r_req = responses_request();
+    let a_req = anthropic_request();
+    let r = responses::to_chat(&r_req, None, "resp_bench".into(), 1).expect("responses");
+    let a = anthropic::to_chat(&a_req, "msg_bench".into()).expect("anthropic");
+    let (stream, events) = chat_stream();
+    for (name, req, chat) in [
+        ("responses", &r_req, &r.chat),
+        ("anthropic", &a_req, &a.chat),
+    ] {
+        let n = chat["messages"].as_array().map_or(0, Vec::len);
+        let size = serde_json::to_vec(req).map_or(0, |b| b.len());
+        eprintln!("{name} request: {size} bytes -> chat with {n} messages");
+        // The fixing measured below is actually needed and actually sufficient.
+        let mut fixed = chat.clone();
+        fix_hunyuan(&mut fixed, &policy, CAPS);
+        assert!(check_chat(chat, false).is_err());
+        assert_eq!(check_chat(&fixed, false), Ok(()));
+    }
+    eprintln!("chat stream: {events} events, {} bytes", stream.len());
+    let r_out = run(responses::translator(r.meta.clone(), true), &stream);
+    let a_out = run(anthropic::translator(a.meta.clone(), true), &stream);
+    eprintln!("translated stream: responses {r_out} bytes, anthropic {a_out} bytes");
+
+    c.bench_function("request/responses_to_chat_40turn", |b| {
+        b.iter(|| responses::to_chat(black_box(&r_req), None, "resp_bench".into(), 1))
+    });
+    c.bench_function("request/anthropic_to_chat_40turn", |b| {
+        b.iter(|| anthropic::to_chat(black_box(&a_req), "msg_bench".into()))
+    });
+    c.bench_function("stream/chat_to_responses_60ev", |b| {
+        b.iter(|| {
+            run(
+                responses::translator(r.meta.clone(), true),
+                black_box(&stream),
+            )
+        })
+    });
+    c.bench_function("stream/chat_to_anthropic_60ev", |b| {
+        b.iter(|| {
+            run(
+                anthropic::translator(a.meta.clone(), true),
+                black_box(&stream),
+            )
+        })
+    });
+    for (name, chat) in [("responses", &r.chat), ("anthropic", &a.chat)] {
+        c.bench_function(&format!("fix_hunyuan/{name}_chat_40msg"), |b| {
+            b.iter_batched(
+                || chat.clone(),
+                |mut v| {
+                    fix_hunyuan(&mut v, &policy, CAPS);
+                    v
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
+criterion_group!(benches, bench_translate);
+criterion_main!(benches);
