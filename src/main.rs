@@ -16,6 +16,7 @@ use llm_relay::policy::limit::Limiter;
 use llm_relay::policy::shared::{RedisProbe, SharedState};
 use llm_relay::policy::shared_limits::{LeaseRenewer, SharedLimits};
 use llm_relay::protocol::store::{MemoryStore, RedisStore, ResponseStore};
+use llm_relay::proxy::response_cache::ResponseCache;
 use llm_relay::proxy::Gateway;
 use llm_relay::upstream::refresher::Refresher;
 use pingora::apps::http_app::HttpServer;
@@ -130,6 +131,10 @@ fn main() {
     };
     let shared_limits = shared.clone().map(|s| Arc::new(SharedLimits::new(s)));
     let limiter = Arc::new(Limiter::new(shared_limits.clone()));
+    let response_cache = runtime
+        .response_cache
+        .as_ref()
+        .map(|c| Arc::new(ResponseCache::new(c, shared.clone())));
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
 
     let opt = Opt {
@@ -153,6 +158,7 @@ fn main() {
         limiter,
         cascade: cascade.clone(),
         responses,
+        response_cache,
     };
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &listen {

@@ -423,3 +423,103 @@ async fn reservation_is_settled_to_the_real_usage() {
         "the estimate reserves at least what was used"
     );
 }
+
+/// The exact response cache: the same embeddings request sent to A and then to B reaches the
+/// upstream once and B says `hit`; a chat at temperature 0.7 is never cached; a temperature-0
+/// stream is replayed as a stream; keys do not share entries.
+#[tokio::test]
+async fn the_response_cache_is_shared_and_opt_in() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let other = "sk-other-key";
+    let yaml = format!(
+        "{}response_cache:\n  ttl_seconds: 60\n",
+        config(&mock, &redis, "rpm: 600", "")
+    )
+    .replace(
+        "auth:\n  keys:\n",
+        &format!(
+            "auth:\n  keys:\n    - {{id: other, sha256: \"{}\"}}\n",
+            hex::encode(hash_key(other))
+        ),
+    )
+    .replace(
+        "  - model: m\n    pool: main\n",
+        "  - model: m\n    pool: main\n  - model: e\n    pool: main\n",
+    );
+    let gws = three(&yaml);
+    let client = reqwest::Client::new();
+    let embed = json!({"model": "e", "input": ["alpha", "beta"]});
+    let send = |gw: &Gateway, path: &str, key: &str, body: &Value| {
+        client.post(gw.url(path)).bearer_auth(key).json(body).send()
+    };
+    let a = send(&gws[0], "/v1/embeddings", KEY, &embed).await.unwrap();
+    assert_eq!(a.headers()["x-llm-relay-cache"], "miss");
+    let a_body: Value = a.json().await.unwrap();
+    let b_hit = wait_until(Duration::from_secs(5), || async {
+        let b = send(&gws[1], "/v1/embeddings", KEY, &embed).await.unwrap();
+        b.headers()
+            .get("x-llm-relay-cache")
+            .is_some_and(|v| v == "hit")
+    })
+    .await;
+    assert!(b_hit, "B answers from the shared cache");
+    let b: Value = send(&gws[1], "/v1/embeddings", KEY, &embed)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a_body, b, "the same answer");
+    assert_eq!(
+        mock.stats().await["requests"]["embeddings"],
+        1,
+        "the upstream saw it once"
+    );
+    // Another key does not get this key's entry.
+    let o = send(&gws[2], "/v1/embeddings", other, &embed)
+        .await
+        .unwrap();
+    assert_eq!(o.headers()["x-llm-relay-cache"], "miss");
+
+    // Chat at 0.7 without opt-in: never cached (no header, upstream every time).
+    let warm =
+        json!({"model": "m", "temperature": 0.7, "messages": [{"role": "user", "content": "x"}]});
+    for _ in 0..2 {
+        let r = send(&gws[0], "/v1/chat/completions", KEY, &warm)
+            .await
+            .unwrap();
+        assert!(r.headers().get("x-llm-relay-cache").is_none());
+    }
+    assert_eq!(mock.stats().await["requests"]["chat"], 2);
+    // With the opt-in header it is.
+    let opted = || {
+        client
+            .post(gws[0].url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .header("x-llm-relay-cache", "on")
+            .json(&warm)
+            .send()
+    };
+    assert_eq!(
+        opted().await.unwrap().headers()["x-llm-relay-cache"],
+        "miss"
+    );
+    assert_eq!(opted().await.unwrap().headers()["x-llm-relay-cache"], "hit");
+
+    // A temperature-0 stream is kept as its events and replayed as a stream.
+    let cold = json!({"model": "m", "temperature": 0, "stream": true,
+                      "messages": [{"role": "user", "content": "stream it"}]});
+    let first = send(&gws[0], "/v1/chat/completions", KEY, &cold)
+        .await
+        .unwrap();
+    assert_eq!(first.headers()["x-llm-relay-cache"], "miss");
+    let first_text = first.text().await.unwrap();
+    let again = send(&gws[0], "/v1/chat/completions", KEY, &cold)
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["x-llm-relay-cache"], "hit");
+    assert_eq!(again.headers()["content-type"], "text/event-stream");
+    assert_eq!(again.text().await.unwrap(), first_text);
+    assert!(first_text.ends_with("data: [DONE]\n\n"));
+}

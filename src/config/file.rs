@@ -42,6 +42,32 @@ pub struct FileConfig {
     /// Shared state for several instances (limits, cascade cache, stored responses).
     #[serde(default)]
     pub redis: Option<RedisSection>,
+    /// The exact response cache (opt-in): absent, nothing is cached.
+    #[serde(default)]
+    pub response_cache: Option<ResponseCacheSection>,
+}
+
+/// `response_cache:` — answers to identical requests, in process (and in Redis when
+/// `redis:` is configured). Sized at start-up.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponseCacheSection {
+    pub max_entries: usize,
+    pub max_bytes: u64,
+    /// Answers larger than this are not cached.
+    pub max_entry_bytes: usize,
+    pub ttl_seconds: u64,
+}
+
+impl Default for ResponseCacheSection {
+    fn default() -> Self {
+        ResponseCacheSection {
+            max_entries: 10_000,
+            max_bytes: 64 << 20,
+            max_entry_bytes: 1 << 20,
+            ttl_seconds: 600,
+        }
+    }
 }
 
 /// `redis:` — several gateway instances share their limits, the cascade cache and stored
@@ -470,6 +496,18 @@ pub struct RouteSection {
     /// A pool tried once when every try on `pool` failed before a response started.
     #[serde(default)]
     pub fallback: Option<String>,
+    /// The exact response cache for this route (with `response_cache:` configured): `auto`
+    /// (embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`), `always`
+    /// (every chat too), `never`.
+    #[serde(default = "default_route_cache")]
+    pub cache: String,
+    /// Share cached answers between keys (by default each key has its own).
+    #[serde(default)]
+    pub cache_shared: bool,
+}
+
+fn default_route_cache() -> String {
+    "auto".into()
 }
 
 fn yes() -> bool {

@@ -19,7 +19,7 @@ use crate::policy::limit::GlobalLimits;
 use crate::policy::shared::RedisSettings;
 use crate::proxy::body::BodyLimits;
 use crate::request::kind::Kind;
-use crate::upstream::route::{Pattern, Route, Router, Target};
+use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
@@ -74,6 +74,8 @@ pub struct Runtime {
     pub responses_store: (usize, Duration),
     /// Shared state for several instances (start-up setting: a reload does not reconnect).
     pub redis: Option<RedisSettings>,
+    /// The exact response cache's sizing (start-up setting), when configured.
+    pub response_cache: Option<file::ResponseCacheSection>,
 }
 
 /// The one swappable handle to the runtime config.
@@ -134,6 +136,7 @@ impl Runtime {
             alert_rules: Vec::new(),
             alert_every: f.alerts.evaluate_seconds,
             cascade_sizing: sizing(f.cascade.as_ref()),
+            response_cache: f.response_cache.clone(),
             redis: f
                 .redis
                 .as_ref()
@@ -410,6 +413,20 @@ fn build_router(
             caps: ModelCaps {
                 images: r.vision,
                 tools: r.tools,
+            },
+            cache: CachePolicy {
+                mode: match r.cache.as_str() {
+                    "auto" => CacheMode::Auto,
+                    "always" => CacheMode::Always,
+                    "never" => CacheMode::Never,
+                    o => {
+                        return Err(ConfigError::at(
+                            format!("{path}.cache"),
+                            format!("unknown mode \"{o}\" (auto, always, never)"),
+                        ))
+                    }
+                },
+                shared: r.cache_shared,
             },
         });
     }

@@ -34,6 +34,8 @@ pub struct RequestInfo {
     /// Tries after the first.
     pub retries: u32,
     pub cascade: Report,
+    /// The exact response cache: `Some(true)` answered from it, `Some(false)` a miss.
+    pub cache_hit: Option<bool>,
     /// Set once the request was handed to the upstream (the last try).
     pub handoff: Option<Arc<Handoff>>,
 }
@@ -41,6 +43,9 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// Tokens the answer used (prompt + completion) when the upstream said so.
     pub fn tokens_used(&self) -> Option<u64> {
+        if self.cache_hit == Some(true) {
+            return Some(0); // answered from the cache: the upstream did no work
+        }
         let t = &self.handoff.as_ref()?.telemetry;
         let used =
             t.prompt_tokens.load(Ordering::Relaxed) + t.completion_tokens.load(Ordering::Relaxed);
@@ -159,6 +164,7 @@ fn access_line(
         "vision_calls": info.cascade.vision_calls,
         "retries": info.retries,
         "dropped_tools": info.dropped_tools,
+        "cache": info.cache_hit.map(|h| if h { "hit" } else { "miss" }),
     });
     crate::observe::access_log::write(line.to_string());
 }

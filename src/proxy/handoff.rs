@@ -70,6 +70,11 @@ pub struct Handoff {
     pub retry_on: Vec<u16>,
     /// The client-side protocol translation of the response (none: chat as is).
     pub translation: Option<Translation>,
+    /// Where to keep a complete answer (the exact response cache).
+    pub cache: Option<(
+        Arc<super::response_cache::ResponseCache>,
+        super::response_cache::CacheKey,
+    )>,
     /// The translator of the response under way: the child feeds it; the parent ends it
     /// with the protocol's error event when the upstream breaks mid-response.
     pub translator: Mutex<Option<Box<dyn ResponseTranslator>>>,

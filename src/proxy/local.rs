@@ -80,6 +80,45 @@ pub async fn count_tokens(session: &mut Session, body: &[u8]) -> Result<(), Gate
     send_json(session, 200, Bytes::from(answer.to_string())).await
 }
 
+/// Answers from the response cache: a stream is sent again event by event.
+pub async fn replay(
+    session: &mut Session,
+    c: &crate::proxy::response_cache::Cached,
+    headers: &[(&'static str, String)],
+) -> Result<(), GatewayError> {
+    let failed = |e: pingora::BError| GatewayError::Internal {
+        message: format!("replaying a cached answer: {e}"),
+    };
+    if !c.sse {
+        return respond::send(session, 200, &c.content_type, c.body.clone(), headers)
+            .await
+            .map_err(failed);
+    }
+    let mut h =
+        pingora::http::ResponseHeader::build(200, Some(4 + headers.len())).map_err(failed)?;
+    h.insert_header(http::header::CONTENT_TYPE, c.content_type.as_str())
+        .map_err(failed)?;
+    h.insert_header(http::header::CACHE_CONTROL, "no-cache")
+        .map_err(failed)?;
+    for (k, v) in headers {
+        h.insert_header(*k, v.as_str()).map_err(failed)?;
+    }
+    session
+        .write_response_header(Box::new(h), false)
+        .await
+        .map_err(failed)?;
+    let mut rest = c.body.clone();
+    while !rest.is_empty() {
+        let end = memchr::memmem::find(&rest, b"\n\n").map_or(rest.len(), |i| i + 2);
+        let event = rest.split_to(end);
+        session
+            .write_response_body(Some(event), rest.is_empty())
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
 /// `/v1/models`, filtered to what the key may use.
 fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
     let Some(key) = key else {

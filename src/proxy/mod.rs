@@ -11,6 +11,7 @@ pub mod client_watch;
 pub mod handoff;
 pub mod local;
 pub mod respond;
+pub mod response_cache;
 pub mod retry;
 pub mod scan;
 
@@ -34,6 +35,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
+use response_cache::ResponseCache;
 use scan::{is_sse, ResponseScan};
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +50,8 @@ pub struct Gateway {
     pub cascade: Arc<CascadeState>,
     /// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`).
     pub responses: Arc<dyn ResponseStore>,
+    /// The exact response cache, when configured.
+    pub response_cache: Option<Arc<ResponseCache>>,
 }
 
 /// How the child turns the upstream's answer into the client's.
@@ -73,6 +77,8 @@ pub struct Ctx {
     pub scan: ResponseScan,
     /// Child only: protocol translation of the response.
     pub reply: Reply,
+    /// Child only: the answer being kept for the response cache.
+    pub capture: Option<response_cache::Capture>,
     /// Parent only: who asked for what, for statistics and the access log.
     pub req: Option<RequestInfo>,
     /// Parent only: the limiter's guards, held until the response has ended.
@@ -90,6 +96,7 @@ impl ProxyHttp for Gateway {
             member: None,
             scan: ResponseScan::Off,
             reply: Reply::AsIs,
+            capture: None,
             req: None,
             admission: None,
         }
@@ -217,6 +224,12 @@ impl ProxyHttp for Gateway {
             }
         }
         ctx.reply = translate_reply(&h, resp)?;
+        if h.cache.is_some() && resp.status == 200 {
+            ctx.capture = Some(response_cache::Capture::new(
+                is_sse(&resp.headers),
+                header_value(resp, http::header::CONTENT_TYPE),
+            ));
+        }
         for (k, v) in &h.headers {
             resp.insert_header(*k, v.as_str())?;
         }
@@ -237,6 +250,7 @@ impl ProxyHttp for Gateway {
             return Ok(None);
         };
         ctx.scan.on_body(body, end, &h.telemetry);
+        keep_for_cache(h, &mut ctx.capture, body, end);
         match &mut ctx.reply {
             Reply::AsIs => {}
             Reply::Translate => translate_body(h, body, end),
@@ -403,9 +417,25 @@ impl Gateway {
         )
         .await?;
         info.cascade = prepared.cascade;
+        // A translated request has no query of its own upstream.
+        let path_and_query = upstream_path(endpoint, query.filter(|_| !translated).as_deref());
+        let mut prepared = prepared;
+        if let Some(cache) = &self.response_cache {
+            let opt_in = header_str(session.req_header(), response_cache::HEADER);
+            let id = key.as_deref().map(|k| k.id.as_str());
+            if let Some(k) = ResponseCache::key(&prepared, &path_and_query, opt_in, id) {
+                if let Some(hit) = cache.get(&k).await {
+                    info.cache_hit = Some(true);
+                    headers.push((response_cache::HEADER, "hit".into()));
+                    return local::replay(session, &hit, &headers).await;
+                }
+                info.cache_hit = Some(false);
+                headers.push((response_cache::HEADER, "miss".into()));
+                prepared.cache = Some((cache.clone(), k));
+            }
+        }
         let send = retry::Send {
-            // A translated request has no query of its own upstream.
-            path_and_query: upstream_path(endpoint, query.filter(|_| !translated).as_deref()),
+            path_and_query,
             headers,
             started: ctx.start,
         };
@@ -492,6 +522,38 @@ fn translate_body(h: &Handoff, body: &mut Option<Bytes>, end: bool) {
     *body = (!out.is_empty()).then(|| Bytes::from(out));
 }
 
+/// Appends what goes to the client to the answer being kept; keeps it at the end of a
+/// complete answer (a broken one never reaches `end`), drops it when it grows too large.
+fn keep_for_cache(
+    h: &Handoff,
+    capture: &mut Option<response_cache::Capture>,
+    body: &Option<Bytes>,
+    end: bool,
+) {
+    let (Some(c), Some((cache, key))) = (capture.as_mut(), h.cache.as_ref()) else {
+        return;
+    };
+    if let Some(b) = body {
+        if !c.push(b.clone(), cache.max_entry_bytes) {
+            *capture = None;
+            return;
+        }
+    }
+    if end {
+        if let Some(c) = capture.take() {
+            cache.put(*key, c.finish());
+        }
+    }
+}
+
+fn header_value(resp: &ResponseHeader, name: http::header::HeaderName) -> String {
+    resp.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string()
+}
+
 /// Before answering a refusal, read away a small unread body so the client's keep-alive
 /// connection survives (an SDK retrying after a 429 reuses it). Large or slow bodies: close.
 async fn drain_refused(session: &mut Session, e: &GatewayError) -> bool {
@@ -566,7 +628,7 @@ fn upstream_path(endpoint: Endpoint, query: Option<&str>) -> String {
     }
 }
 
-fn header_str(req: &RequestHeader, name: http::header::HeaderName) -> Option<&str> {
+fn header_str(req: &RequestHeader, name: impl http::header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -114,6 +114,7 @@ fn handoff_for(
             pool.retry.on_status.clone()
         },
         translation: p.translation.clone(),
+        cache: p.cache.clone(),
         translator: Default::default(),
     }
 }

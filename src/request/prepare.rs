@@ -32,6 +32,11 @@ pub struct Prepared {
     pub strip_usage: bool,
     /// The client's protocol, when it is not chat: how to translate the answer back.
     pub translation: Option<Translation>,
+    /// Where to keep the answer (the exact response cache), when it is cacheable.
+    pub cache: Option<(
+        std::sync::Arc<crate::proxy::response_cache::ResponseCache>,
+        crate::proxy::response_cache::CacheKey,
+    )>,
 }
 
 /// Validates the request and finds its model (`Peeked`), before any routing.
@@ -64,6 +69,7 @@ pub async fn prepare(
     let mut p = Prepared {
         kind,
         translation,
+        cache: None,
         target,
         requested_model: peeked.model,
         body,

@@ -47,6 +47,25 @@ pub struct Route {
     /// Empty: every kind.
     pub kinds: Vec<Kind>,
     pub caps: ModelCaps,
+    pub cache: CachePolicy,
+}
+
+/// Which answers of a route the exact response cache keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CachePolicy {
+    pub mode: CacheMode,
+    /// Entries are shared between keys (else each key has its own).
+    pub shared: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    /// Embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`.
+    #[default]
+    Auto,
+    /// Every chat too.
+    Always,
+    Never,
 }
 
 /// The outcome of routing one request.
@@ -58,6 +77,7 @@ pub struct Target {
     /// The model id sent upstream (alias resolved).
     pub model: String,
     pub caps: ModelCaps,
+    pub cache: CachePolicy,
 }
 
 /// The routes in config order, and the per-kind pools for models no route matches.
@@ -83,6 +103,7 @@ impl Router {
                     .clone()
                     .unwrap_or_else(|| model.to_string()),
                 caps: r.caps,
+                cache: r.cache,
             });
         }
         self.defaults.get(&kind).map(|p| Target {
@@ -93,6 +114,7 @@ impl Router {
                 images: false,
                 tools: true,
             },
+            cache: CachePolicy::default(),
         })
     }
 }
