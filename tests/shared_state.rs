@@ -523,3 +523,100 @@ async fn the_response_cache_is_shared_and_opt_in() {
     assert_eq!(again.text().await.unwrap(), first_text);
     assert!(first_text.ends_with("data: [DONE]\n\n"));
 }
+
+/// Spend per key equals tokens × price after known traffic; a `budget_usd` key is refused once
+/// it is spent (shared through Redis); a stream the client cuts is settled at a non-zero amount.
+#[tokio::test]
+async fn spend_and_budgets() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let yaml = config(
+        &mock,
+        &redis,
+        "budget_usd: {amount: 0.0005, period: day}",
+        "",
+    )
+    .replace(
+        "  - model: m\n    pool: main\n",
+        "  - model: m\n    pool: main\n    price: {input_per_1m: 2.0, output_per_1m: 8.0}\n",
+    );
+    let gws = three(&yaml);
+    let client = reqwest::Client::new();
+    let mut expected = 0u64;
+    let mut refused = None;
+    for i in 0..20 {
+        let r = post(&client, &gws[i % 3], &chat(false)).await;
+        if r.status() == 429 {
+            refused = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        let v: Value = r.json().await.unwrap();
+        let (p, c) = (
+            v["usage"]["prompt_tokens"].as_u64().unwrap(),
+            v["usage"]["completion_tokens"].as_u64().unwrap(),
+        );
+        expected += p * 2 + c * 8;
+    }
+    let refused = refused.expect("the budget runs out");
+    let msg = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("budget") && msg.contains("of 0.000500 USD this day"),
+        "{msg}"
+    );
+    assert!(
+        expected >= 500,
+        "refused only once spent: {expected} micro-USD"
+    );
+    // Spend per key over the three instances = tokens × price.
+    let mut spent = 0.0;
+    for gw in &gws {
+        let m = reqwest::get(format!("http://{}/metrics", gw.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        spent += m
+            .lines()
+            .find(|l| l.starts_with("llm_relay_spend_usd_total{key=\"team\",model=\"m\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    }
+    assert!(
+        (spent - expected as f64 / 1e6).abs() < 1e-9,
+        "{spent} vs {expected}"
+    );
+
+    // A stream the client leaves early still costs something.
+    let free = Gateway::start(&config(&mock, &redis, "rpm: 100", "").replace(
+        "  - model: m\n    pool: main\n",
+        "  - model: m\n    pool: main\n    price: {input_per_1m: 2.0, output_per_1m: 8.0}\n",
+    ));
+    let mut r = client
+        .post(free.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .header("x-mock-events", "50")
+        .header("x-mock-interval-ms", "50")
+        .json(&chat(true))
+        .send()
+        .await
+        .unwrap();
+    let _ = r.chunk().await;
+    let _ = r.chunk().await;
+    drop(r);
+    let stats_url = format!("http://{}/admin/stats", free.admin);
+    let settled = wait_until(Duration::from_secs(5), || async {
+        let v: Value = reqwest::get(&stats_url)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"]["team"]["spend_usd"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0)
+    })
+    .await;
+    assert!(settled, "a cut stream is settled at a non-zero amount");
+}

@@ -218,6 +218,9 @@ pub struct KeySection {
     /// Tokens per UTC day.
     #[serde(default)]
     pub tpd: Option<u64>,
+    /// Spend limit in US dollars per period (with `routes[].price`).
+    #[serde(default)]
+    pub budget_usd: Option<BudgetSection>,
     /// RFC 3339 time after which the key is refused (`2027-01-01T00:00:00Z`).
     #[serde(default)]
     pub expires: Option<String>,
@@ -240,6 +243,28 @@ pub struct LimitsSection {
     /// The output part of a token reservation when the request names no `max_tokens`, and
     /// the cap when it names more (a request reserves prompt estimate + this at most).
     pub reserve_output_tokens: Option<u64>,
+}
+
+/// `auth.keys[i].budget_usd:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    pub amount: f64,
+    /// `day` (UTC) or `month` (UTC calendar month).
+    #[serde(default = "default_budget_period")]
+    pub period: String,
+}
+
+fn default_budget_period() -> String {
+    "month".into()
+}
+
+/// `routes[i].price:` US dollars per million tokens.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSection {
+    pub input_per_1m: f64,
+    pub output_per_1m: f64,
 }
 
 /// `cascade:`
@@ -504,6 +529,9 @@ pub struct RouteSection {
     /// Share cached answers between keys (by default each key has its own).
     #[serde(default)]
     pub cache_shared: bool,
+    /// What the model costs: spend per key and model, and `budget_usd` enforcement.
+    #[serde(default)]
+    pub price: Option<PriceSection>,
 }
 
 fn default_route_cache() -> String {

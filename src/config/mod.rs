@@ -19,7 +19,7 @@ use crate::policy::limit::GlobalLimits;
 use crate::policy::shared::RedisSettings;
 use crate::proxy::body::BodyLimits;
 use crate::request::kind::Kind;
-use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Route, Router, Target};
+use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
@@ -427,6 +427,19 @@ fn build_router(
                     }
                 },
                 shared: r.cache_shared,
+            },
+            price: match r.price {
+                Some(p) if p.input_per_1m < 0.0 || p.output_per_1m < 0.0 => {
+                    return Err(ConfigError::at(
+                        format!("{path}.price"),
+                        "prices must be >= 0",
+                    ))
+                }
+                Some(p) => Some(Price {
+                    input_per_1m: p.input_per_1m,
+                    output_per_1m: p.output_per_1m,
+                }),
+                None => None,
             },
         });
     }

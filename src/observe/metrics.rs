@@ -3,8 +3,8 @@
 //! id (or `anonymous`), never a key.
 
 use prometheus::{
-    exponential_buckets, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -26,6 +26,7 @@ pub struct Metrics {
     pub redis_seconds: HistogramVec,
     pub cascade_l2: IntCounterVec,
     pub response_cache: IntCounterVec,
+    pub spend: CounterVec,
     pub rate_limited: IntCounterVec,
     pub in_flight: IntGauge,
     pub upstream_healthy: IntGaugeVec,
@@ -73,6 +74,7 @@ impl Metrics {
             redis_errors: IntCounter::new("llm_relay_redis_errors_total", "Redis calls that failed or timed out.").unwrap_or_else(|e| panic!("metric: {e}")),
             redis_fallbacks: counter("llm_relay_redis_fallbacks_total", "Shared-state operations that fell back to this instance (Redis down or failing), by operation.", &["op"]),
             redis_seconds: hist("llm_relay_redis_seconds", "Redis round-trip time by operation.", &["op"], exponential_buckets(0.00005, 2.0, 14).unwrap_or_default()),
+            spend: CounterVec::new(Opts::new("llm_relay_spend_usd_total", "Spend in US dollars by key id and model (routes with a price)."), &["key", "model"]).unwrap_or_else(|e| panic!("metric: {e}")),
             response_cache: counter("llm_relay_response_cache_total", "The exact response cache: hit, miss, store.", &["result"]),
             cascade_l2: counter("llm_relay_cascade_l2_total", "The cascade's shared (Redis) cache: hit, miss (this instance describes), join (waited for another instance).", &["result"]),
             vision_queue: hist("llm_relay_vision_queue_seconds", "Time a vision call waited for a free slot of cascade.max_global_parallel.", &[], secs),
@@ -104,6 +106,7 @@ impl Metrics {
             Box::new(m.redis_seconds.clone()),
             Box::new(m.cascade_l2.clone()),
             Box::new(m.response_cache.clone()),
+            Box::new(m.spend.clone()),
             Box::new(m.rate_limited.clone()),
             Box::new(m.in_flight.clone()),
             Box::new(m.upstream_healthy.clone()),

@@ -34,6 +34,9 @@ pub struct RequestInfo {
     /// Tries after the first.
     pub retries: u32,
     pub cascade: Report,
+    /// The prompt's size estimate (chat body bytes / 4): the spend of an answer whose usage
+    /// never came.
+    pub prompt_estimate: u64,
     /// The exact response cache: `Some(true)` answered from it, `Some(false)` a miss.
     pub cache_hit: Option<bool>,
     /// Set once the request was handed to the upstream (the last try).
@@ -50,6 +53,33 @@ impl RequestInfo {
         let used =
             t.prompt_tokens.load(Ordering::Relaxed) + t.completion_tokens.load(Ordering::Relaxed);
         (used > 0).then_some(used)
+    }
+}
+
+impl RequestInfo {
+    /// What the answer cost (micro-dollars) by its route's `price`: from the usage the
+    /// upstream reported, else (a stream cut early) from the prompt estimate and one token
+    /// per streamed event, so a priced answer that reached the upstream never costs zero.
+    pub fn spend_micros(&self) -> u64 {
+        let Some(h) = self.handoff.as_ref() else {
+            return 0;
+        };
+        let Some(price) = h.target.price else {
+            return 0;
+        };
+        if self.cache_hit == Some(true) {
+            return 0;
+        }
+        let t = &h.telemetry;
+        let (prompt, completion) = (
+            t.prompt_tokens.load(Ordering::Relaxed),
+            t.completion_tokens.load(Ordering::Relaxed),
+        );
+        if prompt + completion > 0 {
+            return price.micros(prompt, completion);
+        }
+        let streamed = t.events.load(Ordering::Relaxed);
+        price.micros(self.prompt_estimate.max(1), streamed)
     }
 }
 
@@ -84,6 +114,16 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
         .record(ok, info.bytes_in, bytes_out, info.stream);
     if let Some(key) = info.key.as_ref() {
         key.stats.record(ok, info.bytes_in, bytes_out, info.stream);
+    }
+    let spend = info.spend_micros();
+    if spend > 0 {
+        let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
+        m.spend
+            .with_label_values(&[id, model])
+            .inc_by(spend as f64 / 1e6);
+        if let Some(key) = info.key.as_ref() {
+            key.stats.add_spend(spend);
+        }
     }
     if info.rate_limited {
         let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());

@@ -17,6 +17,8 @@ pub struct Counters {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub streamed: AtomicU64,
+    /// Spend in micro-dollars (routes with a price).
+    pub spend_micros: AtomicU64,
 }
 
 impl Counters {
@@ -35,8 +37,14 @@ impl Counters {
         }
     }
 
+    /// Adds an answer's spend.
+    pub fn add_spend(&self, micros: u64) {
+        self.spend_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
     pub fn reset(&self) {
         for c in [
+            &self.spend_micros,
             &self.total,
             &self.succeeded,
             &self.failed,
@@ -59,6 +67,7 @@ impl Counters {
             "bytes_in": self.bytes_in.load(Ordering::Relaxed),
             "bytes_out": self.bytes_out.load(Ordering::Relaxed),
             "streamed": self.streamed.load(Ordering::Relaxed),
+            "spend_usd": self.spend_micros.load(Ordering::Relaxed) as f64 / 1e6,
         })
     }
 }

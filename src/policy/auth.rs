@@ -76,6 +76,30 @@ fn parse_hash(path: &str, hex_str: &str) -> Result<[u8; 32], ConfigError> {
     Ok(out)
 }
 
+/// `budget_usd: {amount, period}` in micro-dollars.
+fn budget(
+    path: &str,
+    b: &crate::config::file::BudgetSection,
+) -> Result<(crate::policy::quota::Window, u64), ConfigError> {
+    let window = match b.period.as_str() {
+        "day" => crate::policy::quota::Window::Day,
+        "month" => crate::policy::quota::Window::Month,
+        o => {
+            return Err(ConfigError::at(
+                format!("{path}.budget_usd.period"),
+                format!("unknown period \"{o}\" (day, month)"),
+            ))
+        }
+    };
+    if !(b.amount > 0.0 && b.amount.is_finite()) {
+        return Err(ConfigError::at(
+            format!("{path}.budget_usd.amount"),
+            "must be > 0",
+        ));
+    }
+    Ok((window, (b.amount * 1e6).round() as u64))
+}
+
 impl TryFrom<&AuthSection> for Keys {
     type Error = ConfigError;
 
@@ -114,6 +138,10 @@ impl Keys {
                 tpm: k.tpm,
                 tpd: k.tpd,
                 concurrency: k.max_concurrency,
+                budget: match &k.budget_usd {
+                    None => None,
+                    Some(b) => Some(budget(&path, b)?),
+                },
             };
             if quota.has_zero() {
                 return Err(ConfigError::at(
@@ -235,6 +263,7 @@ mod tests {
                 rpd: None,
                 tpm: None,
                 tpd: None,
+                budget_usd: None,
                 expires: expires.map(str::to_string),
             }],
             admin_key_sha256: Some(hex::encode(hash_key("sk-admin"))),

@@ -54,6 +54,7 @@ impl TryFrom<&LimitsSection> for GlobalLimits {
             tpm: l.global_tpm,
             tpd: l.global_tpd,
             concurrency: l.global_concurrency,
+            budget: None,
         };
         if quota.has_zero() || l.reserve_output_tokens == Some(0) {
             return Err(ConfigError::whole("limits must be > 0 when set"));
@@ -128,16 +129,20 @@ impl Drop for Admission {
 
 impl Admission {
     /// The response has ended: correct the token reservation to `used` (prompt + completion;
-    /// `None` when unknown keeps the reservation) and free the concurrency slots.
-    pub fn settle(mut self, used: Option<u64>) {
-        let corrections: Vec<(Counter, u64, i64)> = match used {
-            Some(u) => self
-                .reserved
-                .iter()
-                .map(|(c, idx)| (c.clone(), *idx, u as i64 - c.cost as i64))
-                .collect(),
-            None => Vec::new(),
-        };
+    /// `None` when unknown keeps the reservation), add the answer's spend (micro-dollars) to
+    /// the budgets, and free the concurrency slots.
+    pub fn settle(mut self, used: Option<u64>, spend_micros: u64) {
+        let corrections: Vec<(Counter, u64, i64)> = self
+            .reserved
+            .iter()
+            .filter_map(|(c, idx)| {
+                let actual = match c.unit {
+                    Unit::Tokens => used?,
+                    _ => spend_micros,
+                };
+                Some((c.clone(), *idx, actual as i64 - c.cost as i64))
+            })
+            .collect();
         let lease = self.lease.take();
         match (self.shared.clone(), self.local.clone()) {
             (Some(shared), _) => {
@@ -254,7 +259,7 @@ impl Limiter {
 fn admitted(counters: &[Counter], readings: &[Reading], key_from: usize) -> Admission {
     let mut adm = Admission::default();
     for (i, (c, r)) in counters.iter().zip(readings).enumerate() {
-        if c.unit == Unit::Tokens {
+        if c.unit != Unit::Requests {
             adm.reserved.push((c.clone(), r.idx));
         }
         if i >= key_from && c.window == Window::Minute {
@@ -266,16 +271,17 @@ fn admitted(counters: &[Counter], readings: &[Reading], key_from: usize) -> Admi
     adm
 }
 
-/// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
-fn headers(unit: Unit, limit: u64, remaining: u64, reset_ms: u64) -> [(&'static str, String); 3] {
+/// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (budgets have none).
+fn headers(unit: Unit, limit: u64, remaining: u64, reset_ms: u64) -> Vec<(&'static str, String)> {
     let reset = format!("{}s", reset_ms.div_ceil(1000).max(1));
     match unit {
-        Unit::Requests => [
+        Unit::MicroUsd => Vec::new(),
+        Unit::Requests => vec![
             ("x-ratelimit-limit-requests", limit.to_string()),
             ("x-ratelimit-remaining-requests", remaining.to_string()),
             ("x-ratelimit-reset-requests", reset),
         ],
-        Unit::Tokens => [
+        Unit::Tokens => vec![
             ("x-ratelimit-limit-tokens", limit.to_string()),
             ("x-ratelimit-remaining-tokens", remaining.to_string()),
             ("x-ratelimit-reset-tokens", reset),
@@ -311,6 +317,22 @@ fn refusal(
     };
     let mut headers = vec![("retry-after", reset_s.to_string())];
     headers.extend(self::headers(c.unit, c.limit, 0, r.reset_ms));
+    if c.unit == Unit::MicroUsd {
+        return GatewayError::RateLimited {
+            message: format!(
+                "The budget of {} is spent: {:.6} of {:.6} USD this {}. Retry after {reset_s} s.",
+                who(index),
+                r.used / 1e6,
+                c.limit as f64 / 1e6,
+                if c.window == Window::Day {
+                    "day"
+                } else {
+                    "month"
+                },
+            ),
+            headers,
+        };
+    }
     let ask = if c.unit == Unit::Tokens {
         format!(" (this request reserves {} tokens)", c.cost)
     } else {
@@ -453,7 +475,7 @@ mod tests {
             .headers()
             .iter()
             .any(|(h, _)| *h == "x-ratelimit-reset-tokens"));
-        a.settle(Some(100)); // used 100 of the 600 reserved
+        a.settle(Some(100), 0); // used 100 of the 600 reserved
         let b = l.admit(ask(600)).await.unwrap();
         assert!(b
             .headers

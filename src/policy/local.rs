@@ -42,13 +42,6 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The window index of `now` and how far into it we are (0..1).
-pub fn position(window: Window, now: u64) -> (u64, f64, u64) {
-    let len = window.length().as_millis() as u64;
-    let into = now % len;
-    (now / len, into as f64 / len as f64, len - into)
-}
-
 /// Process-wide counters (limits hold across worker threads and survive reloads). Keys are
 /// counter names, bounded by the configured keys.
 #[derive(Debug, Default)]
@@ -68,12 +61,12 @@ impl LocalCounters {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut readings = Vec::with_capacity(counters.len());
         for (i, c) in counters.iter().enumerate() {
-            let (idx, frac, reset_ms) = position(c.window, now);
+            let (idx, frac, reset_ms) = c.window.position(now);
             let slot = slots.entry(c.name()).or_default();
             slot.roll(idx);
             let used = match c.window {
                 Window::Minute => slot.prev as f64 * (1.0 - frac) + slot.cur as f64,
-                Window::Day => slot.cur as f64,
+                Window::Day | Window::Month => slot.cur as f64,
             };
             let reading = Reading {
                 used,

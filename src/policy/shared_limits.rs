@@ -10,33 +10,40 @@
 //! slot of a Redis Cluster.
 
 use super::local::Reading;
-use super::quota::Counter;
+use super::quota::{Counter, Window};
 use super::shared::{SharedError, SharedState};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// KEYS: counter bases, then lease sets. ARGV: number of counters, the lease member, the
-/// lease TTL (ms), then (window ms, limit, cost) per counter, then the limit per lease set.
-/// Returns `{1, used, reset_ms, idx, ...}` or `{0, i, used, reset_ms}` (KEYS[i] refused).
+/// lease TTL (ms), then (window, limit, cost) per counter, then the limit per lease set. A
+/// window is `S:<ms>` (a sliding window on the server's clock) or `F:<index>:<ms left>:<ms to
+/// keep>` (a fixed calendar window the gateway computed: a UTC day or month). Returns
+/// `{1, used, reset_ms, idx, ...}` or `{0, i, used, reset_ms}` (KEYS[i] refused).
 const ADMIT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nc = tonumber(ARGV[1])
 local member, ttl = ARGV[2], tonumber(ARGV[3])
-local res, idxs = {1}, {}
+local res, idxs, keeps = {1}, {}, {}
 for i = 1, nc do
   local a = 3 + (i - 1) * 3
-  local win, limit, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local idx = math.floor(now / win)
-  local used = tonumber(redis.call('GET', KEYS[i] .. ':' .. idx) or '0')
-  if win < 86400000 then
+  local spec, limit, cost = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local idx, used, reset, keep
+  if string.sub(spec, 1, 2) == 'F:' then
+    local fi, fr, fk = string.match(spec, 'F:(%d+):(%d+):(%d+)')
+    idx, reset, keep = tonumber(fi), tonumber(fr), tonumber(fk)
+    used = tonumber(redis.call('GET', KEYS[i] .. ':' .. fi) or '0')
+  else
+    local win = tonumber(string.sub(spec, 3))
+    idx = math.floor(now / win)
     local prev = tonumber(redis.call('GET', KEYS[i] .. ':' .. (idx - 1)) or '0')
-    used = prev * (1 - (now % win) / win) + used
+    used = prev * (1 - (now % win) / win) + tonumber(redis.call('GET', KEYS[i] .. ':' .. idx) or '0')
+    reset, keep = win - (now % win), win * 2
   end
-  local reset = win - (now % win)
   if used + cost > limit then return {0, i, math.floor(used), reset} end
-  idxs[i] = idx
+  idxs[i], keeps[i] = idx, keep
   res[#res + 1] = math.floor(used)
   res[#res + 1] = reset
   res[#res + 1] = idx
@@ -50,9 +57,9 @@ for j = nc + 1, #KEYS do
 end
 for i = 1, nc do
   local a = 3 + (i - 1) * 3
-  local k = KEYS[i] .. ':' .. idxs[i]
+  local k = KEYS[i] .. ':' .. string.format('%d', idxs[i])
   redis.call('INCRBY', k, tonumber(ARGV[a + 3]))
-  redis.call('PEXPIRE', k, tonumber(ARGV[a + 1]) * 2)
+  redis.call('PEXPIRE', k, keeps[i])
 end
 for j = nc + 1, #KEYS do
   redis.call('ZADD', KEYS[j], now + ttl, member)
@@ -157,10 +164,16 @@ impl SharedLimits {
             inv.key(k);
         }
         inv.arg(counters.len()).arg(&member).arg(ttl);
+        let now = super::local::now_ms();
         for c in counters {
-            inv.arg(c.window.length().as_millis() as u64)
-                .arg(c.limit)
-                .arg(c.cost);
+            let spec = match c.window {
+                Window::Minute => "S:60000".to_string(),
+                w => {
+                    let (idx, _, left) = w.position(now);
+                    format!("F:{idx}:{left}:{}", w.keep().as_millis())
+                }
+            };
+            inv.arg(spec).arg(c.limit).arg(c.cost);
         }
         for (_, limit) in leases {
             inv.arg(*limit);

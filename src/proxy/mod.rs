@@ -280,7 +280,9 @@ impl ProxyHttp for Gateway {
         metrics().in_flight.dec();
         // The response has ended: settle the token reservation, free the in-flight slots.
         if let Some(adm) = ctx.admission.take() {
-            adm.settle(ctx.req.as_ref().and_then(RequestInfo::tokens_used));
+            let info = ctx.req.as_ref();
+            let spend = info.map_or(0, RequestInfo::spend_micros);
+            adm.settle(info.and_then(RequestInfo::tokens_used), spend);
         }
         let Some(info) = ctx.req.as_ref() else {
             return;
@@ -392,6 +394,7 @@ impl Gateway {
             peeked.max_tokens,
             rt.global_limits.reserve_output_tokens,
         );
+        info.prompt_estimate = (incoming.body.len() as u64).div_ceil(4);
         let ask = Ask {
             key: key.as_deref(),
             global: &rt.global_limits,

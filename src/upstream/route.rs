@@ -48,6 +48,21 @@ pub struct Route {
     pub kinds: Vec<Kind>,
     pub caps: ModelCaps,
     pub cache: CachePolicy,
+    pub price: Option<Price>,
+}
+
+/// US dollars per million tokens (so micro-dollars per token).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input_per_1m: f64,
+    pub output_per_1m: f64,
+}
+
+impl Price {
+    /// The cost of an answer in micro-dollars, rounded up (a paid answer never costs zero).
+    pub fn micros(&self, prompt: u64, completion: u64) -> u64 {
+        (prompt as f64 * self.input_per_1m + completion as f64 * self.output_per_1m).ceil() as u64
+    }
 }
 
 /// Which answers of a route the exact response cache keeps.
@@ -78,6 +93,7 @@ pub struct Target {
     pub model: String,
     pub caps: ModelCaps,
     pub cache: CachePolicy,
+    pub price: Option<Price>,
 }
 
 /// The routes in config order, and the per-kind pools for models no route matches.
@@ -104,6 +120,7 @@ impl Router {
                     .unwrap_or_else(|| model.to_string()),
                 caps: r.caps,
                 cache: r.cache,
+                price: r.price,
             });
         }
         self.defaults.get(&kind).map(|p| Target {
@@ -115,6 +132,7 @@ impl Router {
                 tools: true,
             },
             cache: CachePolicy::default(),
+            price: None,
         })
     }
 }
