@@ -508,4 +508,3 @@ impl ResponseTranslator for StreamTranslator {
         self.usage
     }
 }
-
