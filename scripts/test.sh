@@ -10,6 +10,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 python3 -c "import openai, anthropic" 2>/dev/null || python3 -m pip install -q openai anthropic
 # tests/agents.rs runs Codex CLI and Claude Code (npm packages, installed by the test itself).
 command -v npm >/dev/null 2>&1 || need_apt npm npm
+# tests/cors.rs loads pages in headless Chromium.
+need_apt chromium chromium
 # tests/observe.rs lints a live scrape with promtool; the rules file is checked below.
 need_apt promtool prometheus
 

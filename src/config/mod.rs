@@ -17,6 +17,7 @@ use crate::observe::alerts::rules::{AlertRule, Rule};
 use crate::policy::auth::Keys;
 use crate::policy::limit::GlobalLimits;
 use crate::proxy::body::BodyLimits;
+use crate::proxy::cors::Cors;
 use crate::request::kind::Kind;
 use crate::upstream::route::{Pattern, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
@@ -69,6 +70,8 @@ pub struct Runtime {
     pub cascade_sizing: CascadeSizing,
     /// Stored Responses: how many, for how long (sized at start-up).
     pub responses_store: (usize, Duration),
+    /// `server.cors` (none: off).
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// The one swappable handle to the runtime config.
@@ -133,6 +136,12 @@ impl Runtime {
                 f.responses.max_entries.max(1),
                 Duration::from_secs(f.responses.ttl_seconds.max(1)),
             ),
+            cors: match &f.server.cors {
+                Some(c) => Some(Arc::new(
+                    Cors::try_from(c).map_err(|e| e.under("server.cors"))?,
+                )),
+                None => None,
+            },
         };
         rt.alert_rules = build_alerts(&f, &rt.pools)?;
         if let Some(c) = &f.cascade {

@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod client_watch;
+pub mod cors;
 pub mod handoff;
 pub mod local;
 pub mod respond;
@@ -91,6 +92,16 @@ impl ProxyHttp for Gateway {
             req: None,
             admission: None,
         }
+    }
+
+    /// Pingora's default (a disabled compression module) plus CORS, which adds its headers to
+    /// every answer the client gets.
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        modules
+            .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
+        modules.add_module(Box::new(CorsBuilder {
+            config: self.config.clone(),
+        }));
     }
 
     /// Runs first. Child: adopt the parent's `Handoff` and make the rebuilt request header
@@ -312,6 +323,18 @@ impl ProxyHttp for Gateway {
     }
 }
 
+/// Builds the CORS module's per-request context from the config of the moment (a reload
+/// switches CORS on or off).
+struct CorsBuilder {
+    config: ConfigHandle,
+}
+
+impl pingora::modules::http::HttpModuleBuilder for CorsBuilder {
+    fn init(&self) -> pingora::modules::http::Module {
+        cors::module(self.config.load().cors.as_ref())
+    }
+}
+
 /// Request headers that carry the client's credential to the gateway: never sent upstream.
 const CLIENT_CREDENTIALS: [&str; 4] = [
     "authorization",
@@ -332,6 +355,14 @@ impl Gateway {
         let req = session.req_header();
         let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
         let (path, query) = (path.to_string(), query.map(str::to_owned));
+        if rt.cors.is_some() && cors::is_preflight(req) {
+            // Before authentication: browsers send preflights without credentials.
+            return cors::answer_preflight(session)
+                .await
+                .map_err(|e| GatewayError::Internal {
+                    message: format!("writing a preflight answer: {e}"),
+                });
+        }
         if let Some((status, body)) = local::health(&rt, &path) {
             return local::send_json(session, status, body).await;
         }
