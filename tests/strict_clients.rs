@@ -33,6 +33,10 @@ async fn post(gw: &Gateway, path: &str, knob: &str, body: &Value) -> reqwest::Re
         .expect("send")
 }
 
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
 /// The value of a metric series (`name{labels}`) in a scrape, 0 when absent.
 async fn metric(gw: &Gateway, series: &str) -> u64 {
     let text = reqwest::get(gw.admin_url("/metrics"))
@@ -44,6 +48,64 @@ async fn metric(gw: &Gateway, series: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
+}
+
+const SENSITIVE: &str = "llm_relay_finish_reason_rewrites_total{reason=\"sensitive\"}";
+
+#[tokio::test]
+async fn sensitive_becomes_content_filter_for_hunyuan_pools() {
+    let (_mock, gw) = setup();
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        "sensitive",
+        &chat("hunyuan-turbos-latest", false),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["choices"][0]["finish_reason"], "content_filter", "{v}");
+
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        "sensitive",
+        &chat("hunyuan-turbos-latest", true),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.expect("stream");
+    assert!(
+        text.contains("\"finish_reason\":\"content_filter\""),
+        "{text}"
+    );
+    assert!(!text.contains("sensitive"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(metric(&gw, SENSITIVE).await, 2);
+
+    // The Anthropic translation maps it on to `refusal`.
+    let r = post(
+        &gw,
+        "/v1/messages",
+        "sensitive",
+        &json!({"model": "claude-x", "max_tokens": 50,
+                "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["stop_reason"], "refusal", "{v}");
+
+    // An openai-profile pool passes the upstream's answer as it is.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        "sensitive",
+        &chat("gpt-3.5-turbo-instruct", false),
+    )
+    .await;
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["choices"][0]["finish_reason"], "sensitive", "{v}");
+    assert_eq!(metric(&gw, SENSITIVE).await, 3);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use crate::policy::limit::{Admission, Limiter};
 use crate::protocol::store::ResponseStore;
 use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
-use crate::upstream::Member;
+use crate::upstream::{Member, Profile};
 use async_trait::async_trait;
 use body::ReadError;
 use bytes::{Bytes, BytesMut};
@@ -76,6 +76,8 @@ pub struct Ctx {
     pub req: Option<RequestInfo>,
     /// Parent only: the limiter's guards, held until the response has ended.
     pub admission: Option<Admission>,
+    /// Child only (hunyuan profile, chat): `finish_reason: "sensitive"` → `content_filter`.
+    pub finish_map: Option<scan::FinishReasonMap>,
 }
 
 #[async_trait]
@@ -91,6 +93,7 @@ impl ProxyHttp for Gateway {
             reply: Reply::AsIs,
             req: None,
             admission: None,
+            finish_map: None,
         }
     }
 
@@ -217,6 +220,14 @@ impl ProxyHttp for Gateway {
             }
         }
         ctx.scan = ResponseScan::for_response(&h, resp);
+        if h.target.pool.profile == Profile::Hunyuan
+            && h.kind == Kind::Chat
+            && resp.status.is_success()
+        {
+            ctx.finish_map = Some(scan::FinishReasonMap::default());
+            // `content_filter` is longer than `sensitive`.
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+        }
         if is_sse(&resp.headers) {
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
@@ -245,6 +256,16 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.as_ref() else {
             return Ok(None);
         };
+        if let Some(map) = ctx.finish_map.as_mut() {
+            let before = map.rewrites;
+            map.on_body(body, end);
+            if map.rewrites > before {
+                metrics()
+                    .finish_reason_rewrites
+                    .with_label_values(&["sensitive"])
+                    .inc_by(map.rewrites - before);
+            }
+        }
         ctx.scan.on_body(body, end, &h.telemetry);
         match &mut ctx.reply {
             Reply::AsIs => {}
