@@ -138,3 +138,88 @@ async fn fixing_rules_are_counted() {
     assert_eq!(stats["fix_rules"]["merge_system"], 1, "{stats}");
     assert_eq!(stats["fix_rules"]["trim_to_max"], 0, "{stats}");
 }
+
+#[tokio::test]
+async fn a_2xx_that_is_not_the_expected_json_is_a_retried_502() {
+    let (mock, gw) = setup();
+    let cases = [
+        (
+            "html",
+            "/v1/chat/completions",
+            chat("hunyuan-turbos-latest", false),
+            "chat",
+        ),
+        (
+            "truncated",
+            "/v1/chat/completions",
+            chat("hunyuan-turbos-latest", false),
+            "chat",
+        ),
+        (
+            "empty",
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "x"}),
+            "embeddings",
+        ),
+        (
+            "html",
+            "/v1/images/generations",
+            json!({"model": "dall-e-3", "prompt": "a cat"}),
+            "images",
+        ),
+    ];
+    for (knob, path, body, kind) in cases {
+        mock.reset().await;
+        let r = post(&gw, path, knob, &body).await;
+        assert_eq!(r.status(), 502, "{knob} {path}");
+        let id = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let v: Value = r.json().await.expect("OpenAI-shaped error");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("not the expected JSON"), "{v}");
+        assert!(
+            !message.contains("html"),
+            "no upstream detail for the client: {v}"
+        );
+        // Nothing reached the client, so the try was repeated (retry.attempts: 2).
+        let stats = mock.stats().await;
+        assert_eq!(stats["requests"][kind], 2, "{knob} {path}: {stats}");
+        let logged = common::gateway::wait_until(Duration::from_secs(5), || {
+            let log = gw.log_text();
+            let id = id.clone();
+            async move { log.contains(&id) && log.contains("invalid answer") }
+        })
+        .await;
+        assert!(logged, "the log names the request: {}", gw.log_text());
+    }
+
+    // Streams are not held or checked; good answers pass whole, with their length.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        "",
+        &chat("hunyuan-turbos-latest", false),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.content_length().is_some());
+    let v: Value = r.json().await.expect("json");
+    assert!(v["choices"][0]["message"]["content"].is_string(), "{v}");
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        "",
+        &chat("hunyuan-turbos-latest", true),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .expect("stream")
+        .ends_with("data: [DONE]\n\n"));
+}

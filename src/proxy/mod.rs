@@ -78,6 +78,8 @@ pub struct Ctx {
     pub admission: Option<Admission>,
     /// Child only (hunyuan profile, chat): `finish_reason: "sensitive"` → `content_filter`.
     pub finish_map: Option<scan::FinishReasonMap>,
+    /// Child only: the checked JSON answer (`Handoff::expect`) as it arrives.
+    pub check: Option<BytesMut>,
 }
 
 #[async_trait]
@@ -94,6 +96,7 @@ impl ProxyHttp for Gateway {
             req: None,
             admission: None,
             finish_map: None,
+            check: None,
         }
     }
 
@@ -212,10 +215,14 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.clone() else {
             return Ok(());
         };
+        ctx.check = start_check(&h, resp);
         if let Some(member) = ctx.member.as_ref() {
-            // Passive health: an upstream that answers 502/503/504 is failing, others work.
+            // Passive health: an upstream that answers 502/503/504 is failing, others work; a
+            // checked JSON answer is judged when it is complete.
             match resp.status.as_u16() {
                 502..=504 => h.target.pool.report_failure(member),
+                _ if h.invalid.get().is_some() => h.target.pool.report_failure(member),
+                _ if ctx.check.is_some() => {}
                 _ => member.health.success(),
             }
         }
@@ -256,6 +263,12 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.as_ref() else {
             return Ok(None);
         };
+        if let Some(buf) = ctx.check.as_mut() {
+            check_body(h, ctx.member.as_deref(), buf, body.as_ref(), end);
+            if end {
+                ctx.check = None;
+            }
+        }
         if let Some(map) = ctx.finish_map.as_mut() {
             let before = map.rewrites;
             map.on_body(body, end);
@@ -503,6 +516,62 @@ fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     Ok(Reply::TranslateError(BytesMut::new()))
+}
+
+/// Child: whether and how the upstream's answer is checked before the client sees it (see
+/// `Handoff::expect`). A wrong content type fails the try at once; a declared length over the
+/// cap passes unchecked; otherwise the body is collected (`Some`) and judged at its end.
+fn start_check(h: &Handoff, resp: &ResponseHeader) -> Option<BytesMut> {
+    let e = h.expect.as_ref().filter(|_| resp.status.is_success())?;
+    let declared = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > e.cap) {
+        h.unchecked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        return None;
+    }
+    if let Err(why) = e.check_header(resp) {
+        h.invalid(why);
+        return None;
+    }
+    Some(BytesMut::new())
+}
+
+/// Child: collects the checked answer; at its end, judges it (passive health included).
+fn check_body(
+    h: &Handoff,
+    member: Option<&Member>,
+    buf: &mut BytesMut,
+    chunk: Option<&Bytes>,
+    end: bool,
+) {
+    let Some(e) = h.expect.as_ref() else {
+        return;
+    };
+    if let Some(c) = chunk {
+        if buf.len() + c.len() <= e.cap {
+            buf.extend_from_slice(c);
+        }
+    }
+    if !end {
+        return;
+    }
+    match e.check_body(buf) {
+        Ok(()) => {
+            if let Some(m) = member {
+                m.health.success();
+            }
+        }
+        Err(why) => {
+            if let Some(m) = member {
+                h.target.pool.report_failure(m);
+            }
+            h.invalid(why);
+        }
+    }
 }
 
 /// Feeds one piece of the upstream's chat answer to the translator; at the end, the final

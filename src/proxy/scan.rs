@@ -238,6 +238,62 @@ fn data_of(event: &[u8]) -> Option<&[u8]> {
     found
 }
 
+/// A JSON answer the gateway checks before the client sees any of it: chat without stream,
+/// embeddings, images. An upstream's 2xx that is not this JSON (an HTML error page, a cut-off
+/// body, another content type) is a failed try: retried like a 502, then a 502 for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// The top-level member the answer must have.
+    pub key: &'static str,
+    /// The most the gateway holds; a longer declared length passes unchecked, a longer
+    /// undeclared one is refused.
+    pub cap: usize,
+}
+
+impl Expect {
+    pub fn for_request(kind: Kind, stream: bool) -> Option<Expect> {
+        const MIB: usize = 1 << 20;
+        match kind {
+            Kind::Chat if !stream => Some(Expect {
+                key: "choices",
+                cap: 8 * MIB,
+            }),
+            Kind::Embeddings | Kind::Images => Some(Expect {
+                key: "data",
+                cap: 32 * MIB,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The response header's part: a JSON content type.
+    pub fn check_header(&self, resp: &ResponseHeader) -> Result<(), String> {
+        let ct = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json") {
+            Ok(())
+        } else {
+            Err(format!("content type `{ct}` instead of JSON"))
+        }
+    }
+
+    /// The whole body: a complete JSON object with the expected member.
+    pub fn check_body(&self, body: &[u8]) -> Result<(), String> {
+        let top: std::collections::HashMap<String, serde::de::IgnoredAny> =
+            serde_json::from_slice(body)
+                .map_err(|e| format!("not a complete JSON object ({e})"))?;
+        if top.contains_key(self.key) {
+            Ok(())
+        } else {
+            Err(format!("a JSON object without `{}`", self.key))
+        }
+    }
+}
+
 /// Hunyuan's `finish_reason: "sensitive"` (its moderation stopped the output) rewritten to
 /// OpenAI's `content_filter`, which typed clients (Vercel AI SDK, the Go and TS SDKs) accept.
 /// Works on JSON bodies and SSE streams alike, split anywhere: a read is forwarded at once,
@@ -432,5 +488,21 @@ data: [DONE]\n\n";
         let ev = Bytes::from_static(b"data: {\"finish_reason\":\"sens\"}\n\n");
         assert_eq!(m.feed(ev.clone()), ev);
         assert_eq!(m.rewrites, 0);
+    }
+
+    #[test]
+    fn expected_json_answers() {
+        let chat = Expect::for_request(Kind::Chat, false).unwrap();
+        assert!(Expect::for_request(Kind::Chat, true).is_none());
+        assert!(chat.check_body(br#"{"choices":[],"x":1}"#).is_ok());
+        assert!(chat.check_body(br#"{"choices":[{"ind"#).is_err());
+        assert!(chat.check_body(b"<html></html>").is_err());
+        assert!(chat.check_body(b"{}").is_err());
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.insert_header("content-type", "text/html").unwrap();
+        assert!(chat.check_header(&h).is_err());
+        h.insert_header("content-type", "application/json; charset=utf-8")
+            .unwrap();
+        assert!(chat.check_header(&h).is_ok());
     }
 }
