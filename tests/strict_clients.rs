@@ -196,6 +196,12 @@ async fn a_2xx_that_is_not_the_expected_json_is_a_retried_502() {
         .await;
         assert!(logged, "the log names the request: {}", gw.log_text());
     }
+    // Eight invalid answers in a row: the member's breaker took it out.
+    assert!(
+        gw.log_text().contains("out of rotation"),
+        "{}",
+        gw.log_text()
+    );
 
     // Streams are not held or checked; good answers pass whole, with their length.
     let r = post(
