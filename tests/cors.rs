@@ -345,7 +345,7 @@ async fn preflight_and_headers_over_http() {
 }
 
 #[tokio::test]
-async fn any_origin_and_off() {
+async fn any_origin_off_and_on_by_reload() {
     let (_mock, gw) = setup(&["*".to_string()], "");
     let r = client()
         .get(gw.url("/v1/models"))
@@ -370,4 +370,28 @@ async fn any_origin_and_off() {
         .expect("options");
     assert_eq!(r.status(), 405);
     assert!(header(&r, "access-control-allow-origin").is_none());
+
+    // A reload switches it on (the module reads the config per request).
+    let path = gw.dir.join("relay.yaml");
+    let old = std::fs::read_to_string(&path).expect("relay.yaml");
+    let head: String = old.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let rest: String = old.lines().skip(3).map(|l| format!("{l}\n")).collect();
+    let cors = "  cors:\n    allow_origins: [\"https://app.example\"]\n";
+    std::fs::write(&path, format!("{head}{cors}{rest}")).expect("rewrite relay.yaml");
+    gw.signal("HUP");
+    let g = &gw;
+    let on = common::gateway::wait_until(Duration::from_secs(10), || async move {
+        client()
+            .request(reqwest::Method::OPTIONS, g.url("/v1/chat/completions"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .is_ok_and(|r| {
+                r.status() == 204
+                    && header(&r, "access-control-allow-origin") == Some("https://app.example")
+            })
+    })
+    .await;
+    assert!(on, "CORS on after a reload: {}", gw.log_text());
 }
