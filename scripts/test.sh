@@ -12,6 +12,8 @@ python3 -c "import openai, anthropic" 2>/dev/null || python3 -m pip install -q o
 command -v npm >/dev/null 2>&1 || need_apt npm npm
 # tests/shared_state.rs runs several gateways on a real redis-server.
 need_apt redis-server redis-server
+# tests/cors.rs loads pages in headless Chromium.
+need_apt chromium chromium
 # tests/observe.rs lints a live scrape with promtool; the rules file is checked below.
 need_apt promtool prometheus
 

@@ -9,7 +9,7 @@
 //! Zero messages: the gateway answers 400 before fixing, so property (a) only covers inputs with
 //! at least one object message (a stronger condition than "some non-empty text": even an
 //! all-empty conversation is fixed into an accepted one).
-use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, LeadingNonUser, ModelCaps};
+use llm_relay::chat::fix::{fix_hunyuan, fix_hunyuan_report, FixPolicy, LeadingNonUser, ModelCaps};
 use mock_upstream::strict::check_chat;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -342,5 +342,30 @@ proptest! {
             }
         }
         prop_assert_eq!(fixed(&once, &FixPolicy::default(), caps), once);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The fix report (`llm_relay_fix_rewrites_total`): a request no rule reports is sent as
+    /// it came, and a fixed request needs no rule again.
+    #[test]
+    fn the_fix_report_names_what_changed(
+        req in request(),
+        caps in caps(),
+        max in 0usize..=40,
+        drop in any::<bool>(),
+    ) {
+        let policy = policy(max, drop);
+        let mut once = req.clone();
+        let report = fix_hunyuan_report(&mut once, &policy, caps);
+        if report.is_empty() {
+            prop_assert_eq!(&once, &req);
+        }
+        let mut twice = once.clone();
+        let again = fix_hunyuan_report(&mut twice, &policy, caps);
+        let rules: Vec<&str> = again.rules().collect();
+        prop_assert!(again.is_empty(), "{:?} changed a fixed request: {:#}", rules, once);
     }
 }

@@ -352,6 +352,33 @@ pub struct ServerSection {
     pub admin_listen: String,
     /// One JSON access-log line per request (log target `access`).
     pub access_log: bool,
+    /// CORS for browser clients; off when absent.
+    pub cors: Option<CorsSection>,
+}
+
+/// `server.cors:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSection {
+    /// Exact origins (`https://app.example`) or `*`.
+    pub allow_origins: Vec<String>,
+    /// Request headers a page may send: names, or prefixes ending in `*`.
+    pub allow_headers: Vec<String>,
+    /// Response headers a page may read.
+    pub expose_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    pub max_age_seconds: u64,
+}
+
+impl Default for CorsSection {
+    fn default() -> Self {
+        CorsSection {
+            allow_origins: Vec::new(),
+            allow_headers: DEFAULT_ALLOW_HEADERS.map(String::from).to_vec(),
+            expose_headers: DEFAULT_EXPOSE_HEADERS.map(String::from).to_vec(),
+            max_age_seconds: 600,
+        }
+    }
 }
 
 impl Default for ServerSection {
@@ -361,9 +388,40 @@ impl Default for ServerSection {
             keepalive_seconds: 60,
             admin_listen: "127.0.0.1:9091".into(),
             access_log: true,
+            cors: None,
         }
     }
 }
+
+/// Request headers the OpenAI and Anthropic JS SDKs (and fetch-based clients) send from a
+/// browser. `x-stainless-*` covers the SDKs' platform headers (`x-stainless-lang`,
+/// `-package-version`, `-os`, `-arch`, `-runtime`, `-runtime-version`, `-retry-count`,
+/// `-timeout`, `-async`, `-helper-method`, `-poll-helper`, ...).
+const DEFAULT_ALLOW_HEADERS: [&str; 13] = [
+    "authorization",
+    "content-type",
+    "x-api-key",
+    "api-key",
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+    "openai-organization",
+    "openai-project",
+    "openai-beta",
+    "idempotency-key",
+    "x-request-id",
+    "x-stainless-*",
+];
+
+/// Response headers the gateway sends that a page may read.
+const DEFAULT_EXPOSE_HEADERS: [&str; 6] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "retry-after",
+    "x-request-id",
+    "x-llm-relay-dropped-tools",
+];
 
 /// `body:`
 #[derive(Debug, Deserialize)]

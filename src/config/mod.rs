@@ -18,6 +18,7 @@ use crate::policy::auth::Keys;
 use crate::policy::limit::GlobalLimits;
 use crate::policy::shared::RedisSettings;
 use crate::proxy::body::BodyLimits;
+use crate::proxy::cors::Cors;
 use crate::request::kind::Kind;
 use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
@@ -76,6 +77,8 @@ pub struct Runtime {
     pub redis: Option<RedisSettings>,
     /// The exact response cache's sizing (start-up setting), when configured.
     pub response_cache: Option<file::ResponseCacheSection>,
+    /// `server.cors` (none: off).
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// The one swappable handle to the runtime config.
@@ -147,6 +150,12 @@ impl Runtime {
                 f.responses.max_entries.max(1),
                 Duration::from_secs(f.responses.ttl_seconds.max(1)),
             ),
+            cors: match &f.server.cors {
+                Some(c) => Some(Arc::new(
+                    Cors::try_from(c).map_err(|e| e.under("server.cors"))?,
+                )),
+                None => None,
+            },
         };
         rt.alert_rules = build_alerts(&f, &rt.pools)?;
         if let Some(c) = &f.cascade {

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub alerts_firing: IntGaugeVec,
     pub draining: IntGauge,
     pub access_log_dropped: IntCounter,
+    pub finish_reason_rewrites: IntCounterVec,
+    pub fix_rewrites: IntCounterVec,
 }
 
 fn hist(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
@@ -87,6 +89,8 @@ impl Metrics {
             alerts_firing: gauge_vec("llm_relay_alert_firing", "1 while an alert rule fires.", &["rule"]),
             draining: IntGauge::new("llm_relay_draining", "1 while the process drains before exit or upgrade.").unwrap_or_else(|e| panic!("{e}")),
             access_log_dropped: IntCounter::new("llm_relay_access_log_dropped_total", "Access-log lines dropped because the writer thread fell behind (or could not start).").unwrap_or_else(|e| panic!("{e}")),
+            finish_reason_rewrites: counter("llm_relay_finish_reason_rewrites_total", "Upstream finish_reason values rewritten for strict clients (hunyuan profile), by the upstream's value.", &["reason"]),
+            fix_rewrites: counter("llm_relay_fix_rewrites_total", "Requests a message-fixing rule changed (hunyuan profile), by rule: client habits the provider would have refused.", &["rule"]),
         };
         let r = &m.registry;
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -116,6 +120,8 @@ impl Metrics {
             Box::new(m.alerts_firing.clone()),
             Box::new(m.draining.clone()),
             Box::new(m.access_log_dropped.clone()),
+            Box::new(m.finish_reason_rewrites.clone()),
+            Box::new(m.fix_rewrites.clone()),
         ];
         for c in all {
             if let Err(e) = r.register(c) {
@@ -130,6 +136,10 @@ impl Metrics {
         m.vision_duration.with_label_values::<&str>(&[]);
         m.vision_queue.with_label_values::<&str>(&[]);
         m.rate_limited.with_label_values(&["anonymous"]);
+        m.finish_reason_rewrites.with_label_values(&["sensitive"]);
+        for rule in crate::chat::fix::RULES {
+            m.fix_rewrites.with_label_values(&[rule]);
+        }
         m
     }
 

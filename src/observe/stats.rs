@@ -2,6 +2,7 @@
 //! rate, bytes in and out, and whether the kind streams. Plain atomics: no lock on the hot
 //! path. Per-key counters live in a registry keyed by id so they survive config reloads.
 
+use crate::chat::fix::{FixReport, RULES};
 use crate::request::kind::Kind;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -138,6 +139,8 @@ pub struct StatsRegistry {
     kinds: PerKind,
     /// Read only when a config is built or stats are shown; the hot path holds the `Arc`.
     keys: Mutex<HashMap<String, Arc<Counters>>>,
+    /// Requests each message-fixing rule changed, in the order of `fix::RULES`.
+    fix_rules: [AtomicU64; RULES.len()],
 }
 
 impl StatsRegistry {
@@ -149,6 +152,23 @@ impl StatsRegistry {
     pub fn for_key(&self, id: &str) -> Arc<Counters> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         keys.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Counts the rules that changed a request (statistics and
+    /// `llm_relay_fix_rewrites_total`).
+    pub fn record_fix(&self, report: FixReport) {
+        if report.is_empty() {
+            return;
+        }
+        for (i, rule) in RULES.iter().enumerate() {
+            if report.changed(i) {
+                self.fix_rules[i].fetch_add(1, Ordering::Relaxed);
+                crate::observe::metrics::metrics()
+                    .fix_rewrites
+                    .with_label_values(&[rule])
+                    .inc();
+            }
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -163,13 +183,21 @@ impl StatsRegistry {
         for (id, c) in map.iter() {
             keys.insert(id.clone(), c.to_json());
         }
-        json!({"kinds": kinds, "keys": keys})
+        let fix: Map<String, Value> = RULES
+            .iter()
+            .zip(&self.fix_rules)
+            .map(|(r, c)| (r.to_string(), json!(c.load(Ordering::Relaxed))))
+            .collect();
+        json!({"kinds": kinds, "keys": keys, "fix_rules": fix})
     }
 
     pub fn reset(&self) {
         self.kinds.reset();
         let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         map.values().for_each(|c| c.reset());
+        self.fix_rules
+            .iter()
+            .for_each(|c| c.store(0, Ordering::Relaxed));
     }
 }
 

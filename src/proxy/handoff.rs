@@ -9,11 +9,13 @@
 //! first-byte, idle and total timeouts are enforced with the client's view of time.
 
 use super::client_watch::ClientWatch;
+use super::scan::Expect;
 use crate::error::GatewayError;
 use crate::protocol::{ResponseTranslator, Translation};
 use crate::request::kind::Kind;
 use crate::upstream::route::Target;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::HttpTask;
 use pingora::proxy::subrequest::pipe::{pipe_subrequest, InputBody, InputBodyType};
 use pingora::proxy::subrequest::{BodyMode, Ctx as SubCtx};
@@ -78,6 +80,13 @@ pub struct Handoff {
     /// The translator of the response under way: the child feeds it; the parent ends it
     /// with the protocol's error event when the upstream breaks mid-response.
     pub translator: Mutex<Option<Box<dyn ResponseTranslator>>>,
+    /// A JSON answer checked before the client sees it (chat without stream, embeddings,
+    /// images); none: the answer passes as it arrives.
+    pub expect: Option<Expect>,
+    /// Set by the child: why the upstream's 2xx answer is not the expected JSON.
+    pub invalid: OnceLock<String>,
+    /// Set by the child: the answer declares a length over `expect.cap`; it passes unchecked.
+    pub unchecked: AtomicBool,
 }
 
 impl std::fmt::Debug for Handoff {
@@ -97,6 +106,11 @@ impl Handoff {
     pub fn fail_translated(&self, message: &str) -> Option<Vec<u8>> {
         let mut t = self.translator.lock().unwrap_or_else(|p| p.into_inner());
         t.as_mut().map(|t| t.fail(message))
+    }
+
+    /// The child found the answer invalid (the first reason wins).
+    pub fn invalid(&self, why: String) {
+        let _ = self.invalid.set(why);
     }
 
     /// Records the child's failure (the first report is the cause; later ones are echoes).
@@ -129,6 +143,8 @@ pub enum UpstreamError {
     Broken { detail: String },
     #[error("the client went away; upstream request cancelled")]
     ClientGone,
+    #[error("pool `{pool}` sent an invalid answer: {detail}")]
+    Invalid { pool: String, detail: String },
 }
 
 impl UpstreamError {
@@ -139,6 +155,7 @@ impl UpstreamError {
             UpstreamError::Connect { .. }
                 | UpstreamError::NoMember { .. }
                 | UpstreamError::HeldStatus { .. }
+                | UpstreamError::Invalid { .. }
         )
     }
 
@@ -165,6 +182,9 @@ impl From<UpstreamError> for GatewayError {
             }
             UpstreamError::Unreachable { pool, .. } => {
                 format!("The upstream pool `{pool}` could not be reached.")
+            }
+            UpstreamError::Invalid { pool, .. } => {
+                format!("The upstream pool `{pool}` sent an answer that is not the expected JSON.")
             }
             _ => format!("{}.", capitalised(&e)),
         };
@@ -217,15 +237,21 @@ pub async fn pipe(
         .build();
     let (sub, handle) = spawner.create_subrequest(session.downstream_session.as_ref(), ctx);
     let activity = Arc::new(PipeActivity::new());
-    let filter = hold_back_filter(activity.clone(), handoff.retry_on.clone());
+    let filter = hold_back_filter(activity.clone(), handoff.clone());
     let input = InputBodyType::Preset(InputBody::Bytes(vec![body]));
     let client = ClientWatch::new(session);
-    let pipe = pipe_subrequest(session, sub, handle, filter, input);
-    tokio::pin!(pipe);
-    let result = tokio::select! {
-        r = watch_pipe(pipe, &handoff, &activity, deadlines) => r,
-        // Dropping the pipe here stops the subrequest and its upstream connection at once.
-        _ = client.gone() => Err(UpstreamError::ClientGone),
+    let result = {
+        let pipe = pipe_subrequest(session, sub, handle, filter, input);
+        tokio::pin!(pipe);
+        tokio::select! {
+            r = watch_pipe(pipe, &handoff, &activity, deadlines) => r,
+            // Dropping the pipe here stops the subrequest and its upstream connection at once.
+            _ = client.gone() => Err(UpstreamError::ClientGone),
+        }
+    };
+    let result = match (result, activity.take_held_answer()) {
+        (Ok(()), Some(answer)) => deliver(session, &handoff, answer).await,
+        (r, _) => r,
     };
     let result = match activity.held.load(Ordering::Relaxed) {
         0 => result,
@@ -241,24 +267,79 @@ pub async fn pipe(
 }
 
 /// The pipe's task filter: holds back a retryable status (the client sees the next try's
-/// answer instead) and notes activity for the watchdog.
+/// answer instead), holds a whole checked JSON answer until it is known to be valid, and notes
+/// activity for the watchdog.
 fn hold_back_filter(
     activity: Arc<PipeActivity>,
-    retry_on: Vec<u16>,
+    handoff: Arc<Handoff>,
 ) -> impl Fn(HttpTask) -> pingora::Result<Option<HttpTask>> + Send + Sync + 'static {
     move |task: HttpTask| {
         if let HttpTask::Header(h, _) = &task {
             let status = h.status.as_u16();
-            if retry_on.contains(&status) {
+            if handoff.retry_on.contains(&status) {
                 activity.held.store(status, Ordering::Relaxed);
+            } else if let Some(e) = handoff.expect.as_ref() {
+                if h.status.is_success() && !handoff.unchecked.load(Ordering::Relaxed) {
+                    activity.hold_answer(h.clone(), e.cap);
+                    return Ok(None);
+                }
             }
         }
         if activity.held.load(Ordering::Relaxed) != 0 {
             return Ok(None);
         }
+        if activity.holds_answer(&task) {
+            return Ok(None);
+        }
         activity.seen(&task);
         Ok(Some(task))
     }
+}
+
+/// A checked JSON answer, held whole.
+struct HeldAnswer {
+    header: Box<ResponseHeader>,
+    body: BytesMut,
+    cap: usize,
+    /// Broken off, or longer than the cap.
+    failed: Option<String>,
+}
+
+/// Sends a held answer when the child found it valid; otherwise the try failed (nothing
+/// reached the client, so it is retried like a 502).
+async fn deliver(
+    session: &mut Session,
+    handoff: &Handoff,
+    answer: HeldAnswer,
+) -> Result<(), UpstreamError> {
+    let pool = handoff.target.pool.name.clone();
+    let empty = answer
+        .body
+        .is_empty()
+        .then(|| "an empty answer".to_string());
+    let failed = answer.failed.or_else(|| handoff.invalid.get().cloned());
+    if let Some(detail) = failed.or(empty) {
+        return Err(UpstreamError::Invalid { pool, detail });
+    }
+    let mut header = answer.header;
+    let body = answer.body.freeze();
+    header.remove_header(&http::header::TRANSFER_ENCODING);
+    header
+        .insert_header(http::header::CONTENT_LENGTH, body.len().to_string())
+        .map_err(|e| UpstreamError::Broken {
+            detail: e.to_string(),
+        })?;
+    let sent = match session.write_response_header(header, false).await {
+        Ok(()) => session.write_response_body(Some(body), true).await,
+        Err(e) => Err(e),
+    };
+    sent.map_err(|e| {
+        log::debug!(
+            "request {}: writing a checked answer: {e}",
+            handoff.request_id
+        );
+        UpstreamError::ClientGone
+    })
 }
 
 fn record_timing(t: &Telemetry, activity: &PipeActivity) {
@@ -330,7 +411,12 @@ fn expired(activity: &PipeActivity, d: Deadlines, pool: &str) -> Option<Upstream
     if now < activity.deadline(d.first_byte, d.idle) {
         return None;
     }
-    Some(if started {
+    Some(if activity.holding.load(Ordering::Relaxed) {
+        // Nothing reached the client yet: an answer, not a stream, timed out.
+        UpstreamError::Timeout {
+            pool: pool.to_string(),
+        }
+    } else if started {
         UpstreamError::Idle {
             ms: d.idle.as_millis(),
         }
@@ -379,6 +465,9 @@ struct PipeActivity {
     header_at_us: AtomicU64,
     /// Microseconds since `start` of the last task.
     last_us: AtomicU64,
+    /// A checked JSON answer being held (see [`hold_back_filter`]).
+    answer: Mutex<Option<HeldAnswer>>,
+    holding: AtomicBool,
 }
 
 impl PipeActivity {
@@ -389,7 +478,58 @@ impl PipeActivity {
             held: AtomicU16::new(0),
             header_at_us: AtomicU64::new(u64::MAX),
             last_us: AtomicU64::new(0),
+            answer: Mutex::new(None),
+            holding: AtomicBool::new(false),
         }
+    }
+
+    /// Starts holding a checked answer: its header now, its body as it comes.
+    fn hold_answer(&self, header: Box<ResponseHeader>, cap: usize) {
+        let us = self.start.elapsed().as_micros() as u64;
+        self.header_at_us.store(us, Ordering::Relaxed);
+        self.last_us.store(us, Ordering::Relaxed);
+        self.holding.store(true, Ordering::Relaxed);
+        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(HeldAnswer {
+            header,
+            body: BytesMut::new(),
+            cap,
+            failed: None,
+        });
+    }
+
+    /// Takes a task of the held answer (false: no answer is held).
+    fn holds_answer(&self, task: &HttpTask) -> bool {
+        if !self.holding.load(Ordering::Relaxed) {
+            return false;
+        }
+        let us = self.start.elapsed().as_micros() as u64;
+        self.last_us.store(us, Ordering::Relaxed);
+        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = slot.as_mut() else {
+            return false;
+        };
+        match task {
+            HttpTask::Body(Some(b), _) if a.failed.is_none() => {
+                if a.body.len() + b.len() > a.cap {
+                    a.failed = Some(format!(
+                        "an answer over {} bytes without a declared length",
+                        a.cap
+                    ));
+                    a.body = BytesMut::new();
+                } else {
+                    a.body.extend_from_slice(b);
+                }
+            }
+            HttpTask::Failed(e) => a.failed = Some(format!("the answer broke off: {e}")),
+            _ => {}
+        }
+        true
+    }
+
+    fn take_held_answer(&self) -> Option<HeldAnswer> {
+        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take()
     }
 
     fn seen(&self, task: &HttpTask) {
@@ -411,7 +551,7 @@ impl PipeActivity {
     }
 
     fn deadline(&self, first_byte: Duration, idle: Duration) -> Instant {
-        if self.header() {
+        if self.header() || self.holding.load(Ordering::Relaxed) {
             self.start + Duration::from_micros(self.last_us.load(Ordering::Relaxed)) + idle
         } else {
             self.start + first_byte

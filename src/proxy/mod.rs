@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod client_watch;
+pub mod cors;
 pub mod handoff;
 pub mod local;
 pub mod respond;
@@ -26,7 +27,7 @@ use crate::policy::quota;
 use crate::protocol::store::ResponseStore;
 use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
-use crate::upstream::Member;
+use crate::upstream::{Member, Profile};
 use async_trait::async_trait;
 use body::ReadError;
 use bytes::{Bytes, BytesMut};
@@ -83,6 +84,10 @@ pub struct Ctx {
     pub req: Option<RequestInfo>,
     /// Parent only: the limiter's guards, held until the response has ended.
     pub admission: Option<Admission>,
+    /// Child only (hunyuan profile, chat): `finish_reason: "sensitive"` → `content_filter`.
+    pub finish_map: Option<scan::FinishReasonMap>,
+    /// Child only: the checked JSON answer (`Handoff::expect`) as it arrives.
+    pub check: Option<BytesMut>,
 }
 
 #[async_trait]
@@ -99,7 +104,19 @@ impl ProxyHttp for Gateway {
             capture: None,
             req: None,
             admission: None,
+            finish_map: None,
+            check: None,
         }
+    }
+
+    /// Pingora's default (a disabled compression module) plus CORS, which adds its headers to
+    /// every answer the client gets.
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        modules
+            .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
+        modules.add_module(Box::new(CorsBuilder {
+            config: self.config.clone(),
+        }));
     }
 
     /// Runs first. Child: adopt the parent's `Handoff` and make the rebuilt request header
@@ -207,14 +224,26 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.clone() else {
             return Ok(());
         };
+        ctx.check = start_check(&h, resp);
         if let Some(member) = ctx.member.as_ref() {
-            // Passive health: an upstream that answers 502/503/504 is failing, others work.
+            // Passive health: an upstream that answers 502/503/504 is failing, others work; a
+            // checked JSON answer is judged when it is complete.
             match resp.status.as_u16() {
                 502..=504 => h.target.pool.report_failure(member),
+                _ if h.invalid.get().is_some() => h.target.pool.report_failure(member),
+                _ if ctx.check.is_some() => {}
                 _ => member.health.success(),
             }
         }
         ctx.scan = ResponseScan::for_response(&h, resp);
+        if h.target.pool.profile == Profile::Hunyuan
+            && h.kind == Kind::Chat
+            && resp.status.is_success()
+        {
+            ctx.finish_map = Some(scan::FinishReasonMap::default());
+            // `content_filter` is longer than `sensitive`.
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+        }
         if is_sse(&resp.headers) {
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
@@ -249,6 +278,22 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.as_ref() else {
             return Ok(None);
         };
+        if let Some(buf) = ctx.check.as_mut() {
+            check_body(h, ctx.member.as_deref(), buf, body.as_ref(), end);
+            if end {
+                ctx.check = None;
+            }
+        }
+        if let Some(map) = ctx.finish_map.as_mut() {
+            let before = map.rewrites;
+            map.on_body(body, end);
+            if map.rewrites > before {
+                metrics()
+                    .finish_reason_rewrites
+                    .with_label_values(&["sensitive"])
+                    .inc_by(map.rewrites - before);
+            }
+        }
         ctx.scan.on_body(body, end, &h.telemetry);
         keep_for_cache(h, &mut ctx.capture, body, end);
         match &mut ctx.reply {
@@ -333,6 +378,18 @@ impl ProxyHttp for Gateway {
     }
 }
 
+/// Builds the CORS module's per-request context from the config of the moment (a reload
+/// switches CORS on or off).
+struct CorsBuilder {
+    config: ConfigHandle,
+}
+
+impl pingora::modules::http::HttpModuleBuilder for CorsBuilder {
+    fn init(&self) -> pingora::modules::http::Module {
+        cors::module(self.config.load().cors.as_ref())
+    }
+}
+
 /// Request headers that carry the client's credential to the gateway: never sent upstream.
 const CLIENT_CREDENTIALS: [&str; 4] = [
     "authorization",
@@ -353,6 +410,14 @@ impl Gateway {
         let req = session.req_header();
         let (path, query) = split_path(req.uri.path_and_query().map_or("/", |p| p.as_str()));
         let (path, query) = (path.to_string(), query.map(str::to_owned));
+        if rt.cors.is_some() && cors::is_preflight(req) {
+            // Before authentication: browsers send preflights without credentials.
+            return cors::answer_preflight(session)
+                .await
+                .map_err(|e| GatewayError::Internal {
+                    message: format!("writing a preflight answer: {e}"),
+                });
+        }
         if let Some((status, body)) = local::health(&rt, &path) {
             return local::send_json(session, status, body).await;
         }
@@ -505,6 +570,62 @@ fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     Ok(Reply::TranslateError(BytesMut::new()))
+}
+
+/// Child: whether and how the upstream's answer is checked before the client sees it (see
+/// `Handoff::expect`). A wrong content type fails the try at once; a declared length over the
+/// cap passes unchecked; otherwise the body is collected (`Some`) and judged at its end.
+fn start_check(h: &Handoff, resp: &ResponseHeader) -> Option<BytesMut> {
+    let e = h.expect.as_ref().filter(|_| resp.status.is_success())?;
+    let declared = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > e.cap) {
+        h.unchecked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        return None;
+    }
+    if let Err(why) = e.check_header(resp) {
+        h.invalid(why);
+        return None;
+    }
+    Some(BytesMut::new())
+}
+
+/// Child: collects the checked answer; at its end, judges it (passive health included).
+fn check_body(
+    h: &Handoff,
+    member: Option<&Member>,
+    buf: &mut BytesMut,
+    chunk: Option<&Bytes>,
+    end: bool,
+) {
+    let Some(e) = h.expect.as_ref() else {
+        return;
+    };
+    if let Some(c) = chunk {
+        if buf.len() + c.len() <= e.cap {
+            buf.extend_from_slice(c);
+        }
+    }
+    if !end {
+        return;
+    }
+    match e.check_body(buf) {
+        Ok(()) => {
+            if let Some(m) = member {
+                m.health.success();
+            }
+        }
+        Err(why) => {
+            if let Some(m) = member {
+                h.target.pool.report_failure(m);
+            }
+            h.invalid(why);
+        }
+    }
 }
 
 /// Feeds one piece of the upstream's chat answer to the translator; at the end, the final

@@ -116,6 +116,9 @@ fn handoff_for(
         translation: p.translation.clone(),
         cache: p.cache.clone(),
         translator: Default::default(),
+        expect: super::scan::Expect::for_request(p.kind, p.stream),
+        invalid: Default::default(),
+        unchecked: Default::default(),
     }
 }
 

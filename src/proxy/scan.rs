@@ -238,6 +238,161 @@ fn data_of(event: &[u8]) -> Option<&[u8]> {
     found
 }
 
+/// A JSON answer the gateway checks before the client sees any of it: chat without stream,
+/// embeddings, images. An upstream's 2xx that is not this JSON (an HTML error page, a cut-off
+/// body, another content type) is a failed try: retried like a 502, then a 502 for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// The top-level member the answer must have.
+    pub key: &'static str,
+    /// The most the gateway holds; a longer declared length passes unchecked, a longer
+    /// undeclared one is refused.
+    pub cap: usize,
+}
+
+impl Expect {
+    pub fn for_request(kind: Kind, stream: bool) -> Option<Expect> {
+        const MIB: usize = 1 << 20;
+        match kind {
+            Kind::Chat if !stream => Some(Expect {
+                key: "choices",
+                cap: 8 * MIB,
+            }),
+            Kind::Embeddings | Kind::Images => Some(Expect {
+                key: "data",
+                cap: 32 * MIB,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The response header's part: a JSON content type.
+    pub fn check_header(&self, resp: &ResponseHeader) -> Result<(), String> {
+        let ct = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json") {
+            Ok(())
+        } else {
+            Err(format!("content type `{ct}` instead of JSON"))
+        }
+    }
+
+    /// The whole body: a complete JSON object with the expected member.
+    pub fn check_body(&self, body: &[u8]) -> Result<(), String> {
+        let top: std::collections::HashMap<String, serde::de::IgnoredAny> =
+            serde_json::from_slice(body)
+                .map_err(|e| format!("not a complete JSON object ({e})"))?;
+        if top.contains_key(self.key) {
+            Ok(())
+        } else {
+            Err(format!("a JSON object without `{}`", self.key))
+        }
+    }
+}
+
+/// Hunyuan's `finish_reason: "sensitive"` (its moderation stopped the output) rewritten to
+/// OpenAI's `content_filter`, which typed clients (Vercel AI SDK, the Go and TS SDKs) accept.
+/// Works on JSON bodies and SSE streams alike, split anywhere: a read is forwarded at once,
+/// except a tail that could begin `"sensitive"` (at most 10 bytes, never the end of a complete
+/// event or JSON body), held until the next read. A read without a match goes out as it came.
+#[derive(Debug, Default)]
+pub struct FinishReasonMap {
+    /// A tail that may be the start of `"sensitive"`.
+    held: Vec<u8>,
+    /// The last bytes sent: what precedes a match that starts a read.
+    before: Vec<u8>,
+    /// Values rewritten so far.
+    pub rewrites: u64,
+}
+
+const SENSITIVE: &[u8] = b"\"sensitive\"";
+const CONTENT_FILTER: &[u8] = b"\"content_filter\"";
+const FINISH_KEY: &[u8] = b"\"finish_reason\"";
+/// Enough context for `"finish_reason"` with some whitespace around the colon.
+const CONTEXT: usize = 48;
+
+impl FinishReasonMap {
+    /// One read of the body (`end`: the last); rewrites it in place.
+    pub fn on_body(&mut self, body: &mut Option<Bytes>, end: bool) {
+        let chunk = body.take().unwrap_or_default();
+        let mut out = self.feed(chunk);
+        if end && !self.held.is_empty() {
+            let mut all = BytesMut::from(&out[..]);
+            all.extend_from_slice(&std::mem::take(&mut self.held));
+            out = all.freeze();
+        }
+        // An empty chunk would read as the end of a chunked body: send nothing instead.
+        *body = (!out.is_empty()).then_some(out);
+    }
+
+    /// Takes one read; returns what to send now.
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        if self.held.is_empty()
+            && memmem::find(&chunk, b"\"sensitive").is_none()
+            && partial_tail(&chunk) == 0
+        {
+            self.remember(&chunk);
+            return chunk;
+        }
+        let mut input = std::mem::take(&mut self.held);
+        input.extend_from_slice(&chunk);
+        let mut out = Vec::with_capacity(input.len() + 8);
+        let (mut from, mut last_end) = (0, 0);
+        for pos in memmem::find_iter(&input, SENSITIVE) {
+            last_end = pos + SENSITIVE.len();
+            if self.follows_key(&input[..pos]) {
+                out.extend_from_slice(&input[from..pos]);
+                out.extend_from_slice(CONTENT_FILTER);
+                from = last_end;
+                self.rewrites += 1;
+            }
+        }
+        // Hold what may begin a match, but never part of one already found.
+        let keep = (input.len() - partial_tail(&input)).max(last_end);
+        out.extend_from_slice(&input[from..keep]);
+        self.held = input[keep..].to_vec();
+        self.remember(&out);
+        Bytes::from(out)
+    }
+
+    /// Whether `head` (after the bytes already sent) ends with `"finish_reason"` and a colon.
+    fn follows_key(&self, head: &[u8]) -> bool {
+        let mut ctx: Vec<u8> = Vec::with_capacity(CONTEXT * 2);
+        if head.len() < CONTEXT {
+            ctx.extend_from_slice(&self.before);
+        }
+        ctx.extend_from_slice(&head[head.len().saturating_sub(CONTEXT)..]);
+        let t = ctx.trim_ascii_end();
+        let Some(t) = t.strip_suffix(b":") else {
+            return false;
+        };
+        t.trim_ascii_end().ends_with(FINISH_KEY)
+    }
+
+    fn remember(&mut self, sent: &[u8]) {
+        let tail = &sent[sent.len().saturating_sub(CONTEXT)..];
+        if tail.len() == CONTEXT {
+            self.before.clear();
+        } else if self.before.len() + tail.len() > CONTEXT {
+            self.before
+                .drain(..self.before.len() + tail.len() - CONTEXT);
+        }
+        self.before.extend_from_slice(tail);
+    }
+}
+
+/// The length of the longest proper prefix of `"sensitive"` that `buf` ends with.
+fn partial_tail(buf: &[u8]) -> usize {
+    (1..SENSITIVE.len())
+        .rev()
+        .find(|&k| buf.ends_with(&SENSITIVE[..k]))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +448,61 @@ data: [DONE]\n\n";
             b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\r\n\r\ndata: [DONE]\r\n\r\n",
         ));
         assert_eq!(&out[..], b"data: [DONE]\r\n\r\n");
+    }
+
+    #[test]
+    fn sensitive_becomes_content_filter_at_any_split() {
+        let stream = "data: {\"choices\":[{\"delta\":{\"content\":\"\\\"sensitive\\\" word\"},\"finish_reason\":null}]}\n\n\
+data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"sensitive\"}]}\n\n\
+data: {\"choices\":[{\"delta\":{},\"finish_reason\" : \"sensitive\"}],\"note\":\"sensitive\"}\n\n\
+data: [DONE]\n\n";
+        let want = stream.replace(
+            "\"finish_reason\":\"sensitive\"",
+            "\"finish_reason\":\"content_filter\"",
+        );
+        let want = want.replace(
+            "\"finish_reason\" : \"sensitive\"",
+            "\"finish_reason\" : \"content_filter\"",
+        );
+        for split in [1, 2, 3, 5, 7, 11, 64, 1000] {
+            let mut m = FinishReasonMap::default();
+            let mut out = Vec::new();
+            let pieces: Vec<&[u8]> = stream.as_bytes().chunks(split).collect();
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut body = Some(Bytes::copy_from_slice(piece));
+                m.on_body(&mut body, i + 1 == pieces.len());
+                out.extend_from_slice(&body.unwrap_or_default());
+            }
+            assert_eq!(String::from_utf8(out).unwrap(), want, "split {split}");
+            assert_eq!(m.rewrites, 2, "split {split}");
+        }
+    }
+
+    #[test]
+    fn other_bodies_pass_byte_for_byte() {
+        let mut m = FinishReasonMap::default();
+        let body = Bytes::from_static(b"{\"choices\":[{\"finish_reason\":\"stop\"}]}");
+        let out = m.feed(body.clone());
+        assert_eq!(out.as_ptr(), body.as_ptr(), "forwarded without a copy");
+        // A complete SSE event never ends in a held tail.
+        let ev = Bytes::from_static(b"data: {\"finish_reason\":\"sens\"}\n\n");
+        assert_eq!(m.feed(ev.clone()), ev);
+        assert_eq!(m.rewrites, 0);
+    }
+
+    #[test]
+    fn expected_json_answers() {
+        let chat = Expect::for_request(Kind::Chat, false).unwrap();
+        assert!(Expect::for_request(Kind::Chat, true).is_none());
+        assert!(chat.check_body(br#"{"choices":[],"x":1}"#).is_ok());
+        assert!(chat.check_body(br#"{"choices":[{"ind"#).is_err());
+        assert!(chat.check_body(b"<html></html>").is_err());
+        assert!(chat.check_body(b"{}").is_err());
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.insert_header("content-type", "text/html").unwrap();
+        assert!(chat.check_header(&h).is_err());
+        h.insert_header("content-type", "application/json; charset=utf-8")
+            .unwrap();
+        assert!(chat.check_header(&h).is_ok());
     }
 }

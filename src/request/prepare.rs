@@ -4,7 +4,7 @@
 //! forwarded byte for byte, without a re-serialisation.
 
 use crate::chat::cascade::{self, CascadeState, Report};
-use crate::chat::fix::fix_hunyuan;
+use crate::chat::fix::fix_hunyuan_report;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::protocol::Translation;
@@ -148,7 +148,8 @@ async fn prepare_chat(
         p.strip_usage = true;
     }
     if p.target.pool.profile == Profile::Hunyuan {
-        fix_hunyuan(&mut v, &p.target.pool.fix, p.target.caps);
+        let report = fix_hunyuan_report(&mut v, &p.target.pool.fix, p.target.caps);
+        crate::observe::stats::global().record_fix(report);
     }
     p.body = serialise(&v)?;
     Ok(())

@@ -195,13 +195,22 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
                 role: "assistant",
                 content: &content,
             },
-            finish_reason: "stop",
+            finish_reason: finish(&knobs),
         }],
         usage: Usage::new(prompt_tokens, tokens(content.len())),
     };
     match serde_json::to_vec(&completion) {
         Ok(b) => json_bytes(StatusCode::OK, b),
         Err(e) => invalid_request(format!("cannot serialise: {e}")),
+    }
+}
+
+/// `stop`, or Hunyuan's `sensitive` (moderation stopped the output) with `x-mock-body: sensitive`.
+fn finish(knobs: &ReqKnobs) -> &'static str {
+    if knobs.body == Some(crate::knobs::BadBody::Sensitive) {
+        "sensitive"
+    } else {
+        "stop"
     }
 }
 
@@ -236,7 +245,7 @@ fn stream(
                     role: (i == 0).then_some("assistant"),
                     content: Some(&text),
                 },
-                finish_reason: (i + 1 == n).then_some("stop"),
+                finish_reason: (i + 1 == n).then_some(finish(knobs)),
             }],
             usage: usage_field,
         };

@@ -30,6 +30,19 @@ pub struct ReqKnobs {
     pub chunk_bytes: usize,
     /// `x-mock-strict: 1`: Hunyuan rules for this request.
     pub strict: bool,
+    /// `x-mock-body: html|truncated|empty|sensitive`: a broken 200 answer instead of the real
+    /// one (an HTML error page, JSON cut off mid-way, an empty JSON object), or, for chat,
+    /// Hunyuan's moderation stop (`finish_reason: "sensitive"`).
+    pub body: Option<BadBody>,
+}
+
+/// The answers of `x-mock-body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadBody {
+    Html,
+    Truncated,
+    Empty,
+    Sensitive,
 }
 
 fn header<T: FromStr>(h: &HeaderMap, name: &str) -> Option<T> {
@@ -51,6 +64,13 @@ impl ReqKnobs {
                 h.get("x-mock-strict").map(HeaderValue::as_bytes),
                 Some(b"1" | b"true")
             ),
+            body: match h.get("x-mock-body").map(HeaderValue::as_bytes) {
+                Some(b"html") => Some(BadBody::Html),
+                Some(b"truncated") => Some(BadBody::Truncated),
+                Some(b"empty") => Some(BadBody::Empty),
+                Some(b"sensitive") => Some(BadBody::Sensitive),
+                _ => None,
+            },
         }
     }
 
@@ -61,9 +81,22 @@ impl ReqKnobs {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        match self.status {
-            Some(s) => Err(mock_failure(s)),
-            None => Ok(()),
+        if let Some(s) = self.status {
+            return Err(mock_failure(s));
+        }
+        match self.body {
+            Some(BadBody::Html) => Err((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            )
+                .into_response()),
+            Some(BadBody::Truncated) => Err(json_bytes(
+                StatusCode::OK,
+                r#"{"id":"cut","object":"chat.completion","choices":[{"index":0,"mess"#,
+            )),
+            Some(BadBody::Empty) => Err(json_bytes(StatusCode::OK, "{}")),
+            Some(BadBody::Sensitive) | None => Ok(()),
         }
     }
 }

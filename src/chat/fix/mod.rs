@@ -110,40 +110,190 @@ pub(crate) fn body_start(msgs: &[Msg]) -> usize {
 
 /// Rewrites a chat request in place so that Hunyuan accepts it.
 pub fn fix_hunyuan(req: &mut Value, policy: &FixPolicy, caps: ModelCaps) {
+    fix_hunyuan_report(req, policy, caps);
+}
+
+/// The rule names of [`FixReport`], in the order the rules run (the `rule` label of
+/// `llm_relay_fix_rewrites_total`).
+pub const RULES: [&str; 14] = [
+    "normalize_messages",
+    "drop_reasoning_content",
+    "normalize_content",
+    "sanitize_tool_calls",
+    "tools_to_text",
+    "merge_system",
+    "merge_consecutive",
+    "pair_tool_results",
+    "fill_empty_content",
+    "leading_user",
+    "assistant_between_tool_and_user",
+    "end_with_user",
+    "trim_to_max",
+    "params",
+];
+
+/// Which rules changed the request. A rule counts when it changed the shape of the messages
+/// (their number, roles, keys, content kind and length, tool calls) or, for `params`, the
+/// top-level keys or the clamped values: a cheap fingerprint per step, no copy of the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixReport(u16);
+
+impl FixReport {
+    fn mark(&mut self, rule: usize, changed: bool) {
+        if changed {
+            self.0 |= 1 << rule;
+        }
+    }
+
+    /// The names of the rules that changed something.
+    pub fn rules(self) -> impl Iterator<Item = &'static str> {
+        RULES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.changed(*i))
+            .map(|(_, r)| *r)
+    }
+
+    /// Whether rule `RULES[i]` changed something.
+    pub fn changed(self, i: usize) -> bool {
+        i < RULES.len() && self.0 & (1 << i) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// [`fix_hunyuan`], reporting which rules changed something.
+pub fn fix_hunyuan_report(req: &mut Value, policy: &FixPolicy, caps: ModelCaps) -> FixReport {
+    let mut report = FixReport::default();
     let Some(obj) = req.as_object_mut() else {
-        return;
+        return report;
     };
     let Some(Value::Array(raw)) = obj.get_mut("messages") else {
-        return;
+        return report;
     };
+    let raw_print = print_values(raw);
     let mut msgs = content::normalize_messages(std::mem::take(raw));
+    report.mark(0, raw_print != print(&msgs));
     if !msgs.is_empty() {
-        fix_messages(&mut msgs, policy, caps);
+        fix_messages(&mut msgs, policy, caps, &mut report);
     }
     obj.insert(
         "messages".into(),
         Value::Array(msgs.into_iter().map(Value::Object).collect()),
     );
+    let params_before = print_params(obj);
     params::fix_params(obj, policy, caps);
+    report.mark(13, params_before != print_params(obj));
+    report
 }
 
 /// Rules 1–10 on a non-empty, normalised message list.
-fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps) {
+fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps, r: &mut FixReport) {
     let t = policy.placeholders.resolved();
+    let mut last = print(msgs);
+    let mut step = |msgs: &[Msg], rule: usize| {
+        let now = print(msgs);
+        r.mark(rule, now != last);
+        last = now;
+    };
     content::drop_reasoning_content(msgs);
+    step(msgs, 1);
     content::normalize_content(msgs, caps.images, t.image_omitted);
+    step(msgs, 2);
     // After rule 2: invalid calls are appended to the content as text, which must be settled.
     tools::sanitize_tool_calls(msgs);
+    step(msgs, 3);
     if !caps.tools {
         tools::tools_to_text(msgs, &t);
+        step(msgs, 4);
     }
     order::merge_system(msgs);
+    step(msgs, 5);
     order::merge_consecutive(msgs);
+    step(msgs, 6);
     tools::pair_tool_results(msgs, &t);
+    step(msgs, 7);
     order::merge_consecutive(msgs);
+    step(msgs, 6);
     content::fill_empty_content(msgs, &t);
+    step(msgs, 8);
     order::leading_user(msgs, policy.leading_non_user, &t);
+    step(msgs, 9);
     order::assistant_between_tool_and_user(msgs, &t);
+    step(msgs, 10);
     order::end_with_user(msgs, &t);
+    step(msgs, 11);
     trim::trim_to_max(msgs, policy.max_messages, policy.leading_non_user, &t);
+    step(msgs, 12);
+}
+
+/// A fingerprint of the messages' shape: count, and per message its role, keys, content
+/// kind and length, tool calls and tool call id.
+fn print(msgs: &[Msg]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    msgs.len().hash(&mut h);
+    for m in msgs {
+        print_msg(m, &mut h);
+    }
+    h.finish()
+}
+
+/// [`print`] of the raw `messages` (non-objects count as a marker).
+fn print_values(raw: &[Value]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    raw.len().hash(&mut h);
+    for v in raw {
+        match v.as_object() {
+            Some(m) => print_msg(m, &mut h),
+            None => u8::MAX.hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+fn print_msg(m: &Msg, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    m.len().hash(h);
+    for k in m.keys() {
+        k.hash(h);
+    }
+    m.get("role").and_then(Value::as_str).hash(h);
+    match m.get("content") {
+        Some(Value::String(s)) => (0u8, s.len()).hash(h),
+        Some(Value::Array(a)) => (1u8, a.len()).hash(h),
+        Some(Value::Null) => 2u8.hash(h),
+        Some(_) => 3u8.hash(h),
+        None => 4u8.hash(h),
+    }
+    m.get("tool_calls")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .hash(h);
+    m.get("tool_call_id").and_then(Value::as_str).hash(h);
+}
+
+/// The top-level keys and the values the parameter policy may change.
+fn print_params(obj: &Map<String, Value>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    obj.len().hash(&mut h);
+    for k in obj.keys() {
+        k.hash(&mut h);
+    }
+    for k in ["temperature", "top_p", "seed"] {
+        let v = obj.get(k);
+        (v.is_some(), v.and_then(Value::as_f64).map(f64::to_bits)).hash(&mut h);
+    }
+    let strict = obj.get("tools").and_then(Value::as_array).map(|tools| {
+        tools
+            .iter()
+            .filter(|t| t.get("function").is_some_and(|f| f.get("strict").is_some()))
+            .count()
+    });
+    strict.hash(&mut h);
+    h.finish()
 }
