@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 need_toolchain
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # tests/sdk.rs drives the gateway with the official OpenAI Python SDK.
-python3 -c "import openai, anthropic" 2>/dev/null || python3 -m pip install -q openai anthropic
+python3 -c "import openai, anthropic, opentelemetry.proto" 2>/dev/null \
+  || python3 -m pip install -q openai anthropic opentelemetry-proto
 # tests/agents.rs runs Codex CLI and Claude Code (npm packages, installed by the test itself).
 command -v npm >/dev/null 2>&1 || need_apt npm npm
 # tests/shared_state.rs runs several gateways on a real redis-server.

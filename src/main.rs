@@ -110,6 +110,12 @@ fn main() {
     }
     announce_security(&runtime);
     let _ = llm_relay::observe::metrics::metrics(); // declare every metric at start-up
+    if let Some(otlp) = &runtime.otlp {
+        if let Err(e) = llm_relay::observe::trace::init(otlp) {
+            eprintln!("llm-relay: {e}");
+            std::process::exit(1);
+        }
+    }
     let listen = runtime.listen.clone();
     let admin_listen = runtime.admin_listen.clone();
     let sizing = runtime.cascade_sizing;

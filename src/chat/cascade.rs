@@ -6,6 +6,7 @@ use super::image_cache::{DescriptionCache, Source};
 use super::image_key::image_key;
 use super::vision::{self, VisionError};
 use crate::error::GatewayError;
+use crate::observe::trace::TraceCtx;
 use crate::upstream::route::Target;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -87,12 +88,26 @@ impl CascadeState {
 }
 
 /// What the cascade did to one request.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     pub images: usize,
     pub hits: usize,
     pub vision_calls: usize,
     pub failures: usize,
+    /// When the cascade began and how long it took (for the trace).
+    pub took: Option<(Instant, Duration)>,
+    /// One entry per unique image (for the trace's span per vision call).
+    pub calls: Vec<VisionCall>,
+}
+
+/// One image's description: where it came from, when, and the span that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisionCall {
+    pub span: opentelemetry::trace::SpanId,
+    pub started: Instant,
+    pub took: Duration,
+    /// `hit`, `joined`, `miss` (described now) or `error`.
+    pub cache: &'static str,
 }
 
 /// Where an image part sits: (message index, part index).
@@ -108,7 +123,9 @@ pub async fn run(
     req: &mut Value,
     s: &CascadeSettings,
     st: &CascadeState,
+    trace: Option<&TraceCtx>,
 ) -> Result<Report, GatewayError> {
+    let started = Instant::now();
     let found = find_images(req);
     if found.is_empty() {
         return Ok(Report::default());
@@ -134,8 +151,22 @@ pub async fn run(
     }
     let results: Vec<_> = stream::iter(jobs)
         .map(|(key, (url, question, spots))| async move {
-            let r = describe_one(key, &url, &question, s, st).await;
-            (spots, r)
+            let span = crate::observe::trace::new_span_id();
+            let parent = trace.map(|t| t.traceparent(span));
+            let t0 = Instant::now();
+            let r = describe_one(key, &url, &question, (s, st, parent.as_deref())).await;
+            let call = VisionCall {
+                span,
+                started: t0,
+                took: t0.elapsed(),
+                cache: match &r {
+                    Ok((_, Source::Hit)) => "hit",
+                    Ok((_, Source::Joined)) => "joined",
+                    Ok(_) => "miss",
+                    Err(_) => "error",
+                },
+            };
+            (spots, r, call)
         })
         .buffer_unordered(s.max_parallel.max(1))
         .collect()
@@ -145,7 +176,8 @@ pub async fn run(
         ..Default::default()
     };
     let mut texts: HashMap<Spot, String> = HashMap::new();
-    for (spots, r) in results {
+    for (spots, r, call) in results {
+        report.calls.push(call);
         let text = match r {
             Ok((t, src)) => {
                 match src {
@@ -173,6 +205,7 @@ pub async fn run(
         }
     }
     replace(req, texts);
+    report.took = Some((started, started.elapsed()));
     Ok(report)
 }
 
@@ -180,12 +213,11 @@ async fn describe_one(
     key: [u8; 32],
     url: &str,
     question: &str,
-    s: &CascadeSettings,
-    st: &CascadeState,
+    (s, st, traceparent): (&CascadeSettings, &CascadeState, Option<&str>),
 ) -> Result<(Arc<str>, Source), VisionError> {
     st.cache
         .get_or_make(key, || async {
-            let call = || call_vision(url, question, s, st);
+            let call = || call_vision(url, question, (s, st), traceparent);
             match &st.shared {
                 Some(l2) => l2.get_or_make(&key, call).await,
                 None => call().await,
@@ -198,8 +230,8 @@ async fn describe_one(
 async fn call_vision(
     url: &str,
     question: &str,
-    s: &CascadeSettings,
-    st: &CascadeState,
+    (s, st): (&CascadeSettings, &CascadeState),
+    traceparent: Option<&str>,
 ) -> Result<String, VisionError> {
     let queued = Instant::now();
     // Closed only if the semaphore is dropped, which never happens while `st` lives.
@@ -211,7 +243,14 @@ async fn call_vision(
     st.vision_calls.fetch_add(1, Ordering::Relaxed);
     let prompt = s.prompt.replace("{question}", question);
     let t0 = Instant::now();
-    let r = vision::describe(&st.client, &s.vision, &prompt, url, s.timeout).await;
+    let r = vision::describe(
+        &st.client,
+        &s.vision,
+        &prompt,
+        url,
+        (s.timeout, traceparent),
+    )
+    .await;
     let took = t0.elapsed();
     st.vision_micros
         .fetch_add(took.as_micros() as u64, Ordering::Relaxed);

@@ -41,7 +41,7 @@ pub async fn describe(
     target: &Target,
     prompt: &str,
     image_url: &str,
-    timeout: Duration,
+    (timeout, traceparent): (Duration, Option<&str>),
 ) -> Result<String, VisionError> {
     let (_, member) = target
         .pool
@@ -63,6 +63,9 @@ pub async fn describe(
     let mut req = client.post(url).timeout(timeout).json(&body);
     if let Some(auth) = target.pool.auth.as_ref() {
         req = req.header(http::header::AUTHORIZATION, auth.clone());
+    }
+    if let Some(tp) = traceparent {
+        req = req.header("traceparent", tp);
     }
     let resp = req.send().await.map_err(|e| {
         if e.is_timeout() {

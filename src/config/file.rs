@@ -45,6 +45,45 @@ pub struct FileConfig {
     /// The exact response cache (opt-in): absent, nothing is cached.
     #[serde(default)]
     pub response_cache: Option<ResponseCacheSection>,
+    /// OpenTelemetry traces (off when absent).
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// `telemetry:`
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    pub otlp: Option<OtlpSection>,
+}
+
+/// `telemetry.otlp:` — where spans go (an OTLP/HTTP collector).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpSection {
+    /// `http://collector:4318` (`/v1/traces` is added) or the full traces URL.
+    pub endpoint: String,
+    /// `http/protobuf` (the only one supported).
+    #[serde(default = "default_otlp_protocol")]
+    pub protocol: String,
+    /// Headers sent to the collector (e.g. its auth).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Share of new traces recorded (a client's sampled `traceparent` is always followed).
+    #[serde(default = "default_sampling_ratio")]
+    pub sampling_ratio: f64,
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_otlp_protocol() -> String {
+    "http/protobuf".into()
+}
+fn default_sampling_ratio() -> f64 {
+    1.0
+}
+fn default_service_name() -> String {
+    "llm-relay".into()
 }
 
 /// `response_cache:` — answers to identical requests, in process (and in Redis when

@@ -77,6 +77,8 @@ pub struct Runtime {
     pub redis: Option<RedisSettings>,
     /// The exact response cache's sizing (start-up setting), when configured.
     pub response_cache: Option<file::ResponseCacheSection>,
+    /// OpenTelemetry export (start-up setting), when configured.
+    pub otlp: Option<crate::observe::trace::OtlpSettings>,
     /// `server.cors` (none: off).
     pub cors: Option<Arc<Cors>>,
 }
@@ -140,6 +142,13 @@ impl Runtime {
             alert_every: f.alerts.evaluate_seconds,
             cascade_sizing: sizing(f.cascade.as_ref()),
             response_cache: f.response_cache.clone(),
+            otlp: f
+                .telemetry
+                .otlp
+                .as_ref()
+                .map(crate::observe::trace::OtlpSettings::try_from)
+                .transpose()
+                .map_err(|e| e.under("telemetry.otlp"))?,
             redis: f
                 .redis
                 .as_ref()

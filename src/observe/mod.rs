@@ -6,3 +6,4 @@ pub mod health;
 pub mod metrics;
 pub mod record;
 pub mod stats;
+pub mod trace;

@@ -27,6 +27,8 @@ pub struct RequestInfo {
     pub bytes_in: u64,
     /// Time spent receiving the body (the client's upload, not the gateway's work).
     pub body_time: Duration,
+    /// When the body read began.
+    pub body_started: Option<std::time::Instant>,
     pub stream: bool,
     /// The response broke after it had started.
     pub broken: bool,
@@ -34,6 +36,16 @@ pub struct RequestInfo {
     /// Tries after the first.
     pub retries: u32,
     pub cascade: Report,
+    /// The request's trace (tracing on).
+    pub trace: Option<crate::observe::trace::TraceCtx>,
+    /// The wall-clock time the request began (span times).
+    pub started_wall: Option<std::time::SystemTime>,
+    pub method: String,
+    pub path: String,
+    /// When message fixing ran and how long it took.
+    pub fixed: Option<(std::time::Instant, Duration)>,
+    /// The upstream span: its id (sent as `traceparent`) and when the exchange began.
+    pub upstream_span: Option<(opentelemetry::trace::SpanId, std::time::Instant)>,
     /// The prompt's size estimate (chat body bytes / 4): the spend of an answer whose usage
     /// never came.
     pub prompt_estimate: u64,
@@ -164,9 +176,165 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
             .with_label_values(&[k])
             .observe(own.as_secs_f64());
     }
+    if let Some(t) = info.trace.as_ref() {
+        crate::observe::trace::emit(t, spans(info, status, total, tokens));
+    }
     if rt.access_log {
         access_line(info, status, bytes_out, total, upstream, ttfb, tokens);
     }
+}
+
+/// The span tree of one request, from the timings it recorded: the request (server) span with
+/// the body read, fixing, the cascade (a child per image) and the upstream exchange (client).
+fn spans(
+    info: &RequestInfo,
+    status: u16,
+    total: Duration,
+    (tokens_in, tokens_out): (u64, u64),
+) -> Vec<crate::observe::trace::SpanRecord> {
+    use crate::observe::trace::SpanRecord;
+    use opentelemetry::trace::SpanKind;
+    use opentelemetry::KeyValue;
+    let (Some(t), Some(wall)) = (info.trace.as_ref(), info.started_wall) else {
+        return Vec::new();
+    };
+    let end = wall + total;
+    // Instants → wall time, relative to the request's start.
+    let t0 = std::time::Instant::now() - total;
+    let at = |i: std::time::Instant| wall + i.saturating_duration_since(t0);
+    let op = match info.kind {
+        Some(Kind::Chat) => "chat",
+        Some(Kind::Embeddings) => "embeddings",
+        Some(k) => k.name(),
+        None => "other",
+    };
+    let model = info.requested_model.clone().unwrap_or_default();
+    let mut attrs = vec![
+        KeyValue::new("http.request.method", info.method.clone()),
+        KeyValue::new("url.path", info.path.clone()),
+        KeyValue::new("http.response.status_code", i64::from(status)),
+        KeyValue::new("gen_ai.operation.name", op),
+        KeyValue::new("llm_relay.protocol", info.protocol.label()),
+        KeyValue::new("llm_relay.request_id", info.request_id.clone()),
+    ];
+    if !model.is_empty() {
+        attrs.push(KeyValue::new("gen_ai.request.model", model.clone()));
+    }
+    if let Some(h) = info.handoff.as_ref() {
+        attrs.push(KeyValue::new(
+            "gen_ai.response.model",
+            h.target.model.clone(),
+        ));
+        attrs.push(KeyValue::new("gen_ai.system", h.target.pool.name.clone()));
+    }
+    if tokens_in + tokens_out > 0 {
+        attrs.push(KeyValue::new("gen_ai.usage.input_tokens", tokens_in as i64));
+        attrs.push(KeyValue::new(
+            "gen_ai.usage.output_tokens",
+            tokens_out as i64,
+        ));
+    }
+    if let Some(k) = info.key.as_ref() {
+        attrs.push(KeyValue::new("llm_relay.key_id", k.id.clone()));
+    }
+    let name = if model.is_empty() {
+        op.to_string()
+    } else {
+        format!("{op} {model}")
+    };
+    let mut out = vec![SpanRecord {
+        id: t.request_span,
+        parent: t.parent,
+        name,
+        kind: SpanKind::Server,
+        start: wall,
+        end,
+        attributes: attrs,
+    }];
+    let child = |id, name: &str, start, end, attributes| SpanRecord {
+        id,
+        parent: Some(t.request_span),
+        name: name.to_string(),
+        kind: SpanKind::Internal,
+        start,
+        end,
+        attributes,
+    };
+    let new_id = crate::observe::trace::new_span_id;
+    if info.body_time > Duration::ZERO {
+        let start = at(info.body_started.unwrap_or(t0));
+        let attrs = vec![KeyValue::new(
+            "http.request.body.size",
+            info.bytes_in as i64,
+        )];
+        out.push(child(
+            new_id(),
+            "read body",
+            start,
+            start + info.body_time,
+            attrs,
+        ));
+    }
+    if let Some((started, took)) = info.fixed {
+        out.push(child(
+            new_id(),
+            "fix messages",
+            at(started),
+            at(started) + took,
+            vec![],
+        ));
+    }
+    if let Some((started, took)) = info.cascade.took {
+        let cascade = new_id();
+        let attrs = vec![KeyValue::new(
+            "llm_relay.cascade.images",
+            info.cascade.images as i64,
+        )];
+        out.push(child(
+            cascade,
+            "cascade",
+            at(started),
+            at(started) + took,
+            attrs,
+        ));
+        for c in &info.cascade.calls {
+            let mut s = child(
+                c.span,
+                "vision",
+                at(c.started),
+                at(c.started) + c.took,
+                vec![
+                    KeyValue::new("llm_relay.cache", c.cache),
+                    KeyValue::new("gen_ai.operation.name", "chat"),
+                ],
+            );
+            s.parent = Some(cascade);
+            s.kind = SpanKind::Client;
+            out.push(s);
+        }
+    }
+    if let (Some((span, started)), Some(h)) = (info.upstream_span, info.handoff.as_ref()) {
+        let tel = &h.telemetry;
+        let mut attrs = vec![
+            KeyValue::new("llm_relay.pool", h.target.pool.name.clone()),
+            KeyValue::new("llm_relay.retries", i64::from(info.retries)),
+            KeyValue::new(
+                "http.response.status_code",
+                i64::from(tel.status.load(Ordering::Relaxed)),
+            ),
+        ];
+        let ttfb = tel.ttfb_us.load(Ordering::Relaxed);
+        if ttfb > 0 {
+            attrs.push(KeyValue::new("llm_relay.ttfb_ms", ttfb as f64 / 1e3));
+        }
+        if let Some(m) = h.member.get() {
+            attrs.push(KeyValue::new("server.address", m.clone()));
+        }
+        let mut s = child(span, "upstream", at(started), end, attrs);
+        s.kind = SpanKind::Client;
+        out.push(s);
+    }
+    out
 }
 
 fn ms(d: Duration) -> f64 {

@@ -72,6 +72,10 @@ pub struct Handoff {
     pub retry_on: Vec<u16>,
     /// The client-side protocol translation of the response (none: chat as is).
     pub translation: Option<Translation>,
+    /// The `traceparent` sent upstream (the gateway's span as the parent), tracing on.
+    pub traceparent: Option<String>,
+    /// The member tried (for the trace), tracing on.
+    pub member: OnceLock<String>,
     /// Where to keep a complete answer (the exact response cache).
     pub cache: Option<(
         Arc<super::response_cache::ResponseCache>,

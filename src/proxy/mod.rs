@@ -137,8 +137,13 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(Some(self.config.load().keepalive_seconds));
         }
         metrics().in_flight.inc();
+        let traceparent = header_str(session.req_header(), "traceparent");
         ctx.req = Some(RequestInfo {
             request_id: request_id(session.req_header()),
+            trace: crate::observe::trace::TraceCtx::start(traceparent),
+            started_wall: Some(std::time::SystemTime::now()),
+            method: session.req_header().method.to_string(),
+            path: session.req_header().uri.path().chars().take(128).collect(),
             ..Default::default()
         });
         Ok(())
@@ -175,6 +180,9 @@ impl ProxyHttp for Gateway {
         };
         match h.target.pool.select() {
             Some((peer, member)) => {
+                if h.traceparent.is_some() {
+                    let _ = h.member.set(member.authority.clone());
+                }
                 ctx.member = Some(member);
                 Ok(peer)
             }
@@ -208,6 +216,10 @@ impl ProxyHttp for Gateway {
             req.insert_header(http::header::AUTHORIZATION, auth.clone())?;
         }
         req.insert_header("x-request-id", h.request_id.as_str())?;
+        if let Some(tp) = h.traceparent.as_deref() {
+            // The gateway's upstream span is the provider's parent.
+            req.insert_header("traceparent", tp)?;
+        }
         // Identity encoding keeps SSE scannable and lets the gateway count tokens.
         req.remove_header(&http::header::ACCEPT_ENCODING);
         req.remove_header(&http::header::CONNECTION);
@@ -474,17 +486,17 @@ impl Gateway {
         ctx.admission = Some(admission);
         info.stream = peeked.stream || kind == Kind::Speech;
         let (endpoint, translated) = (incoming.endpoint, incoming.translation.is_some());
-        let prepared = prepare::prepare(
-            &rt,
-            &self.cascade,
+        let input = prepare::Input {
             endpoint,
             kind,
             peeked,
-            incoming.body,
-            incoming.translation,
-        )
-        .await?;
-        info.cascade = prepared.cascade;
+            body: incoming.body,
+            translation: incoming.translation,
+            trace: info.trace,
+        };
+        let prepared = prepare::prepare(&rt, &self.cascade, input).await?;
+        info.cascade = prepared.cascade.clone();
+        info.fixed = prepared.fixed;
         // A translated request has no query of its own upstream.
         let path_and_query = upstream_path(endpoint, query.filter(|_| !translated).as_deref());
         let mut prepared = prepared;
@@ -502,10 +514,16 @@ impl Gateway {
                 prepared.cache = Some((cache.clone(), k));
             }
         }
+        let traceparent = info.trace.map(|t| {
+            let span = crate::observe::trace::new_span_id();
+            info.upstream_span = Some((span, Instant::now()));
+            t.traceparent(span)
+        });
         let send = retry::Send {
             path_and_query,
             headers,
             started: ctx.start,
+            traceparent,
         };
         retry::send(session, info, prepared, send).await
     }
@@ -526,6 +544,7 @@ async fn read_body(
         Err(e) => return Err(e.into()),
     };
     info.body_time = t0.elapsed();
+    info.body_started = Some(t0);
     info.bytes_in = body.len() as u64;
     Ok(Some(body))
 }

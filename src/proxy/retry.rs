@@ -16,7 +16,7 @@ use crate::upstream::settings::RetryPolicy;
 use crate::upstream::Pool;
 use bytes::Bytes;
 use pingora::proxy::Session;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// What the parent hands to every try besides the prepared request.
@@ -26,6 +26,8 @@ pub struct Send {
     pub headers: Vec<(&'static str, String)>,
     /// When the client's request began: `timeouts.total_ms` counts from here.
     pub started: Instant,
+    /// The `traceparent` naming the gateway's upstream span (tracing on).
+    pub traceparent: Option<String>,
 }
 
 /// Forwards `prepared`, retrying as configured; `Err` is an error to answer the client with.
@@ -115,6 +117,8 @@ fn handoff_for(
         },
         translation: p.translation.clone(),
         cache: p.cache.clone(),
+        traceparent: s.traceparent.clone(),
+        member: OnceLock::new(),
         translator: Default::default(),
         expect: super::scan::Expect::for_request(p.kind, p.stream),
         invalid: Default::default(),

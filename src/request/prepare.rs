@@ -7,6 +7,7 @@ use crate::chat::cascade::{self, CascadeState, Report};
 use crate::chat::fix::fix_hunyuan_report;
 use crate::config::Runtime;
 use crate::error::GatewayError;
+use crate::observe::trace::TraceCtx;
 use crate::protocol::Translation;
 use crate::request::kind::{BodyFormat, Endpoint, Kind};
 use crate::request::multipart;
@@ -28,6 +29,8 @@ pub struct Prepared {
     pub stream: bool,
     /// What the cascade did (chat only).
     pub cascade: Report,
+    /// When message fixing ran and how long it took (for the trace).
+    pub fixed: Option<(std::time::Instant, std::time::Duration)>,
     /// The gateway asked for the usage chunk: remove it before the client sees it.
     pub strip_usage: bool,
     /// The client's protocol, when it is not chat: how to translate the answer back.
@@ -55,15 +58,30 @@ pub async fn peek(
 }
 
 /// Routes and rewrites one validated request.
+/// What [`prepare`] works on.
+pub struct Input {
+    pub endpoint: Endpoint,
+    pub kind: Kind,
+    pub peeked: Peeked,
+    pub body: Bytes,
+    pub translation: Option<Translation>,
+    /// The request's trace: vision calls carry it as their parent.
+    pub trace: Option<TraceCtx>,
+}
+
 pub async fn prepare(
     rt: &Runtime,
     cascade: &CascadeState,
-    endpoint: Endpoint,
-    kind: Kind,
-    peeked: Peeked,
-    body: Bytes,
-    translation: Option<Translation>,
+    input: Input,
 ) -> Result<Prepared, GatewayError> {
+    let Input {
+        endpoint,
+        kind,
+        peeked,
+        body,
+        translation,
+        trace,
+    } = input;
     let target = route(rt, kind, &peeked.model)?;
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
     let mut p = Prepared {
@@ -75,11 +93,19 @@ pub async fn prepare(
         body,
         stream: peeked.stream,
         cascade: Report::default(),
+        fixed: None,
         strip_usage: false,
     };
     if kind == Kind::Chat {
         let add_usage = wants_usage && p.target.pool.request_usage;
-        prepare_chat(rt, cascade, &mut p, add_usage, peeked.stream_options).await?;
+        prepare_chat(
+            rt,
+            cascade,
+            &mut p,
+            add_usage,
+            (peeked.stream_options, trace),
+        )
+        .await?;
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
@@ -101,7 +127,7 @@ async fn prepare_chat(
     state: &CascadeState,
     p: &mut Prepared,
     add_usage: bool,
-    has_stream_options: bool,
+    (has_stream_options, trace): (bool, Option<TraceCtx>),
 ) -> Result<(), GatewayError> {
     // A cheap byte scan keeps image-free requests off the cascade's full walk.
     let maybe_images =
@@ -129,7 +155,7 @@ async fn prepare_chat(
                 "messages",
             ));
         };
-        p.cascade = cascade::run(&mut v, settings, state).await?;
+        p.cascade = cascade::run(&mut v, settings, state, trace.as_ref()).await?;
         if let Some(text_model) = &settings.text_model {
             p.target = route(rt, Kind::Chat, text_model)?;
         }
@@ -148,8 +174,10 @@ async fn prepare_chat(
         p.strip_usage = true;
     }
     if p.target.pool.profile == Profile::Hunyuan {
+        let started = std::time::Instant::now();
         let report = fix_hunyuan_report(&mut v, &p.target.pool.fix, p.target.caps);
         crate::observe::stats::global().record_fix(report);
+        p.fixed = Some((started, started.elapsed()));
     }
     p.body = serialise(&v)?;
     Ok(())
