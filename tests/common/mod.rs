@@ -2,3 +2,4 @@ pub mod gateway;
 pub mod mock;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
