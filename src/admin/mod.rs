@@ -1,7 +1,9 @@
 //! The admin listener: operational JSON endpoints on their own port, so they are never exposed
 //! with the API, and guarded by the admin key (`auth.admin_key_sha256`) when one is set.
 //!
-//! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id.
+//! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id (with
+//!   each configured key's `limits`).
+//! - `GET /admin/overview`: what the status page and `llm-relay status` show, in one call.
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
 //! - `GET /admin/alerts`: every alert rule, firing or not.
 //! - `POST /admin/reload`: re-read relay.yaml (as SIGHUP does).
@@ -15,6 +17,7 @@ use crate::config::ConfigHandle;
 use crate::error::GatewayError;
 use async_trait::async_trait;
 
+pub mod overview;
 pub mod reload;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
@@ -108,7 +111,19 @@ impl ServeHttp for Admin {
         }
         let stats = crate::observe::stats::global();
         match (method.as_str(), path.as_str()) {
-            ("GET", "/admin/stats") => json(200, stats.to_json().to_string().into_bytes()),
+            ("GET", "/admin/stats") => json(
+                200,
+                overview::stats_with_limits(&rt).to_string().into_bytes(),
+            ),
+            ("GET", "/admin/overview") => {
+                let doc = overview::overview(&rt, &self.cascade, self.cache_capacity);
+                let mut r = json(200, doc.to_string().into_bytes());
+                r.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("no-store"),
+                );
+                r
+            }
             ("POST", "/admin/stats/reset") => {
                 stats.reset();
                 json(200, br#"{"reset":true}"#.to_vec())
@@ -137,7 +152,7 @@ impl ServeHttp for Admin {
             (
                 _,
                 "/admin/stats" | "/admin/stats/reset" | "/admin/cascade" | "/admin/alerts"
-                | "/admin/reload",
+                | "/admin/reload" | "/admin/overview",
             ) => error(GatewayError::MethodNotAllowed { method, path }),
             _ => error(GatewayError::NotFound { path }),
         }
