@@ -19,6 +19,7 @@ use async_trait::async_trait;
 
 pub mod overview;
 pub mod reload;
+pub mod status;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
