@@ -11,6 +11,8 @@
 //! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
 //! - `GET /metrics`: Prometheus text format.
 //! - `GET /health/live`, `GET /health/ready`, `GET /health`.
+//! - `GET /`: the status page (static HTML; it asks for the admin key and sends it on its
+//!   polls of `/admin/overview`).
 
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
@@ -43,6 +45,35 @@ fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The status page: one self-contained file (no external resources), built into the binary.
+const PAGE: &str = include_str!("page.html");
+
+fn page() -> Response<Vec<u8>> {
+    let mut r = Response::new(PAGE.as_bytes().to_vec());
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Everything is inline and fetches go to this origin only; the key never leaves the page.
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(
+        http::header::REFERRER_POLICY,
+        http::HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
     );
     r
 }
@@ -86,6 +117,7 @@ impl ServeHttp for Admin {
                 );
                 return r;
             }
+            "/" | "/index.html" if method == "GET" => return page(),
             "/health/live" => return json(200, crate::proxy::local::LIVE.to_vec()),
             "/health/ready" => {
                 let (status, body) = crate::observe::health::readiness(&rt);
