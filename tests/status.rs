@@ -275,6 +275,16 @@ async fn status_page_shows_the_traffic_in_a_browser() {
     );
     assert!(!dom.contains(KEY_ADMIN), "the key stays out of the DOM");
 
+    // Without the key: the login form, no data.
+    let out = chromium(
+        &gw.admin_url("/"),
+        &["--dump-dom", "--virtual-time-budget=4000"],
+    );
+    let dom = text(&out.stdout);
+    assert!(dom.contains(r#"<section id="login">"#), "{dom}");
+    assert!(dom.contains(r#"<main id="dash" hidden="">"#), "{dom}");
+    assert!(!dom.contains("<td>alice</td>"), "{dom}");
+
     // A screenshot after 14 s of polls in real time with traffic in between, so the charts have
     // lines (virtual time would run the polls back to back); kept at $STATUS_PAGE_SCREENSHOT
     // when set (docs/status-page.png).
