@@ -47,7 +47,7 @@ struct Cli {
     #[arg(short = 'c', long = "conf")]
     conf: Option<String>,
     /// The gateway configuration (relay.yaml). Default: the embedded demo config.
-    #[arg(long = "config", env = "LLM_RELAY_CONFIG")]
+    #[arg(long = "config", env = "LLM_RELAY_CONFIG", global = true)]
     config: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -60,10 +60,21 @@ enum Command {
     HashKey { key: Option<String> },
     /// Make a new random key and print it with its hash.
     GenKey,
+    /// Show a running gateway's pools, keys, cascade cache, firing alerts and top models, read
+    /// from its admin listener (the admin key from LLM_RELAY_ADMIN_KEY).
+    Status {
+        /// The admin listener, host:port. Default: `server.admin_listen` of --config, else
+        /// 127.0.0.1:9091.
+        #[arg(long)]
+        admin: Option<String>,
+        /// Print the overview as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-/// The key-management subcommands; they never start the server.
-fn run_command(cmd: Command) -> i32 {
+/// The subcommands; they never start the server.
+fn run_command(cmd: Command, config: Option<&str>) -> i32 {
     use llm_relay::policy::auth::{generate_key, hash_key};
     match cmd {
         Command::HashKey { key } => {
@@ -88,6 +99,7 @@ fn run_command(cmd: Command) -> i32 {
             let key = generate_key();
             println!("key:    {key}\nsha256: {}", hex::encode(hash_key(&key)));
         }
+        Command::Status { admin, json } => return status(admin, config, json),
     }
     0
 }
@@ -96,7 +108,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     if let Some(cmd) = cli.command {
-        std::process::exit(run_command(cmd));
+        std::process::exit(run_command(cmd, cli.config.as_deref()));
     }
     let runtime = match load(cli.config.as_deref()) {
         Ok(rt) => rt,
@@ -214,6 +226,33 @@ fn main() {
         listen.join(", ")
     );
     server.run_forever();
+}
+
+/// `llm-relay status`: 0 when the overview was shown, 1 with the reason otherwise.
+fn status(admin: Option<String>, config: Option<&str>, as_json: bool) -> i32 {
+    use llm_relay::admin::status::{
+        admin_from_config, fetch, render, ADMIN_KEY_ENV, DEFAULT_ADMIN,
+    };
+    let admin = match (admin, config) {
+        (Some(a), _) => Ok(a),
+        (None, Some(path)) => admin_from_config(path),
+        (None, None) => Ok(DEFAULT_ADMIN.to_string()),
+    };
+    let key = std::env::var(ADMIN_KEY_ENV).ok().filter(|k| !k.is_empty());
+    match admin.and_then(|a| fetch(&a, key.as_deref()).map(|o| (a, o))) {
+        Ok((_, overview)) if as_json => {
+            println!("{overview:#}");
+            0
+        }
+        Ok((admin, overview)) => {
+            print!("{}", render(&admin, &overview));
+            0
+        }
+        Err(e) => {
+            eprintln!("llm-relay status: {e}");
+            1
+        }
+    }
 }
 
 /// Says loudly when the gateway admits everyone.

@@ -1,7 +1,9 @@
 //! The admin listener: operational JSON endpoints on their own port, so they are never exposed
 //! with the API, and guarded by the admin key (`auth.admin_key_sha256`) when one is set.
 //!
-//! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id.
+//! - `GET /admin/stats`, `POST /admin/stats/reset`: statistics per kind and per key id (with
+//!   each configured key's `limits`).
+//! - `GET /admin/overview`: what the status page and `llm-relay status` show, in one call.
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
 //! - `GET /admin/alerts`: every alert rule, firing or not.
 //! - `POST /admin/reload`: re-read relay.yaml (as SIGHUP does).
@@ -9,13 +11,17 @@
 //! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
 //! - `GET /metrics`: Prometheus text format.
 //! - `GET /health/live`, `GET /health/ready`, `GET /health`.
+//! - `GET /`: the status page (static HTML; it asks for the admin key and sends it on its
+//!   polls of `/admin/overview`).
 
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
 use crate::error::GatewayError;
 use async_trait::async_trait;
 
+pub mod overview;
 pub mod reload;
+pub mod status;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
@@ -39,6 +45,35 @@ fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The status page: one self-contained file (no external resources), built into the binary.
+const PAGE: &str = include_str!("page.html");
+
+fn page() -> Response<Vec<u8>> {
+    let mut r = Response::new(PAGE.as_bytes().to_vec());
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Everything is inline and fetches go to this origin only; the key never leaves the page.
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(
+        http::header::REFERRER_POLICY,
+        http::HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
     );
     r
 }
@@ -82,6 +117,7 @@ impl ServeHttp for Admin {
                 );
                 return r;
             }
+            "/" | "/index.html" if method == "GET" => return page(),
             "/health/live" => return json(200, crate::proxy::local::LIVE.to_vec()),
             "/health/ready" => {
                 let (status, body) = crate::observe::health::readiness(&rt);
@@ -108,7 +144,19 @@ impl ServeHttp for Admin {
         }
         let stats = crate::observe::stats::global();
         match (method.as_str(), path.as_str()) {
-            ("GET", "/admin/stats") => json(200, stats.to_json().to_string().into_bytes()),
+            ("GET", "/admin/stats") => json(
+                200,
+                overview::stats_with_limits(&rt).to_string().into_bytes(),
+            ),
+            ("GET", "/admin/overview") => {
+                let doc = overview::overview(&rt, &self.cascade, self.cache_capacity);
+                let mut r = json(200, doc.to_string().into_bytes());
+                r.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("no-store"),
+                );
+                r
+            }
             ("POST", "/admin/stats/reset") => {
                 stats.reset();
                 json(200, br#"{"reset":true}"#.to_vec())
@@ -137,7 +185,7 @@ impl ServeHttp for Admin {
             (
                 _,
                 "/admin/stats" | "/admin/stats/reset" | "/admin/cascade" | "/admin/alerts"
-                | "/admin/reload",
+                | "/admin/reload" | "/admin/overview",
             ) => error(GatewayError::MethodNotAllowed { method, path }),
             _ => error(GatewayError::NotFound { path }),
         }

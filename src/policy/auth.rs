@@ -224,6 +224,11 @@ impl Keys {
     pub fn has_admin_key(&self) -> bool {
         self.admin.is_some()
     }
+
+    /// Every configured key, in no particular order (the admin listener lists their limits).
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ApiKey>> {
+        self.by_hash.values()
+    }
 }
 
 /// `Authorization: Bearer <key>` or `x-api-key: <key>`.
