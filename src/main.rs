@@ -173,7 +173,7 @@ fn main() {
 
     let gateway = Gateway {
         config: config.clone(),
-        limiter,
+        limiter: limiter.clone(),
         cascade: cascade.clone(),
         responses,
         response_cache,
@@ -194,6 +194,7 @@ fn main() {
                 max_bytes: sizing.bytes,
             },
             shared: shared.clone(),
+            limiter: limiter.clone(),
         }),
     );
     admin.add_tcp(&admin_listen);

@@ -94,6 +94,21 @@ async fn rpm_holds_across_three_instances() {
     // Counted in Redis, not by the per-instance fallback (which would also give 3 × 20).
     let key = redis.cli(&["--scan", "--pattern", "*k:team:rm:*"]);
     assert_eq!(redis.cli(&["GET", &key]), ok.to_string());
+    // Every instance's /admin/stats shows the key's shared usage against its limit.
+    for gw in &gws {
+        let v: Value = reqwest::get(format!("http://{}/admin/stats", gw.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rpm = &v["keys"]["team"]["usage"]["rpm"];
+        assert_eq!(rpm["limit"], 60, "{v}");
+        assert!(
+            (rpm["used"].as_u64().unwrap() as i64 - ok as i64).abs() <= 1,
+            "{rpm}"
+        );
+    }
     for gw in &gws {
         let m = reqwest::get(format!("http://{}/metrics", gw.admin))
             .await

@@ -37,6 +37,8 @@ pub struct Admin {
     pub cache_capacity: crate::observe::health::CacheCapacity,
     /// The shared Redis, when configured: a `/health` component of its own.
     pub shared: Option<Arc<crate::policy::shared::SharedState>>,
+    /// The limiter: each key's usage against its limits in `/admin/stats`.
+    pub limiter: Arc<crate::policy::limit::Limiter>,
 }
 
 fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -144,10 +146,15 @@ impl ServeHttp for Admin {
         }
         let stats = crate::observe::stats::global();
         match (method.as_str(), path.as_str()) {
-            ("GET", "/admin/stats") => json(
-                200,
-                overview::stats_with_limits(&rt).to_string().into_bytes(),
-            ),
+            ("GET", "/admin/stats") => {
+                let mut doc = overview::stats_with_limits(&rt);
+                for key in rt.keys.iter() {
+                    if let Some(entry) = doc["keys"].get_mut(&key.id) {
+                        entry["usage"] = self.limiter.usage(key).await;
+                    }
+                }
+                json(200, doc.to_string().into_bytes())
+            }
             ("GET", "/admin/overview") => {
                 let doc = overview::overview(&rt, &self.cascade, self.cache_capacity);
                 let mut r = json(200, doc.to_string().into_bytes());

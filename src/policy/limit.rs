@@ -255,6 +255,63 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// A key's usage against each of its limits in the current windows (for `/admin/stats`):
+    /// from Redis when shared (this instance's fallback counters when Redis is away).
+    pub async fn usage(&self, key: &ApiKey) -> serde_json::Value {
+        let scope = format!("k:{}", key.id);
+        let mut counters = quota::counters(&scope, &key.quota, 0);
+        counters.iter_mut().for_each(|c| c.cost = 0);
+        let mut readings = self.local.peek(&counters);
+        if let Some(shared) = &self.shared {
+            for (i, c) in counters.iter().enumerate() {
+                match shared.admit(std::slice::from_ref(c), &[]).await {
+                    Ok(Verdict::Admitted { readings: r, .. }) => {
+                        if let Some(r) = r.first() {
+                            readings[i] = *r;
+                        }
+                    }
+                    Ok(Verdict::Refused { reading, .. }) => readings[i] = reading,
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut out = serde_json::Map::new();
+        for (c, r) in counters.iter().zip(&readings) {
+            let (limit, used) = match c.unit {
+                Unit::MicroUsd => (
+                    serde_json::json!(c.limit as f64 / 1e6),
+                    serde_json::json!(r.used / 1e6),
+                ),
+                _ => (
+                    serde_json::json!(c.limit),
+                    serde_json::json!(r.used.round() as u64),
+                ),
+            };
+            let name = match (c.unit, c.window) {
+                (Unit::Requests, Window::Minute) => "rpm",
+                (Unit::Requests, _) => "rpd",
+                (Unit::Tokens, Window::Minute) => "tpm",
+                (Unit::Tokens, _) => "tpd",
+                (Unit::MicroUsd, _) => "budget_usd",
+            };
+            out.insert(
+                name.into(),
+                serde_json::json!({"limit": limit, "used": used,
+                    "resets_in_seconds": r.reset_ms.div_ceil(1000)}),
+            );
+        }
+        if let Some(limit) = key.quota.concurrency {
+            let (_guard, now) = self.key_inflight.incr(&scope, 0);
+            out.insert(
+                "max_concurrency".into(),
+                serde_json::json!({"limit": limit, "in_flight_here": now}),
+            );
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
 /// The admission: the key's rate-limit headers and the token counters to settle.
 fn admitted(counters: &[Counter], readings: &[Reading], key_from: usize) -> Admission {
     let mut adm = Admission::default();

@@ -87,6 +87,29 @@ impl LocalCounters {
         Ok(readings)
     }
 
+    /// What each counter has used in its current window (nothing is added).
+    pub fn peek(&self, counters: &[Counter]) -> Vec<Reading> {
+        let now = now_ms();
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        counters
+            .iter()
+            .map(|c| {
+                let (idx, frac, reset_ms) = c.window.position(now);
+                let mut slot = slots.get(&c.name()).copied().unwrap_or_default();
+                slot.roll(idx);
+                let used = match c.window {
+                    Window::Minute => slot.prev as f64 * (1.0 - frac) + slot.cur as f64,
+                    Window::Day | Window::Month => slot.cur as f64,
+                };
+                Reading {
+                    used,
+                    reset_ms,
+                    idx,
+                }
+            })
+            .collect()
+    }
+
     /// Adds `delta` (negative: returns tokens) to the window `idx` of a counter.
     pub fn settle(&self, name: &str, idx: u64, delta: i64) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
