@@ -33,7 +33,12 @@ RUN mkdir -p src benches crates/mock-upstream/src \
  && echo 'fn main() {}' > crates/mock-upstream/src/main.rs && : > crates/mock-upstream/src/lib.rs \
  && cargo build --release --locked --workspace --bins \
  && rm -rf src benches crates/mock-upstream/src
-COPY . .
+# What the build reads (conf/demo.yaml is embedded); not `COPY . .`, which would also bring
+# the host's target/release binaries that .dockerignore lets in for runtime-prebuilt.
+COPY src src
+COPY benches benches
+COPY conf conf
+COPY crates/mock-upstream/src crates/mock-upstream/src
 # The copied sources may be older than the stub build's outputs: touch them so cargo rebuilds
 # the workspace crates (the dependencies stay built).
 RUN find src crates/mock-upstream/src -name '*.rs' -exec touch {} + \
