@@ -66,9 +66,9 @@ WORKDIR /tmp
 # 8080: the API listener (`server.listen`); 9091: the admin listener (`server.admin_listen`:
 # /metrics, /health/live, /health/ready, /admin/*).
 EXPOSE 8080 9091
-# SIGTERM is Pingora's graceful terminate: readiness answers 503 at once (the drain watcher),
-# no new connections are accepted, requests in flight get grace_period_seconds, then
-# graceful_shutdown_timeout_seconds. (SIGQUIT is the socket hand-over upgrade; SIGINT a fast
+# SIGTERM is Pingora's graceful terminate: both listeners close at once (new connections and
+# probes are refused, idle keep-alives ended), requests in flight get grace_period_seconds,
+# then graceful_shutdown_timeout_seconds. (SIGQUIT is the socket hand-over upgrade; SIGINT a fast
 # shutdown that cuts requests in flight.) Give `docker stop -t` / the pod's
 # terminationGracePeriodSeconds more than the sum of the two (40 s with pingora.yaml here).
 STOPSIGNAL SIGTERM
