@@ -4,7 +4,7 @@
 # first time, a release build, an image build, a 40 s drain).
 #
 #   scripts/container-check.sh            # everything
-#   scripts/container-check.sh --no-drain # skip the SIGTERM drain check (saves ~45 s)
+#   scripts/container-check.sh --no-drain # skip the SIGTERM drain check (saves ~35 s)
 #   scripts/container-check.sh --clean    # remove target/container-check/ (storage, base image)
 #
 # No public base image can be pulled on this machine (only package registries answer), so:
@@ -15,8 +15,10 @@
 #     which finishes the same `runtime-base` stage as the default `runtime` target.
 # Proved: the runtime stage builds (packages, user, config files, EXPOSE, STOPSIGNAL, CMD), the
 # binaries run in it as uid 10001, the default command serves the demo (mock + gateway on
-# 0.0.0.0) with /health/live and /health/ready on both listeners and a chat answer, and a
-# SIGTERM drains: a stream in flight finishes, the process exits 0 after the grace period.
+# 0.0.0.0) with /health/live and /health/ready on both listeners and a chat answer, also on a
+# read-only root filesystem with a tmpfs /tmp; the ConfigMap's config passes `llm-relay -t`;
+# a SIGTERM drains: new connections are refused, a stream in flight finishes, the process
+# exits 0 after the grace period.
 # Not proved: the `builder` stage (it needs the rust image), the real debian:bookworm-slim
 # image, Kubernetes itself (the manifests are schema-checked separately, see README "Deploy").
 set -euo pipefail
@@ -120,6 +122,49 @@ ctr=$("${B[@]}" from "$IMAGE")
 grep -E 'configuration OK|Test passed' "$WORK/configmap-check.log"
 "${B[@]}" rm "$ctr" >/dev/null
 
+# As the Deployment runs it: a read-only root filesystem, a tmpfs on /tmp, uid 10001. buildah
+# run has no read-only mode, so the image's filesystem is mounted, bound read-only in a mount
+# namespace of its own (and a network namespace) and the demo started in it with chroot.
+say "read-only root filesystem (tmpfs /tmp) as uid 10001"
+ctr=$("${B[@]}" from "$IMAGE")
+mnt=$("${B[@]}" mount "$ctr")
+set +e
+MNT=$mnt unshare --mount --net --fork bash -s >"$WORK/readonly.log" 2>&1 <<'INNER'
+set -u
+ip link set lo up
+mount --make-rprivate /
+mount --bind "$MNT" "$MNT" && mount -o remount,bind,ro "$MNT" || exit 1
+mount -t tmpfs -o size=16m,mode=1777 tmpfs "$MNT/tmp"
+mount -t proc proc "$MNT/proc"
+mount --rbind /dev "$MNT/dev"
+chroot --userspec=10001:10001 "$MNT" /bin/sh -c \
+  'cd /tmp; mock-upstream --listen 127.0.0.1:9000 --strict & exec llm-relay -c /etc/llm-relay/pingora.yaml --config /etc/llm-relay/demo.yaml' &
+gw=$!
+ok=0
+for _ in $(seq 1 100); do
+  curl -fsS http://127.0.0.1:8080/health/ready >/dev/null 2>&1 && { ok=1; break; }
+  sleep 0.2
+done
+chroot --userspec=10001:10001 "$MNT" /bin/sh -c 'touch /etc/probe' 2>&1 | head -1
+chroot --userspec=10001:10001 "$MNT" /bin/sh -c 'touch /tmp/probe && echo "/tmp writable"'
+echo "readiness: $(curl -sS http://127.0.0.1:8080/health/ready)"
+# Stop what this step started, by id: the gateway (SIGINT, the fast shutdown) and the mock
+# (the process whose root is this mount).
+kill -INT "$gw"
+for p in $(ps -e -o pid=,comm= | awk '$2=="mock-upstream"{print $1}'); do
+  [ "$(readlink "/proc/$p/root")" = "$MNT" ] && kill "$p"
+done
+wait "$gw"
+[ $ok = 1 ]
+INNER
+rc=$?
+set -e
+"${B[@]}" umount "$ctr" >/dev/null; "${B[@]}" rm "$ctr" >/dev/null
+grep -E 'Read-only|writable|readiness' "$WORK/readonly.log" || true
+[ $rc = 0 ] && grep -q 'Read-only file system' "$WORK/readonly.log" \
+  && grep -q '"status":"ready"' "$WORK/readonly.log" \
+  || { tail -20 "$WORK/readonly.log"; fail "the demo on a read-only root filesystem"; }
+
 # The run: the image's own CMD in a working container, in a network namespace of its own
 # (its 8080/9091 cannot clash with anything on the host), checked with curl from inside it.
 say "run the image's default command and probe it"
@@ -159,8 +204,10 @@ stop_all() {
   [ -n "$gw" ] && kill -INT "$gw" 2>/dev/null
   [ -n "$mock" ] && kill "$mock" 2>/dev/null
   # The mock outlives the gateway here (no PID namespace): its id was noted while it ran.
-  [ -n "${MOCK_PID:-}" ] && [ "$(ps -o comm= -p "$MOCK_PID")" = mock-upstream ] \
-    && kill "$MOCK_PID" 2>/dev/null
+  if [ -n "${MOCK_PID:-}" ] && [ "$(ps -o comm= -p "$MOCK_PID")" = mock-upstream ]; then
+    kill "$MOCK_PID" 2>/dev/null
+    for _ in $(seq 1 20); do kill -0 "$MOCK_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
   kill "$RUN_PID" 2>/dev/null
   wait "$RUN_PID" 2>/dev/null
 }
