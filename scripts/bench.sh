@@ -5,6 +5,9 @@
 #
 #   scripts/bench.sh            full run (~10 min); rewrites the results part of docs/benchmarks.md
 #   scripts/bench.sh --quick    short run (< 2 min after the build); prints the table only
+#   scripts/bench.sh --memory   memory after load: 5 bursts of 9,500 held SSE streams on one
+#            gateway, RSS after each and 60 s after the last (bench/memory_bursts.sh, ~5 min;
+#            its MEM_* knobs apply); prints its own table, not part of the full run or of CI
 #   options: --no-doc (full run without touching the doc), --perf (record a CPU profile of
 #            llm-relay during scenarios 1b and 2 with perf, if perf works here)
 #   environment: BENCH_THREADS (gateway threads = nginx workers, default 2), BENCH_CONC (oha -c,
@@ -28,12 +31,14 @@ ROOT=$PWD
 QUICK=0
 WRITE_DOC=1
 PERF=0
+MEMORY=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-doc) WRITE_DOC=0 ;;
     --perf) PERF=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --memory) MEMORY=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option: $a" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +60,8 @@ fi
 
 # ------------------------------------------------------------------ tools
 need_toolchain
+# The memory row runs on its own: one long-lived gateway, no nginx or oha.
+[ "$MEMORY" = 1 ] && exec bash bench/memory_bursts.sh
 need_apt nginx nginx-light
 need_apt curl curl
 OHA=$(command -v oha || true)

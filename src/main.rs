@@ -27,6 +27,19 @@ use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// jemalloc instead of glibc's malloc: under a peak of held SSE streams glibc grew to ~2 GB and
+/// never gave it back (docs/benchmarks.md, "Memory after load").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read when it starts (before `main`): a background thread returns
+/// freed pages to the system within about a second, even when no thread allocates any more
+/// (idle after a burst, which is when it matters). `_RJEM_MALLOC_CONF` in the environment
+/// overrides them.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8; 60] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "llm-relay",

@@ -3,7 +3,7 @@
 //! bound) and the description replaces the image part in place, marked as such.
 
 use super::image_cache::{DescriptionCache, Source};
-use super::image_key::image_key;
+use super::image_key::{fast_key, image_key, ImageKey};
 use super::vision::{self, VisionError};
 use crate::error::GatewayError;
 use crate::observe::trace::TraceCtx;
@@ -113,9 +113,9 @@ pub struct VisionCall {
 /// Where an image part sits: (message index, part index).
 type Spot = (usize, usize);
 
-/// Whether any message has an image part.
+/// Whether any message has an image part. Stops at the first one and copies nothing.
 pub fn has_images(req: &Value) -> bool {
-    !find_images(req).is_empty()
+    contents(req).any(|(_, parts)| parts.iter().any(|p| image_url_of(p).is_some()))
 }
 
 /// Describes every image of `req` and replaces the parts in place.
@@ -126,7 +126,7 @@ pub async fn run(
     trace: Option<&TraceCtx>,
 ) -> Result<Report, GatewayError> {
     let started = Instant::now();
-    let found = find_images(req);
+    let (found, questions) = find_images(req);
     if found.is_empty() {
         return Ok(Report::default());
     }
@@ -140,21 +140,30 @@ pub async fn run(
             "messages",
         ));
     }
-    // One job per unique image; each remembers every spot it fills.
-    let mut jobs: HashMap<[u8; 32], (String, String, Vec<Spot>)> = HashMap::new();
-    for (spot, url, question) in found.iter().cloned() {
-        let key = image_key(&url, &s.vision.model, &s.prompt_version);
+    // One job per unique image; each remembers every spot it fills. The URL is borrowed from
+    // the request; a repeated URL text finds its key by the fast key (no decode, no SHA-256).
+    let (model, version) = (s.vision.model.as_str(), s.prompt_version.as_str());
+    let mut jobs: HashMap<ImageKey, (usize, Vec<Spot>)> = HashMap::new();
+    for (n, f) in found.iter().enumerate() {
+        let key = st.cache.key_for(fast_key(f.url, model, version), || {
+            image_key(f.url, model, version)
+        });
         jobs.entry(key)
-            .or_insert_with(|| (url, question, Vec::new()))
-            .2
-            .push(spot);
+            .or_insert_with(|| (n, Vec::new()))
+            .1
+            .push(f.spot);
     }
+    // Jobs name their image by its index in `found`: stream items that borrow from the
+    // request would make the future's `Send` bound higher-ranked, which rustc cannot prove.
+    let (found_ref, questions) = (&found, &questions);
     let results: Vec<_> = stream::iter(jobs)
-        .map(|(key, (url, question, spots))| async move {
+        .map(|(key, (n, spots))| async move {
+            let f = &found_ref[n];
             let span = crate::observe::trace::new_span_id();
             let parent = trace.map(|t| t.traceparent(span));
             let t0 = Instant::now();
-            let r = describe_one(key, &url, &question, (s, st, parent.as_deref())).await;
+            let question = &questions[f.question];
+            let r = describe_one(key, f.url, question, (s, st, parent.as_deref())).await;
             let call = VisionCall {
                 span,
                 started: t0,
@@ -210,7 +219,7 @@ pub async fn run(
 }
 
 async fn describe_one(
-    key: [u8; 32],
+    key: ImageKey,
     url: &str,
     question: &str,
     (s, st, traceparent): (&CascadeSettings, &CascadeState, Option<&str>),
@@ -265,25 +274,46 @@ async fn call_vision(
     r
 }
 
-/// Every image part: its spot, URL, and the text of its message (the user's question).
-fn find_images(req: &Value) -> Vec<(Spot, String, String)> {
+/// One image part, borrowed from the request.
+struct Found<'a> {
+    spot: Spot,
+    url: &'a str,
+    /// Index of its message's text (the user's question) in the list beside it.
+    question: usize,
+}
+
+/// The content-part arrays of the messages, with the message index.
+fn contents(req: &Value) -> impl Iterator<Item = (usize, &Vec<Value>)> {
+    req.get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, m)| Some((i, m.get("content")?.as_array()?)))
+}
+
+/// Every image part (its spot and URL, not copied) and the questions of their messages,
+/// in one walk.
+fn find_images(req: &Value) -> (Vec<Found<'_>>, Vec<String>) {
     let mut out = Vec::new();
-    let Some(msgs) = req.get("messages").and_then(Value::as_array) else {
-        return out;
-    };
-    for (i, m) in msgs.iter().enumerate() {
-        let Some(parts) = m.get("content").and_then(Value::as_array) else {
-            continue;
-        };
-        let mut question: Option<String> = None;
+    let mut questions = Vec::new();
+    for (i, parts) in contents(req) {
+        let mut question = None;
         for (j, p) in parts.iter().enumerate() {
             if let Some(url) = image_url_of(p) {
-                let q = question.get_or_insert_with(|| question_of(parts));
-                out.push(((i, j), url.to_string(), q.clone()));
+                let q = *question.get_or_insert_with(|| {
+                    questions.push(question_of(parts));
+                    questions.len() - 1
+                });
+                out.push(Found {
+                    spot: (i, j),
+                    url,
+                    question: q,
+                });
             }
         }
     }
-    out
+    (out, questions)
 }
 
 /// The URL of an image part: `{"type":"image_url","image_url":{"url":…}}`, or the string form.
@@ -342,9 +372,12 @@ mod tests {
                 {"type": "image_url", "image_url": "https://x/a.png"},
             ]},
         ]});
-        let f = find_images(&v);
+        let (f, q) = find_images(&v);
         assert_eq!(f.len(), 2);
-        assert_eq!(f[0].2, "what is this?");
+        assert_eq!((f[0].spot, f[1].spot), ((1, 1), (1, 2)));
+        assert_eq!(f[1].url, "https://x/a.png");
+        assert_eq!((q.len(), q[f[0].question].as_str()), (1, "what is this?"));
+        assert!(has_images(&v));
         let mut t = HashMap::new();
         t.insert((1, 1), "A".to_string());
         t.insert((1, 2), "B".to_string());

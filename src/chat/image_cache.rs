@@ -3,7 +3,7 @@
 //! (quick_cache's placeholder guard: the first caller computes, the others wait for its value).
 //! Shared by all worker threads; it outlives config reloads.
 
-use super::image_key::ImageKey;
+use super::image_key::{FastKey, ImageKey};
 use quick_cache::sync::Cache;
 use quick_cache::Lifecycle;
 use serde::Serialize;
@@ -37,6 +37,8 @@ pub struct CacheStats {
     pub evictions: AtomicU64,
     pub joins: AtomicU64,
     pub expired: AtomicU64,
+    /// Image keys found by their first-level (fast) key: no decoding, no SHA-256.
+    pub fast_key_hits: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -65,6 +67,8 @@ pub enum Source {
 /// The shared description cache.
 pub struct DescriptionCache {
     inner: Inner,
+    /// First-level keys (XXH3 of the URL text) → image keys, as many as descriptions.
+    aliases: Cache<FastKey, ImageKey>,
     ttl: Duration,
     pub stats: Arc<CacheStats>,
 }
@@ -77,6 +81,7 @@ pub struct Snapshot {
     pub evictions: u64,
     pub single_flight_joins: u64,
     pub expired: u64,
+    pub fast_key_hits: u64,
     pub entries: usize,
     pub bytes: u64,
     pub hit_rate: f64,
@@ -101,7 +106,25 @@ impl DescriptionCache {
                 CountEvictions(stats.clone()),
             ),
         };
-        DescriptionCache { inner, ttl, stats }
+        DescriptionCache {
+            inner,
+            aliases: Cache::new(max_entries.max(1)),
+            ttl,
+            stats,
+        }
+    }
+
+    /// The image key of a URL whose first-level key is `fast`: remembered, or made by
+    /// `canonical` (decode + SHA-256) and remembered. Aliases are a pure function of the URL
+    /// text, so one is never stale; evicting one only costs the next request a decode.
+    pub fn key_for(&self, fast: FastKey, canonical: impl FnOnce() -> ImageKey) -> ImageKey {
+        if let Some(k) = self.aliases.get(&fast) {
+            self.stats.fast_key_hits.fetch_add(1, Ordering::Relaxed);
+            return k;
+        }
+        let k = canonical();
+        self.aliases.insert(fast, k);
+        k
     }
 
     fn fresh(&self, key: &ImageKey) -> Option<Entry> {
@@ -169,6 +192,7 @@ impl DescriptionCache {
             evictions: s.evictions.load(Ordering::Relaxed),
             single_flight_joins: s.joins.load(Ordering::Relaxed),
             expired: s.expired.load(Ordering::Relaxed),
+            fast_key_hits: s.fast_key_hits.load(Ordering::Relaxed),
             entries: self.inner.len(),
             bytes: self.inner.weight(),
             hit_rate: if hits + misses == 0 {
@@ -229,6 +253,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((&*t, src), ("ok", Source::Miss));
+    }
+
+    #[test]
+    fn fast_key_aliases_skip_the_canonical_key() {
+        let c = DescriptionCache::new(10, 1 << 20, Duration::from_secs(60));
+        let calls = AtomicU64::new(0);
+        let make = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            [9; 32]
+        };
+        assert_eq!(c.key_for(42, make), [9; 32]);
+        assert_eq!(c.key_for(42, make), [9; 32]);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the second look is an alias hit"
+        );
+        assert_eq!(c.snapshot().fast_key_hits, 1);
+        assert_eq!(c.key_for(43, || [8; 32]), [8; 32]);
     }
 
     #[test]

@@ -1,12 +1,41 @@
 //! Cache keys for image descriptions: SHA-256 over the decoded image bytes (data URLs) or the
 //! normalised URL (http/https), plus the vision model and prompt version, so a new model or
 //! prompt never serves an old description.
+//!
+//! Decoding and hashing a 1 MB data URL costs about 1 ms, so the cache also knows each image
+//! by a [`FastKey`]: XXH3-128 of the URL text exactly as received (plus model and prompt
+//! version), mapped to its [`ImageKey`]. A repeat of the same text finds its key there and
+//! never decodes or SHA-256es the image again; the SHA-256 key stays the one the
+//! descriptions are stored under (the same image sent as other text still shares them).
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+use xxhash_rust::xxh3::Xxh3;
 
 /// A 32-byte SHA-256 key.
 pub type ImageKey = [u8; 32];
+
+/// The first-level key of an image URL's text (an alias of its [`ImageKey`]).
+pub type FastKey = u128;
+
+/// XXH3's secret, drawn at start-up: XXH3 is fast but not collision-resistant when its secret
+/// is known, so a client cannot craft a URL whose alias collides with another image's.
+fn secret() -> [u8; 192] {
+    static SECRET: OnceLock<[u8; 192]> = OnceLock::new();
+    *SECRET.get_or_init(rand::random::<[u8; 192]>)
+}
+
+/// The first-level key of one image part's URL text (GB/s: no decoding).
+pub fn fast_key(url: &str, vision_model: &str, prompt_version: &str) -> FastKey {
+    let mut h = Xxh3::with_secret(secret());
+    h.update(vision_model.as_bytes());
+    h.update(&[0]);
+    h.update(prompt_version.as_bytes());
+    h.update(&[0]);
+    h.update(url.as_bytes());
+    h.digest128()
+}
 
 /// The key of one image part's URL.
 pub fn image_key(url: &str, vision_model: &str, prompt_version: &str) -> ImageKey {
@@ -88,6 +117,17 @@ mod tests {
         assert_ne!(a, image_key("data:image/png;base64,aGVsbG9v", "v", "1"));
         assert_ne!(a, image_key("data:image/png;base64,aGVsbG8=", "v", "2"));
         assert_ne!(a, image_key("data:image/png;base64,aGVsbG8=", "w", "1"));
+    }
+
+    #[test]
+    fn fast_key_is_over_the_text_model_and_prompt() {
+        let u = "data:image/png;base64,aGVsbG8=";
+        let a = fast_key(u, "v", "1");
+        assert_eq!(a, fast_key(u, "v", "1"));
+        assert_ne!(a, fast_key("data:image/jpeg;base64,aGVsbG8=", "v", "1"));
+        assert_ne!(a, fast_key(u, "v", "2"));
+        assert_ne!(a, fast_key(u, "w", "1"));
+        assert_ne!(fast_key("ab", "c", "1"), fast_key("a", "bc", "1"));
     }
 
     #[test]
