@@ -4,42 +4,17 @@
 mod common;
 
 use common::gateway::{wait_until, Gateway};
+use common::instances::{assert_no_fallback, cascade_shared, chat, rpm_burst, three, KEY};
 use common::mock::Mock;
 use common::redis::Redis;
 use llm_relay::policy::auth::hash_key;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const KEY: &str = "sk-shared-test";
-
-/// A config for one of several instances: one pool on the mock, keys with `limits`.
+/// A config for one of several instances on the single-node `redis`.
 fn config(mock: &Mock, redis: &Redis, key_limits: &str, extra: &str) -> String {
-    format!(
-        r#"redis:
-  url: "{url}"
-  instances: 3
-  lease_ttl_ms: 2000
-  timeout_ms: 200
-pools:
-  main:
-    urls: ["http://{mock}/v1"]
-    timeouts: {{first_byte_ms: 10000, idle_ms: 10000}}
-routes:
-  - model: m
-    pool: main
-auth:
-  keys:
-    - {{id: team, sha256: "{hash}", {key_limits}}}
-{extra}"#,
-        url = redis.url(),
-        mock = mock.addr,
-        hash = hex::encode(hash_key(KEY)),
-    )
-}
-
-fn chat(stream: bool) -> Value {
-    json!({"model": "m", "stream": stream, "max_tokens": 10,
-           "messages": [{"role": "user", "content": "hello"}]})
+    let node = format!("url: \"{}\"", redis.url());
+    common::instances::config(mock, &node, key_limits, extra)
 }
 
 async fn post(client: &reqwest::Client, gw: &Gateway, body: &Value) -> reqwest::Response {
@@ -52,10 +27,6 @@ async fn post(client: &reqwest::Client, gw: &Gateway, body: &Value) -> reqwest::
         .expect("send")
 }
 
-fn three(yaml: &str) -> Vec<Gateway> {
-    (0..3).map(|_| Gateway::start(yaml)).collect()
-}
-
 /// 300 concurrent requests spread round-robin over three instances at `rpm: 60`: the shared
 /// script admits exactly the limit (the bound is limit + 1% + 1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -63,34 +34,7 @@ async fn rpm_holds_across_three_instances() {
     let mock = Mock::start(false);
     let redis = Redis::start();
     let gws = three(&config(&mock, &redis, "rpm: 60", ""));
-    let client = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for i in 0..300 {
-        let client = client.clone();
-        let url = gws[i % 3].url("/v1/chat/completions");
-        tasks.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(KEY)
-                .json(&chat(false))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }));
-    }
-    let mut ok = 0;
-    let mut limited = 0;
-    for t in tasks {
-        match t.await.unwrap_or(0) {
-            200 => ok += 1,
-            429 => limited += 1,
-            s => panic!("unexpected status {s}"),
-        }
-    }
-    assert!((60..=61).contains(&ok), "admitted {ok} of 300 at rpm 60");
-    assert_eq!(ok + limited, 300);
-    assert_eq!(mock.stats().await["requests"]["chat"], ok);
+    let ok = rpm_burst(&mock, &gws).await;
     // Counted in Redis, not by the per-instance fallback (which would also give 3 × 20).
     let key = redis.cli(&["--scan", "--pattern", "*k:team:rm:*"]);
     assert_eq!(redis.cli(&["GET", &key]), ok.to_string());
@@ -109,18 +53,7 @@ async fn rpm_holds_across_three_instances() {
             "{rpm}"
         );
     }
-    for gw in &gws {
-        let m = reqwest::get(format!("http://{}/metrics", gw.admin))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            !m.contains("llm_relay_redis_fallbacks_total{"),
-            "no fallback: {m}"
-        );
-    }
+    assert_no_fallback(&gws).await;
 }
 
 /// A `tpm` key is refused once its tokens run out, the token headers count down across
@@ -311,100 +244,15 @@ async fn stored_responses_are_found_on_every_instance() {
     assert!(sent.contains("kiwi"), "the history came from Redis: {sent}");
 }
 
-fn cascade_config(mock: &Mock, redis: &Redis) -> String {
-    format!(
-        r#"redis:
-  url: "{url}"
-  instances: 3
-pools:
-  main:
-    urls: ["http://{mock}/v1"]
-    profile: hunyuan
-routes:
-  - model: hunyuan-turbos-latest
-    pool: main
-  - model: hunyuan-vision
-    pool: main
-    vision: true
-cascade:
-  vision_model: hunyuan-vision
-  timeout_ms: 5000
-"#,
-        url = redis.url(),
-        mock = mock.addr,
-    )
-}
-
-fn with_image(url: &str) -> Value {
-    json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "what is it?"},
-        {"type": "image_url", "image_url": {"url": url}}]}]})
-}
-
 /// Twenty concurrent requests for the same new image over three instances: one vision call.
 /// An image described on A is a hit on B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cascade_cache_is_shared() {
     let mock = Mock::start(true);
     let redis = Redis::start();
-    let gws = three(&cascade_config(&mock, &redis));
-    // A slow vision model: the twenty requests overlap.
-    mock.control(json!({"vision_delay_ms": 400})).await;
-    let client = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let (client, url) = (client.clone(), gws[i % 3].url("/v1/chat/completions"));
-        tasks.push(tokio::spawn(async move {
-            let body = with_image("https://img.example/shared.png");
-            client
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap().unwrap(), 200);
-    }
-    assert_eq!(
-        mock.stats().await["vision_calls"],
-        1,
-        "one vision call for 20 requests"
-    );
-    // Another image: described on A, then asked on B.
-    mock.control(json!({"vision_delay_ms": 0})).await;
-    let body = with_image("https://img.example/other.png");
-    let a = client
-        .post(gws[0].url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(a.status(), 200);
-    // The value is written before A answers.
-    let b = client
-        .post(gws[1].url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(b.status(), 200);
-    assert_eq!(
-        mock.stats().await["vision_calls"],
-        2,
-        "B made no vision call"
-    );
-    let m = reqwest::get(format!("http://{}/metrics", gws[1].admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        m.contains(r#"llm_relay_cascade_l2_total{result="hit"}"#),
-        "{m}"
-    );
+    let node = format!("url: \"{}\"", redis.url());
+    let gws = three(&common::instances::cascade_config(&mock, &node));
+    cascade_shared(&mock, &gws).await;
 }
 
 /// How far a reservation is from the real usage, in process (no Redis): the first answer's

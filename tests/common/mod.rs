@@ -1,4 +1,5 @@
 pub mod gateway;
+pub mod instances;
 pub mod mock;
 pub mod raw;
 pub mod redis;
