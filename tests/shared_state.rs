@@ -483,3 +483,32 @@ async fn spend_and_budgets() {
     .await;
     assert!(settled, "a cut stream is settled at a non-zero amount");
 }
+
+/// `on_failure: refuse`: while Redis is away, requests that need shared limits get a 503 in
+/// OpenAI's shape (and are served again once it is back).
+#[tokio::test]
+async fn the_refuse_policy_answers_503_while_redis_is_away() {
+    let mock = Mock::start(false);
+    let mut redis = Redis::start();
+    let yaml = config(&mock, &redis, "rpm: 600", "").replace(
+        "  timeout_ms: 200\n",
+        "  timeout_ms: 200\n  on_failure: refuse\n",
+    );
+    let gw = Gateway::start(&yaml);
+    let client = reqwest::Client::new();
+    assert_eq!(post(&client, &gw, &chat(false)).await.status(), 200);
+    redis.stop();
+    let r = post(&client, &gw, &chat(false)).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Shared limits are unavailable"));
+    redis.restart();
+    let back = wait_until(Duration::from_secs(15), || async {
+        post(&client, &gw, &chat(false)).await.status() == 200
+    })
+    .await;
+    assert!(back, "served again once Redis is back");
+}
