@@ -512,3 +512,42 @@ async fn the_refuse_policy_answers_503_while_redis_is_away() {
     .await;
     assert!(back, "served again once Redis is back");
 }
+
+/// The instance describing a new image dies while it holds the shared lock: the lock expires
+/// (cascade timeout + 5 s) and a waiting instance takes over.
+#[tokio::test]
+async fn a_dead_lock_holder_is_taken_over() {
+    let mock = Mock::start(true);
+    let redis = Redis::start();
+    let node = format!("url: \"{}\"", redis.url());
+    let yaml = common::instances::cascade_config(&mock, &node)
+        .replace("timeout_ms: 5000", "timeout_ms: 1000");
+    let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    mock.control(json!({"vision_delay_ms": 800})).await;
+    let body = common::instances::with_image("https://img.example/orphan.png");
+    let client = reqwest::Client::new();
+    let first = {
+        let (client, url, body) = (client.clone(), a.url("/v1/chat/completions"), body.clone());
+        tokio::spawn(async move { client.post(url).json(&body).send().await })
+    };
+    // A holds the lock and is describing: it dies.
+    let locked = wait_until(Duration::from_secs(5), || async {
+        !redis
+            .cli(&["--scan", "--pattern", "*img:*lock*"])
+            .is_empty()
+    })
+    .await;
+    assert!(locked, "A took the lock");
+    a.signal("KILL");
+    let _ = first.await;
+    let t0 = std::time::Instant::now();
+    let r = client
+        .post(b.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "B took over once the lock expired");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(mock.stats().await["vision_calls"], 2, "A's call and B's");
+}
