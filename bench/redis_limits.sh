@@ -44,27 +44,9 @@ fi
 # ------------------------------------------------------------------ run directory, cleanup
 RUN=$(mktemp -d /tmp/llm-relay-redis-bench.XXXXXX)
 pids=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${RL_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
-    echo "run directory kept: $RUN" >&2
-  else
-    rm -rf "$RUN"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH_KEEP_RUN=${RL_KEEP:-0}
+. bench/lib.sh
+bench_traps
 
 read -r MOCK_PORT REDIS_PORT GW_PORT ADMIN_PORT < <(python3 - <<'PY'
 import socket
@@ -75,20 +57,6 @@ print(*[s.getsockname()[1] for s in ss])
 PY
 )
 
-wait_port() { # wait_port PORT NAME PID
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || { echo "$2 exited at start-up; see $RUN" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$2 did not listen on $1 in 10 s" >&2; exit 1
-}
-stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 
 # ------------------------------------------------------------------ mock and redis
 "$BIN/mock-upstream" --listen "127.0.0.1:$MOCK_PORT" > "$RUN/mock.log" 2>&1 &

@@ -10,6 +10,8 @@
 #            its MEM_* knobs apply); prints its own table, not part of the full run or of CI
 #   scripts/bench.sh --redis    latency Redis-backed limits add at 500/s, p50 and p99, against
 #            in-process limits and none (bench/redis_limits.sh, ~2 min after the build)
+#   scripts/bench.sh --tracing  latency of tracing (OTLP, sampling 1.0) and CORS at 500/s
+#            (bench/tracing_cors.sh, ~4 min after the build)
 #   options: --no-doc (full run without touching the doc), --perf (record a CPU profile of
 #            llm-relay during scenarios 1b and 2 with perf, if perf works here)
 #   environment: BENCH_THREADS (gateway threads = nginx workers, default 2), BENCH_CONC (oha -c,
@@ -41,6 +43,7 @@ for a in "$@"; do
     --perf) PERF=1 ;;
     --memory) MEMORY=1 ;;
     --redis) exec bash bench/redis_limits.sh ;;
+    --tracing) exec bash bench/tracing_cors.sh ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option: $a" >&2; exit 2 ;;
   esac
