@@ -116,8 +116,11 @@ plugins = false
         stats["requests"]["chat"].as_u64() >= Some(2),
         "two turns: {stats}"
     );
-    let log = gw.log_text();
-    assert!(log.contains(r#""protocol":"responses""#), "{log}");
+    let logged = common::gateway::wait_until(std::time::Duration::from_secs(5), || async {
+        gw.log_text().contains(r#""protocol":"responses""#)
+    })
+    .await;
+    assert!(logged, "{}", gw.log_text());
 }
 
 #[tokio::test]
@@ -150,5 +153,9 @@ async fn claude_code_completes_a_shell_round_trip() {
         stats["last"]["chat"]["body"]["model"],
         "hunyuan-turbos-latest"
     );
-    assert!(gw.log_text().contains(r#""protocol":"messages""#));
+    let logged = common::gateway::wait_until(std::time::Duration::from_secs(5), || async {
+        gw.log_text().contains(r#""protocol":"messages""#)
+    })
+    .await;
+    assert!(logged, "{}", gw.log_text());
 }

@@ -236,7 +236,11 @@ async fn breaker_takes_a_failing_member_out() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1.0);
     assert_eq!(retries, 1.0, "after one failure the dead member is skipped");
-    assert!(gw.log_text().contains("out of rotation"));
+    let logged = wait_until(Duration::from_secs(5), || {
+        std::future::ready(gw.log_text().contains("out of rotation"))
+    })
+    .await;
+    assert!(logged, "{}", gw.log_text());
 }
 
 #[tokio::test]

@@ -197,11 +197,11 @@ async fn a_2xx_that_is_not_the_expected_json_is_a_retried_502() {
         assert!(logged, "the log names the request: {}", gw.log_text());
     }
     // Eight invalid answers in a row: the member's breaker took it out.
-    assert!(
-        gw.log_text().contains("out of rotation"),
-        "{}",
-        gw.log_text()
-    );
+    let tripped = common::gateway::wait_until(Duration::from_secs(5), || async {
+        gw.log_text().contains("out of rotation")
+    })
+    .await;
+    assert!(tripped, "{}", gw.log_text());
 
     // Streams are not held or checked; good answers pass whole, with their length.
     let r = post(
