@@ -44,3 +44,19 @@ stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
   kill -KILL "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+
+free_ports() { # free_ports N: N distinct free loopback ports on one line
+  python3 - "$1" <<'PY'
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+PY
+}
+
+start_mock() { # start_mock PORT: the mock on loopback, logged to $RUN/mock.log; sets MOCK_PID
+  "$BIN/mock-upstream" --listen "127.0.0.1:$1" > "$RUN/mock.log" 2>&1 &
+  MOCK_PID=$!; pids+=("$MOCK_PID")
+  wait_port "$1" mock-upstream "$MOCK_PID"
+}

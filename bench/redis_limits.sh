@@ -48,20 +48,11 @@ BENCH_KEEP_RUN=${RL_KEEP:-0}
 . bench/lib.sh
 bench_traps
 
-read -r MOCK_PORT REDIS_PORT GW_PORT ADMIN_PORT < <(python3 - <<'PY'
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-PY
-)
+read -r MOCK_PORT REDIS_PORT GW_PORT ADMIN_PORT < <(free_ports 4)
 
 
 # ------------------------------------------------------------------ mock and redis
-"$BIN/mock-upstream" --listen "127.0.0.1:$MOCK_PORT" > "$RUN/mock.log" 2>&1 &
-MOCK_PID=$!; pids+=("$MOCK_PID")
-wait_port "$MOCK_PORT" mock-upstream "$MOCK_PID"
+start_mock "$MOCK_PORT"
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --protected-mode no --dir "$RUN" > "$RUN/redis.log" 2>&1 &

@@ -66,20 +66,11 @@ BENCH_KEEP_RUN=${TC_KEEP:-0}
 . bench/lib.sh
 bench_traps
 
-read -r MOCK_PORT OTLP_PORT GW_PORT ADMIN_PORT < <(python3 - <<'PY'
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-PY
-)
+read -r MOCK_PORT OTLP_PORT GW_PORT ADMIN_PORT < <(free_ports 4)
 
 
 # ------------------------------------------------------------------ mock and collector
-"$BIN/mock-upstream" --listen "127.0.0.1:$MOCK_PORT" > "$RUN/mock.log" 2>&1 &
-MOCK_PID=$!; pids+=("$MOCK_PID")
-wait_port "$MOCK_PORT" mock-upstream "$MOCK_PID"
+start_mock "$MOCK_PORT"
 
 # The collector: decodes each OTLP/HTTP export with the official definitions only to count the
 # spans (GET /count), keeps nothing. Like tests/sdk/otlp_receiver.py without the JSON file.

@@ -98,27 +98,9 @@ RUN=$(mktemp -d /tmp/llm-relay-bench.XXXXXX)
 RES=$RUN/results
 mkdir -p "$RES" "$RUN/nginx"/{client_body,proxy,fastcgi,uwsgi,scgi}
 pids=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
-    echo "run directory kept: $RUN" >&2
-  else
-    rm -rf "$RUN"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH_KEEP_RUN=${BENCH_KEEP:-0}
+. bench/lib.sh
+bench_traps
 
 # Many streams need many descriptors (a proxy holds two per stream). Take what the hard limit
 # allows; hold_streams.py reports how many streams were really open.
@@ -148,15 +130,6 @@ export RUN MOCK_PORT NGINX_PORT NGINX_PROBE_PORT GW_PORT ADMIN_PORT PROBE_PORT T
 export WORKERS=$THREADS
 export WORKER_CONNECTIONS=$(( NOFILE > 1024 ? NOFILE - 64 : 1024 ))
 if [ "$(id -u)" = 0 ]; then export USER_LINE="user root;"; else export USER_LINE=""; fi
-
-wait_port() { # wait_port PORT NAME PID
-  for _ in $(seq 1 100); do
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || { echo "$2 exited at start-up; see $RUN" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$2 did not listen on $1 in 10 s" >&2; exit 1
-}
 
 # ------------------------------------------------------------------ bodies and servers
 python3 bench/bodies.py "$RUN/bodies" > "$RES/bodies.tsv"
@@ -193,12 +166,6 @@ start_relay() {
     >> "$RUN/relay.log" 2>&1 &
   GW_PID=$!; pids+=("$GW_PID")
   wait_port "$GW_PORT" llm-relay "$GW_PID"
-}
-stop_pid() { # stop_pid PID: TERM, then KILL after 5 s
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
 }
 start_pingora() {
   sed "s|llm-relay|pingora-baseline|g" "$RUN/pingora.yaml" > "$RUN/pingora-baseline.yaml"

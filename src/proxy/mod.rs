@@ -137,13 +137,22 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(Some(self.config.load().keepalive_seconds));
         }
         metrics().in_flight.inc();
-        let traceparent = header_str(session.req_header(), "traceparent");
+        let req = session.req_header();
+        let trace = crate::observe::trace::TraceCtx::start(header_str(req, "traceparent"));
+        // Method and path are copied for the span only: untraced requests pay nothing.
+        let (method, path) = match trace {
+            Some(_) => (
+                req.method.to_string(),
+                req.uri.path().chars().take(128).collect(),
+            ),
+            None => Default::default(),
+        };
         ctx.req = Some(RequestInfo {
-            request_id: request_id(session.req_header()),
-            trace: crate::observe::trace::TraceCtx::start(traceparent),
+            request_id: request_id(req),
+            trace,
             started_wall: Some(std::time::SystemTime::now()),
-            method: session.req_header().method.to_string(),
-            path: session.req_header().uri.path().chars().take(128).collect(),
+            method,
+            path,
             ..Default::default()
         });
         Ok(())
