@@ -190,6 +190,9 @@ fn main() {
         cascade: cascade.clone(),
         responses,
         response_cache,
+        connector: pingora::connectors::http::Connector::new(Some(
+            pingora::connectors::ConnectorOptions::from_server_conf(&server.configuration),
+        )),
     };
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &listen {

@@ -1,12 +1,14 @@
-//! Handing a prepared request to the upstream through Pingora: a subrequest of the client's
-//! session with the (rewritten) body preset, its response piped back to the client as it
-//! arrives.
+//! Handing a prepared request to the upstream: one try sends the (rewritten) body through
+//! Pingora's connector and connection pool and streams the response to the client, on the
+//! client's own task and session.
 //!
-//! Why a subrequest: Pingora picks the peer and sends the request header before it would call
-//! `request_body_filter`, and once `request_filter` has consumed the body Pingora never sends
-//! one. A subrequest runs the normal proxy phases (`upstream_peer`, `upstream_request_filter`,
-//! the response filters) with a body we choose. The parent watches the pipe so that the
-//! first-byte, idle and total timeouts are enforced with the client's view of time.
+//! Why not Pingora's own proxy loop: once `request_filter` has consumed the body (to validate,
+//! fix and translate it), Pingora never sends one; and its retry buffer only holds 64 KiB.
+//! Why not a subrequest (what this module did before): a second session, a task and two
+//! channels per request, with a cross-thread wake-up for every piece of the response, cost
+//! about a third of the gateway's CPU per request. Here the gateway's own upstream phases
+//! (`upstream_peer`, `upstream_request_filter`, `response_filter`, `response_body_filter`)
+//! run in order on a per-try context, so they stay the table of contents of the proxy.
 
 use super::client_watch::ClientWatch;
 use super::scan::Expect;
@@ -14,12 +16,14 @@ use crate::error::GatewayError;
 use crate::protocol::{ResponseTranslator, Translation};
 use crate::request::kind::Kind;
 use crate::upstream::route::Target;
+use crate::upstream::Member;
 use bytes::{Bytes, BytesMut};
-use pingora::http::ResponseHeader;
-use pingora::protocols::http::HttpTask;
-use pingora::proxy::subrequest::pipe::{pipe_subrequest, InputBody, InputBodyType};
-use pingora::proxy::subrequest::{BodyMode, Ctx as SubCtx};
-use pingora::proxy::Session;
+use pingora::connectors::http::Connector;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::client::HttpSession as ClientSession;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::ErrorType;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -39,20 +43,14 @@ pub struct Telemetry {
     pub status: AtomicU16,
 }
 
-/// How the child failed before a response header, as `fail_to_proxy` / `upstream_peer` saw it.
+/// Why `upstream_peer` could not give a try a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChildFailure {
     /// No member address is known (nothing resolved).
     NoMember,
-    /// The connection itself failed: nothing was sent, always safe to retry.
-    Connect,
-    /// A read or write timed out.
-    Timeout,
-    /// Any other failure, with the status Pingora would have answered.
-    Other(u16),
 }
 
-/// What the subrequest needs from its parent, and what it reports back.
+/// What a try needs from the request, and what it reports back.
 pub struct Handoff {
     pub kind: Kind,
     pub request_id: String,
@@ -66,7 +64,7 @@ pub struct Handoff {
     pub stream: bool,
     /// Headers added to the response (rate-limit state).
     pub headers: Vec<(&'static str, String)>,
-    /// The child's failure before a response header (first one wins).
+    /// Why the try got no peer (first one wins).
     pub failure: OnceLock<ChildFailure>,
     /// Upstream statuses to hold back from the client because another try follows.
     pub retry_on: Vec<u16>,
@@ -222,94 +220,378 @@ pub struct Deadlines {
     pub total: Option<(Duration, Instant)>,
 }
 
-/// Runs the subrequest and pipes its response to the client.
-pub async fn pipe(
+/// The gateway's upstream phases, as a try runs them: the `ProxyHttp` implementation whose
+/// context can be made for one try. (A trait, so this module does not depend on its parent.)
+pub trait TryCtx: Send + Sync {
+    /// A fresh context for one try of `handoff`.
+    fn for_try(handoff: Arc<Handoff>) -> Self;
+    /// The member `upstream_peer` picked.
+    fn member(&self) -> Option<&Arc<Member>>;
+}
+
+/// What a try runs on: the gateway's phases and Pingora's connector (with its connection pool).
+pub struct Via<'a, P> {
+    pub proxy: &'a P,
+    pub connector: &'a Connector,
+}
+
+/// A connection that came from the pool may have been closed by the upstream meanwhile: the
+/// request is sent again on another connection at most this many times (Pingora does the same).
+const STALE_REUSE_TRIES: usize = 4;
+
+/// Sends the request of one try upstream and its response to the client, on the client's own
+/// task: the upstream phases of the gateway (`upstream_peer`, `upstream_request_filter`,
+/// `response_filter`, `response_body_filter`) run in order on a fresh per-try context. The
+/// first-byte, idle and total limits are enforced here; a client that goes away cancels the
+/// try at once (dropping it closes the upstream connection, so nothing keeps generating).
+pub async fn pipe<P>(
+    via: &Via<'_, P>,
     session: &mut Session,
     handoff: Arc<Handoff>,
     body: Bytes,
     deadlines: Deadlines,
-) -> Result<(), UpstreamError> {
-    let Some(spawner) = session.subrequest_spawner.as_ref() else {
-        return Err(UpstreamError::Unreachable {
-            pool: handoff.target.pool.name.clone(),
-            detail: "subrequests are not enabled".into(),
-        });
-    };
-    let ctx = SubCtx::builder()
-        .body_mode(BodyMode::ExpectBody)
-        .user_ctx(Box::new(handoff.clone()))
-        .build();
-    let (sub, handle) = spawner.create_subrequest(session.downstream_session.as_ref(), ctx);
-    let activity = Arc::new(PipeActivity::new());
-    let filter = hold_back_filter(activity.clone(), handoff.clone());
-    let input = InputBodyType::Preset(InputBody::Bytes(vec![body]));
+) -> Result<(), UpstreamError>
+where
+    P: ProxyHttp + Sync,
+    P::CTX: TryCtx,
+{
     let client = ClientWatch::new(session);
+    let mut clock = Clock::new(handoff.target.pool.name.clone(), deadlines);
     let result = {
-        let pipe = pipe_subrequest(session, sub, handle, filter, input);
-        tokio::pin!(pipe);
+        let run = run(via, session, &handoff, body, &mut clock);
         tokio::select! {
-            r = watch_pipe(pipe, &handoff, &activity, deadlines) => r,
-            // Dropping the pipe here stops the subrequest and its upstream connection at once.
+            r = run => r,
             _ = client.gone() => Err(UpstreamError::ClientGone),
         }
     };
-    let result = match (result, activity.take_held_answer()) {
-        (Ok(()), Some(answer)) => deliver(session, &handoff, answer).await,
-        (r, _) => r,
-    };
-    let result = match activity.held.load(Ordering::Relaxed) {
-        0 => result,
-        // The client gone wins over a held status: nobody is left to retry for.
-        _ if result == Err(UpstreamError::ClientGone) => result,
-        status => Err(UpstreamError::HeldStatus {
-            pool: handoff.target.pool.name.clone(),
-            status,
-        }),
-    };
-    record_timing(&handoff.telemetry, &activity);
+    record_timing(&handoff.telemetry, &clock);
     result
 }
 
-/// The pipe's task filter: holds back a retryable status (the client sees the next try's
-/// answer instead), holds a whole checked JSON answer until it is known to be valid, and notes
-/// activity for the watchdog.
-fn hold_back_filter(
-    activity: Arc<PipeActivity>,
-    handoff: Arc<Handoff>,
-) -> impl Fn(HttpTask) -> pingora::Result<Option<HttpTask>> + Send + Sync + 'static {
-    move |task: HttpTask| {
-        if let HttpTask::Header(h, _) = &task {
-            let status = h.status.as_u16();
-            if handoff.retry_on.contains(&status) {
-                activity.held.store(status, Ordering::Relaxed);
-            } else if let Some(e) = handoff.expect.as_ref() {
-                if h.status.is_success() && !handoff.unchecked.load(Ordering::Relaxed) {
-                    activity.hold_answer(h.clone(), e.cap);
-                    return Ok(None);
+/// One try, from picking the member to the end of the response.
+async fn run<P>(
+    via: &Via<'_, P>,
+    session: &mut Session,
+    h: &Arc<Handoff>,
+    body: Bytes,
+    clock: &mut Clock,
+) -> Result<(), UpstreamError>
+where
+    P: ProxyHttp + Sync,
+    P::CTX: TryCtx,
+{
+    let pool = || h.target.pool.name.clone();
+    let mut ctx = P::CTX::for_try(h.clone());
+    let peer = match via.proxy.upstream_peer(session, &mut ctx).await {
+        Ok(peer) => peer,
+        Err(e) => return Err(child_failure(h, Some(&e))),
+    };
+    let mut req = upstream_header(session.req_header(), body.len())?;
+    via.proxy
+        .upstream_request_filter(session, &mut req, &mut ctx)
+        .await
+        .map_err(|e| UpstreamError::Unreachable {
+            pool: pool(),
+            detail: e.to_string(),
+        })?;
+    let member = ctx.member().cloned();
+    let report = |failed: bool| {
+        if let (true, Some(m)) = (failed, member.as_ref()) {
+            h.target.pool.report_failure(m);
+        }
+    };
+    let mut up = match send_request(via.connector, &peer, &req, &body, clock).await {
+        Ok(up) => up,
+        Err(e) => {
+            report(e.counts_against_member());
+            return Err(e.into_upstream(h));
+        }
+    };
+    let Some(header) = up.response_header() else {
+        return Err(child_failure(h, None));
+    };
+    let mut resp = Box::new(header.clone());
+    clock.header();
+    via.proxy
+        .response_filter(session, &mut resp, &mut ctx)
+        .await
+        .map_err(|e| UpstreamError::Unreachable {
+            pool: pool(),
+            detail: e.to_string(),
+        })?;
+    let status = resp.status.as_u16();
+    if h.retry_on.contains(&status) {
+        // Held back: the client sees the next try's answer. The connection is dropped.
+        return Err(UpstreamError::HeldStatus {
+            pool: pool(),
+            status,
+        });
+    }
+    let checked = h.expect.as_ref().filter(|_| {
+        resp.status.is_success() && !h.unchecked.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let done = match checked {
+        Some(e) => {
+            let answer = hold(via.proxy, session, &mut ctx, &mut up, resp, e.cap, clock).await?;
+            deliver(session, h, answer).await?;
+            true
+        }
+        None => stream(via.proxy, session, &mut ctx, &mut up, resp, clock).await?,
+    };
+    if done {
+        let idle = peer.options.idle_timeout;
+        via.connector.release_http_session(up, &*peer, idle).await;
+    }
+    Ok(())
+}
+
+/// The request header sent upstream: the client's, as HTTP/1.1 without hop-by-hop headers,
+/// describing the (rewritten) body. `upstream_request_filter` sets path, host and credential.
+fn upstream_header(client: &RequestHeader, len: usize) -> Result<RequestHeader, UpstreamError> {
+    let mut req = client.clone();
+    req.set_version(http::Version::HTTP_11);
+    for name in HOP_BY_HOP {
+        req.remove_header(name);
+    }
+    req.insert_header(http::header::CONTENT_LENGTH, len.to_string())
+        .map_err(|e| UpstreamError::Unreachable {
+            pool: String::new(),
+            detail: e.to_string(),
+        })?;
+    Ok(req)
+}
+
+/// Request headers that describe the client's connection, not the request.
+const HOP_BY_HOP: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "expect",
+    "content-length",
+];
+
+/// How sending the request or waiting for the response header failed.
+enum SendError {
+    /// No connection could be made.
+    Connect(Box<pingora::Error>),
+    /// The limit on the first byte (or the total) passed.
+    Deadline(UpstreamError),
+    /// The connection failed after it was made.
+    Io(Box<pingora::Error>),
+}
+
+impl SendError {
+    /// Whether this says something about the member's health (passive health).
+    fn counts_against_member(&self) -> bool {
+        // A limit of ours passing says nothing about the member (the subrequest never did).
+        !matches!(self, SendError::Deadline(_))
+    }
+
+    fn into_upstream(self, h: &Handoff) -> UpstreamError {
+        let pool = h.target.pool.name.clone();
+        match self {
+            SendError::Connect(e) => match e.etype() {
+                ErrorType::ConnectTimedout
+                | ErrorType::ConnectRefused
+                | ErrorType::ConnectNoRoute
+                | ErrorType::ConnectError
+                | ErrorType::BindError
+                | ErrorType::SocketError
+                | ErrorType::TLSHandshakeFailure
+                | ErrorType::TLSHandshakeTimedout => UpstreamError::Connect { pool },
+                _ => child_failure(h, Some(&e)),
+            },
+            SendError::Deadline(e) => e,
+            SendError::Io(e) => match e.etype() {
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                    UpstreamError::Timeout { pool }
+                }
+                _ => child_failure(h, Some(&e)),
+            },
+        }
+    }
+}
+
+/// Connects (or reuses a pooled connection), sends the request and reads the response header
+/// (skipping informational ones) within the first-byte limit.
+async fn send_request(
+    connector: &Connector,
+    peer: &HttpPeer,
+    req: &RequestHeader,
+    body: &Bytes,
+    clock: &Clock,
+) -> Result<ClientSession, SendError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let deadline = clock.deadline();
+        let connect = connector.get_http_session(peer);
+        let (mut up, reused) = match tokio::time::timeout_at(deadline.into(), connect).await {
+            Err(_) => return Err(SendError::Deadline(clock.expired(false))),
+            Ok(Err(e)) => return Err(SendError::Connect(e)),
+            Ok(Ok(s)) => s,
+        };
+        let exchange = async {
+            up.write_request_header(Box::new(req.clone())).await?;
+            up.write_request_body(body.clone(), true).await?;
+            up.finish_request_body().await?;
+            loop {
+                up.read_response_header().await?;
+                let informational = up
+                    .response_header()
+                    .is_some_and(|r| r.status.is_informational());
+                if !informational {
+                    return Ok::<(), Box<pingora::Error>>(());
                 }
             }
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Err(_) => return Err(SendError::Deadline(clock.expired(false))),
+            Ok(Ok(())) => return Ok(up),
+            // The upstream closed a pooled connection: nothing was processed, send again.
+            Ok(Err(_)) if reused && tries < STALE_REUSE_TRIES => continue,
+            Ok(Err(e)) => return Err(SendError::Io(e)),
         }
-        if activity.held.load(Ordering::Relaxed) != 0 {
-            return Ok(None);
-        }
-        if activity.holds_answer(&task) {
-            return Ok(None);
-        }
-        activity.seen(&task);
-        Ok(Some(task))
     }
+}
+
+/// Reads the next piece of the response body within the idle and total limits.
+async fn next_chunk(
+    up: &mut ClientSession,
+    clock: &mut Clock,
+    holding: bool,
+) -> Result<Result<Option<Bytes>, Box<pingora::Error>>, UpstreamError> {
+    let deadline = clock.deadline();
+    match tokio::time::timeout_at(deadline.into(), up.read_response_body()).await {
+        Err(_) => Err(clock.expired(holding)),
+        Ok(r) => {
+            clock.activity();
+            Ok(r)
+        }
+    }
+}
+
+/// Streams the response to the client as it arrives, through `response_body_filter`. Returns
+/// whether the upstream connection ended cleanly (and may go back to the pool).
+async fn stream<P>(
+    proxy: &P,
+    session: &mut Session,
+    ctx: &mut P::CTX,
+    up: &mut ClientSession,
+    mut resp: Box<ResponseHeader>,
+    clock: &mut Clock,
+) -> Result<bool, UpstreamError>
+where
+    P: ProxyHttp + Sync,
+    P::CTX: TryCtx,
+{
+    let no_body = matches!(resp.status.as_u16(), 204 | 304) || up.response_done();
+    frame(session, &mut resp, no_body);
+    let written = clock
+        .within(session.write_response_header(resp, no_body))
+        .await?;
+    written.map_err(|_| UpstreamError::ClientGone)?;
+    let mut ended = no_body;
+    while !ended {
+        let (mut data, end) = match next_chunk(up, clock, false).await? {
+            Ok(Some(b)) => (Some(b), up.response_done()),
+            Ok(None) => (None, true),
+            Err(e) => {
+                return Err(UpstreamError::Broken {
+                    detail: e.to_string(),
+                })
+            }
+        };
+        ended = end;
+        // The gateway's filter never delays (it returns `Ok(None)`).
+        let _ = proxy.response_body_filter(session, &mut data, end, ctx);
+        if data.is_none() && !end {
+            continue;
+        }
+        let written = clock.within(session.write_response_body(data, end)).await?;
+        written.map_err(|_| UpstreamError::ClientGone)?;
+    }
+    Ok(true)
+}
+
+/// Collects a checked JSON answer whole (through `response_body_filter`, which judges it at
+/// its end); nothing reaches the client until it is known to be valid.
+async fn hold<P>(
+    proxy: &P,
+    session: &mut Session,
+    ctx: &mut P::CTX,
+    up: &mut ClientSession,
+    header: Box<ResponseHeader>,
+    cap: usize,
+    clock: &mut Clock,
+) -> Result<HeldAnswer, UpstreamError>
+where
+    P: ProxyHttp + Sync,
+    P::CTX: TryCtx,
+{
+    let mut answer = HeldAnswer {
+        header,
+        body: BytesMut::new(),
+        failed: None,
+    };
+    let mut ended = up.response_done();
+    if ended {
+        let _ = proxy.response_body_filter(session, &mut None, true, ctx);
+    }
+    while !ended {
+        let (mut data, end) = match next_chunk(up, clock, true).await? {
+            Ok(Some(b)) => (Some(b), up.response_done()),
+            Ok(None) => (None, true),
+            Err(e) => {
+                answer.failed = Some(format!("the answer broke off: {e}"));
+                return Ok(answer);
+            }
+        };
+        ended = end;
+        let _ = proxy.response_body_filter(session, &mut data, end, ctx);
+        if let Some(b) = data {
+            if answer.body.len() + b.len() > cap {
+                answer.failed = Some(format!(
+                    "an answer over {cap} bytes without a declared length"
+                ));
+                return Ok(answer);
+            }
+            answer.body.extend_from_slice(&b);
+        }
+    }
+    Ok(answer)
+}
+
+/// An HTTP/1.1 client needs a framed body to keep its connection: a response whose length is
+/// unknown (translated, rewritten, or sent without one) goes out chunked.
+fn frame(session: &Session, resp: &mut ResponseHeader, no_body: bool) {
+    let has = |n| resp.headers.contains_key(n);
+    if no_body
+        || session.downstream_session.is_http2()
+        || has(http::header::CONTENT_LENGTH)
+        || has(http::header::TRANSFER_ENCODING)
+    {
+        return;
+    }
+    resp.set_version(http::Version::HTTP_11);
+    let _ = resp.insert_header(http::header::TRANSFER_ENCODING, "chunked");
 }
 
 /// A checked JSON answer, held whole.
 struct HeldAnswer {
     header: Box<ResponseHeader>,
     body: BytesMut,
-    cap: usize,
     /// Broken off, or longer than the cap.
     failed: Option<String>,
 }
 
-/// Sends a held answer when the child found it valid; otherwise the try failed (nothing
+/// Sends a held answer when the try found it valid; otherwise the try failed (nothing
 /// reached the client, so it is retried like a 502).
 async fn deliver(
     session: &mut Session,
@@ -346,219 +628,109 @@ async fn deliver(
     })
 }
 
-fn record_timing(t: &Telemetry, activity: &PipeActivity) {
-    t.upstream_us.store(
-        activity.start.elapsed().as_micros() as u64,
-        Ordering::Relaxed,
-    );
-    if let Some(us) = activity.header_us() {
-        t.ttfb_us.store(us, Ordering::Relaxed);
+fn record_timing(t: &Telemetry, clock: &Clock) {
+    t.upstream_us
+        .store(clock.start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if let Some(at) = clock.header_at {
+        t.ttfb_us.store(
+            at.duration_since(clock.start).as_micros() as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 
-/// Awaits the pipe while enforcing the first-byte, idle and total limits. Dropping the pipe
-/// (by returning) closes the subrequest's channel: it stops and its upstream connection is
-/// discarded, so nothing keeps generating tokens.
-async fn watch_pipe<F, T>(
-    mut pipe: std::pin::Pin<&mut F>,
-    handoff: &Handoff,
-    activity: &PipeActivity,
-    d: Deadlines,
-) -> Result<(), UpstreamError>
-where
-    F: std::future::Future<
-        Output = Result<T, pingora::proxy::subrequest::pipe::PipeSubrequestError>,
-    >,
-    T: HeaderSeen,
-{
-    loop {
-        let soft = activity.deadline(d.first_byte, d.idle);
-        let deadline = d.total.map_or(soft, |(_, h)| h.min(soft));
-        tokio::select! {
-            res = &mut pipe => return finished(res, handoff, activity),
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                if let Some(e) = expired(activity, d, &handoff.target.pool.name) {
-                    return Err(e);
-                }
-                // Activity moved the deadline while we slept: wait again.
+/// The limits of one try and what it has seen: the first byte is due `first_byte` after the
+/// start, then each piece within `idle` of the last; everything before the total deadline.
+struct Clock {
+    pool: String,
+    start: Instant,
+    limits: Deadlines,
+    header_at: Option<Instant>,
+    last: Instant,
+}
+
+impl Clock {
+    fn new(pool: String, limits: Deadlines) -> Clock {
+        let start = Instant::now();
+        Clock {
+            pool,
+            start,
+            limits,
+            header_at: None,
+            last: start,
+        }
+    }
+
+    fn header(&mut self) {
+        let now = Instant::now();
+        self.header_at = Some(now);
+        self.last = now;
+    }
+
+    fn activity(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// When the current wait runs out.
+    fn deadline(&self) -> Instant {
+        let soft = match self.header_at {
+            Some(_) => self.last + self.limits.idle,
+            None => self.start + self.limits.first_byte,
+        };
+        self.limits.total.map_or(soft, |(_, at)| at.min(soft))
+    }
+
+    /// Which limit has passed. `holding`: a checked answer is being collected (nothing has
+    /// reached the client, so it is an answer that timed out, not a stream).
+    fn expired(&self, holding: bool) -> UpstreamError {
+        let started = self.header_at.is_some() && !holding;
+        if let Some((total, at)) = self.limits.total {
+            if Instant::now() >= at {
+                let ms = total.as_millis();
+                return UpstreamError::Total { ms, started };
+            }
+        }
+        if started {
+            UpstreamError::Idle {
+                ms: self.limits.idle.as_millis(),
+            }
+        } else if holding {
+            UpstreamError::Timeout {
+                pool: self.pool.clone(),
+            }
+        } else {
+            UpstreamError::FirstByte {
+                pool: self.pool.clone(),
+                ms: self.limits.first_byte.as_millis(),
+            }
+        }
+    }
+
+    /// A write to the client, bounded by the total limit only (a slow reader is not idle).
+    async fn within<F: std::future::Future>(&self, f: F) -> Result<F::Output, UpstreamError> {
+        match self.limits.total {
+            None => Ok(f.await),
+            Some((total, at)) => {
+                tokio::time::timeout_at(at.into(), f)
+                    .await
+                    .map_err(|_| UpstreamError::Total {
+                        ms: total.as_millis(),
+                        started: true,
+                    })
             }
         }
     }
 }
 
-/// The outcome of a pipe that ended by itself.
-fn finished<T: HeaderSeen>(
-    res: Result<T, pingora::proxy::subrequest::pipe::PipeSubrequestError>,
-    handoff: &Handoff,
-    activity: &PipeActivity,
-) -> Result<(), UpstreamError> {
-    let held = activity.held.load(Ordering::Relaxed) != 0;
-    match res {
-        Ok(_) if activity.header() => Ok(()),
-        Ok(state) if state.header_seen() && !held => Ok(()),
-        Ok(_) => Err(child_failure(handoff, None)),
-        Err(e) if e.state.header_received || activity.header() => Err(UpstreamError::Broken {
-            detail: e.error.to_string(),
-        }),
-        Err(e) => Err(child_failure(handoff, Some(&e.error))),
-    }
-}
-
-/// Which limit has passed, if any.
-fn expired(activity: &PipeActivity, d: Deadlines, pool: &str) -> Option<UpstreamError> {
-    let now = Instant::now();
-    let started = activity.header();
-    if let Some((total, _)) = d.total.filter(|(_, h)| now >= *h) {
-        let ms = total.as_millis();
-        return Some(UpstreamError::Total { ms, started });
-    }
-    if now < activity.deadline(d.first_byte, d.idle) {
-        return None;
-    }
-    Some(if activity.holding.load(Ordering::Relaxed) {
-        // Nothing reached the client yet: an answer, not a stream, timed out.
-        UpstreamError::Timeout {
-            pool: pool.to_string(),
-        }
-    } else if started {
-        UpstreamError::Idle {
-            ms: d.idle.as_millis(),
-        }
-    } else {
-        UpstreamError::FirstByte {
-            pool: pool.to_string(),
-            ms: d.first_byte.as_millis(),
-        }
-    })
-}
-
-/// What the child reported when it failed before a header.
+/// How a try failed before a response header.
 fn child_failure(handoff: &Handoff, e: Option<&pingora::Error>) -> UpstreamError {
     let pool = handoff.target.pool.name.clone();
     match handoff.failure.get() {
         Some(ChildFailure::NoMember) => UpstreamError::NoMember { pool },
-        Some(ChildFailure::Connect) => UpstreamError::Connect { pool },
-        Some(ChildFailure::Timeout) => UpstreamError::Timeout { pool },
-        Some(ChildFailure::Other(504)) => UpstreamError::Timeout { pool },
-        _ => {
+        None => {
             let detail = e.map(|e| e.to_string()).unwrap_or_default();
             log::warn!("pool {pool}: upstream failure: {detail}");
             UpstreamError::Unreachable { pool, detail }
-        }
-    }
-}
-
-/// Lets the watchdog ask the pipe's result whether a response header went out.
-trait HeaderSeen {
-    fn header_seen(&self) -> bool;
-}
-
-impl HeaderSeen for pingora::proxy::subrequest::pipe::PipeSubrequestState {
-    fn header_seen(&self) -> bool {
-        self.header_received
-    }
-}
-
-/// Activity seen on the pipe, shared with the task filter (which must be `Send`).
-struct PipeActivity {
-    start: Instant,
-    header: AtomicBool,
-    /// A retryable status whose response is being held back (0: none).
-    held: AtomicU16,
-    /// Microseconds since `start` when the header passed (u64::MAX: not yet).
-    header_at_us: AtomicU64,
-    /// Microseconds since `start` of the last task.
-    last_us: AtomicU64,
-    /// A checked JSON answer being held (see [`hold_back_filter`]).
-    answer: Mutex<Option<HeldAnswer>>,
-    holding: AtomicBool,
-}
-
-impl PipeActivity {
-    fn new() -> PipeActivity {
-        PipeActivity {
-            start: Instant::now(),
-            header: AtomicBool::new(false),
-            held: AtomicU16::new(0),
-            header_at_us: AtomicU64::new(u64::MAX),
-            last_us: AtomicU64::new(0),
-            answer: Mutex::new(None),
-            holding: AtomicBool::new(false),
-        }
-    }
-
-    /// Starts holding a checked answer: its header now, its body as it comes.
-    fn hold_answer(&self, header: Box<ResponseHeader>, cap: usize) {
-        let us = self.start.elapsed().as_micros() as u64;
-        self.header_at_us.store(us, Ordering::Relaxed);
-        self.last_us.store(us, Ordering::Relaxed);
-        self.holding.store(true, Ordering::Relaxed);
-        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(HeldAnswer {
-            header,
-            body: BytesMut::new(),
-            cap,
-            failed: None,
-        });
-    }
-
-    /// Takes a task of the held answer (false: no answer is held).
-    fn holds_answer(&self, task: &HttpTask) -> bool {
-        if !self.holding.load(Ordering::Relaxed) {
-            return false;
-        }
-        let us = self.start.elapsed().as_micros() as u64;
-        self.last_us.store(us, Ordering::Relaxed);
-        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(a) = slot.as_mut() else {
-            return false;
-        };
-        match task {
-            HttpTask::Body(Some(b), _) if a.failed.is_none() => {
-                if a.body.len() + b.len() > a.cap {
-                    a.failed = Some(format!(
-                        "an answer over {} bytes without a declared length",
-                        a.cap
-                    ));
-                    a.body = BytesMut::new();
-                } else {
-                    a.body.extend_from_slice(b);
-                }
-            }
-            HttpTask::Failed(e) => a.failed = Some(format!("the answer broke off: {e}")),
-            _ => {}
-        }
-        true
-    }
-
-    fn take_held_answer(&self) -> Option<HeldAnswer> {
-        let mut slot = self.answer.lock().unwrap_or_else(|p| p.into_inner());
-        slot.take()
-    }
-
-    fn seen(&self, task: &HttpTask) {
-        let us = self.start.elapsed().as_micros() as u64;
-        if matches!(task, HttpTask::Header(..)) {
-            self.header.store(true, Ordering::Relaxed);
-            self.header_at_us.store(us, Ordering::Relaxed);
-        }
-        self.last_us.store(us, Ordering::Relaxed);
-    }
-
-    fn header(&self) -> bool {
-        self.header.load(Ordering::Relaxed)
-    }
-
-    fn header_us(&self) -> Option<u64> {
-        let us = self.header_at_us.load(Ordering::Relaxed);
-        (us != u64::MAX).then_some(us)
-    }
-
-    fn deadline(&self, first_byte: Duration, idle: Duration) -> Instant {
-        if self.header() || self.holding.load(Ordering::Relaxed) {
-            self.start + Duration::from_micros(self.last_us.load(Ordering::Relaxed)) + idle
-        } else {
-            self.start + first_byte
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The `ProxyHttp` implementation: the Pingora phases, in the order they run, each a few lines
 //! that call the stage modules. The phase chart is in the README ("How a request flows").
 //!
-//! Every proxied request runs twice through these phases: once as the client's request (the
-//! *parent*: classify, read the body, translate, prepare, pipe) and once as a subrequest
-//! carrying the prepared body (the *child*: pick the peer, set upstream headers, filter and
-//! translate the response). `ctx.handoff` is `Some` exactly in the child.
+//! Pingora runs the request phases for the client's request (classify, read the body,
+//! translate, prepare, hand off); `request_filter` always answers. The upstream phases
+//! (`upstream_peer` to `response_body_filter`: pick the peer, set upstream headers, filter and
+//! translate the response) are run by the hand-off (`handoff::pipe`) for each try, on the
+//! client's task and session, with a per-try context: `ctx.handoff` is `Some` exactly there.
 
 pub mod body;
 pub mod client_watch;
@@ -41,6 +42,27 @@ use scan::{is_sse, ResponseScan};
 use std::sync::Arc;
 use std::time::Instant;
 
+impl handoff::TryCtx for Ctx {
+    fn for_try(handoff: Arc<Handoff>) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            handoff: Some(handoff),
+            member: None,
+            scan: ResponseScan::Off,
+            reply: Reply::AsIs,
+            capture: None,
+            req: None,
+            admission: None,
+            finish_map: None,
+            check: None,
+        }
+    }
+
+    fn member(&self) -> Option<&Arc<Member>> {
+        self.member.as_ref()
+    }
+}
+
 /// The gateway service.
 pub struct Gateway {
     pub config: ConfigHandle,
@@ -53,6 +75,8 @@ pub struct Gateway {
     pub responses: Arc<dyn ResponseStore>,
     /// The exact response cache, when configured.
     pub response_cache: Option<Arc<ResponseCache>>,
+    /// Pingora's connector and upstream connection pool, used by the hand-off.
+    pub connector: pingora::connectors::http::Connector,
 }
 
 /// How the child turns the upstream's answer into the client's.
@@ -119,17 +143,8 @@ impl ProxyHttp for Gateway {
         }));
     }
 
-    /// Runs first. Child: adopt the parent's `Handoff` and make the rebuilt request header
-    /// describe the preset body. Parent: keep-alive policy.
+    /// Runs first: keep-alive policy, request id, trace.
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        if let Some(h) = child_handoff(session) {
-            let req = session.req_header_mut();
-            req.remove_header(&http::header::TRANSFER_ENCODING);
-            req.remove_header(&http::header::EXPECT);
-            req.insert_header(http::header::CONTENT_LENGTH, h.body_len.to_string())?;
-            ctx.handoff = Some(h);
-            return Ok(());
-        }
         if crate::observe::health::is_draining() {
             // Move clients to the new process: this connection ends after this answer.
             session.set_keepalive(None);
@@ -158,17 +173,9 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Only client requests spawn subrequests; a child never does.
-    fn allow_spawning_subrequest(&self, session: &Session, _ctx: &Ctx) -> bool {
-        session.subrequest_ctx.is_none()
-    }
-
-    /// Parent: answer locally or prepare and forward; always `Ok(true)` (the response is
-    /// written here). Child: `Ok(false)`, go on to the upstream.
+    /// Answers locally or prepares and hands off; always `Ok(true)` (the response is written
+    /// here, by the hand-off for proxied requests).
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        if ctx.handoff.is_some() {
-            return Ok(false);
-        }
         let mut info = ctx.req.take().unwrap_or_default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
             let done = drain_refused(session, &e).await;
@@ -179,13 +186,10 @@ impl ProxyHttp for Gateway {
         Ok(true)
     }
 
-    /// Child: a healthy member of the routed pool.
+    /// Try: a healthy member of the routed pool.
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let Some(h) = ctx.handoff.as_ref() else {
-            return Error::e_explain(
-                ErrorType::InternalError,
-                "upstream_peer outside a subrequest",
-            );
+            return Error::e_explain(ErrorType::InternalError, "upstream_peer outside a try");
         };
         match h.target.pool.select() {
             Some((peer, member)) => {
@@ -202,7 +206,7 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Child: the provider's path, host and credential; the client's credentials never leave.
+    /// Try: the provider's path, host and credential; the client's credentials never leave.
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
@@ -210,7 +214,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let (Some(h), Some(member)) = (ctx.handoff.as_ref(), ctx.member.as_ref()) else {
-            return Error::e_explain(ErrorType::InternalError, "no handoff in subrequest");
+            return Error::e_explain(ErrorType::InternalError, "upstream phase outside a try");
         };
         let uri = format!("{}{}", member.base_path, h.path_and_query);
         req.set_uri(
@@ -235,7 +239,7 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Child: passive health, streaming headers, the scanner and the protocol translator.
+    /// Try: passive health, streaming headers, the scanner and the protocol translator.
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -287,7 +291,7 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Child: count SSE events, read `usage`, drop the usage chunk the client did not ask
+    /// Try: count SSE events, read `usage`, drop the usage chunk the client did not ask
     /// for, and translate into the client's protocol.
     fn response_body_filter(
         &self,
@@ -338,11 +342,8 @@ impl ProxyHttp for Gateway {
         Ok(None)
     }
 
-    /// Parent: metrics, statistics and the access log, once per request.
+    /// Metrics, statistics and the access log, once per request.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        if ctx.handoff.is_some() {
-            return; // the child's run is part of the parent's request
-        }
         metrics().in_flight.dec();
         // The response has ended: settle the token reservation, free the in-flight slots.
         if let Some(adm) = ctx.admission.take() {
@@ -359,34 +360,15 @@ impl ProxyHttp for Gateway {
         record::finish(&rt, info, status, out, ctx.start.elapsed());
     }
 
-    /// A child whose parent stopped listening (timeout, client gone) fails with a downstream
-    /// error by design: not worth an ERROR line. Everything else is logged.
-    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, e: &Error) -> bool {
-        ctx.handoff.is_some() && *e.esource() == pingora::ErrorSource::Downstream
-    }
-
     /// What Pingora's own error lines show: never the query string (it may carry secrets).
     fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
         let h = session.req_header();
         format!("{} {}", h.method, h.uri.path())
     }
 
-    /// Child: report the failure to the parent, which answers the client in its protocol.
-    /// Parent: Pingora-level failures (e.g. an unreadable header) get a plain error.
+    /// Pingora-level failures (e.g. an unreadable header) get a plain error.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = status_of(e);
-        if let Some(h) = ctx.handoff.as_ref() {
-            if let Some(member) = ctx.member.as_ref() {
-                if code >= 500 {
-                    h.target.pool.report_failure(member);
-                }
-            }
-            h.fail(child_failure(e, code));
-            return FailToProxy {
-                error_code: code,
-                can_reuse_downstream: false,
-            };
-        }
         let err = GatewayError::bad_request(format!("Malformed request: {}", e.etype().as_str()));
         if code > 0 && session.response_written().is_none() {
             let protocol = ctx.req.as_ref().map(|i| i.protocol).unwrap_or_default();
@@ -534,7 +516,11 @@ impl Gateway {
             started: ctx.start,
             traceparent,
         };
-        retry::send(session, info, prepared, send).await
+        let via = handoff::Via {
+            proxy: self,
+            connector: &self.connector,
+        };
+        retry::send(&via, session, info, prepared, send).await
     }
 }
 
@@ -729,12 +715,6 @@ fn request_id(req: &RequestHeader) -> String {
     }
 }
 
-/// The parent's `Handoff`, when this session is a child.
-fn child_handoff(session: &Session) -> Option<Arc<Handoff>> {
-    let user = session.subrequest_ctx.as_ref()?.user_ctx()?;
-    user.downcast_ref::<Arc<Handoff>>().cloned()
-}
-
 fn split_path(pq: &str) -> (&str, Option<&str>) {
     match pq.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -782,22 +762,6 @@ fn upstream_path(endpoint: Endpoint, query: Option<&str>) -> String {
 
 fn header_str(req: &RequestHeader, name: impl http::header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// How the child failed, for the parent's retry decision.
-fn child_failure(e: &Error, code: u16) -> ChildFailure {
-    match e.etype() {
-        ErrorType::ConnectTimedout
-        | ErrorType::ConnectRefused
-        | ErrorType::ConnectNoRoute
-        | ErrorType::ConnectError
-        | ErrorType::BindError
-        | ErrorType::SocketError
-        | ErrorType::TLSHandshakeFailure
-        | ErrorType::TLSHandshakeTimedout => ChildFailure::Connect,
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout => ChildFailure::Timeout,
-        _ => ChildFailure::Other(code),
-    }
 }
 
 /// The status a Pingora error maps to: timeouts are 504, other upstream failures 502.

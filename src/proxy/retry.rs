@@ -31,12 +31,17 @@ pub struct Send {
 }
 
 /// Forwards `prepared`, retrying as configured; `Err` is an error to answer the client with.
-pub async fn send(
+pub async fn send<P>(
+    via: &handoff::Via<'_, P>,
     session: &mut Session,
     info: &mut RequestInfo,
     prepared: Prepared,
     s: Send,
-) -> Result<(), GatewayError> {
+) -> Result<(), GatewayError>
+where
+    P: pingora::proxy::ProxyHttp + Sync,
+    P::CTX: handoff::TryCtx,
+{
     let attempts = attempt_plan(&prepared.target);
     let mut last_error = None;
     for (i, pool) in attempts.iter().enumerate() {
@@ -51,7 +56,7 @@ pub async fn send(
         let h = Arc::new(handoff_for(&prepared, pool, info, &s, last));
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
-        match handoff::pipe(session, h, prepared.body.clone(), deadlines).await {
+        match handoff::pipe(via, session, h, prepared.body.clone(), deadlines).await {
             Ok(()) => return Ok(()),
             Err(UpstreamError::ClientGone) => return client_gone(info),
             Err(e) if e.response_started() => {
