@@ -1,5 +1,5 @@
 //! The end of a request: metrics, statistics per kind and key, and the JSON access-log line,
-//! recorded once (by the parent; the child's run is part of it).
+//! recorded once per request (its tries are part of it).
 
 use crate::chat::cascade::Report;
 use crate::config::Runtime;

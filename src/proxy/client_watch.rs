@@ -1,8 +1,8 @@
 //! Noticing that the client went away while its response is still being produced.
 //!
 //! Pingora's own proxy loop reads the client connection while it waits for the upstream and so
-//! sees a close at once. A subrequest pipe with a preset body never reads the client, so a
-//! client that leaves during a silence (a long SSE pause, a slow first token) would only be
+//! sees a close at once. The hand-off has read the whole body and never reads the client again,
+//! so a client that leaves during a silence (a long SSE pause, a slow first token) would only be
 //! noticed at the next write, and the upstream would keep generating until then. This watcher
 //! peeks at the client socket every `EVERY` (one non-blocking syscall, no extra descriptor,
 //! nothing registered with the reactor): EOF means the client is gone.
@@ -30,7 +30,7 @@ enum Seen {
 }
 
 impl ClientWatch {
-    /// A watcher for the session's client socket (none for HTTP/2 or subrequests). The socket
+    /// A watcher for the session's client socket (none for HTTP/2). The socket
     /// must stay open while `gone` is polled: the request that owns it outlives the watcher.
     pub fn new(session: &Session) -> ClientWatch {
         ClientWatch {

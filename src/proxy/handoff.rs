@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// What the child saw of the upstream, for metrics and the access log.
+/// What the try saw of the upstream, for metrics and the access log.
 #[derive(Debug, Default)]
 pub struct Telemetry {
     /// Request sent to response header, µs (0: no header).
@@ -45,7 +45,7 @@ pub struct Telemetry {
 
 /// Why `upstream_peer` could not give a try a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildFailure {
+pub enum PeerFailure {
     /// No member address is known (nothing resolved).
     NoMember,
 }
@@ -65,7 +65,7 @@ pub struct Handoff {
     /// Headers added to the response (rate-limit state).
     pub headers: Vec<(&'static str, String)>,
     /// Why the try got no peer (first one wins).
-    pub failure: OnceLock<ChildFailure>,
+    pub failure: OnceLock<PeerFailure>,
     /// Upstream statuses to hold back from the client because another try follows.
     pub retry_on: Vec<u16>,
     /// The client-side protocol translation of the response (none: chat as is).
@@ -79,15 +79,15 @@ pub struct Handoff {
         Arc<super::response_cache::ResponseCache>,
         super::response_cache::CacheKey,
     )>,
-    /// The translator of the response under way: the child feeds it; the parent ends it
+    /// The translator of the response under way: the try feeds it; the retry loop ends it
     /// with the protocol's error event when the upstream breaks mid-response.
     pub translator: Mutex<Option<Box<dyn ResponseTranslator>>>,
     /// A JSON answer checked before the client sees it (chat without stream, embeddings,
     /// images); none: the answer passes as it arrives.
     pub expect: Option<Expect>,
-    /// Set by the child: why the upstream's 2xx answer is not the expected JSON.
+    /// Set by the try: why the upstream's 2xx answer is not the expected JSON.
     pub invalid: OnceLock<String>,
-    /// Set by the child: the answer declares a length over `expect.cap`; it passes unchecked.
+    /// Set by the try: the answer declares a length over `expect.cap`; it passes unchecked.
     pub unchecked: AtomicBool,
 }
 
@@ -110,13 +110,13 @@ impl Handoff {
         t.as_mut().map(|t| t.fail(message))
     }
 
-    /// The child found the answer invalid (the first reason wins).
+    /// The try found the answer invalid (the first reason wins).
     pub fn invalid(&self, why: String) {
         let _ = self.invalid.set(why);
     }
 
-    /// Records the child's failure (the first report is the cause; later ones are echoes).
-    pub fn fail(&self, f: ChildFailure) {
+    /// Records why the try got no peer (the first report wins).
+    pub fn fail(&self, f: PeerFailure) {
         let _ = self.failure.set(f);
     }
 }
@@ -210,7 +210,7 @@ fn capitalised(e: &UpstreamError) -> String {
     }
 }
 
-/// The limits the parent enforces on one try.
+/// The limits the hand-off enforces on one try.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadlines {
     pub first_byte: Duration,
@@ -284,7 +284,7 @@ where
     let mut ctx = P::CTX::for_try(h.clone());
     let peer = match via.proxy.upstream_peer(session, &mut ctx).await {
         Ok(peer) => peer,
-        Err(e) => return Err(child_failure(h, Some(&e))),
+        Err(e) => return Err(try_failure(h, Some(&e))),
     };
     let mut req = upstream_header(session.req_header(), body.len())?;
     via.proxy
@@ -308,7 +308,7 @@ where
         }
     };
     let Some(header) = up.response_header() else {
-        return Err(child_failure(h, None));
+        return Err(try_failure(h, None));
     };
     let mut resp = Box::new(header.clone());
     clock.header();
@@ -405,14 +405,14 @@ impl SendError {
                 | ErrorType::SocketError
                 | ErrorType::TLSHandshakeFailure
                 | ErrorType::TLSHandshakeTimedout => UpstreamError::Connect { pool },
-                _ => child_failure(h, Some(&e)),
+                _ => try_failure(h, Some(&e)),
             },
             SendError::Deadline(e) => e,
             SendError::Io(e) => match e.etype() {
                 ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                     UpstreamError::Timeout { pool }
                 }
-                _ => child_failure(h, Some(&e)),
+                _ => try_failure(h, Some(&e)),
             },
         }
     }
@@ -723,10 +723,10 @@ impl Clock {
 }
 
 /// How a try failed before a response header.
-fn child_failure(handoff: &Handoff, e: Option<&pingora::Error>) -> UpstreamError {
+fn try_failure(handoff: &Handoff, e: Option<&pingora::Error>) -> UpstreamError {
     let pool = handoff.target.pool.name.clone();
     match handoff.failure.get() {
-        Some(ChildFailure::NoMember) => UpstreamError::NoMember { pool },
+        Some(PeerFailure::NoMember) => UpstreamError::NoMember { pool },
         None => {
             let detail = e.map(|e| e.to_string()).unwrap_or_default();
             log::warn!("pool {pool}: upstream failure: {detail}");

@@ -32,7 +32,7 @@ use crate::upstream::{Member, Profile};
 use async_trait::async_trait;
 use body::ReadError;
 use bytes::{Bytes, BytesMut};
-use handoff::{ChildFailure, Handoff};
+use handoff::{Handoff, PeerFailure};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -79,7 +79,7 @@ pub struct Gateway {
     pub connector: pingora::connectors::http::Connector,
 }
 
-/// How the child turns the upstream's answer into the client's.
+/// How a try turns the upstream's answer into the client's.
 #[derive(Debug, Default)]
 pub enum Reply {
     /// Chat (or another kind) as the upstream sent it.
@@ -94,23 +94,23 @@ pub enum Reply {
 /// Per-request state.
 pub struct Ctx {
     pub start: Instant,
-    /// Child only: what to send upstream, shared with the parent.
+    /// Try only: what to send upstream, shared with the request.
     pub handoff: Option<Arc<Handoff>>,
-    /// Child only: the member `upstream_peer` picked.
+    /// Try only: the member `upstream_peer` picked.
     pub member: Option<Arc<Member>>,
-    /// Child only: the response scanner (SSE events, usage).
+    /// Try only: the response scanner (SSE events, usage).
     pub scan: ResponseScan,
-    /// Child only: protocol translation of the response.
+    /// Try only: protocol translation of the response.
     pub reply: Reply,
-    /// Child only: the answer being kept for the response cache.
+    /// Try only: the answer being kept for the response cache.
     pub capture: Option<response_cache::Capture>,
-    /// Parent only: who asked for what, for statistics and the access log.
+    /// Request only: who asked for what, for statistics and the access log.
     pub req: Option<RequestInfo>,
-    /// Parent only: the limiter's guards, held until the response has ended.
+    /// Request only: the limiter's guards, held until the response has ended.
     pub admission: Option<Admission>,
-    /// Child only (hunyuan profile, chat): `finish_reason: "sensitive"` → `content_filter`.
+    /// Try only (hunyuan profile, chat): `finish_reason: "sensitive"` → `content_filter`.
     pub finish_map: Option<scan::FinishReasonMap>,
-    /// Child only: the checked JSON answer (`Handoff::expect`) as it arrives.
+    /// Try only: the checked JSON answer (`Handoff::expect`) as it arrives.
     pub check: Option<BytesMut>,
 }
 
@@ -200,7 +200,7 @@ impl ProxyHttp for Gateway {
                 Ok(peer)
             }
             None => {
-                h.fail(ChildFailure::NoMember);
+                h.fail(PeerFailure::NoMember);
                 Error::e_explain(ErrorType::HTTPStatus(503), "no healthy upstream")
             }
         }
@@ -402,7 +402,7 @@ const CLIENT_CREDENTIALS: [&str; 4] = [
 ];
 
 impl Gateway {
-    /// The parent's work: everything the gateway decides before the upstream is involved.
+    /// The request's work: everything the gateway decides before the upstream is involved.
     async fn handle(
         &self,
         session: &mut Session,
@@ -554,7 +554,7 @@ fn authorize(key: Option<&ApiKey>, model: &str) -> Result<(), GatewayError> {
     }
 }
 
-/// The child's response filter decides whether and how the answer is translated; a
+/// The try's response filter decides whether and how the answer is translated; a
 /// translated answer gets its own content type and no length (it changes size).
 fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
     let Some(t) = h.translation.as_ref() else {
@@ -586,7 +586,7 @@ fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
     Ok(Reply::TranslateError(BytesMut::new()))
 }
 
-/// Child: whether and how the upstream's answer is checked before the client sees it (see
+/// Try: whether and how the upstream's answer is checked before the client sees it (see
 /// `Handoff::expect`). A wrong content type fails the try at once; a declared length over the
 /// cap passes unchecked; otherwise the body is collected (`Some`) and judged at its end.
 fn start_check(h: &Handoff, resp: &ResponseHeader) -> Option<BytesMut> {
@@ -608,7 +608,7 @@ fn start_check(h: &Handoff, resp: &ResponseHeader) -> Option<BytesMut> {
     Some(BytesMut::new())
 }
 
-/// Child: collects the checked answer; at its end, judges it (passive health included).
+/// Try: collects the checked answer; at its end, judges it (passive health included).
 fn check_body(
     h: &Handoff,
     member: Option<&Member>,
