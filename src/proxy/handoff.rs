@@ -258,7 +258,7 @@ where
     let client = ClientWatch::new(session);
     let mut clock = Clock::new(handoff.target.pool.name.clone(), deadlines);
     let result = {
-        let run = run(via, session, &handoff, body, &mut clock);
+        let run = Box::pin(run(via, session, &handoff, body, &mut clock));
         tokio::select! {
             r = run => r,
             _ = client.gone() => Err(UpstreamError::ClientGone),
@@ -300,7 +300,7 @@ where
             h.target.pool.report_failure(m);
         }
     };
-    let mut up = match send_request(via.connector, &peer, &req, &body, clock).await {
+    let mut up = match Box::pin(send_request(via.connector, &peer, &req, &body, clock)).await {
         Ok(up) => up,
         Err(e) => {
             report(e.counts_against_member());
@@ -332,15 +332,16 @@ where
     });
     let done = match checked {
         Some(e) => {
-            let answer = hold(via.proxy, session, &mut ctx, &mut up, resp, e.cap, clock).await?;
-            deliver(session, h, answer).await?;
+            let held = hold(via.proxy, session, &mut ctx, &mut up, resp, e.cap, clock);
+            let answer = Box::pin(held).await?;
+            Box::pin(deliver(session, h, answer)).await?;
             true
         }
         None => stream(via.proxy, session, &mut ctx, &mut up, resp, clock).await?,
     };
     if done {
         let idle = peer.options.idle_timeout;
-        via.connector.release_http_session(up, &*peer, idle).await;
+        Box::pin(via.connector.release_http_session(up, &*peer, idle)).await;
     }
     Ok(())
 }

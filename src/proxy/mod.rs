@@ -178,9 +178,9 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let mut info = ctx.req.take().unwrap_or_default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
-            let done = drain_refused(session, &e).await;
+            let done = Box::pin(drain_refused(session, &e)).await;
             let id = [("x-request-id", info.request_id.clone())];
-            respond::error(session, &e, done, info.protocol, &id).await;
+            Box::pin(respond::error(session, &e, done, info.protocol, &id)).await;
         }
         ctx.req = Some(info);
         Ok(true)
@@ -415,36 +415,36 @@ impl Gateway {
         let (path, query) = (path.to_string(), query.map(str::to_owned));
         if rt.cors.is_some() && cors::is_preflight(req) {
             // Before authentication: browsers send preflights without credentials.
-            return cors::answer_preflight(session)
+            return Box::pin(cors::answer_preflight(session))
                 .await
                 .map_err(|e| GatewayError::Internal {
                     message: format!("writing a preflight answer: {e}"),
                 });
         }
         if let Some((status, body)) = local::health(&rt, &path) {
-            return local::send_json(session, status, body).await;
+            return Box::pin(local::send_json(session, status, body)).await;
         }
         let endpoint = Endpoint::classify(req.method.as_str(), &path)?;
         info.protocol = endpoint.protocol();
         if endpoint == Endpoint::Root {
             // A probe of the base URL (Claude Code, load balancers) carries no credential.
-            return local::send_json(session, 200, Bytes::from_static(local::ROOT)).await;
+            return Box::pin(local::send_json(session, 200, Bytes::from_static(local::ROOT))).await;
         }
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
         let Some(kind) = endpoint.kind() else {
-            return local::answer(session, &rt, &self.responses, endpoint, &path, key).await;
+            return Box::pin(local::answer(session, &rt, &self.responses, endpoint, &path, key)).await;
         };
         info.kind = Some(kind);
         let content_type = header_str(session.req_header(), http::header::CONTENT_TYPE);
         let content_type = content_type.map(str::to_owned);
-        let Some(body) = read_body(session, &rt, kind, info).await? else {
+        let Some(body) = Box::pin(read_body(session, &rt, kind, info)).await? else {
             return Ok(()); // the client went away: nobody to answer
         };
         if endpoint == Endpoint::CountTokens {
-            return local::count_tokens(session, &body).await;
+            return Box::pin(local::count_tokens(session, &body)).await;
         }
-        let incoming = translate::incoming(&rt, &self.responses, endpoint, body).await?;
+        let incoming = Box::pin(translate::incoming(&rt, &self.responses, endpoint, body)).await?;
         let mut headers = Vec::new();
         if !incoming.dropped_tools.is_empty() {
             headers.push((
@@ -454,7 +454,7 @@ impl Gateway {
             info.dropped_tools = incoming.dropped_tools.clone();
         }
         let peeked =
-            prepare::peek(incoming.endpoint, content_type.as_deref(), &incoming.body).await?;
+            Box::pin(prepare::peek(incoming.endpoint, content_type.as_deref(), &incoming.body)).await?;
         info.requested_model = Some(peeked.model.clone());
         authorize(key.as_deref(), &peeked.model)?;
         let tokens = quota::reservation(
@@ -468,9 +468,7 @@ impl Gateway {
             global: &rt.global_limits,
             tokens,
         };
-        let admission = self
-            .limiter
-            .admit(ask)
+        let admission = Box::pin(self.limiter.admit(ask))
             .await
             .inspect_err(|_| info.rate_limited = true)?;
         headers.extend(admission.headers.iter().cloned());
@@ -485,7 +483,7 @@ impl Gateway {
             translation: incoming.translation,
             trace: info.trace,
         };
-        let prepared = prepare::prepare(&rt, &self.cascade, input).await?;
+        let prepared = Box::pin(prepare::prepare(&rt, &self.cascade, input)).await?;
         info.cascade = prepared.cascade.clone();
         info.fixed = prepared.fixed;
         // A translated request has no query of its own upstream.
@@ -495,10 +493,10 @@ impl Gateway {
             let opt_in = header_str(session.req_header(), response_cache::HEADER);
             let id = key.as_deref().map(|k| k.id.as_str());
             if let Some(k) = ResponseCache::key(&prepared, &path_and_query, opt_in, id) {
-                if let Some(hit) = cache.get(&k).await {
+                if let Some(hit) = Box::pin(cache.get(&k)).await {
                     info.cache_hit = Some(true);
                     headers.push((response_cache::HEADER, "hit".into()));
-                    return local::replay(session, &hit, &headers).await;
+                    return Box::pin(local::replay(session, &hit, &headers)).await;
                 }
                 info.cache_hit = Some(false);
                 headers.push((response_cache::HEADER, "miss".into()));
@@ -520,7 +518,7 @@ impl Gateway {
             proxy: self,
             connector: &self.connector,
         };
-        retry::send(&via, session, info, prepared, send).await
+        Box::pin(retry::send(&via, session, info, prepared, send)).await
     }
 }
 

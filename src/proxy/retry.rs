@@ -49,20 +49,21 @@ where
         if i > 0 {
             info.retries += 1;
             metrics().retries.with_label_values(&[&pool.name]).inc();
-            if !backoff(session, &attempts[i - 1].retry, i).await {
+            if !Box::pin(backoff(session, &attempts[i - 1].retry, i)).await {
                 return client_gone(info);
             }
         }
         let h = Arc::new(handoff_for(&prepared, pool, info, &s, last));
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
-        match handoff::pipe(via, session, h, prepared.body.clone(), deadlines).await {
+        let pipe = handoff::pipe(via, session, h, prepared.body.clone(), deadlines);
+        match Box::pin(pipe).await {
             Ok(()) => return Ok(()),
             Err(UpstreamError::ClientGone) => return client_gone(info),
             Err(e) if e.response_started() => {
                 info.broken = true;
                 log::warn!("request {}: {e}", info.request_id);
-                end_broken(session, info, &GatewayError::from(e)).await;
+                Box::pin(end_broken(session, info, &GatewayError::from(e))).await;
                 return Ok(());
             }
             Err(e) if e.is_retryable() && !last => {
