@@ -428,12 +428,25 @@ impl Gateway {
         info.protocol = endpoint.protocol();
         if endpoint == Endpoint::Root {
             // A probe of the base URL (Claude Code, load balancers) carries no credential.
-            return Box::pin(local::send_json(session, 200, Bytes::from_static(local::ROOT))).await;
+            return Box::pin(local::send_json(
+                session,
+                200,
+                Bytes::from_static(local::ROOT),
+            ))
+            .await;
         }
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
         let Some(kind) = endpoint.kind() else {
-            return Box::pin(local::answer(session, &rt, &self.responses, endpoint, &path, key)).await;
+            return Box::pin(local::answer(
+                session,
+                &rt,
+                &self.responses,
+                endpoint,
+                &path,
+                key,
+            ))
+            .await;
         };
         info.kind = Some(kind);
         let content_type = header_str(session.req_header(), http::header::CONTENT_TYPE);
@@ -444,6 +457,8 @@ impl Gateway {
         if endpoint == Endpoint::CountTokens {
             return Box::pin(local::count_tokens(session, &body)).await;
         }
+        // Token estimates count what the client sent (a translated body exists only parsed).
+        let client_len = body.len();
         let incoming = Box::pin(translate::incoming(&rt, &self.responses, endpoint, body)).await?;
         let mut headers = Vec::new();
         if !incoming.dropped_tools.is_empty() {
@@ -453,16 +468,21 @@ impl Gateway {
             ));
             info.dropped_tools = incoming.dropped_tools.clone();
         }
-        let peeked =
-            Box::pin(prepare::peek(incoming.endpoint, content_type.as_deref(), &incoming.body)).await?;
+        let peek = prepare::peek(
+            incoming.endpoint,
+            content_type.as_deref(),
+            &incoming.body,
+            incoming.json.as_ref(),
+        );
+        let peeked = Box::pin(peek).await?;
         info.requested_model = Some(peeked.model.clone());
         authorize(key.as_deref(), &peeked.model)?;
         let tokens = quota::reservation(
-            incoming.body.len(),
+            client_len,
             peeked.max_tokens,
             rt.global_limits.reserve_output_tokens,
         );
-        info.prompt_estimate = (incoming.body.len() as u64).div_ceil(4);
+        info.prompt_estimate = (client_len as u64).div_ceil(4);
         let ask = Ask {
             key: key.as_deref(),
             global: &rt.global_limits,
@@ -480,6 +500,7 @@ impl Gateway {
             kind,
             peeked,
             body: incoming.body,
+            json: incoming.json,
             translation: incoming.translation,
             trace: info.trace,
         };

@@ -1,7 +1,10 @@
-//! From a whole request body to what is sent upstream: validate it and find the model (one
-//! borrowed parse), route it, and rewrite the body only when needed (alias rename; for chat,
-//! the image cascade and the provider's message rules). Bodies that need no change are
-//! forwarded byte for byte, without a re-serialisation.
+//! From a whole request body to what is sent upstream: validate it and find the model, route
+//! it, and rewrite the body only when needed (alias rename; for chat, the image cascade and
+//! the provider's message rules). A chat body is parsed once (by `translate::incoming`):
+//! validation, routing, the cascade and fixing share that `Value`, serialised once at the end.
+//! Other kinds are validated by one borrowed parse and forwarded byte for byte; only an alias
+//! on such a route parses the body again to rename its model. Bodies that need no change are
+//! forwarded without a re-serialisation.
 
 use crate::chat::cascade::{self, CascadeState, Report};
 use crate::chat::fix::fix_hunyuan_report;
@@ -47,7 +50,11 @@ pub async fn peek(
     endpoint: Endpoint,
     content_type: Option<&str>,
     body: &Bytes,
+    json: Option<&Value>,
 ) -> Result<Peeked, GatewayError> {
+    if let Some(v) = json {
+        return validate::chat_value(v);
+    }
     match endpoint.body_format() {
         BodyFormat::Multipart => {
             let form = multipart::summarize(content_type, body.clone()).await?;
@@ -64,6 +71,8 @@ pub struct Input {
     pub kind: Kind,
     pub peeked: Peeked,
     pub body: Bytes,
+    /// The chat body's parse, when there is one (see the module comment).
+    pub json: Option<Value>,
     pub translation: Option<Translation>,
     /// The request's trace: vision calls carry it as their parent.
     pub trace: Option<TraceCtx>,
@@ -79,6 +88,7 @@ pub async fn prepare(
         kind,
         peeked,
         body,
+        json,
         translation,
         trace,
     } = input;
@@ -98,14 +108,8 @@ pub async fn prepare(
     };
     if kind == Kind::Chat {
         let add_usage = wants_usage && p.target.pool.request_usage;
-        prepare_chat(
-            rt,
-            cascade,
-            &mut p,
-            add_usage,
-            (peeked.stream_options, trace),
-        )
-        .await?;
+        let flags = (add_usage, peeked.stream_options, trace);
+        prepare_chat(rt, cascade, &mut p, json, flags).await?;
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
@@ -121,19 +125,24 @@ fn route(rt: &Runtime, kind: Kind, model: &str) -> Result<Target, GatewayError> 
         })
 }
 
-/// Chat: parse once (only when needed), describe images, fix, serialise once.
+/// Chat: describe images, fix, serialise once; a body that needs none of it goes as it came.
 async fn prepare_chat(
     rt: &Runtime,
     state: &CascadeState,
     p: &mut Prepared,
-    add_usage: bool,
-    (has_stream_options, trace): (bool, Option<TraceCtx>),
+    json: Option<Value>,
+    (add_usage, has_stream_options, trace): (bool, bool, Option<TraceCtx>),
 ) -> Result<(), GatewayError> {
-    // A cheap byte scan keeps image-free requests off the cascade's full walk.
-    let maybe_images =
-        !p.target.caps.images && memchr::memmem::find(&p.body, b"image_url").is_some();
+    let maybe_images = !p.target.caps.images
+        && match &json {
+            Some(v) => cascade::has_images(v),
+            // A cheap byte scan keeps image-free requests off the cascade's full walk.
+            None => memchr::memmem::find(&p.body, b"image_url").is_some(),
+        };
     let fixes = p.target.pool.profile == Profile::Hunyuan;
-    if !fixes && !maybe_images && p.target.model == p.requested_model {
+    // A translated request exists only as a Value: it is always serialised.
+    let raw = p.translation.is_none();
+    if raw && !fixes && !maybe_images && p.target.model == p.requested_model {
         if !add_usage {
             return Ok(());
         }
@@ -144,7 +153,10 @@ async fn prepare_chat(
             return Ok(());
         }
     }
-    let mut v = parse_object(&p.body)?;
+    let mut v = match json {
+        Some(v) => v,
+        None => parse_object(&p.body)?,
+    };
     if maybe_images && cascade::has_images(&v) {
         let Some(settings) = rt.cascade.as_ref() else {
             return Err(GatewayError::bad_param(

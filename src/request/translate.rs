@@ -19,7 +19,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Incoming {
     /// `Endpoint::Chat` for translated requests.
     pub endpoint: Endpoint,
+    /// The client's bytes (empty for a translated request: it exists only as `json`).
     pub body: Bytes,
+    /// A chat body's one parse (chat and translated requests): validation, routing, the
+    /// cascade and fixing all work on it, and it is serialised once, at the end.
+    pub json: Option<Value>,
     pub translation: Option<Translation>,
     /// Built-in tools the upstream cannot run, removed from the request (reported in the
     /// `x-llm-relay-dropped-tools` header and the access log).
@@ -27,19 +31,21 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    fn unchanged(endpoint: Endpoint, body: Bytes) -> Incoming {
+    fn unchanged(endpoint: Endpoint, body: Bytes, json: Option<Value>) -> Incoming {
         Incoming {
             endpoint,
             body,
+            json,
             translation: None,
             dropped_tools: Vec::new(),
         }
     }
 
-    fn chat(chat: &Value, translation: Translation, dropped_tools: Vec<String>) -> Incoming {
+    fn chat(chat: Value, translation: Translation, dropped_tools: Vec<String>) -> Incoming {
         Incoming {
             endpoint: Endpoint::Chat,
-            body: Bytes::from(chat.to_string()),
+            body: Bytes::new(),
+            json: Some(chat),
             translation: Some(translation),
             dropped_tools,
         }
@@ -57,7 +63,11 @@ pub async fn incoming(
         Endpoint::Responses => from_responses(store, &parse_object(&body)?).await,
         Endpoint::Messages => from_messages(&parse_object(&body)?),
         Endpoint::Completions => from_completions(rt, body),
-        _ => Ok(Incoming::unchanged(endpoint, body)),
+        Endpoint::Chat => {
+            let json = parse_object(&body)?;
+            Ok(Incoming::unchanged(endpoint, body, Some(json)))
+        }
+        _ => Ok(Incoming::unchanged(endpoint, body, None)),
     }
 }
 
@@ -88,7 +98,7 @@ async fn from_responses(
         stream: t.stream,
         store: keep,
     };
-    Ok(Incoming::chat(&t.chat, translation, t.dropped_tools))
+    Ok(Incoming::chat(t.chat, translation, t.dropped_tools))
 }
 
 fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
@@ -98,7 +108,7 @@ fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
         meta: t.meta,
         stream: t.stream,
     };
-    Ok(Incoming::chat(&t.chat, translation, dropped))
+    Ok(Incoming::chat(t.chat, translation, dropped))
 }
 
 /// Legacy completions pass through to pools that serve them (the `openai` profile) and are
@@ -110,14 +120,15 @@ fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError>
         .route(Kind::Chat, model)
         .is_some_and(|t| t.pool.profile == Profile::Hunyuan);
     if !chat_only {
-        return Ok(Incoming::unchanged(Endpoint::Completions, body));
+        // Passed through: validated from the bytes, forwarded as they came.
+        return Ok(Incoming::unchanged(Endpoint::Completions, body, None));
     }
     let t = completions::to_chat(&req, new_id("cmpl-"), now())?;
     let translation = Translation::Completions {
         meta: t.meta,
         stream: t.stream,
     };
-    Ok(Incoming::chat(&t.chat, translation, Vec::new()))
+    Ok(Incoming::chat(t.chat, translation, Vec::new()))
 }
 
 /// `prefix` and 24 random hex digits (96 bits: unguessable, so a stored response is only

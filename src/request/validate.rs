@@ -1,6 +1,8 @@
-//! Request validation per kind, before any upstream work: one borrowed parse of the body that
-//! also yields what routing needs (`model`, `stream`). Each failure is a 400 whose `param`
-//! names the field and whose message a person understands.
+//! Request validation per kind, before any upstream work, yielding what routing needs
+//! (`model`, `stream`): for chat from the body's one parse (a `Value` that fixing and the
+//! cascade then rewrite), for the other kinds from one borrowed parse of the bytes (they are
+//! forwarded as they came). Each failure is a 400 whose `param` names the field and whose
+//! message a person understands.
 
 use crate::error::GatewayError;
 use crate::request::kind::Endpoint;
@@ -55,6 +57,23 @@ struct Body<'a> {
     max_completion_tokens: Option<serde_json::Value>,
 }
 
+/// The fields of a chat body that validation and routing read, from its parsed `Value`.
+#[derive(Deserialize)]
+struct ChatBody<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(borrow, default)]
+    messages: Option<Vec<Message<'a>>>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    max_tokens: Option<serde_json::Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<serde_json::Value>,
+}
+
 #[derive(Deserialize)]
 struct StreamOptions {
     #[serde(default)]
@@ -83,19 +102,40 @@ pub fn json(endpoint: Endpoint, body: &[u8]) -> Result<Peeked, GatewayError> {
         }
         _ => {}
     }
-    Ok(Peeked {
+    Ok(peeked(
         model,
-        stream: b.stream.unwrap_or(false),
-        max_tokens: [b.max_completion_tokens, b.max_tokens]
-            .into_iter()
-            .flatten()
-            .find_map(|v| v.as_u64()),
-        stream_options: b.stream_options.is_some(),
-        include_usage: b
-            .stream_options
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false),
-    })
+        b.stream,
+        [b.max_completion_tokens, b.max_tokens],
+        b.stream_options,
+    ))
+}
+
+/// Validates a chat body from its parse (the chat path parses once; see `prepare`).
+pub fn chat_value(v: &serde_json::Value) -> Result<Peeked, GatewayError> {
+    let b = ChatBody::deserialize(v).map_err(|e| parse_error(&e))?;
+    let model = model_of(b.model.as_deref())?;
+    chat(b.messages.as_deref())?;
+    Ok(peeked(
+        model,
+        b.stream,
+        [b.max_completion_tokens, b.max_tokens],
+        b.stream_options,
+    ))
+}
+
+fn peeked(
+    model: String,
+    stream: Option<bool>,
+    max_tokens: [Option<serde_json::Value>; 2],
+    options: Option<StreamOptions>,
+) -> Peeked {
+    Peeked {
+        model,
+        stream: stream.unwrap_or(false),
+        max_tokens: max_tokens.into_iter().flatten().find_map(|v| v.as_u64()),
+        stream_options: options.is_some(),
+        include_usage: options.and_then(|o| o.include_usage).unwrap_or(false),
+    }
 }
 
 /// Validates a multipart form for `endpoint`.
@@ -276,6 +316,29 @@ mod tests {
             Some("model")
         );
         assert!(param(Endpoint::Chat, r#"{"model":"m","messages":"hi"}"#).is_some());
+    }
+
+    #[test]
+    fn chat_from_a_value_is_judged_as_from_bytes() {
+        for body in [
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"max_tokens":9}"#,
+            r#"{"model":"m"}"#,
+            r#"{"model":"m","messages":[]}"#,
+            r#"{"model":"m","messages":[{"role":"robot"}]}"#,
+            r#"{"messages":[{"role":"user"}]}"#,
+            r#"{"model":"m","messages":"hi"}"#,
+            r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#,
+            r#"{"model":5,"messages":[{"role":"user"}]}"#,
+            r#"{"model":"m","messages":[{"role":"user"}],"stream_options":{"include_usage":true}}"#,
+        ] {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            let (a, b) = (json(Endpoint::Chat, body.as_bytes()), chat_value(&v));
+            match (a, b) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{body}"),
+                (Err(a), Err(b)) => assert_eq!(a.status(), b.status(), "{body}"),
+                (a, b) => panic!("{body}: {a:?} vs {b:?}"),
+            }
+        }
     }
 
     #[test]

@@ -233,7 +233,7 @@ fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps, r: &mu
 /// kind and length, tool calls and tool call id.
 fn print(msgs: &[Msg]) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     msgs.len().hash(&mut h);
     for m in msgs {
         print_msg(m, &mut h);
@@ -244,7 +244,7 @@ fn print(msgs: &[Msg]) -> u64 {
 /// [`print`] of the raw `messages` (non-objects count as a marker).
 fn print_values(raw: &[Value]) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     raw.len().hash(&mut h);
     for v in raw {
         match v.as_object() {
@@ -257,29 +257,28 @@ fn print_values(raw: &[Value]) -> u64 {
 
 fn print_msg(m: &Msg, h: &mut impl std::hash::Hasher) {
     use std::hash::Hash;
+    // One pass over the entries (no lookups); an absent key shows in the key list.
     m.len().hash(h);
-    for k in m.keys() {
+    for (k, v) in m {
         k.hash(h);
+        match k.as_str() {
+            "role" | "tool_call_id" => v.as_str().hash(h),
+            "content" => match v {
+                Value::String(s) => (0u8, s.len()).hash(h),
+                Value::Array(a) => (1u8, a.len()).hash(h),
+                Value::Null => 2u8.hash(h),
+                _ => 3u8.hash(h),
+            },
+            "tool_calls" => v.as_array().map(Vec::len).hash(h),
+            _ => {}
+        }
     }
-    m.get("role").and_then(Value::as_str).hash(h);
-    match m.get("content") {
-        Some(Value::String(s)) => (0u8, s.len()).hash(h),
-        Some(Value::Array(a)) => (1u8, a.len()).hash(h),
-        Some(Value::Null) => 2u8.hash(h),
-        Some(_) => 3u8.hash(h),
-        None => 4u8.hash(h),
-    }
-    m.get("tool_calls")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .hash(h);
-    m.get("tool_call_id").and_then(Value::as_str).hash(h);
 }
 
 /// The top-level keys and the values the parameter policy may change.
 fn print_params(obj: &Map<String, Value>) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     obj.len().hash(&mut h);
     for k in obj.keys() {
         k.hash(&mut h);
