@@ -8,7 +8,6 @@ use crate::policy::auth::ApiKey;
 use crate::protocol::Protocol;
 use crate::proxy::handoff::Handoff;
 use crate::request::kind::Kind;
-use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,6 +340,33 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// One access-log line: serialised straight from borrowed fields (a `json!` map cost a String
+/// and a tree node per field on every request).
+#[derive(serde::Serialize)]
+struct AccessLine<'a> {
+    request_id: &'a str,
+    key_id: Option<&'a str>,
+    kind: Option<&'static str>,
+    protocol: &'static str,
+    model: Option<&'a str>,
+    model_sent: Option<&'a str>,
+    status: u16,
+    broken: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+    total_ms: f64,
+    upstream_ms: f64,
+    ttfb_ms: Option<f64>,
+    tokens_in: u64,
+    tokens_out: u64,
+    images: usize,
+    cache_hits: usize,
+    vision_calls: usize,
+    retries: u32,
+    dropped_tools: &'a [String],
+    cache: Option<&'static str>,
+}
+
 fn access_line(
     info: &RequestInfo,
     status: u16,
@@ -350,29 +376,30 @@ fn access_line(
     ttfb: Option<Duration>,
     tokens: (u64, u64),
 ) {
-    let sent = info.handoff.as_ref().map(|f| f.target.model.as_str());
-    let line = json!({
-        "request_id": info.request_id,
-        "key_id": info.key.as_ref().map(|k| k.id.as_str()),
-        "kind": info.kind.map(Kind::name),
-        "protocol": info.protocol.label(),
-        "model": info.requested_model,
-        "model_sent": sent,
-        "status": status,
-        "broken": info.broken,
-        "bytes_in": info.bytes_in,
-        "bytes_out": bytes_out,
-        "total_ms": ms(total),
-        "upstream_ms": ms(upstream),
-        "ttfb_ms": ttfb.map(ms),
-        "tokens_in": tokens.0,
-        "tokens_out": tokens.1,
-        "images": info.cascade.images,
-        "cache_hits": info.cascade.hits,
-        "vision_calls": info.cascade.vision_calls,
-        "retries": info.retries,
-        "dropped_tools": info.dropped_tools,
-        "cache": info.cache_hit.map(|h| if h { "hit" } else { "miss" }),
-    });
-    crate::observe::access_log::write(line.to_string());
+    let line = AccessLine {
+        request_id: &info.request_id,
+        key_id: info.key.as_ref().map(|k| k.id.as_str()),
+        kind: info.kind.map(Kind::name),
+        protocol: info.protocol.label(),
+        model: info.requested_model.as_deref(),
+        model_sent: info.handoff.as_ref().map(|f| f.target.model.as_str()),
+        status,
+        broken: info.broken,
+        bytes_in: info.bytes_in,
+        bytes_out,
+        total_ms: ms(total),
+        upstream_ms: ms(upstream),
+        ttfb_ms: ttfb.map(ms),
+        tokens_in: tokens.0,
+        tokens_out: tokens.1,
+        images: info.cascade.images,
+        cache_hits: info.cascade.hits,
+        vision_calls: info.cascade.vision_calls,
+        retries: info.retries,
+        dropped_tools: &info.dropped_tools,
+        cache: info.cache_hit.map(|h| if h { "hit" } else { "miss" }),
+    };
+    if let Ok(line) = serde_json::to_string(&line) {
+        crate::observe::access_log::write(line);
+    }
 }

@@ -79,9 +79,7 @@ impl ResponseScan {
                 if !end {
                     return;
                 }
-                serde_json::from_slice::<Value>(buf)
-                    .ok()
-                    .and_then(|v| usage_of(&v))
+                usage_in(buf)
             }
         };
         if let Some(u) = usage {
@@ -99,6 +97,32 @@ const MAX_EVENT: usize = 4 << 20;
 pub struct Usage {
     pub prompt: u64,
     pub completion: u64,
+}
+
+/// Reads `usage` from a whole JSON answer: a typed parse that skips everything else (a `Value`
+/// of the answer allocated every string in it).
+fn usage_in(body: &[u8]) -> Option<Usage> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        usage: Option<Counts>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Counts {
+        #[serde(default)]
+        prompt_tokens: Option<Value>,
+        #[serde(default)]
+        completion_tokens: Option<Value>,
+    }
+    let u = serde_json::from_slice::<Answer>(body).ok()?.usage?;
+    Some(Usage {
+        prompt: u.prompt_tokens.as_ref().and_then(Value::as_u64)?,
+        completion: u
+            .completion_tokens
+            .as_ref()
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    })
 }
 
 /// Reads `usage` from a response or chunk object.
@@ -396,6 +420,22 @@ fn partial_tail(buf: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_in_a_whole_answer_reads_like_usage_of() {
+        for body in [
+            r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3}}"#,
+            r#"{"usage":{"prompt_tokens":7}}"#,
+            r#"{"usage":{"prompt_tokens":"7","completion_tokens":3}}"#,
+            r#"{"usage":{"prompt_tokens":7,"completion_tokens":"3"}}"#,
+            r#"{"usage":null}"#,
+            r#"{"usage":5}"#,
+            r#"{"data":[{"embedding":[0.1]}]}"#,
+        ] {
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(usage_in(body.as_bytes()), usage_of(&v), "{body}");
+        }
+    }
 
     const STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n\
 data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":null}\n\n\
