@@ -261,6 +261,10 @@ impl ProxyHttp for Gateway {
             }
         }
         ctx.scan = ResponseScan::for_response(&h, resp);
+        if ctx.check.is_some() && matches!(ctx.scan, ResponseScan::Json(_)) {
+            // The check collects the same answer and reads its usage in the same parse.
+            ctx.scan = ResponseScan::Off;
+        }
         if h.target.pool.profile == Profile::Hunyuan
             && h.kind == Kind::Chat
             && resp.status.is_success()
@@ -646,7 +650,15 @@ fn check_body(
     if !end {
         return;
     }
-    match e.check_body(buf) {
+    let (judged, usage) = e.judge(buf);
+    if let Some(u) = usage {
+        let t = &h.telemetry;
+        t.prompt_tokens
+            .store(u.prompt, std::sync::atomic::Ordering::Relaxed);
+        t.completion_tokens
+            .store(u.completion, std::sync::atomic::Ordering::Relaxed);
+    }
+    match judged {
         Ok(()) => {
             if let Some(m) = member {
                 m.health.success();

@@ -12,6 +12,7 @@ use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use pingora::http::ResponseHeader;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 
@@ -107,22 +108,34 @@ fn usage_in(body: &[u8]) -> Option<Usage> {
         #[serde(default)]
         usage: Option<Counts>,
     }
-    #[derive(serde::Deserialize)]
-    struct Counts {
-        #[serde(default)]
-        prompt_tokens: Option<Value>,
-        #[serde(default)]
-        completion_tokens: Option<Value>,
+    serde_json::from_slice::<Answer>(body).ok()?.usage?.usage()
+}
+
+/// Reads a `usage` object given as raw JSON.
+fn usage_raw(raw: &RawValue) -> Option<Usage> {
+    serde_json::from_str::<Counts>(raw.get()).ok()?.usage()
+}
+
+#[derive(serde::Deserialize)]
+struct Counts {
+    #[serde(default)]
+    prompt_tokens: Option<Value>,
+    #[serde(default)]
+    completion_tokens: Option<Value>,
+}
+
+impl Counts {
+    /// As [`usage_of`] reads them: no prompt count, no usage; a missing completion count is 0.
+    fn usage(&self) -> Option<Usage> {
+        Some(Usage {
+            prompt: self.prompt_tokens.as_ref().and_then(Value::as_u64)?,
+            completion: self
+                .completion_tokens
+                .as_ref()
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        })
     }
-    let u = serde_json::from_slice::<Answer>(body).ok()?.usage?;
-    Some(Usage {
-        prompt: u.prompt_tokens.as_ref().and_then(Value::as_u64)?,
-        completion: u
-            .completion_tokens
-            .as_ref()
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-    })
 }
 
 /// Reads `usage` from a response or chunk object.
@@ -307,13 +320,22 @@ impl Expect {
 
     /// The whole body: a complete JSON object with the expected member.
     pub fn check_body(&self, body: &[u8]) -> Result<(), String> {
-        let top: std::collections::HashMap<String, serde::de::IgnoredAny> =
-            serde_json::from_slice(body)
-                .map_err(|e| format!("not a complete JSON object ({e})"))?;
+        self.judge(body).0
+    }
+
+    /// The body's part, and its `usage` when it has one, from one borrowed parse of the top
+    /// level (the answer is judged and counted without a second pass or a copy).
+    pub fn judge(&self, body: &[u8]) -> (Result<(), String>, Option<Usage>) {
+        type Top<'a> = std::collections::BTreeMap<std::borrow::Cow<'a, str>, &'a RawValue>;
+        let top: Top = match serde_json::from_slice(body) {
+            Ok(t) => t,
+            Err(e) => return (Err(format!("not a complete JSON object ({e})")), None),
+        };
+        let usage = top.get("usage").and_then(|raw| usage_raw(raw));
         if top.contains_key(self.key) {
-            Ok(())
+            (Ok(()), usage)
         } else {
-            Err(format!("a JSON object without `{}`", self.key))
+            (Err(format!("a JSON object without `{}`", self.key)), usage)
         }
     }
 }
@@ -434,6 +456,11 @@ mod tests {
         ] {
             let v: Value = serde_json::from_str(body).unwrap();
             assert_eq!(usage_in(body.as_bytes()), usage_of(&v), "{body}");
+            let judged = Expect::for_request(Kind::Chat, false)
+                .unwrap()
+                .judge(body.as_bytes());
+            assert_eq!(judged.1, usage_of(&v), "{body}");
+            assert_eq!(judged.0.is_ok(), body.contains("\"choices\""), "{body}");
         }
     }
 

@@ -113,7 +113,7 @@ pub async fn prepare(
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
-        p.body = serialise(&v)?;
+        p.body = serialise(&v, p.body.len())?;
     }
     Ok(p)
 }
@@ -191,7 +191,7 @@ async fn prepare_chat(
         crate::observe::stats::global().record_fix(report);
         p.fixed = Some((started, started.elapsed()));
     }
-    p.body = serialise(&v)?;
+    p.body = serialise(&v, p.body.len().max(1024))?;
     Ok(())
 }
 
@@ -225,9 +225,11 @@ pub fn parse_object(body: &[u8]) -> Result<Value, GatewayError> {
     }
 }
 
-fn serialise(v: &Value) -> Result<Bytes, GatewayError> {
-    serde_json::to_vec(v)
-        .map(Bytes::from)
+/// `hint`: the size it is expected to have (the client's body): one allocation, no regrowth.
+fn serialise(v: &Value, hint: usize) -> Result<Bytes, GatewayError> {
+    let mut out = Vec::with_capacity(hint + hint / 8 + 64);
+    serde_json::to_writer(&mut out, v)
+        .map(|()| Bytes::from(out))
         .map_err(|e| GatewayError::Internal {
             message: format!("re-serialising the request: {e}"),
         })
