@@ -148,6 +148,7 @@ def build(res: Path) -> str:
         out.append(f"| {title} | RPS | " + " | ".join(fmt(rps[t]) + mark(tp[t]) + dag(name, t, "tp") for t in TARGETS)
                    + f" | {fmt(ratio(rps['relay'], rps['nginx']), '×')} | |")
         cpu = {t: cpu_us(res, name, t, tp[t]) for t in TARGETS}
+        R[name] = (tp, lat, cpu)
         out.append("| | CPU µs/request (mock for direct, proxy otherwise) | "
                    + " | ".join(fmt(cpu[t]) for t in TARGETS)
                    + f" | {fmt(ratio(cpu['relay'], cpu['nginx']), '×')} | |")
@@ -242,6 +243,19 @@ def build(res: Path) -> str:
         if big != 10_000:
             label += f" (only {big:,} in this run)"
         row(label, measured, None if est is None else est <= 100)
+    for name, limit, what in (("s2", 1.3, "embeddings pass-through"),
+                              ("s1", 1.6, "chat with Hunyuan fixing")):
+        cpu = R[name][2]
+        r = ratio(cpu["relay"], cpu["pingora"])
+        row(f"CPU per request, {what}: ≤ {limit}× plain Pingora passing the same body through",
+            f"{fmt(r, '×')} ({fmt(cpu['relay'])} vs {fmt(cpu['pingora'])} µs)",
+            None if r is None else r <= limit)
+    if big:
+        per = {t: s5[big].get(t, {}).get("per_stream_kb") for t in ("pingora", "relay")}
+        extra = sub(per["relay"], per["pingora"])
+        row(f"memory per held SSE stream ≤ plain Pingora + 10 KB ({big:,} streams)",
+            f"+{fmt(extra, ' KB')} ({fmt(per['relay'])} vs {fmt(per['pingora'])} KB)",
+            None if extra is None else extra <= 10)
     lat4 = R["s4"][1]["relay"]
     for p in ("p50", "p99"):
         a = sub(getattr(lat4, p, None) if lat4.ok else None, getattr(s1i["relay"], p, None) if s1i["relay"].ok else None)

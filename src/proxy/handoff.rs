@@ -235,8 +235,11 @@ pub struct Via<'a, P> {
     pub connector: &'a Connector,
 }
 
-/// A connection that came from the pool may have been closed by the upstream meanwhile: the
-/// request is sent again on another connection at most this many times (Pingora does the same).
+/// A connection that came from the pool may have been closed by the upstream meanwhile. When
+/// writing the request to it fails, the upstream cannot have processed it: it is sent again on
+/// another connection, at most this many times. A pooled connection that fails after the whole
+/// request was written is not retried (the request may have been processed; POST is not
+/// idempotent, which is also Pingora's rule): that is a 502 like any broken exchange.
 const STALE_REUSE_TRIES: usize = 4;
 
 /// Sends the request of one try upstream and its response to the client, on the client's own
@@ -439,25 +442,28 @@ async fn send_request(
             Ok(Ok(s)) => s,
         };
         let exchange = async {
-            up.write_request_header(Box::new(req.clone())).await?;
-            up.write_request_body(body.clone(), true).await?;
-            up.finish_request_body().await?;
+            let written = async {
+                up.write_request_header(Box::new(req.clone())).await?;
+                up.write_request_body(body.clone(), true).await?;
+                up.finish_request_body().await
+            };
+            written.await.map_err(|e| (false, e))?;
             loop {
-                up.read_response_header().await?;
+                up.read_response_header().await.map_err(|e| (true, e))?;
                 let informational = up
                     .response_header()
                     .is_some_and(|r| r.status.is_informational());
                 if !informational {
-                    return Ok::<(), Box<pingora::Error>>(());
+                    return Ok::<(), (bool, Box<pingora::Error>)>(());
                 }
             }
         };
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Err(_) => return Err(SendError::Deadline(clock.expired(false))),
             Ok(Ok(())) => return Ok(up),
-            // The upstream closed a pooled connection: nothing was processed, send again.
-            Ok(Err(_)) if reused && tries < STALE_REUSE_TRIES => continue,
-            Ok(Err(e)) => return Err(SendError::Io(e)),
+            // The upstream had closed a pooled connection: the request never reached it.
+            Ok(Err((false, _))) if reused && tries < STALE_REUSE_TRIES => continue,
+            Ok(Err((_, e))) => return Err(SendError::Io(e)),
         }
     }
 }
