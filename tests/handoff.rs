@@ -19,6 +19,8 @@ enum Shape {
     CloseDelimitedSse,
     /// `103 Early Hints`, then a JSON chat answer with a length.
     EarlyHintsThenJson,
+    /// A 429 with an empty body (`Content-Length: 0`).
+    EmptyTooManyRequests,
 }
 
 /// A one-purpose upstream on loopback; `heads` collects every request head it received.
@@ -86,6 +88,12 @@ fn serve(conn: TcpStream, shape: Shape, seen: &Mutex<Vec<String>>) {
                 out.push_str("data: [DONE]\n\n");
                 let _ = w.write_all(out.as_bytes());
                 return; // the close ends the body
+            }
+            Shape::EmptyTooManyRequests => {
+                let out = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n";
+                if w.write_all(out.as_bytes()).is_err() {
+                    return;
+                }
             }
             Shape::EarlyHintsThenJson => {
                 let body = r#"{"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hinted"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
@@ -197,4 +205,32 @@ fn hop_by_hop_headers_and_the_client_key_stay_here() {
         .find_map(|l| l.strip_prefix("content-length:"))
         .map(|v| v.trim().parse::<usize>().expect("length"));
     assert!(len.is_some_and(|n| n > 0), "{head}");
+}
+
+/// An upstream error without a body still becomes a whole error in the client's protocol: the
+/// Anthropic client gets Anthropic's error object, framed, on a connection it can reuse.
+#[test]
+fn an_empty_upstream_error_is_answered_in_the_clients_protocol() {
+    let up = RawUpstream::start(Shape::EmptyTooManyRequests);
+    let gw = Gateway::start(&demo_config(&up.url, "hunyuan"));
+    let mut c = Conn::open(&addr(&gw));
+    let body = serde_json::to_vec(&serde_json::json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+    }))
+    .expect("json");
+    for round in 0..2 {
+        let r = c.request(
+            "POST",
+            "/v1/messages",
+            &[("anthropic-version", "2023-06-01")],
+            &body,
+        );
+        assert_eq!(r.status, 429, "round {round}");
+        let v = r.json();
+        assert_eq!(v["type"], "error", "round {round}: {v}");
+        assert_eq!(v["error"]["type"], "rate_limit_error", "round {round}: {v}");
+    }
+    assert!(!c.is_closed());
 }

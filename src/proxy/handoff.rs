@@ -498,7 +498,7 @@ where
     P: ProxyHttp + Sync,
     P::CTX: TryCtx,
 {
-    let no_body = matches!(resp.status.as_u16(), 204 | 304) || up.response_done();
+    let no_body = matches!(resp.status.as_u16(), 204 | 304);
     frame(session, &mut resp, no_body);
     let written = clock
         .within(session.write_response_header(resp, no_body))
@@ -506,7 +506,13 @@ where
     written.map_err(|_| UpstreamError::ClientGone)?;
     let mut ended = no_body;
     while !ended {
-        let (mut data, end) = match next_chunk(up, clock, false).await? {
+        // An empty upstream body still passes the filters once, with its end: a translated
+        // error answer, for one, is written there.
+        let next = match up.response_done() {
+            true => Ok(None),
+            false => next_chunk(up, clock, false).await?,
+        };
+        let (mut data, end) = match next {
             Ok(Some(b)) => (Some(b), up.response_done()),
             Ok(None) => (None, true),
             Err(e) => {
