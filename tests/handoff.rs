@@ -21,12 +21,16 @@ enum Shape {
     EarlyHintsThenJson,
     /// A 429 with an empty body (`Content-Length: 0`).
     EmptyTooManyRequests,
+    /// An SSE stream of 16 KB events that never ends; `closed` is set when a write fails.
+    EndlessSse,
 }
 
 /// A one-purpose upstream on loopback; `heads` collects every request head it received.
 struct RawUpstream {
     url: String,
     heads: Arc<Mutex<Vec<String>>>,
+    /// Set when the gateway closed a stream of `EndlessSse`.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RawUpstream {
@@ -34,19 +38,25 @@ impl RawUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let heads = Arc::new(Mutex::new(Vec::new()));
-        let seen = heads.clone();
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, gone) = (heads.clone(), closed.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let seen = seen.clone();
-                std::thread::spawn(move || serve(conn, shape, &seen));
+                let (seen, gone) = (seen.clone(), gone.clone());
+                std::thread::spawn(move || serve(conn, shape, &seen, &gone));
             }
         });
-        RawUpstream { url, heads }
+        RawUpstream { url, heads, closed }
     }
 }
 
 /// Answers requests on one connection until the client closes it (or the shape closes it).
-fn serve(conn: TcpStream, shape: Shape, seen: &Mutex<Vec<String>>) {
+fn serve(
+    conn: TcpStream,
+    shape: Shape,
+    seen: &Mutex<Vec<String>>,
+    closed: &std::sync::atomic::AtomicBool,
+) {
     conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut w = conn.try_clone().expect("clone");
     let mut r = BufReader::new(conn);
@@ -88,6 +98,26 @@ fn serve(conn: TcpStream, shape: Shape, seen: &Mutex<Vec<String>>) {
                 out.push_str("data: [DONE]\n\n");
                 let _ = w.write_all(out.as_bytes());
                 return; // the close ends the body
+            }
+            Shape::EndlessSse => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if w.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let event = format!(
+                    "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+                    "x".repeat(16 * 1024)
+                );
+                let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                // Bounded: at most 60 s of events.
+                for _ in 0..12_000 {
+                    if w.write_all(chunk.as_bytes()).is_err() {
+                        closed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                return;
             }
             Shape::EmptyTooManyRequests => {
                 let out = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n";
@@ -233,4 +263,67 @@ fn an_empty_upstream_error_is_answered_in_the_clients_protocol() {
         assert_eq!(v["error"]["type"], "rate_limit_error", "round {round}: {v}");
     }
     assert!(!c.is_closed());
+}
+
+/// A client that stops reading a stream does not hold the upstream forever: once a write to it
+/// has made no progress for `idle_ms` (1.5 s here) the try ends and the upstream connection is
+/// closed.
+#[test]
+fn a_client_that_stops_reading_releases_the_upstream() {
+    let up = RawUpstream::start(Shape::EndlessSse);
+    let gw = Gateway::start(&demo_config(&up.url, "hunyuan"));
+    let mut s = TcpStream::connect(addr(&gw)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    // A model of the pool with `idle_ms: 1500`.
+    let body = serde_json::to_vec(&serde_json::json!({
+        "model": "hunyuan-turbos-latest",
+        "stream": true,
+        "messages": [{"role": "user", "content": "hi"}],
+    }))
+    .expect("json");
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    s.write_all(&body).expect("write");
+    let mut first = [0u8; 1024];
+    assert!(s.read(&mut first).expect("read") > 0, "the stream started");
+    // Now read nothing more, with the connection open.
+    let released = common::gateway::wait_until_blocking(Duration::from_secs(20), || {
+        up.closed.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    assert!(
+        released,
+        "the upstream stream was still held for a client that reads nothing"
+    );
+    drop(s);
+}
+
+/// An upstream 503 is held back and retried for an Anthropic client too, although that
+/// client's answer would say 529.
+#[tokio::test]
+async fn a_held_status_is_judged_before_the_clients_protocol_rewrites_it() {
+    let mock = common::mock::Mock::start(false);
+    let gw = Gateway::start(&demo_config(&mock.url(""), "hunyuan"));
+    let chats = |v: serde_json::Value| v["requests"]["chat"].as_u64().unwrap_or(0);
+    let before = chats(mock.stats().await);
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .header("x-mock-status", "503")
+        .json(&serde_json::json!({
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hi"}],
+        }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 529);
+    assert_eq!(
+        chats(mock.stats().await),
+        before + 2,
+        "retry.attempts defaults to 2: the 503 was held and tried again"
+    );
 }

@@ -293,10 +293,7 @@ where
     via.proxy
         .upstream_request_filter(session, &mut req, &mut ctx)
         .await
-        .map_err(|e| UpstreamError::Unreachable {
-            pool: pool(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| phase_failed(h, &e))?;
     let member = ctx.member().cloned();
     let report = |failed: bool| {
         if let (true, Some(m)) = (failed, member.as_ref()) {
@@ -314,15 +311,14 @@ where
         return Err(try_failure(h, None));
     };
     let mut resp = Box::new(header.clone());
+    // Held back or not by the upstream's own status: the filter may rewrite it (a 503 is an
+    // Anthropic client's 529).
+    let status = resp.status.as_u16();
     clock.header();
     via.proxy
         .response_filter(session, &mut resp, &mut ctx)
         .await
-        .map_err(|e| UpstreamError::Unreachable {
-            pool: pool(),
-            detail: e.to_string(),
-        })?;
-    let status = resp.status.as_u16();
+        .map_err(|e| phase_failed(h, &e))?;
     if h.retry_on.contains(&status) {
         // Held back: the client sees the next try's answer. The connection is dropped.
         return Err(UpstreamError::HeldStatus {
@@ -337,10 +333,16 @@ where
         Some(e) => {
             let held = hold(via.proxy, session, &mut ctx, &mut up, resp, e.cap, clock);
             let answer = Box::pin(held).await?;
-            Box::pin(deliver(session, h, answer)).await?;
+            report(answer.broke);
+            Box::pin(deliver(session, h, answer, clock)).await?;
             true
         }
-        None => stream(via.proxy, session, &mut ctx, &mut up, resp, clock).await?,
+        None => {
+            let streamed = stream(via.proxy, session, &mut ctx, &mut up, resp, clock).await;
+            // An upstream that breaks off mid-response is failing (passive health).
+            report(matches!(streamed, Err(UpstreamError::Broken { .. })));
+            streamed?
+        }
     };
     if done {
         let idle = peer.options.idle_timeout;
@@ -354,7 +356,17 @@ where
 fn upstream_header(client: &RequestHeader, len: usize) -> Result<RequestHeader, UpstreamError> {
     let mut req = client.clone();
     req.set_version(http::Version::HTTP_11);
-    for name in HOP_BY_HOP {
+    // Headers the client's `Connection` names are about its connection too.
+    let named: Vec<String> = client
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && t != "host")
+        .collect();
+    for name in named.iter().map(String::as_str).chain(HOP_BY_HOP) {
         req.remove_header(name);
     }
     req.insert_header(http::header::CONTENT_LENGTH, len.to_string())
@@ -441,20 +453,35 @@ async fn send_request(
             Ok(Err(e)) => return Err(SendError::Connect(e)),
             Ok(Ok(s)) => s,
         };
+        // Pingora's own per-read and per-write limits stay as the backstop under ours.
+        up.set_read_timeout(peer.options.read_timeout);
+        up.set_write_timeout(peer.options.write_timeout);
         let exchange = async {
             let written = async {
                 up.write_request_header(Box::new(req.clone())).await?;
                 up.write_request_body(body.clone(), true).await?;
                 up.finish_request_body().await
             };
-            written.await.map_err(|e| (false, e))?;
+            // An upstream may answer (413, 401, 429) and close before it has read the whole
+            // body: its answer counts, not the failed write.
+            let write_failed = written.await.err();
             loop {
-                up.read_response_header().await.map_err(|e| (true, e))?;
-                let informational = up
-                    .response_header()
-                    .is_some_and(|r| r.status.is_informational());
-                if !informational {
-                    return Ok::<(), (bool, Box<pingora::Error>)>(());
+                if let Err(e) = up.read_response_header().await {
+                    return Err(match write_failed {
+                        Some(w) => (false, w),
+                        None => (true, e),
+                    });
+                }
+                match up.response_header().map(|r| r.status.as_u16()) {
+                    Some(101) => {
+                        let e = pingora::Error::explain(
+                            ErrorType::InvalidHTTPHeader,
+                            "the upstream switched protocols (101) for a request without an upgrade",
+                        );
+                        return Err((true, e));
+                    }
+                    Some(100..=199) => continue,
+                    _ => return Ok::<(), (bool, Box<pingora::Error>)>(()),
                 }
             }
         };
@@ -552,6 +579,7 @@ where
         header,
         body: BytesMut::new(),
         failed: None,
+        broke: false,
     };
     let mut ended = up.response_done();
     if ended {
@@ -563,6 +591,7 @@ where
             Ok(None) => (None, true),
             Err(e) => {
                 answer.failed = Some(format!("the answer broke off: {e}"));
+                answer.broke = true;
                 return Ok(answer);
             }
         };
@@ -602,6 +631,8 @@ struct HeldAnswer {
     body: BytesMut,
     /// Broken off, or longer than the cap.
     failed: Option<String>,
+    /// The upstream broke off (passive health).
+    broke: bool,
 }
 
 /// Sends a held answer when the try found it valid; otherwise the try failed (nothing
@@ -610,6 +641,7 @@ async fn deliver(
     session: &mut Session,
     handoff: &Handoff,
     answer: HeldAnswer,
+    clock: &mut Clock,
 ) -> Result<(), UpstreamError> {
     let pool = handoff.target.pool.name.clone();
     let empty = answer
@@ -628,10 +660,14 @@ async fn deliver(
         .map_err(|e| UpstreamError::Broken {
             detail: e.to_string(),
         })?;
-    let sent = match session.write_response_header(header, false).await {
-        Ok(()) => session.write_response_body(Some(body), true).await,
-        Err(e) => Err(e),
-    };
+    let sent = clock
+        .within(async {
+            match session.write_response_header(header, false).await {
+                Ok(()) => session.write_response_body(Some(body), true).await,
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
     sent.map_err(|e| {
         log::debug!(
             "request {}: writing a checked answer: {e}",
@@ -719,19 +755,32 @@ impl Clock {
         }
     }
 
-    /// A write to the client, bounded by the total limit only (a slow reader is not idle).
-    async fn within<F: std::future::Future>(&self, f: F) -> Result<F::Output, UpstreamError> {
-        match self.limits.total {
-            None => Ok(f.await),
-            Some((total, at)) => {
-                tokio::time::timeout_at(at.into(), f)
-                    .await
-                    .map_err(|_| UpstreamError::Total {
-                        ms: total.as_millis(),
-                        started: true,
-                    })
-            }
-        }
+    /// A write to the client: a client that takes nothing for `idle` (or past the total
+    /// limit) has stopped reading. It is treated as gone: the connection is closed without an
+    /// epilogue (a half-written chunk cannot be followed by an error event), and the upstream
+    /// connection with it. A write that completes counts as activity.
+    async fn within<F: std::future::Future>(&mut self, f: F) -> Result<F::Output, UpstreamError> {
+        let soft = Instant::now() + self.limits.idle;
+        let deadline = self.limits.total.map_or(soft, |(_, at)| at.min(soft));
+        let out = tokio::time::timeout_at(deadline.into(), f)
+            .await
+            .map_err(|_| {
+                log::info!(
+                    "the client took nothing for {:?}: closing",
+                    self.limits.idle
+                );
+                UpstreamError::ClientGone
+            })?;
+        self.activity();
+        Ok(out)
+    }
+}
+
+/// A phase of the gateway failed on this try (e.g. a header it could not set).
+fn phase_failed(h: &Handoff, e: &pingora::Error) -> UpstreamError {
+    UpstreamError::Unreachable {
+        pool: h.target.pool.name.clone(),
+        detail: e.to_string(),
     }
 }
 

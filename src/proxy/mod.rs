@@ -42,11 +42,12 @@ use scan::{is_sse, ResponseScan};
 use std::sync::Arc;
 use std::time::Instant;
 
-impl handoff::TryCtx for Ctx {
-    fn for_try(handoff: Arc<Handoff>) -> Ctx {
+impl Ctx {
+    /// A request's context (`None`), or a try's.
+    fn new(handoff: Option<Arc<Handoff>>) -> Ctx {
         Ctx {
             start: Instant::now(),
-            handoff: Some(handoff),
+            handoff,
             member: None,
             scan: ResponseScan::Off,
             reply: Reply::AsIs,
@@ -56,6 +57,12 @@ impl handoff::TryCtx for Ctx {
             finish_map: None,
             check: None,
         }
+    }
+}
+
+impl handoff::TryCtx for Ctx {
+    fn for_try(handoff: Arc<Handoff>) -> Ctx {
+        Ctx::new(Some(handoff))
     }
 
     fn member(&self) -> Option<&Arc<Member>> {
@@ -119,18 +126,7 @@ impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
-        Ctx {
-            start: Instant::now(),
-            handoff: None,
-            member: None,
-            scan: ResponseScan::Off,
-            reply: Reply::AsIs,
-            capture: None,
-            req: None,
-            admission: None,
-            finish_map: None,
-            check: None,
-        }
+        Ctx::new(None)
     }
 
     /// Pingora's default (a disabled compression module) plus CORS, which adds its headers to

@@ -50,7 +50,7 @@ where
             info.retries += 1;
             metrics().retries.with_label_values(&[&pool.name]).inc();
             if !Box::pin(backoff(session, &attempts[i - 1].retry, i)).await {
-                return client_gone(info);
+                return client_gone(session, info);
             }
         }
         let h = Arc::new(handoff_for(&prepared, pool, info, &s, last));
@@ -59,7 +59,7 @@ where
         let pipe = handoff::pipe(via, session, h, prepared.body.clone(), deadlines);
         match Box::pin(pipe).await {
             Ok(()) => return Ok(()),
-            Err(UpstreamError::ClientGone) => return client_gone(info),
+            Err(UpstreamError::ClientGone) => return client_gone(session, info),
             Err(e) if e.response_started() => {
                 info.broken = true;
                 log::warn!("request {}: {e}", info.request_id);
@@ -89,7 +89,9 @@ where
     ))
 }
 
-fn client_gone(info: &mut RequestInfo) -> Result<(), GatewayError> {
+fn client_gone(session: &mut Session, info: &mut RequestInfo) -> Result<(), GatewayError> {
+    // Whatever was or was not written, this connection cannot carry another request.
+    session.set_keepalive(None);
     info.broken = true;
     log::info!("request {}: {}", info.request_id, UpstreamError::ClientGone);
     Ok(())
