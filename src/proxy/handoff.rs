@@ -300,13 +300,14 @@ where
             h.target.pool.report_failure(m);
         }
     };
-    let mut up = match Box::pin(send_request(via.connector, &peer, &req, &body, clock)).await {
-        Ok(up) => up,
-        Err(e) => {
-            report(e.counts_against_member());
-            return Err(e.into_upstream(h));
-        }
-    };
+    let (mut up, sent) =
+        match Box::pin(send_request(via.connector, &peer, &req, &body, clock)).await {
+            Ok(r) => r,
+            Err(e) => {
+                report(e.counts_against_member());
+                return Err(e.into_upstream(h));
+            }
+        };
     let Some(header) = up.response_header() else {
         return Err(try_failure(h, None));
     };
@@ -344,7 +345,7 @@ where
             streamed?
         }
     };
-    if done {
+    if done && sent {
         let idle = peer.options.idle_timeout;
         Box::pin(via.connector.release_http_session(up, &*peer, idle)).await;
     }
@@ -435,14 +436,16 @@ impl SendError {
 }
 
 /// Connects (or reuses a pooled connection), sends the request and reads the response header
-/// (skipping informational ones) within the first-byte limit.
+/// (skipping informational ones) within the first-byte limit. The flag: the whole request was
+/// sent (otherwise the connection must not go back to the pool: the upstream would read the
+/// rest of this body as the next request).
 async fn send_request(
     connector: &Connector,
     peer: &HttpPeer,
     req: &RequestHeader,
     body: &Bytes,
     clock: &Clock,
-) -> Result<ClientSession, SendError> {
+) -> Result<(ClientSession, bool), SendError> {
     let mut tries = 0;
     loop {
         tries += 1;
@@ -481,13 +484,13 @@ async fn send_request(
                         return Err((true, e));
                     }
                     Some(100..=199) => continue,
-                    _ => return Ok::<(), (bool, Box<pingora::Error>)>(()),
+                    _ => return Ok::<bool, (bool, Box<pingora::Error>)>(write_failed.is_none()),
                 }
             }
         };
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Err(_) => return Err(SendError::Deadline(clock.expired(false))),
-            Ok(Ok(())) => return Ok(up),
+            Ok(Ok(sent)) => return Ok((up, sent)),
             // The upstream had closed a pooled connection: the request never reached it.
             Ok(Err((false, _))) if reused && tries < STALE_REUSE_TRIES => continue,
             Ok(Err((_, e))) => return Err(SendError::Io(e)),
