@@ -457,8 +457,6 @@ async fn send_request(
             Ok(Ok(s)) => s,
         };
         // Pingora's own per-read and per-write limits stay as the backstop under ours.
-        up.set_read_timeout(peer.options.read_timeout);
-        up.set_write_timeout(peer.options.write_timeout);
         let exchange = async {
             let written = async {
                 up.write_request_header(Box::new(req.clone())).await?;
@@ -763,6 +761,12 @@ impl Clock {
     /// epilogue (a half-written chunk cannot be followed by an error event), and the upstream
     /// connection with it. A write that completes counts as activity.
     async fn within<F: std::future::Future>(&mut self, f: F) -> Result<F::Output, UpstreamError> {
+        let mut f = std::pin::pin!(f);
+        // Most writes complete at once (the socket has room): no timer for those.
+        if let std::task::Poll::Ready(out) = futures::poll!(f.as_mut()) {
+            self.activity();
+            return Ok(out);
+        }
         let soft = Instant::now() + self.limits.idle;
         let deadline = self.limits.total.map_or(soft, |(_, at)| at.min(soft));
         let out = tokio::time::timeout_at(deadline.into(), f)
