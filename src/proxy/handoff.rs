@@ -300,14 +300,14 @@ where
             h.target.pool.report_failure(m);
         }
     };
-    let (mut up, sent) =
-        match Box::pin(send_request(via.connector, &peer, &req, &body, clock)).await {
-            Ok(r) => r,
-            Err(e) => {
-                report(e.counts_against_member());
-                return Err(e.into_upstream(h));
-            }
-        };
+    let (mut up, sent) = match Box::pin(send_request(via.connector, &peer, req, &body, clock)).await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            report(e.counts_against_member());
+            return Err(e.into_upstream(h));
+        }
+    };
     let Some(header) = up.response_header() else {
         return Err(try_failure(h, None));
     };
@@ -442,7 +442,7 @@ impl SendError {
 async fn send_request(
     connector: &Connector,
     peer: &HttpPeer,
-    req: &RequestHeader,
+    req: RequestHeader,
     body: &Bytes,
     clock: &Clock,
 ) -> Result<(ClientSession, bool), SendError> {
