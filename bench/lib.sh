@@ -60,3 +60,17 @@ start_mock() { # start_mock PORT: the mock on loopback, logged to $RUN/mock.log;
   MOCK_PID=$!; pids+=("$MOCK_PID")
   wait_port "$1" mock-upstream "$MOCK_PID"
 }
+
+write_pingora_yaml() { # write_pingora_yaml THREADS: Pingora's settings for one gateway in $RUN
+  cat > "$RUN/pingora.yaml" <<EOF
+---
+version: 1
+threads: $1
+pid_file: $RUN/llm-relay.pid
+upgrade_sock: $RUN/llm-relay-upgrade.sock
+error_log: null
+grace_period_seconds: 1
+graceful_shutdown_timeout_seconds: 1
+upstream_keepalive_pool_size: 256
+EOF
+}

@@ -55,32 +55,11 @@ fi
 
 RUN=$(mktemp -d /tmp/llm-relay-mem.XXXXXX)
 pids=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then echo "run directory kept: $RUN" >&2; else rm -rf "$RUN"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+BENCH_KEEP_RUN=${BENCH_KEEP:-0}
+. bench/lib.sh
+bench_traps
 
-read -r MOCK_PORT GW_PORT ADMIN_PORT PROBE_PORT < <(python3 - <<'PY'
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-PY
-)
+read -r MOCK_PORT GW_PORT ADMIN_PORT PROBE_PORT < <(free_ports 4)
 export RUN MOCK_PORT GW_PORT ADMIN_PORT PROBE_PORT THREADS=${BENCH_THREADS:-2}
 render() {
   python3 - "$1" "$2" <<'PY'
@@ -93,14 +72,6 @@ render bench/pingora.yaml.template "$RUN/pingora.yaml"
 render bench/relay.yaml.template "$RUN/relay.yaml"
 python3 bench/bodies.py "$RUN/bodies" > /dev/null
 
-wait_port() {
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || { echo "$2 exited at start-up; see $RUN" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$2 did not listen on $1" >&2; exit 1
-}
 
 ./target/release/mock-upstream --listen "127.0.0.1:$MOCK_PORT" --threads "${BENCH_MOCK_THREADS:-2}" \
   > "$RUN/mock.log" 2>&1 &

@@ -61,17 +61,7 @@ wait_port "$REDIS_PORT" redis-server "$REDIS_PID"
 
 # ------------------------------------------------------------------ configurations
 HASH=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
-cat > "$RUN/pingora.yaml" <<EOF
----
-version: 1
-threads: $THREADS
-pid_file: $RUN/llm-relay.pid
-upgrade_sock: $RUN/llm-relay-upgrade.sock
-error_log: null
-grace_period_seconds: 1
-graceful_shutdown_timeout_seconds: 1
-upstream_keepalive_pool_size: 256
-EOF
+write_pingora_yaml "$THREADS"
 relay_yaml() { # relay_yaml OUT KEY_LIMITS REDIS_SECTION
   cat > "$1" <<EOF
 server:
