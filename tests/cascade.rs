@@ -245,3 +245,116 @@ async fn images_without_cascade_are_refused_clearly() {
     let (s, v) = post(&gw, &body).await;
     assert_eq!(s, 200, "{v}");
 }
+
+/// A data URL large enough to be kept out of the gateway's parse (`chat::elide`): random
+/// bytes, so its base64 has `+` and `/`.
+fn large_image(seed: u8) -> String {
+    use base64::Engine;
+    let raw: Vec<u8> = (0..240_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+    format!("data:image/png;base64,{b64}")
+}
+
+async fn post_raw(gw: &Gateway, body: Vec<u8>) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn large_image_is_described_from_the_clients_bytes_then_hit() {
+    let (mock, gw) = setup("fail", 5000);
+    let big = large_image(1);
+    let (s, v) = post(&gw, &image_request(&[&big, PNG_A], "what is it?")).await;
+    assert_eq!(s, 200, "{v}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["vision_calls"], 2);
+    let sent = sent_text(&stats);
+    assert!(!sent.contains("image_url"), "{sent}");
+    assert!(
+        !sent.contains("llm-relay-elided"),
+        "no token upstream: {sent}"
+    );
+    assert_eq!(sent.matches("[Image description]").count(), 2, "{sent}");
+    // The same large image again (with another question): a hit, no vision call.
+    let (s, v) = post(&gw, &image_request(&[&big], "and now?")).await;
+    assert_eq!(s, 200, "{v}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["vision_calls"], 2, "a hit");
+    assert!(sent_text(&stats).contains("[Image description]"));
+    // Only the large image: the vision model sees its exact text.
+    let other = large_image(2);
+    let (s, _) = post(&gw, &image_request(&[&other], "q")).await;
+    assert_eq!(s, 200);
+    let stats = mock.stats().await;
+    assert_eq!(stats["vision_calls"], 3);
+    let url = &stats["last"]["vision"]["body"]["messages"][0]["content"][1]["image_url"]["url"];
+    assert!(
+        url.as_str() == Some(other.as_str()),
+        "the vision model got the client's text"
+    );
+}
+
+#[tokio::test]
+async fn large_image_to_a_vision_model_arrives_intact() {
+    let (mock, gw) = setup("fail", 5000);
+    let big = large_image(3);
+    let mut body = image_request(&[&big], "x");
+    body["model"] = json!("hunyuan-vision");
+    let (s, v) = post(&gw, &body).await;
+    assert_eq!(s, 200, "{v}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["vision_calls"], 1, "forwarded, not described");
+    let got = &stats["last"]["chat"]["body"]["messages"][0]["content"];
+    assert_eq!(got[1]["image_url"]["url"].as_str(), Some(big.as_str()));
+    assert_eq!(got[0]["text"], "x");
+}
+
+#[tokio::test]
+async fn large_image_that_is_not_valid_json_text_is_a_400() {
+    let (mock, gw) = setup("fail", 5000);
+    // A raw control character inside the URL: the JSON parser refuses it; so must the gateway,
+    // whether the image goes to the cascade or to a vision model.
+    let bad = large_image(4).replacen('A', "\u{1}", 1);
+    for model in ["hunyuan-turbos-latest", "hunyuan-vision"] {
+        let body = format!(
+            r#"{{"model":"{model}","messages":[{{"role":"user","content":[{{"type":"text","text":"q"}},{{"type":"image_url","image_url":{{"url":"{bad}"}}}}]}}]}}"#
+        );
+        let (s, v) = post_raw(&gw, body.into_bytes()).await;
+        assert_eq!(s, 400, "{model}: {v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        let m = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(m.contains("JSON"), "{m}");
+    }
+    let stats = mock.stats().await;
+    assert_eq!(stats["vision_calls"], 0);
+    assert_eq!(stats["requests"]["chat"], 0, "{}", stats["requests"]);
+    // A pool that takes bodies as they come (no fixing): forwarded byte for byte, so the
+    // text the parse skipped is checked on its own.
+    let plain = Gateway::start(&demo_config(&format!("http://{}", mock.addr), "openai"));
+    let body = format!(
+        r#"{{"model":"hunyuan-vision","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"{bad}"}}}}]}}]}}"#
+    );
+    let (s, v) = post_raw(&plain, body.into_bytes()).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(mock.stats().await["requests"]["chat"], 0);
+    let good = large_image(5);
+    let body = format!(
+        r#"{{"model":"hunyuan-vision","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"{good}"}}}}]}}]}}"#
+    );
+    let (s, v) = post_raw(&plain, body.clone().into_bytes()).await;
+    assert_eq!(s, 200, "{v}");
+    let last = &mock.stats().await["last"]["chat"]["body"];
+    assert_eq!(
+        last["messages"][0]["content"][0]["image_url"]["url"].as_str(),
+        Some(good.as_str())
+    );
+}

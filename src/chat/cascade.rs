@@ -2,6 +2,7 @@
 //! request is described by the vision model (cached, single-flight, concurrently with a
 //! bound) and the description replaces the image part in place, marked as such.
 
+use super::elide::{Elided, UrlText};
 use super::image_cache::{DescriptionCache, Source};
 use super::image_key::{fast_key, image_key, ImageKey};
 use super::vision::{self, VisionError};
@@ -118,15 +119,17 @@ pub fn has_images(req: &Value) -> bool {
     contents(req).any(|(_, parts)| parts.iter().any(|p| image_url_of(p).is_some()))
 }
 
-/// Describes every image of `req` and replaces the parts in place.
+/// Describes every image of `req` and replaces the parts in place. `elided` resolves the
+/// images kept out of the parse (their URLs in `req` are tokens).
 pub async fn run(
     req: &mut Value,
+    elided: Option<&Elided>,
     s: &CascadeSettings,
     st: &CascadeState,
     trace: Option<&TraceCtx>,
 ) -> Result<Report, GatewayError> {
     let started = Instant::now();
-    let (found, questions) = find_images(req);
+    let (found, questions) = find_images(req, elided);
     if found.is_empty() {
         return Ok(Report::default());
     }
@@ -141,13 +144,16 @@ pub async fn run(
         ));
     }
     // One job per unique image; each remembers every spot it fills. The URL is borrowed from
-    // the request; a repeated URL text finds its key by the fast key (no decode, no SHA-256).
+    // the request; a repeated URL text finds its key by the fast key (no decode, no SHA-256,
+    // and a URL cut from the parse is not even checked as text: the text it repeats was).
     let (model, version) = (s.vision.model.as_str(), s.prompt_version.as_str());
     let mut jobs: HashMap<ImageKey, (usize, Vec<Spot>)> = HashMap::new();
     for (n, f) in found.iter().enumerate() {
-        let key = st.cache.key_for(fast_key(f.url, model, version), || {
-            image_key(f.url, model, version)
-        });
+        let key = st
+            .cache
+            .key_for(fast_key(f.url.bytes(), model, version), || {
+                Ok::<_, GatewayError>(image_key(f.url.text()?, model, version))
+            })?;
         jobs.entry(key)
             .or_insert_with(|| (n, Vec::new()))
             .1
@@ -220,12 +226,14 @@ pub async fn run(
 
 async fn describe_one(
     key: ImageKey,
-    url: &str,
+    url: UrlText<'_>,
     question: &str,
     (s, st, traceparent): (&CascadeSettings, &CascadeState, Option<&str>),
 ) -> Result<(Arc<str>, Source), VisionError> {
     st.cache
         .get_or_make(key, || async {
+            // Checked when its key was made (here or by an earlier request of the same text).
+            let url = url.text().map_err(|_| VisionError::Unreadable)?;
             let call = || call_vision(url, question, (s, st), traceparent);
             match &st.shared {
                 Some(l2) => l2.get_or_make(&key, call).await,
@@ -277,7 +285,7 @@ async fn call_vision(
 /// One image part, borrowed from the request.
 struct Found<'a> {
     spot: Spot,
-    url: &'a str,
+    url: UrlText<'a>,
     /// Index of its message's text (the user's question) in the list beside it.
     question: usize,
 }
@@ -294,7 +302,7 @@ fn contents(req: &Value) -> impl Iterator<Item = (usize, &Vec<Value>)> {
 
 /// Every image part (its spot and URL, not copied) and the questions of their messages,
 /// in one walk.
-fn find_images(req: &Value) -> (Vec<Found<'_>>, Vec<String>) {
+fn find_images<'a>(req: &'a Value, elided: Option<&'a Elided>) -> (Vec<Found<'a>>, Vec<String>) {
     let mut out = Vec::new();
     let mut questions = Vec::new();
     for (i, parts) in contents(req) {
@@ -305,6 +313,10 @@ fn find_images(req: &Value) -> (Vec<Found<'_>>, Vec<String>) {
                     questions.push(question_of(parts));
                     questions.len() - 1
                 });
+                let url = match elided.and_then(|e| e.resolve(url)) {
+                    Some(cut) => UrlText::Cut(cut),
+                    None => UrlText::Parsed(url),
+                };
                 out.push(Found {
                     spot: (i, j),
                     url,
@@ -372,10 +384,10 @@ mod tests {
                 {"type": "image_url", "image_url": "https://x/a.png"},
             ]},
         ]});
-        let (f, q) = find_images(&v);
+        let (f, q) = find_images(&v, None);
         assert_eq!(f.len(), 2);
         assert_eq!((f[0].spot, f[1].spot), ((1, 1), (1, 2)));
-        assert_eq!(f[1].url, "https://x/a.png");
+        assert_eq!(f[1].url.bytes(), b"https://x/a.png");
         assert_eq!((q.len(), q[f[0].question].as_str()), (1, "what is this?"));
         assert!(has_images(&v));
         let mut t = HashMap::new();

@@ -117,14 +117,18 @@ impl DescriptionCache {
     /// The image key of a URL whose first-level key is `fast`: remembered, or made by
     /// `canonical` (decode + SHA-256) and remembered. Aliases are a pure function of the URL
     /// text, so one is never stale; evicting one only costs the next request a decode.
-    pub fn key_for(&self, fast: FastKey, canonical: impl FnOnce() -> ImageKey) -> ImageKey {
+    pub fn key_for<E>(
+        &self,
+        fast: FastKey,
+        canonical: impl FnOnce() -> Result<ImageKey, E>,
+    ) -> Result<ImageKey, E> {
         if let Some(k) = self.aliases.get(&fast) {
             self.stats.fast_key_hits.fetch_add(1, Ordering::Relaxed);
-            return k;
+            return Ok(k);
         }
-        let k = canonical();
+        let k = canonical()?;
         self.aliases.insert(fast, k);
-        k
+        Ok(k)
     }
 
     fn fresh(&self, key: &ImageKey) -> Option<Entry> {
@@ -261,17 +265,23 @@ mod tests {
         let calls = AtomicU64::new(0);
         let make = || {
             calls.fetch_add(1, Ordering::SeqCst);
-            [9; 32]
+            Ok::<_, ()>([9; 32])
         };
-        assert_eq!(c.key_for(42, make), [9; 32]);
-        assert_eq!(c.key_for(42, make), [9; 32]);
+        assert_eq!(c.key_for(42, make), Ok([9; 32]));
+        assert_eq!(c.key_for(42, make), Ok([9; 32]));
         assert_eq!(
             calls.load(Ordering::SeqCst),
             1,
             "the second look is an alias hit"
         );
         assert_eq!(c.snapshot().fast_key_hits, 1);
-        assert_eq!(c.key_for(43, || [8; 32]), [8; 32]);
+        assert_eq!(c.key_for(43, || Ok::<_, ()>([8; 32])), Ok([8; 32]));
+        assert_eq!(c.key_for(44, || Err("bad text")), Err("bad text"));
+        assert_eq!(
+            c.key_for(44, || Ok::<_, &str>([7; 32])),
+            Ok([7; 32]),
+            "an error is not remembered"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The chat pipeline: message fixing for picky providers and the image→text cascade.
 pub mod cascade;
+pub mod elide;
 pub mod fix;
 pub mod image_cache;
 pub mod image_key;

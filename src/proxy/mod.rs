@@ -501,6 +501,7 @@ impl Gateway {
             peeked,
             body: incoming.body,
             json: incoming.json,
+            elided: incoming.elided,
             translation: incoming.translation,
             trace: info.trace,
         };

@@ -7,6 +7,7 @@
 //! forwarded without a re-serialisation.
 
 use crate::chat::cascade::{self, CascadeState, Report};
+use crate::chat::elide::Elided;
 use crate::chat::fix::fix_hunyuan_report;
 use crate::config::Runtime;
 use crate::error::GatewayError;
@@ -73,6 +74,8 @@ pub struct Input {
     pub body: Bytes,
     /// The chat body's parse, when there is one (see the module comment).
     pub json: Option<Value>,
+    /// Image data URLs kept out of `json` (see `chat::elide`).
+    pub elided: Option<Elided>,
     pub translation: Option<Translation>,
     /// The request's trace: vision calls carry it as their parent.
     pub trace: Option<TraceCtx>,
@@ -89,6 +92,7 @@ pub async fn prepare(
         peeked,
         body,
         json,
+        elided,
         translation,
         trace,
     } = input;
@@ -109,7 +113,7 @@ pub async fn prepare(
     if kind == Kind::Chat {
         let add_usage = wants_usage && p.target.pool.request_usage;
         let flags = (add_usage, peeked.stream_options, trace);
-        prepare_chat(rt, cascade, &mut p, json, flags).await?;
+        prepare_chat(rt, cascade, &mut p, (json, elided), flags).await?;
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
@@ -130,7 +134,7 @@ async fn prepare_chat(
     rt: &Runtime,
     state: &CascadeState,
     p: &mut Prepared,
-    json: Option<Value>,
+    (json, elided): (Option<Value>, Option<Elided>),
     (add_usage, has_stream_options, trace): (bool, bool, Option<TraceCtx>),
 ) -> Result<(), GatewayError> {
     let maybe_images = !p.target.caps.images
@@ -143,6 +147,9 @@ async fn prepare_chat(
     // A translated request exists only as a Value: it is always serialised.
     let raw = p.translation.is_none();
     if raw && !fixes && !maybe_images && p.target.model == p.requested_model {
+        if let Some(e) = &elided {
+            e.check()?; // forwarded as it came: check what the parse skipped
+        }
         if !add_usage {
             return Ok(());
         }
@@ -167,10 +174,17 @@ async fn prepare_chat(
                 "messages",
             ));
         };
-        p.cascade = cascade::run(&mut v, settings, state, trace.as_ref()).await?;
+        let run = cascade::run(&mut v, elided.as_ref(), settings, state, trace.as_ref());
+        p.cascade = run.await?;
         if let Some(text_model) = &settings.text_model {
             p.target = route(rt, Kind::Chat, text_model)?;
         }
+    }
+    // Images the cascade did not replace go on as the client sent them; the rewritten body
+    // is sized without the ones it did.
+    let mut hint = p.body.len();
+    if let Some(e) = &elided {
+        hint = hint - e.len() + e.restore(&mut v)?;
     }
     v["model"] = Value::String(p.target.model.clone());
     if add_usage {
@@ -191,7 +205,7 @@ async fn prepare_chat(
         crate::observe::stats::global().record_fix(report);
         p.fixed = Some((started, started.elapsed()));
     }
-    p.body = serialise(&v, p.body.len().max(1024))?;
+    p.body = serialise(&v, hint.max(1024))?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 use super::kind::{Endpoint, Kind};
 use super::prepare::parse_object;
+use crate::chat::elide::Elided;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::protocol::store::ResponseStore;
@@ -24,6 +25,8 @@ pub struct Incoming {
     /// A chat body's one parse (chat and translated requests): validation, routing, the
     /// cascade and fixing all work on it, and it is serialised once, at the end.
     pub json: Option<Value>,
+    /// Long image data URLs kept out of `json` (a large chat body only; see `chat::elide`).
+    pub elided: Option<Elided>,
     pub translation: Option<Translation>,
     /// Built-in tools the upstream cannot run, removed from the request (reported in the
     /// `x-llm-relay-dropped-tools` header and the access log).
@@ -36,6 +39,7 @@ impl Incoming {
             endpoint,
             body,
             json,
+            elided: None,
             translation: None,
             dropped_tools: Vec::new(),
         }
@@ -46,6 +50,7 @@ impl Incoming {
             endpoint: Endpoint::Chat,
             body: Bytes::new(),
             json: Some(chat),
+            elided: None,
             translation: Some(translation),
             dropped_tools,
         }
@@ -63,10 +68,18 @@ pub async fn incoming(
         Endpoint::Responses => from_responses(store, &parse_object(&body)?).await,
         Endpoint::Messages => from_messages(&parse_object(&body)?),
         Endpoint::Completions => from_completions(rt, body),
-        Endpoint::Chat => {
-            let json = parse_object(&body)?;
-            Ok(Incoming::unchanged(endpoint, body, Some(json)))
-        }
+        Endpoint::Chat => match Elided::cut(&body) {
+            Some((rest, elided)) => {
+                let json = parse_object(&rest)?;
+                let mut i = Incoming::unchanged(endpoint, body, Some(json));
+                i.elided = Some(elided);
+                Ok(i)
+            }
+            None => {
+                let json = parse_object(&body)?;
+                Ok(Incoming::unchanged(endpoint, body, Some(json)))
+            }
+        },
         _ => Ok(Incoming::unchanged(endpoint, body, None)),
     }
 }
