@@ -251,7 +251,7 @@ pub async fn pipe<P>(
     via: &Via<'_, P>,
     session: &mut Session,
     handoff: Arc<Handoff>,
-    body: Bytes,
+    body: &mut Option<Bytes>,
     deadlines: Deadlines,
 ) -> Result<(), UpstreamError>
 where
@@ -276,7 +276,7 @@ async fn run<P>(
     via: &Via<'_, P>,
     session: &mut Session,
     h: &Arc<Handoff>,
-    body: Bytes,
+    body: &mut Option<Bytes>,
     clock: &mut Clock,
 ) -> Result<(), UpstreamError>
 where
@@ -289,7 +289,10 @@ where
         Ok(peer) => peer,
         Err(e) => return Err(try_failure(h, Some(&e))),
     };
-    let mut req = upstream_header(session.req_header(), body.len())?;
+    let Some(payload) = body.as_ref() else {
+        return Err(try_failure(h, None));
+    };
+    let mut req = upstream_header(session.req_header(), payload.len())?;
     via.proxy
         .upstream_request_filter(session, &mut req, &mut ctx)
         .await
@@ -300,14 +303,14 @@ where
             h.target.pool.report_failure(m);
         }
     };
-    let (mut up, sent) = match Box::pin(send_request(via.connector, &peer, req, &body, clock)).await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            report(e.counts_against_member());
-            return Err(e.into_upstream(h));
-        }
-    };
+    let (mut up, sent) =
+        match Box::pin(send_request(via.connector, &peer, req, payload, clock)).await {
+            Ok(r) => r,
+            Err(e) => {
+                report(e.counts_against_member());
+                return Err(e.into_upstream(h));
+            }
+        };
     let Some(header) = up.response_header() else {
         return Err(try_failure(h, None));
     };
@@ -339,6 +342,9 @@ where
             true
         }
         None => {
+            // Whatever happens from here, no other try follows (the answer starts reaching
+            // the client, or the client is gone): a long stream does not keep the request.
+            *body = None;
             let streamed = stream(via.proxy, session, &mut ctx, &mut up, resp, clock).await;
             // An upstream that breaks off mid-response is failing (passive health).
             report(matches!(streamed, Err(UpstreamError::Broken { .. })));

@@ -44,6 +44,11 @@ where
 {
     let attempts = attempt_plan(&prepared.target);
     let mut last_error = None;
+    // The body to send, for as long as another try may need it: a try that starts streaming
+    // its answer to the client takes it (a held stream does not keep the request body).
+    let mut prepared = prepared;
+    let body_len = prepared.body.len();
+    let mut body = Some(std::mem::take(&mut prepared.body));
     for (i, pool) in attempts.iter().enumerate() {
         let last = i + 1 == attempts.len();
         if i > 0 {
@@ -53,10 +58,13 @@ where
                 return client_gone(session, info);
             }
         }
-        let h = Arc::new(handoff_for(&prepared, pool, info, &s, last));
+        if body.is_none() {
+            break; // taken by a try whose answer reached the client: nothing to retry
+        }
+        let h = Arc::new(handoff_for(&prepared, body_len, pool, info, (&s, last)));
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
-        let pipe = handoff::pipe(via, session, h, prepared.body.clone(), deadlines);
+        let pipe = handoff::pipe(via, session, h, &mut body, deadlines);
         match Box::pin(pipe).await {
             Ok(()) => return Ok(()),
             Err(UpstreamError::ClientGone) => return client_gone(session, info),
@@ -100,10 +108,10 @@ fn client_gone(session: &mut Session, info: &mut RequestInfo) -> Result<(), Gate
 /// The handoff for one try on `pool`.
 fn handoff_for(
     p: &Prepared,
+    body_len: usize,
     pool: &Arc<Pool>,
     info: &RequestInfo,
-    s: &Send,
-    last: bool,
+    (s, last): (&Send, bool),
 ) -> Handoff {
     let mut target = p.target.clone();
     target.pool = pool.clone();
@@ -114,7 +122,7 @@ fn handoff_for(
         telemetry: Default::default(),
         target,
         path_and_query: s.path_and_query.clone(),
-        body_len: p.body.len(),
+        body_len,
         stream: p.stream,
         headers: s.headers.clone(),
         failure: Default::default(),
