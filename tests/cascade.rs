@@ -33,14 +33,7 @@ fn image_request(urls: &[&str], question: &str) -> Value {
 }
 
 async fn post(gw: &Gateway, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .json(body)
-        .send()
-        .await
-        .expect("send");
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
+    post_raw(gw, serde_json::to_vec(body).expect("body")).await
 }
 
 fn sent_text(stats: &Value) -> String {
