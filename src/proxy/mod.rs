@@ -111,10 +111,12 @@ pub struct Ctx {
     pub reply: Reply,
     /// Try only: the answer being kept for the response cache.
     pub capture: Option<response_cache::Capture>,
-    /// Request only: who asked for what, for statistics and the access log.
-    pub req: Option<RequestInfo>,
+    /// Request only: who asked for what, for statistics and the access log. Boxed, like
+    /// `admission`: a try's context (alive for a whole stream) carries them as `None`, and
+    /// inline they were 550 of its 850 bytes.
+    pub req: Option<Box<RequestInfo>>,
     /// Request only: the limiter's guards, held until the response has ended.
-    pub admission: Option<Admission>,
+    pub admission: Option<Box<Admission>>,
     /// Try only (hunyuan profile, chat): `finish_reason: "sensitive"` → `content_filter`.
     pub finish_map: Option<scan::FinishReasonMap>,
     /// Try only: the checked JSON answer (`Handoff::expect`) as it arrives.
@@ -158,14 +160,14 @@ impl ProxyHttp for Gateway {
             ),
             None => Default::default(),
         };
-        ctx.req = Some(RequestInfo {
+        ctx.req = Some(Box::new(RequestInfo {
             request_id: request_id(req),
             trace,
             started_wall: Some(std::time::SystemTime::now()),
             method,
             path,
             ..Default::default()
-        });
+        }));
         Ok(())
     }
 
@@ -347,7 +349,7 @@ impl ProxyHttp for Gateway {
         metrics().in_flight.dec();
         // The response has ended: settle the token reservation, free the in-flight slots.
         if let Some(adm) = ctx.admission.take() {
-            let info = ctx.req.as_ref();
+            let info = ctx.req.as_deref();
             let spend = info.map_or(0, RequestInfo::spend_micros);
             adm.settle(info.and_then(RequestInfo::tokens_used), spend);
         }
@@ -492,7 +494,7 @@ impl Gateway {
             .await
             .inspect_err(|_| info.rate_limited = true)?;
         headers.extend(admission.headers.iter().cloned());
-        ctx.admission = Some(admission);
+        ctx.admission = Some(Box::new(admission));
         info.stream = peeked.stream || kind == Kind::Speech;
         let (endpoint, translated) = (incoming.endpoint, incoming.translation.is_some());
         let input = prepare::Input {
