@@ -233,7 +233,7 @@ async fn describe_one(
     st.cache
         .get_or_make(key, || async {
             // Checked when its key was made (here or by an earlier request of the same text).
-            let url = url.text().map_err(|_| VisionError::Unreadable)?;
+            let url = url.text().map_err(|_| VisionError::BadUrl)?;
             let call = || call_vision(url, question, (s, st), traceparent);
             match &st.shared {
                 Some(l2) => l2.get_or_make(&key, call).await,

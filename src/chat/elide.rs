@@ -111,7 +111,7 @@ impl Elided {
                 continue;
             }
             if out.capacity() == 0 {
-                out.reserve(body.len().min(MIN_BODY));
+                out.reserve(MIN_BODY); // the rest of a body this large, about
             }
             out.extend_from_slice(&body[copied..start]);
             out.extend_from_slice(prefix().as_bytes());
@@ -134,12 +134,8 @@ impl Elided {
     }
 
     /// Bytes cut out (what the rewritten body will not carry).
-    pub fn len(&self) -> usize {
+    pub fn cut_len(&self) -> usize {
         self.spans.iter().map(|r| r.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
     }
 
     /// Puts back every token still in `v` (the cascade replaced the others), as the text the
@@ -219,7 +215,7 @@ mod tests {
         let (small, e) = Elided::cut(&b).unwrap();
         assert_eq!(e.spans.len(), 2, "the short one stays");
         assert!(small.len() < 1000, "{}", small.len());
-        assert_eq!(e.len(), image(100_000).len() + image(40_000).len());
+        assert_eq!(e.cut_len(), image(100_000).len() + image(40_000).len());
         let parsed: Value = serde_json::from_slice(&small).unwrap();
         let tok = parsed["messages"][0]["content"][1]["image_url"]["url"]
             .as_str()

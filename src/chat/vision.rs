@@ -26,6 +26,8 @@ pub enum VisionError {
     TooLarge,
     #[error("the vision answer is not a chat completion with choices[0].message.content")]
     Unreadable,
+    #[error("the image URL is not valid text")]
+    BadUrl,
 }
 
 /// The default description prompt; `{question}` becomes the user's text.

@@ -35,7 +35,7 @@ pub async fn send<P>(
     via: &handoff::Via<'_, P>,
     session: &mut Session,
     info: &mut RequestInfo,
-    prepared: Prepared,
+    mut prepared: Prepared,
     s: Send,
 ) -> Result<(), GatewayError>
 where
@@ -46,7 +46,6 @@ where
     let mut last_error = None;
     // The body to send, for as long as another try may need it: a try that starts streaming
     // its answer to the client takes it (a held stream does not keep the request body).
-    let mut prepared = prepared;
     let body_len = prepared.body.len();
     let mut body = Some(std::mem::take(&mut prepared.body));
     for (i, pool) in attempts.iter().enumerate() {

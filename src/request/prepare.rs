@@ -184,7 +184,7 @@ async fn prepare_chat(
     // is sized without the ones it did.
     let mut hint = p.body.len();
     if let Some(e) = &elided {
-        hint = hint - e.len() + e.restore(&mut v)?;
+        hint = hint - e.cut_len() + e.restore(&mut v)?;
     }
     v["model"] = Value::String(p.target.model.clone());
     if add_usage {

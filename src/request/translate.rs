@@ -68,18 +68,13 @@ pub async fn incoming(
         Endpoint::Responses => from_responses(store, &parse_object(&body)?).await,
         Endpoint::Messages => from_messages(&parse_object(&body)?),
         Endpoint::Completions => from_completions(rt, body),
-        Endpoint::Chat => match Elided::cut(&body) {
-            Some((rest, elided)) => {
-                let json = parse_object(&rest)?;
-                let mut i = Incoming::unchanged(endpoint, body, Some(json));
-                i.elided = Some(elided);
-                Ok(i)
-            }
-            None => {
-                let json = parse_object(&body)?;
-                Ok(Incoming::unchanged(endpoint, body, Some(json)))
-            }
-        },
+        Endpoint::Chat => {
+            let cut = Elided::cut(&body);
+            let json = parse_object(cut.as_ref().map_or(&body[..], |(rest, _)| rest))?;
+            let mut i = Incoming::unchanged(endpoint, body, Some(json));
+            i.elided = cut.map(|(_, e)| e);
+            Ok(i)
+        }
         _ => Ok(Incoming::unchanged(endpoint, body, None)),
     }
 }

@@ -57,7 +57,8 @@ struct Body<'a> {
     max_completion_tokens: Option<serde_json::Value>,
 }
 
-/// The fields of a chat body that validation and routing read, from its parsed `Value`.
+/// The fields of a chat body that validation and routing read, from its parsed `Value`. Not
+/// `Body`: its `&RawValue` members cannot be read from a `Value`, only from bytes.
 #[derive(Deserialize)]
 struct ChatBody<'a> {
     #[serde(borrow, default)]
