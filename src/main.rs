@@ -224,6 +224,7 @@ fn main() {
     ));
     server.add_service(background_service("drain watcher", DrainWatcher));
     if let (Some(shared), Some(limits)) = (shared, shared_limits) {
+        llm_relay::observe::health::set_waiting_for_redis(true);
         server.add_service(background_service("redis probe", RedisProbe { shared }));
         server.add_service(background_service("lease renewer", LeaseRenewer { limits }));
     }

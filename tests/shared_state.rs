@@ -491,8 +491,8 @@ async fn the_refuse_policy_answers_503_while_redis_is_away() {
     let mock = Mock::start(false);
     let mut redis = Redis::start();
     let yaml = config(&mock, &redis, "rpm: 600", "").replace(
-        "  timeout_ms: 200\n",
-        "  timeout_ms: 200\n  on_failure: refuse\n",
+        "  timeout_ms: 1000\n",
+        "  timeout_ms: 1000\n  on_failure: refuse\n",
     );
     let gw = Gateway::start(&yaml);
     let client = reqwest::Client::new();
@@ -550,4 +550,47 @@ async fn a_dead_lock_holder_is_taken_over() {
     assert_eq!(r.status(), 200, "B took over once the lock expired");
     assert!(t0.elapsed() < Duration::from_secs(10));
     assert_eq!(mock.stats().await["vision_calls"], 2, "A's call and B's");
+}
+
+/// A new instance is not ready until its first Redis probe has answered. A Redis that accepts
+/// connections and never replies keeps `/health/ready` at 503 "starting" (on both listeners)
+/// until the probe gives up (2 s); then the instance is ready and degraded, on per-instance
+/// limits.
+#[tokio::test]
+async fn readiness_waits_for_the_first_redis_probe() {
+    let mock = Mock::start(false);
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hole.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in hole.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let node = format!("url: \"redis://127.0.0.1:{port}\"");
+    let gw = Gateway::start(&common::instances::config(&mock, &node, "rpm: 600", ""));
+    for url in [gw.admin_url("/health/ready"), gw.url("/health/ready")] {
+        let r = reqwest::get(url).await.unwrap();
+        assert_eq!(r.status(), 503);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v, json!({"status": "starting", "waiting_for": "redis"}));
+    }
+    let ready = wait_until(Duration::from_secs(10), || async {
+        reqwest::get(gw.url("/health/ready"))
+            .await
+            .unwrap()
+            .status()
+            == 200
+    })
+    .await;
+    assert!(ready, "ready once the probe gave up: {}", gw.log_text());
+    let health: Value = reqwest::get(gw.admin_url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["components"]["redis"]["status"], "degraded");
+    let client = reqwest::Client::new();
+    assert_eq!(post(&client, &gw, &chat(false)).await.status(), 200);
 }

@@ -1,6 +1,7 @@
 //! Health and readiness. `/health/live`: the process answers. `/health/ready`: 200 while
-//! serving; 503 while draining (after SIGTERM/SIGQUIT/SIGINT) or when a required pool has no
-//! usable member. `/health`: every component with its state, a message and the time of the
+//! serving; 503 while starting (Redis configured and its first probe not answered yet),
+//! while draining (after SIGTERM/SIGQUIT/SIGINT) or when a required pool has no usable
+//! member. `/health`: every component with its state, a message and the time of the
 //! last check: the pools and their members (from the active health checks) and the cascade
 //! cache's fill (read at each call).
 
@@ -15,6 +16,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 static DRAINING: AtomicBool = AtomicBool::new(false);
+/// Set at start-up when Redis is configured, cleared by the first probe's answer (up or down,
+/// bounded by the probe's 2 s). Until then a new instance is not ready: traffic sent to it
+/// would all wait for the connection, time out together and fall back to per-instance limits,
+/// so a rolling deploy would over-admit at every new pod.
+static WAITING_FOR_REDIS: AtomicBool = AtomicBool::new(false);
+
+pub fn set_waiting_for_redis(waiting: bool) {
+    WAITING_FOR_REDIS.store(waiting, Ordering::Relaxed);
+}
 /// Unix seconds of the last active health check round.
 static LAST_CHECK: AtomicU64 = AtomicU64::new(0);
 
@@ -48,6 +58,9 @@ fn last_check() -> String {
 pub fn readiness(rt: &Runtime) -> (u16, Value) {
     if is_draining() {
         return (503, json!({"status": "draining"}));
+    }
+    if WAITING_FOR_REDIS.load(Ordering::Relaxed) {
+        return (503, json!({"status": "starting", "waiting_for": "redis"}));
     }
     let down: Vec<&str> = rt
         .pools

@@ -327,6 +327,7 @@ impl BackgroundService for RedisProbe {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
             let ok = self.shared.probe().await;
+            crate::observe::health::set_waiting_for_redis(false);
             let failures = self.shared.failures.load(Ordering::Relaxed).min(4);
             let wait = if ok {
                 Duration::from_secs(5)

@@ -315,6 +315,33 @@ impl Gateway {
     pub fn log_text(&self) -> String {
         text(&self.log)
     }
+
+    /// The status of a plain `GET path` on the admin listener (0 when it does not answer).
+    pub fn admin_status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(&self.admin) else {
+            return 0;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut out = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut out).is_err() {
+            return 0;
+        }
+        out.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `/health/ready` answers 200 (with Redis configured: once the first probe
+    /// answered). Panics with the log otherwise.
+    pub fn wait_ready(&self) {
+        let ready = wait_until_blocking(Duration::from_secs(15), || {
+            self.admin_status("/health/ready") == 200
+        });
+        assert!(ready, "not ready in 15 s:\n{}", self.log_text());
+    }
 }
 
 fn text(log: &Mutex<String>) -> String {
