@@ -99,6 +99,7 @@ async fn token_budgets_are_shared_and_survive_restarts() {
     assert!(used_before > 0);
     drop(gws);
     let gw = Gateway::start(&yaml);
+    gw.wait_ready();
     let used_after: u64 = redis.cli(&["GET", &day_key]).parse().unwrap();
     assert_eq!(used_after, used_before, "restart keeps the day's usage");
     let _ = post(&client, &gw, &chat(false)).await; // may be refused by tpm; tpd still counts
@@ -456,6 +457,7 @@ async fn spend_and_budgets() {
         "  - model: m\n    pool: main\n",
         "  - model: m\n    pool: main\n    price: {input_per_1m: 2.0, output_per_1m: 8.0}\n",
     ));
+    free.wait_ready();
     let mut r = client
         .post(free.url("/v1/chat/completions"))
         .bearer_auth(KEY)
@@ -495,6 +497,7 @@ async fn the_refuse_policy_answers_503_while_redis_is_away() {
         "  timeout_ms: 1000\n  on_failure: refuse\n",
     );
     let gw = Gateway::start(&yaml);
+    gw.wait_ready();
     let client = reqwest::Client::new();
     assert_eq!(post(&client, &gw, &chat(false)).await.status(), 200);
     redis.stop();
@@ -523,6 +526,8 @@ async fn a_dead_lock_holder_is_taken_over() {
     let yaml = common::instances::cascade_config(&mock, &node)
         .replace("timeout_ms: 5000", "timeout_ms: 1000");
     let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    a.wait_ready();
+    b.wait_ready();
     mock.control(json!({"vision_delay_ms": 800})).await;
     let body = common::instances::with_image("https://img.example/orphan.png");
     let client = reqwest::Client::new();
