@@ -23,6 +23,9 @@ enum Shape {
     EmptyTooManyRequests,
     /// An SSE stream of 16 KB events that never ends; `closed` is set when a write fails.
     EndlessSse,
+    /// Reads the head and at most 1 KB of the body, answers 413 and then neither reads nor
+    /// closes for 15 s (an upstream refusing a large body early).
+    AnswersEarly,
 }
 
 /// A one-purpose upstream on loopback; `heads` collects every request head it received.
@@ -80,6 +83,20 @@ fn serve(
                     .then(|| v.trim().parse::<usize>().ok())?
             })
             .unwrap_or(0);
+        if let Shape::AnswersEarly = shape {
+            let mut some = vec![0; len.min(1024)];
+            let _ = r.read_exact(&mut some);
+            seen.lock().expect("lock").push(head);
+            let body =
+                r#"{"error":{"message":"request body too large","type":"invalid_request_error"}}"#;
+            let out = format!(
+                "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = w.write_all(out.as_bytes());
+            std::thread::sleep(Duration::from_secs(15));
+            return;
+        }
         let mut body = vec![0; len];
         if r.read_exact(&mut body).is_err() {
             return;
@@ -119,6 +136,7 @@ fn serve(
                 }
                 return;
             }
+            Shape::AnswersEarly => return,
             Shape::EmptyTooManyRequests => {
                 let out = "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n";
                 if w.write_all(out.as_bytes()).is_err() {
@@ -326,4 +344,37 @@ async fn a_held_status_is_judged_before_the_clients_protocol_rewrites_it() {
         before + 2,
         "retry.attempts defaults to 2: the 503 was held and tried again"
     );
+}
+
+/// An upstream that answers 413 after reading 1 KB of an 8 MB body, and then neither reads nor
+/// closes: its answer reaches the client at once (not a 504 at the first-byte limit), and the
+/// connection, whose request was cut short, is not used again.
+#[tokio::test]
+async fn an_upstream_that_answers_before_reading_the_body_is_heard() {
+    let up = RawUpstream::start(Shape::AnswersEarly);
+    let gw = Gateway::start(&demo_config(&up.url, "hunyuan"));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let big = serde_json::json!({
+        "model": "gpt-3.5-turbo-instruct",
+        "messages": [{"role": "user", "content": "x".repeat(8 << 20)}],
+    });
+    for body in [
+        big,
+        serde_json::json!({"model": "gpt-3.5-turbo-instruct",
+        "messages": [{"role": "user", "content": "small"}]}),
+    ] {
+        let r = client
+            .post(gw.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("no answer: {e}\n{}", gw.log_text()));
+        assert_eq!(r.status(), 413);
+        let v: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(v["error"]["message"], "request body too large", "{v}");
+    }
+    assert_eq!(up.heads.lock().expect("lock").len(), 2, "one try each");
 }

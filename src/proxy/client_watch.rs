@@ -39,12 +39,8 @@ impl ClientWatch {
     }
 
     fn look(fd: RawFd) -> Seen {
-        // SAFETY: `fd` is the client's socket, owned by the session, which outlives this call;
-        // ManuallyDrop keeps this view from closing it. Pingora made it non-blocking, so the
-        // peek returns at once; it consumes nothing.
-        let view = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
         let mut b = [0u8; 1];
-        match view.peek(&mut b) {
+        match peek(fd, &mut b) {
             Ok(0) => Seen::Closed,
             Ok(_) => Seen::Data,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Seen::Open,
@@ -67,4 +63,13 @@ impl ClientWatch {
             }
         }
     }
+}
+
+/// Peeks at a socket Pingora owns and made non-blocking: returns at once, consumes nothing,
+/// registers nothing with the reactor.
+pub(super) fn peek(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: the caller's session owns `fd` and outlives this call; ManuallyDrop keeps this
+    // view from closing it.
+    let view = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+    view.peek(buf)
 }

@@ -11,6 +11,7 @@
 //! run in order on a per-try context, so they stay the table of contents of the proxy.
 
 use super::client_watch::ClientWatch;
+use super::early_answer;
 use super::scan::Expect;
 use crate::error::GatewayError;
 use crate::protocol::{ResponseTranslator, Translation};
@@ -464,14 +465,24 @@ async fn send_request(
         };
         // Pingora's own per-read and per-write limits stay as the backstop under ours.
         let exchange = async {
-            let written = async {
-                up.write_request_header(Box::new(req.clone())).await?;
-                up.write_request_body(body.clone(), true).await?;
-                up.finish_request_body().await
+            let fd = early_answer::upstream_fd(&up, peer.is_tls());
+            let write_failed = {
+                let written = async {
+                    up.write_request_header(Box::new(req.clone())).await?;
+                    up.write_request_body(body.clone(), true).await?;
+                    up.finish_request_body().await
+                };
+                // An upstream may answer (413, 401, 429) before it has read the whole body,
+                // and then close or stop reading: its answer counts, not the write.
+                tokio::select! {
+                    biased;
+                    r = written => r.err(),
+                    () = early_answer::answered(fd) => Some(pingora::Error::explain(
+                        ErrorType::WriteError,
+                        "the upstream answered before it read the whole request body",
+                    )),
+                }
             };
-            // An upstream may answer (413, 401, 429) and close before it has read the whole
-            // body: its answer counts, not the failed write.
-            let write_failed = written.await.err();
             loop {
                 if let Err(e) = up.read_response_header().await {
                     return Err(match write_failed {

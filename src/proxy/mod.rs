@@ -10,6 +10,7 @@
 pub mod body;
 pub mod client_watch;
 pub mod cors;
+pub mod early_answer;
 pub mod handoff;
 pub mod local;
 pub mod respond;
