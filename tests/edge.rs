@@ -141,6 +141,47 @@ async fn keys_admit_and_refuse() {
     );
     let r = reqwest::get(gw.url("/v1/models")).await.unwrap();
     assert_eq!(r.status(), 401);
+    // One model: the key's view too (a model it may not use is not found, not confirmed).
+    let one = |key: &'static str, id: &'static str| {
+        let url = gw.url(&format!("/v1/models/{id}"));
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = one(KEY_A, "hunyuan-turbos-latest").await;
+    assert_eq!(
+        (s, v["id"].as_str()),
+        (200, Some("hunyuan-turbos-latest")),
+        "{v}"
+    );
+    let (s, v) = one(KEY_A, "gpt-4o-mini").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("model_not_found")),
+        "{v}"
+    );
+    assert_eq!(one(KEY_B, "gpt-4o-mini").await.0, 200);
+    // The Anthropic SDK's request on the same path: Anthropic's error shape.
+    let r = reqwest::Client::new()
+        .get(gw.url("/v1/models/gpt-4o-mini"))
+        .header("x-api-key", KEY_A)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["error"]["type"].as_str()),
+        (Some("error"), Some("not_found_error")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

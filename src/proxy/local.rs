@@ -1,4 +1,5 @@
-//! Answers the gateway gives itself: health on the API listener, `/`, `/v1/models`, stored
+//! Answers the gateway gives itself: health on the API listener, `/`, `/v1/models` and
+//! `/v1/models/{id}` (in Anthropic's shape for a client that sends `anthropic-version`), stored
 //! responses and Anthropic's `count_tokens`.
 
 use super::respond;
@@ -7,7 +8,8 @@ use crate::error::GatewayError;
 use crate::policy::auth::ApiKey;
 use crate::protocol::anthropic;
 use crate::protocol::store::ResponseStore;
-use crate::request::kind::Endpoint;
+use crate::protocol::Protocol;
+use crate::request::kind::{Endpoint, Kind};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use serde_json::{json, Value};
@@ -37,12 +39,21 @@ pub async fn answer(
     session: &mut Session,
     rt: &Runtime,
     store: &Arc<dyn ResponseStore>,
-    endpoint: Endpoint,
+    (endpoint, protocol): (Endpoint, Protocol),
     path: &str,
     key: Option<Arc<ApiKey>>,
 ) -> Result<(), GatewayError> {
+    let anthropic = protocol == Protocol::Messages;
     let body = match endpoint {
+        Endpoint::Models if anthropic => {
+            anthropic_models(&models_for(&rt.models_json, key.as_deref()))
+        }
         Endpoint::Models => models_for(&rt.models_json, key.as_deref()),
+        Endpoint::Model => {
+            let id = Endpoint::model_id(path).unwrap_or_default();
+            let m = model(rt, key.as_deref(), id)?;
+            Bytes::from(if anthropic { anthropic_model(&m) } else { m }.to_string())
+        }
         Endpoint::StoredResponse => {
             let id = Endpoint::stored_response_id(path).unwrap_or_default();
             stored_response(session, store, id).await?
@@ -131,6 +142,45 @@ fn models_for(all: &Bytes, key: Option<&ApiKey>) -> Bytes {
         data.retain(|m| m["id"].as_str().is_some_and(|id| key.allows(id)));
     }
     Bytes::from(v.to_string())
+}
+
+/// `/v1/models/{id}`: a model some route serves (exact or glob) and the key may use; 404
+/// otherwise, as for a model the key may not see (its name is not confirmed either).
+fn model(rt: &Runtime, key: Option<&ApiKey>, id: &str) -> Result<Value, GatewayError> {
+    let allowed = key.is_none_or(|k| k.allows(id));
+    match Kind::ALL.into_iter().find_map(|k| rt.route(k, id)) {
+        Some(t) if allowed => Ok(json!({
+            "id": id, "object": "model", "created": 0, "owned_by": t.pool.name,
+        })),
+        _ => Err(GatewayError::ModelNotFound {
+            model: id.to_string(),
+        }),
+    }
+}
+
+/// An OpenAI model object in Anthropic's shape (`GET /v1/models/{id}` with
+/// `anthropic-version`). The gateway knows no release dates: `created_at` is the epoch, as
+/// `created` is 0 in OpenAI's shape.
+fn anthropic_model(m: &Value) -> Value {
+    json!({
+        "type": "model", "id": m["id"], "display_name": m["id"],
+        "created_at": "1970-01-01T00:00:00Z",
+    })
+}
+
+/// The model list in Anthropic's shape: one page with every model (`has_more: false`; the
+/// pagination parameters are not needed for a list this short and are ignored).
+fn anthropic_models(openai: &Bytes) -> Bytes {
+    let v: Value = serde_json::from_slice(openai).unwrap_or(Value::Null);
+    let data: Vec<Value> = v["data"]
+        .as_array()
+        .map(|d| d.iter().map(anthropic_model).collect())
+        .unwrap_or_default();
+    let first = data.first().map(|m| m["id"].clone());
+    let last = data.last().map(|m| m["id"].clone());
+    Bytes::from(
+        json!({"data": data, "has_more": false, "first_id": first, "last_id": last}).to_string(),
+    )
 }
 
 /// A JSON answer the gateway makes itself.

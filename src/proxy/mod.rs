@@ -27,6 +27,7 @@ use crate::policy::auth::ApiKey;
 use crate::policy::limit::{Admission, Ask, Limiter};
 use crate::policy::quota;
 use crate::protocol::store::ResponseStore;
+use crate::protocol::Protocol;
 use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
 use crate::upstream::{Member, Profile};
@@ -429,6 +430,12 @@ impl Gateway {
         }
         let endpoint = Endpoint::classify(req.method.as_str(), &path)?;
         info.protocol = endpoint.protocol();
+        if matches!(endpoint, Endpoint::Models | Endpoint::Model)
+            && req.headers.contains_key("anthropic-version")
+        {
+            // The Anthropic SDK lists models on the same path: its shape, its errors.
+            info.protocol = Protocol::Messages;
+        }
         if endpoint == Endpoint::Root {
             // A probe of the base URL (Claude Code, load balancers) carries no credential.
             return Box::pin(local::send_json(
@@ -445,7 +452,7 @@ impl Gateway {
                 session,
                 &rt,
                 &self.responses,
-                endpoint,
+                (endpoint, info.protocol),
                 &path,
                 key,
             ))

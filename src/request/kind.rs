@@ -15,6 +15,8 @@ pub enum Endpoint {
     AudioTranslations,
     AudioSpeech,
     Models,
+    /// `GET` / `HEAD /v1/models/{id}`: one model, answered locally.
+    Model,
     /// `POST /v1/responses` (OpenAI Responses API, translated onto chat).
     Responses,
     /// `GET` / `DELETE /v1/responses/{id}`: a stored response, answered locally.
@@ -114,6 +116,7 @@ impl Endpoint {
             p if Self::stored_response_id(p).is_some() => {
                 (Endpoint::StoredResponse, &["GET", "DELETE"])
             }
+            p if Self::model_id(p).is_some() => (Endpoint::Model, &["GET", "HEAD"]),
             _ => {
                 return Err(GatewayError::NotFound {
                     path: path.to_string(),
@@ -135,6 +138,14 @@ impl Endpoint {
         let id = path.strip_prefix("/v1/responses/")?;
         let id = id.strip_suffix('/').unwrap_or(id);
         (!id.is_empty() && !id.contains('/')).then_some(id)
+    }
+
+    /// The id in `/v1/models/{id}`: the rest of the path, since model ids may hold a `/`
+    /// (`org/model`), as the SDKs put them into the path.
+    pub fn model_id(path: &str) -> Option<&str> {
+        let id = path.strip_prefix("/v1/models/")?;
+        let id = id.strip_suffix('/').unwrap_or(id);
+        (!id.is_empty()).then_some(id)
     }
 
     /// The client protocol an endpoint speaks.
@@ -163,7 +174,9 @@ impl Endpoint {
             | Endpoint::Messages
             | Endpoint::Completions
             | Endpoint::CountTokens => Kind::Chat,
-            Endpoint::Models | Endpoint::StoredResponse | Endpoint::Root => return None,
+            Endpoint::Models | Endpoint::Model | Endpoint::StoredResponse | Endpoint::Root => {
+                return None
+            }
         })
     }
 
@@ -173,7 +186,9 @@ impl Endpoint {
             | Endpoint::ImagesVariations
             | Endpoint::AudioTranscriptions
             | Endpoint::AudioTranslations => BodyFormat::Multipart,
-            Endpoint::Models | Endpoint::StoredResponse | Endpoint::Root => BodyFormat::None,
+            Endpoint::Models | Endpoint::Model | Endpoint::StoredResponse | Endpoint::Root => {
+                BodyFormat::None
+            }
             _ => BodyFormat::Json,
         }
     }
@@ -195,7 +210,7 @@ impl Endpoint {
             Endpoint::AudioTranscriptions => "/audio/transcriptions",
             Endpoint::AudioTranslations => "/audio/translations",
             Endpoint::AudioSpeech => "/audio/speech",
-            Endpoint::Models => "/models",
+            Endpoint::Models | Endpoint::Model => "/models",
         }
     }
 }
@@ -230,6 +245,21 @@ mod tests {
         assert_eq!(
             Endpoint::classify("POST", "/v2/x").unwrap_err().status(),
             404
+        );
+        assert_eq!(
+            Endpoint::classify("GET", "/v1/models/org/model-1"),
+            Ok(Endpoint::Model)
+        );
+        assert_eq!(
+            Endpoint::model_id("/v1/models/org/model-1/"),
+            Some("org/model-1")
+        );
+        assert_eq!(Endpoint::model_id("/v1/models/"), None);
+        assert_eq!(
+            Endpoint::classify("POST", "/v1/models/m")
+                .unwrap_err()
+                .status(),
+            405
         );
         assert_eq!(
             Endpoint::classify("DELETE", "/v1/responses/resp_1"),

@@ -42,6 +42,16 @@ assert done.content[0].text == "The command printed: claude-7", done.content
 n = c.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "count these words"}])
 assert 1 <= n.input_tokens < 50, n
 
+# Models in Anthropic's shape (the SDK sends anthropic-version on the same path as OpenAI's).
+page = c.models.list()
+listed = {m.id: m for m in page.data}
+assert "hunyuan-turbos-latest" in listed and not page.has_more, page
+hy = listed["hunyuan-turbos-latest"]
+assert hy.type == "model" and hy.display_name == hy.id and hy.created_at.year == 1970, hy
+m = c.models.retrieve(MODEL)  # served by the `claude-*` route
+assert (m.id, m.type) == (MODEL, "model"), m
+
+
 def expect(exc, fn, etype):
     try:
         fn()
@@ -59,6 +69,7 @@ expect(anthropic.AuthenticationError, lambda: anthropic.Anthropic(
     model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}]), "authentication_error")
 expect(anthropic.NotFoundError, lambda: c.messages.create(
     model="no-such-model", max_tokens=10, messages=[{"role": "user", "content": "x"}]), "not_found_error")
+expect(anthropic.NotFoundError, lambda: c.models.retrieve("no-such-model"), "not_found_error")
 expect(anthropic.OverloadedError, lambda: c.messages.create(
     model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}],
     extra_headers={"x-mock-status": "503"}), "overloaded_error")

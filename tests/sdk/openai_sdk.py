@@ -29,6 +29,9 @@ assert "8 bytes" in c.audio.transcriptions.create(model="whisper-1", file=("a.wa
 assert c.audio.translations.create(model="whisper-1", file=("a.wav", b"RIFF0000")).text
 assert len(c.audio.speech.create(model="tts-1", voice="alloy", input="hi").content) > 0
 assert "hunyuan-turbos-latest" in [m.id for m in c.models.list().data]
+m = c.models.retrieve("hunyuan-turbos-latest")
+assert (m.id, m.object, m.owned_by) == ("hunyuan-turbos-latest", "model", "main"), m
+assert c.models.retrieve("hy-anything").id == "hy-anything"  # served by the `hy-*` route
 
 
 def expect(exc, fn):
@@ -47,6 +50,7 @@ expect(openai.PermissionDeniedError, lambda: OpenAI(base_url=base, api_key=limit
 expect(openai.NotFoundError, lambda: c.chat.completions.create(
     model="no-such-model", messages=[{"role": "user", "content": "x"}]))
 expect(openai.BadRequestError, lambda: c.chat.completions.create(model="hunyuan-turbos-latest", messages=[]))
+assert expect(openai.NotFoundError, lambda: c.models.retrieve("no-such-model")).code == "model_not_found"
 lim = OpenAI(base_url=base, api_key=limited, max_retries=0)
 err = None
 for _ in range(5):
