@@ -6,9 +6,9 @@ use super::respond;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::policy::auth::ApiKey;
-use crate::protocol::anthropic;
 use crate::protocol::store::ResponseStore;
 use crate::protocol::Protocol;
+use crate::protocol::{anthropic, responses};
 use crate::request::kind::{Endpoint, Kind};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -40,7 +40,7 @@ pub async fn answer(
     rt: &Runtime,
     store: &Arc<dyn ResponseStore>,
     (endpoint, protocol): (Endpoint, Protocol),
-    path: &str,
+    (path, query): (&str, Option<&str>),
     key: Option<Arc<ApiKey>>,
 ) -> Result<(), GatewayError> {
     let anthropic = protocol == Protocol::Messages;
@@ -57,6 +57,15 @@ pub async fn answer(
         Endpoint::StoredResponse => {
             let id = Endpoint::stored_response_id(path).unwrap_or_default();
             stored_response(session, store, id).await?
+        }
+        Endpoint::ResponseInputItems => {
+            let id = Endpoint::input_items_id(path).unwrap_or_default();
+            let stored = store
+                .get(id)
+                .await
+                .ok_or_else(|| GatewayError::ResponseNotFound { id: id.to_string() })?;
+            let page = responses::input_items(id, &stored.input, query)?;
+            Bytes::from(page.to_string())
         }
         _ => Bytes::from_static(ROOT),
     };
@@ -80,6 +89,28 @@ async fn stored_response(
     }
     let stored = store.get(id).await.ok_or_else(not_found)?;
     Ok(Bytes::from(stored.response.to_string()))
+}
+
+/// `POST /v1/responses/input_tokens`: the estimate of `protocol::responses::input_tokens`,
+/// over the stored conversation too when the request names a `previous_response_id`.
+pub async fn input_tokens(
+    session: &mut Session,
+    store: &Arc<dyn ResponseStore>,
+    body: &[u8],
+) -> Result<(), GatewayError> {
+    let req: Value =
+        serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+    let history = match req.get("previous_response_id").and_then(Value::as_str) {
+        Some(id) => store
+            .get(id)
+            .await
+            .ok_or_else(|| GatewayError::ResponseNotFound { id: id.to_string() })?
+            .history(),
+        None => Vec::new(),
+    };
+    let n = responses::input_tokens(&req, &history)?;
+    let answer = json!({"object": "response.input_tokens", "input_tokens": n});
+    send_json(session, 200, Bytes::from(answer.to_string())).await
 }
 
 /// `POST /v1/messages/count_tokens`: the documented estimate of `protocol::anthropic`.

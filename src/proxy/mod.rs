@@ -453,7 +453,7 @@ impl Gateway {
                 &rt,
                 &self.responses,
                 (endpoint, info.protocol),
-                &path,
+                (&path, query.as_deref()),
                 key,
             ))
             .await;
@@ -466,6 +466,9 @@ impl Gateway {
         };
         if endpoint == Endpoint::CountTokens {
             return Box::pin(local::count_tokens(session, &body)).await;
+        }
+        if endpoint == Endpoint::ResponseInputTokens {
+            return Box::pin(local::input_tokens(session, &self.responses, &body)).await;
         }
         // Token estimates count what the client sent (a translated body exists only parsed).
         let client_len = body.len();

@@ -21,6 +21,10 @@ pub enum Endpoint {
     Responses,
     /// `GET` / `DELETE /v1/responses/{id}`: a stored response, answered locally.
     StoredResponse,
+    /// `GET /v1/responses/{id}/input_items`: a stored response's input, answered locally.
+    ResponseInputItems,
+    /// `POST /v1/responses/input_tokens`: an estimate, answered locally.
+    ResponseInputTokens,
     /// `POST /v1/messages` (Anthropic Messages API, translated onto chat).
     Messages,
     /// `POST /v1/messages/count_tokens`: an estimate, answered locally.
@@ -112,11 +116,13 @@ impl Endpoint {
             "/v1/messages" => (Endpoint::Messages, &["POST"]),
             "/v1/messages/count_tokens" => (Endpoint::CountTokens, &["POST"]),
             "/v1/completions" => (Endpoint::Completions, &["POST"]),
+            "/v1/responses/input_tokens" => (Endpoint::ResponseInputTokens, &["POST"]),
             "/" => (Endpoint::Root, &["GET", "HEAD"]),
             p if Self::stored_response_id(p).is_some() => {
                 (Endpoint::StoredResponse, &["GET", "DELETE"])
             }
             p if Self::model_id(p).is_some() => (Endpoint::Model, &["GET", "HEAD"]),
+            p if Self::input_items_id(p).is_some() => (Endpoint::ResponseInputItems, &["GET"]),
             _ => {
                 return Err(GatewayError::NotFound {
                     path: path.to_string(),
@@ -140,6 +146,13 @@ impl Endpoint {
         (!id.is_empty() && !id.contains('/')).then_some(id)
     }
 
+    /// The id in `/v1/responses/{id}/input_items`.
+    pub fn input_items_id(path: &str) -> Option<&str> {
+        let rest = path.strip_prefix("/v1/responses/")?;
+        let id = rest.strip_suffix("/input_items")?;
+        (!id.is_empty() && !id.contains('/')).then_some(id)
+    }
+
     /// The id in `/v1/models/{id}`: the rest of the path, since model ids may hold a `/`
     /// (`org/model`), as the SDKs put them into the path.
     pub fn model_id(path: &str) -> Option<&str> {
@@ -151,7 +164,10 @@ impl Endpoint {
     /// The client protocol an endpoint speaks.
     pub fn protocol(self) -> Protocol {
         match self {
-            Endpoint::Responses | Endpoint::StoredResponse => Protocol::Responses,
+            Endpoint::Responses
+            | Endpoint::StoredResponse
+            | Endpoint::ResponseInputItems
+            | Endpoint::ResponseInputTokens => Protocol::Responses,
             Endpoint::Messages | Endpoint::CountTokens => Protocol::Messages,
             Endpoint::Completions => Protocol::Completions,
             _ => Protocol::Chat,
@@ -173,10 +189,13 @@ impl Endpoint {
             Endpoint::Responses
             | Endpoint::Messages
             | Endpoint::Completions
-            | Endpoint::CountTokens => Kind::Chat,
-            Endpoint::Models | Endpoint::Model | Endpoint::StoredResponse | Endpoint::Root => {
-                return None
-            }
+            | Endpoint::CountTokens
+            | Endpoint::ResponseInputTokens => Kind::Chat,
+            Endpoint::Models
+            | Endpoint::Model
+            | Endpoint::StoredResponse
+            | Endpoint::ResponseInputItems
+            | Endpoint::Root => return None,
         })
     }
 
@@ -186,9 +205,11 @@ impl Endpoint {
             | Endpoint::ImagesVariations
             | Endpoint::AudioTranscriptions
             | Endpoint::AudioTranslations => BodyFormat::Multipart,
-            Endpoint::Models | Endpoint::Model | Endpoint::StoredResponse | Endpoint::Root => {
-                BodyFormat::None
-            }
+            Endpoint::Models
+            | Endpoint::Model
+            | Endpoint::StoredResponse
+            | Endpoint::ResponseInputItems
+            | Endpoint::Root => BodyFormat::None,
             _ => BodyFormat::Json,
         }
     }
@@ -197,11 +218,13 @@ impl Endpoint {
     /// protocols go to the chat path.
     pub fn upstream_suffix(self) -> &'static str {
         match self {
-            Endpoint::Chat | Endpoint::Responses | Endpoint::Messages | Endpoint::CountTokens => {
-                "/chat/completions"
-            }
+            Endpoint::Chat
+            | Endpoint::Responses
+            | Endpoint::Messages
+            | Endpoint::CountTokens
+            | Endpoint::ResponseInputTokens => "/chat/completions",
             Endpoint::Completions => "/completions",
-            Endpoint::StoredResponse => "/responses",
+            Endpoint::StoredResponse | Endpoint::ResponseInputItems => "/responses",
             Endpoint::Root => "/",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::ImagesGenerations => "/images/generations",
@@ -245,6 +268,14 @@ mod tests {
         assert_eq!(
             Endpoint::classify("POST", "/v2/x").unwrap_err().status(),
             404
+        );
+        assert_eq!(
+            Endpoint::classify("GET", "/v1/responses/resp_1/input_items"),
+            Ok(Endpoint::ResponseInputItems)
+        );
+        assert_eq!(
+            Endpoint::classify("POST", "/v1/responses/input_tokens"),
+            Ok(Endpoint::ResponseInputTokens)
         );
         assert_eq!(
             Endpoint::classify("GET", "/v1/models/org/model-1"),

@@ -1,6 +1,6 @@
 """The official OpenAI Python SDK's Responses API and legacy Completions against llm-relay in
 front of the Hunyuan-strict mock: create, stream (text and a function-tool round trip),
-previous_response_id, retrieve/delete, and completions (translated and passed through).
+previous_response_id, retrieve/delete, input_items, input_tokens, and completions (translated and passed through).
 Usage: responses_sdk.py BASE_URL KEY"""
 import json
 import sys
@@ -26,6 +26,18 @@ r2 = c.responses.create(model=MODEL, previous_response_id=r.id, input="and again
 assert "and again" in r2.output_text, r2.output_text
 got = c.responses.retrieve(r.id)
 assert got.id == r.id and got.output_text == r.output_text
+# --- input_items: r2's input is r's conversation and output, then "and again" (newest first)
+items = c.responses.input_items.list(r2.id)
+texts = [part.text for it in items.data if it.type == "message" for part in it.content]
+assert texts[0] == "and again" and texts[-1] == "No markdown.", texts
+assert all(it.id for it in items.data) and not items.has_more, items
+paged = list(c.responses.input_items.list(r2.id, order="asc", limit=1))  # the SDK pages on
+assert [p.id for p in paged] == [it.id for it in reversed(items.data)], paged
+# --- input_tokens: an estimate that grows with the conversation it continues
+alone = c.responses.input_tokens.count(model=MODEL, input="and again").input_tokens
+more = c.responses.input_tokens.count(model=MODEL, previous_response_id=r.id,
+                                      input="and again").input_tokens
+assert 0 < alone < more, (alone, more)
 c.responses.delete(r.id)
 try:
     c.responses.retrieve(r.id)

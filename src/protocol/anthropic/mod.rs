@@ -8,7 +8,7 @@
 //! non-2xx answers go through [`translate_error`]; the gateway's own refusals through
 //! [`error_body`]. Everything here is pure (no I/O) and never panics.
 
-mod count;
+pub(crate) mod count;
 mod errors;
 mod meta;
 mod request;

@@ -5,6 +5,7 @@
 //! turns a Responses request into a chat request with [`to_chat`], runs it through its chat
 //! pipeline, and turns the chat answer back with [`translator`] (streaming or not).
 
+mod items;
 mod meta;
 mod output;
 mod request;
@@ -12,6 +13,7 @@ mod stream;
 
 use crate::protocol::translate::ResponseTranslator;
 
+pub use items::{input_items, input_tokens};
 pub use meta::{ResponseMeta, Translated};
 pub use output::NonStreamTranslator;
 pub use request::to_chat;
