@@ -58,6 +58,16 @@ pub async fn answer(
             let id = Endpoint::stored_response_id(path).unwrap_or_default();
             stored_response(session, store, id).await?
         }
+        Endpoint::ResponseCancel => {
+            let id = Endpoint::cancel_id(path).unwrap_or_default();
+            if store.get(id).await.is_none() {
+                return Err(GatewayError::ResponseNotFound { id: id.to_string() });
+            }
+            return Err(GatewayError::bad_request(
+                "Only background responses can be cancelled, and this gateway runs none \
+                 (`background: true` is refused): this response has already completed.",
+            ));
+        }
         Endpoint::ResponseInputItems => {
             let id = Endpoint::input_items_id(path).unwrap_or_default();
             let stored = store

@@ -25,6 +25,9 @@ pub enum Endpoint {
     ResponseInputItems,
     /// `POST /v1/responses/input_tokens`: an estimate, answered locally.
     ResponseInputTokens,
+    /// `POST /v1/responses/{id}/cancel`: answered locally (no response here runs in the
+    /// background, so none can be cancelled).
+    ResponseCancel,
     /// `POST /v1/messages` (Anthropic Messages API, translated onto chat).
     Messages,
     /// `POST /v1/messages/count_tokens`: an estimate, answered locally.
@@ -117,12 +120,20 @@ impl Endpoint {
             "/v1/messages/count_tokens" => (Endpoint::CountTokens, &["POST"]),
             "/v1/completions" => (Endpoint::Completions, &["POST"]),
             "/v1/responses/input_tokens" => (Endpoint::ResponseInputTokens, &["POST"]),
+            // Compaction returns provider-encrypted items: not something a gateway can make.
+            // A 404 like any other unserved OpenAI path, not the 405 of a stored id.
+            "/v1/responses/compact" => {
+                return Err(GatewayError::NotFound {
+                    path: path.to_string(),
+                })
+            }
             "/" => (Endpoint::Root, &["GET", "HEAD"]),
             p if Self::stored_response_id(p).is_some() => {
                 (Endpoint::StoredResponse, &["GET", "DELETE"])
             }
             p if Self::model_id(p).is_some() => (Endpoint::Model, &["GET", "HEAD"]),
             p if Self::input_items_id(p).is_some() => (Endpoint::ResponseInputItems, &["GET"]),
+            p if Self::cancel_id(p).is_some() => (Endpoint::ResponseCancel, &["POST"]),
             _ => {
                 return Err(GatewayError::NotFound {
                     path: path.to_string(),
@@ -148,8 +159,16 @@ impl Endpoint {
 
     /// The id in `/v1/responses/{id}/input_items`.
     pub fn input_items_id(path: &str) -> Option<&str> {
-        let rest = path.strip_prefix("/v1/responses/")?;
-        let id = rest.strip_suffix("/input_items")?;
+        Self::response_sub(path, "/input_items")
+    }
+
+    /// The id in `/v1/responses/{id}/cancel`.
+    pub fn cancel_id(path: &str) -> Option<&str> {
+        Self::response_sub(path, "/cancel")
+    }
+
+    fn response_sub<'a>(path: &'a str, sub: &str) -> Option<&'a str> {
+        let id = path.strip_prefix("/v1/responses/")?.strip_suffix(sub)?;
         (!id.is_empty() && !id.contains('/')).then_some(id)
     }
 
@@ -167,7 +186,8 @@ impl Endpoint {
             Endpoint::Responses
             | Endpoint::StoredResponse
             | Endpoint::ResponseInputItems
-            | Endpoint::ResponseInputTokens => Protocol::Responses,
+            | Endpoint::ResponseInputTokens
+            | Endpoint::ResponseCancel => Protocol::Responses,
             Endpoint::Messages | Endpoint::CountTokens => Protocol::Messages,
             Endpoint::Completions => Protocol::Completions,
             _ => Protocol::Chat,
@@ -195,6 +215,7 @@ impl Endpoint {
             | Endpoint::Model
             | Endpoint::StoredResponse
             | Endpoint::ResponseInputItems
+            | Endpoint::ResponseCancel
             | Endpoint::Root => return None,
         })
     }
@@ -209,6 +230,7 @@ impl Endpoint {
             | Endpoint::Model
             | Endpoint::StoredResponse
             | Endpoint::ResponseInputItems
+            | Endpoint::ResponseCancel
             | Endpoint::Root => BodyFormat::None,
             _ => BodyFormat::Json,
         }
@@ -224,7 +246,9 @@ impl Endpoint {
             | Endpoint::CountTokens
             | Endpoint::ResponseInputTokens => "/chat/completions",
             Endpoint::Completions => "/completions",
-            Endpoint::StoredResponse | Endpoint::ResponseInputItems => "/responses",
+            Endpoint::StoredResponse | Endpoint::ResponseInputItems | Endpoint::ResponseCancel => {
+                "/responses"
+            }
             Endpoint::Root => "/",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::ImagesGenerations => "/images/generations",
@@ -276,6 +300,16 @@ mod tests {
         assert_eq!(
             Endpoint::classify("POST", "/v1/responses/input_tokens"),
             Ok(Endpoint::ResponseInputTokens)
+        );
+        assert_eq!(
+            Endpoint::classify("POST", "/v1/responses/resp_1/cancel"),
+            Ok(Endpoint::ResponseCancel)
+        );
+        assert_eq!(
+            Endpoint::classify("POST", "/v1/responses/compact")
+                .unwrap_err()
+                .status(),
+            404
         );
         assert_eq!(
             Endpoint::classify("GET", "/v1/models/org/model-1"),

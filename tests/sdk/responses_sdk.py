@@ -38,6 +38,16 @@ alone = c.responses.input_tokens.count(model=MODEL, input="and again").input_tok
 more = c.responses.input_tokens.count(model=MODEL, previous_response_id=r.id,
                                       input="and again").input_tokens
 assert 0 < alone < more, (alone, more)
+# --- cancel: nothing runs in the background here (400 for a stored one, 404 for an unknown);
+# compaction is not served (404)
+for fn, exc in [(lambda: c.responses.cancel(r2.id), openai.BadRequestError),
+                (lambda: c.responses.cancel("resp_unknown"), openai.NotFoundError),
+                (lambda: c.responses.compact(model=MODEL, input="x"), openai.NotFoundError)]:
+    try:
+        fn()
+        raise AssertionError(f"expected {exc.__name__}")
+    except exc as e:
+        assert isinstance(e.body, dict) and e.body.get("message"), e.body
 c.responses.delete(r.id)
 try:
     c.responses.retrieve(r.id)
