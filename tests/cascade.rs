@@ -251,15 +251,7 @@ fn large_image(seed: u8) -> String {
 }
 
 async fn post_raw(gw: &Gateway, body: Vec<u8>) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("send");
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
+    gw.post_bytes("/v1/chat/completions", body).await
 }
 
 #[tokio::test]

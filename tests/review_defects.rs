@@ -23,14 +23,8 @@ fn images(n: usize) -> Value {
 }
 
 async fn post(gw: &Gateway, path: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(gw.url(path))
-        .json(body)
-        .send()
+    gw.post_bytes(path, serde_json::to_vec(body).expect("body"))
         .await
-        .expect("send");
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 /// A client that gives up while a retryable status is held back: the gateway must not back

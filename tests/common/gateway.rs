@@ -316,6 +316,20 @@ impl Gateway {
         text(&self.log)
     }
 
+    /// POSTs `body` (JSON text, sent as it is) to `path` without a key: the status and the
+    /// answer as JSON (`Null` when it is not JSON).
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// The status of a plain `GET path` on the admin listener (0 when it does not answer).
     pub fn admin_status(&self, path: &str) -> u16 {
         use std::io::{Read, Write};
