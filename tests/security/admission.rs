@@ -1,0 +1,4 @@
+//! Security: admission (see docs/security.md).
+
+#[allow(unused_imports)]
+use crate::common;

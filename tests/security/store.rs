@@ -1,0 +1,4 @@
+//! Security: store (see docs/security.md).
+
+#[allow(unused_imports)]
+use crate::common;

@@ -1,0 +1,4 @@
+//! Security: translate (see docs/security.md).
+
+#[allow(unused_imports)]
+use crate::common;
