@@ -9,7 +9,9 @@
 //! process, two worker threads admitted at the same instant are serialised by one lock; in
 //! Redis the script is atomic.
 //!
-//! Tokens are reserved before forwarding ([`quota::reservation`]) and settled to the real
+//! A request is admitted before its body is read (requests, concurrency, and a check that no
+//! token window is spent); its tokens are reserved once the body is read
+//! ([`Admission::reserve`], [`quota::reservation`]) and settled to the real
 //! usage when the response has ended, streams included; an answer whose usage is unknown
 //! keeps its reservation (never zero).
 
@@ -96,12 +98,21 @@ impl Limiter {
     }
 }
 
-/// What one request asks of the limits.
+/// What one request asks of the limits. The proxy admits with `tokens: 0` before reading the
+/// body (the request, the concurrency slot, and a check that no token window is already
+/// spent), then reserves the body's tokens with [`Admission::reserve`].
 pub struct Ask<'a> {
     pub key: Option<&'a ApiKey>,
     pub global: &'a GlobalLimits,
     /// The token reservation ([`quota::reservation`]).
     pub tokens: u64,
+}
+
+/// Where a counter's count went: settlement corrects it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Shared,
+    Local,
 }
 
 /// An admitted request: hold it until the response has ended, then [`Admission::settle`].
@@ -110,12 +121,13 @@ pub struct Admission {
     _guards: Vec<Guard>,
     /// OpenAI's `x-ratelimit-*` headers for the key's limits.
     pub headers: Vec<(&'static str, String)>,
-    /// Token counters with the window their reservation went into.
-    reserved: Vec<(Counter, u64)>,
-    /// Where the counters live.
+    /// Token and budget counters with the window their count went into, and where.
+    reserved: Vec<(Counter, u64, Place)>,
+    /// The Redis side, when the concurrency lease lives there.
     shared: Option<Arc<SharedLimits>>,
     lease: Option<Lease>,
-    local: Option<Arc<Limiter>>,
+    /// The limiter that admitted (the token reservation and local settlement use it).
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl Drop for Admission {
@@ -128,32 +140,69 @@ impl Drop for Admission {
 }
 
 impl Admission {
+    /// After the body is read: reserves `tokens` in every token window the admission checked
+    /// (429 when one has no room; the request itself stays counted, as it was made).
+    pub async fn reserve(&mut self, tokens: u64) -> Result<(), GatewayError> {
+        let at: Vec<usize> = (0..self.reserved.len())
+            .filter(|&i| self.reserved[i].0.unit == Unit::Tokens)
+            .collect();
+        let Some(limiter) = self
+            .limiter
+            .clone()
+            .filter(|_| tokens > 0 && !at.is_empty())
+        else {
+            return Ok(());
+        };
+        let counters: Vec<Counter> = at
+            .iter()
+            .map(|&i| Counter {
+                cost: tokens,
+                ..self.reserved[i].0.clone()
+            })
+            .collect();
+        let (readings, place) = limiter.count(&counters).await?;
+        self.headers.retain(|(h, _)| !h.ends_with("-tokens"));
+        for ((&i, c), r) in at.iter().zip(counters).zip(readings) {
+            if c.scope.starts_with("k:") && c.window == Window::Minute {
+                let remaining = (c.limit as f64 - r.used - c.cost as f64).max(0.0) as u64;
+                self.headers
+                    .extend(headers(c.unit, c.limit, remaining, r.reset_ms));
+            }
+            self.reserved[i] = (c, r.idx, place);
+        }
+        Ok(())
+    }
+
     /// The response has ended: correct the token reservation to `used` (prompt + completion;
     /// `None` when unknown keeps the reservation), add the answer's spend (micro-dollars) to
     /// the budgets, and free the concurrency slots.
     pub fn settle(mut self, used: Option<u64>, spend_micros: u64) {
-        let corrections: Vec<(Counter, u64, i64)> = self
-            .reserved
-            .iter()
-            .filter_map(|(c, idx)| {
-                let actual = match c.unit {
-                    Unit::Tokens => used?,
-                    _ => spend_micros,
-                };
-                Some((c.clone(), *idx, actual as i64 - c.cost as i64))
-            })
-            .collect();
+        let mut shared_fix = Vec::new();
+        let mut local_fix = Vec::new();
+        for (c, idx, place) in &self.reserved {
+            let actual = match c.unit {
+                Unit::Tokens => match used {
+                    Some(u) => u,
+                    None => continue,
+                },
+                _ => spend_micros,
+            };
+            let fix = (c.clone(), *idx, actual as i64 - c.cost as i64);
+            match place {
+                Place::Shared => shared_fix.push(fix),
+                Place::Local => local_fix.push(fix),
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            for (c, idx, delta) in local_fix {
+                limiter.local.settle(&c.name(), idx, delta);
+            }
+        }
         let lease = self.lease.take();
-        match (self.shared.clone(), self.local.clone()) {
-            (Some(shared), _) => {
-                tokio::spawn(async move { shared.settle(corrections, lease).await });
+        if let Some(shared) = self.shared.clone() {
+            if !shared_fix.is_empty() || lease.is_some() {
+                tokio::spawn(async move { shared.settle(shared_fix, lease).await });
             }
-            (None, Some(limiter)) => {
-                for (c, idx, delta) in corrections {
-                    limiter.local.settle(&c.name(), idx, delta);
-                }
-            }
-            (None, None) => {}
         }
     }
 }
@@ -165,7 +214,6 @@ impl Limiter {
         let key_scope = ask.key.map(|k| format!("k:{}", k.id));
         let key_quota = ask.key.map(|k| k.quota).unwrap_or_default();
         let mut counters = quota::counters("g", &ask.global.quota, ask.tokens);
-        let key_from = counters.len();
         if let Some(scope) = &key_scope {
             counters.extend(quota::counters(scope, &key_quota, ask.tokens));
         }
@@ -182,48 +230,66 @@ impl Limiter {
         if let (Some(scope), Some(c)) = (&key_scope, key_quota.concurrency) {
             leases.push((scope.clone(), c));
         }
-        let who = |i: usize| match (i < key_from, ask.key) {
-            (false, Some(k)) => format!("key `{}`", k.id),
-            _ => "the gateway's global".to_string(),
-        };
         if let Some(shared) = &self.shared {
             match shared.admit(&counters, &leases).await {
                 Ok(Verdict::Admitted { readings, lease }) => {
-                    let mut adm = admitted(&counters, &readings, key_from);
+                    let mut adm = admitted(&counters, &readings, Place::Shared);
                     adm.shared = Some(shared.clone());
                     adm.lease = lease;
+                    adm.limiter = Some(self.clone());
                     return Ok(adm);
                 }
                 Ok(Verdict::Refused { index, reading }) => {
-                    return Err(refusal(&counters, &leases, index, reading, &who));
+                    return Err(refusal(&counters, &leases, index, reading));
                 }
                 Err(e) if shared.state.settings.on_failure == OnFailure::Refuse => {
-                    return Err(GatewayError::Unavailable {
-                        message: format!("Shared limits are unavailable: {e}."),
-                    });
+                    return Err(unavailable(&e));
                 }
                 Err(_) => {} // fall back to this instance's share
             }
         }
-        let share = self
-            .shared
+        self.admit_locally(&counters, &leases, self.share())
+    }
+
+    /// Each instance's part of a limit when counting locally: 1, or `redis.instances` when
+    /// this is the fallback of a shared limiter.
+    fn share(&self) -> u32 {
+        self.shared
             .as_ref()
-            .map_or(1, |s| s.state.settings.instances);
-        self.admit_locally(&counters, &leases, key_from, share, &who)
+            .map_or(1, |s| s.state.settings.instances)
+    }
+
+    /// Counts `counters` (no concurrency leases): in Redis when shared and reachable, else
+    /// in-process (the fallback rules of [`Limiter::admit`]).
+    async fn count(&self, counters: &[Counter]) -> Result<(Vec<Reading>, Place), GatewayError> {
+        if let Some(shared) = &self.shared {
+            match shared.admit(counters, &[]).await {
+                Ok(Verdict::Admitted { readings, .. }) => return Ok((readings, Place::Shared)),
+                Ok(Verdict::Refused { index, reading }) => {
+                    return Err(refusal(counters, &[], index, reading));
+                }
+                Err(e) if shared.state.settings.on_failure == OnFailure::Refuse => {
+                    return Err(unavailable(&e));
+                }
+                Err(_) => {}
+            }
+        }
+        self.local
+            .admit(counters, self.share())
+            .map(|r| (r, Place::Local))
+            .map_err(|(i, r)| refusal(counters, &[], i, r))
     }
 
     fn admit_locally(
         self: &Arc<Self>,
         counters: &[Counter],
         leases: &[(String, u32)],
-        key_from: usize,
         share: u32,
-        who: &dyn Fn(usize) -> String,
     ) -> Result<Admission, GatewayError> {
         let readings = self
             .local
             .admit(counters, share)
-            .map_err(|(i, r)| refusal(counters, leases, i, r, who))?;
+            .map_err(|(i, r)| refusal(counters, leases, i, r))?;
         let mut guards = Vec::new();
         for (i, (scope, limit)) in leases.iter().enumerate() {
             let inflight = if scope == "g" {
@@ -244,14 +310,20 @@ impl Limiter {
                     reset_ms: 1000,
                     idx: 0,
                 };
-                return Err(refusal(counters, leases, counters.len() + i, reading, who));
+                return Err(refusal(counters, leases, counters.len() + i, reading));
             }
             guards.push(guard);
         }
-        let mut adm = admitted(counters, &readings, key_from);
+        let mut adm = admitted(counters, &readings, Place::Local);
         adm._guards = guards;
-        adm.local = Some(self.clone());
+        adm.limiter = Some(self.clone());
         Ok(adm)
+    }
+}
+
+fn unavailable(e: &impl std::fmt::Display) -> GatewayError {
+    GatewayError::Unavailable {
+        message: format!("Shared limits are unavailable: {e}."),
     }
 }
 
@@ -312,14 +384,14 @@ impl Limiter {
     }
 }
 
-/// The admission: the key's rate-limit headers and the token counters to settle.
-fn admitted(counters: &[Counter], readings: &[Reading], key_from: usize) -> Admission {
+/// The admission: the key's rate-limit headers and the token and budget counters to settle.
+fn admitted(counters: &[Counter], readings: &[Reading], place: Place) -> Admission {
     let mut adm = Admission::default();
-    for (i, (c, r)) in counters.iter().zip(readings).enumerate() {
+    for (c, r) in counters.iter().zip(readings) {
         if c.unit != Unit::Requests {
-            adm.reserved.push((c.clone(), r.idx));
+            adm.reserved.push((c.clone(), r.idx, place));
         }
-        if i >= key_from && c.window == Window::Minute {
+        if c.scope.starts_with("k:") && c.window == Window::Minute {
             let remaining = (c.limit as f64 - r.used - c.cost as f64).max(0.0) as u64;
             adm.headers
                 .extend(headers(c.unit, c.limit, remaining, r.reset_ms));
@@ -352,19 +424,12 @@ fn refusal(
     leases: &[(String, u32)],
     index: usize,
     r: Reading,
-    who: &dyn Fn(usize) -> String,
 ) -> GatewayError {
     let reset_s = r.reset_ms.div_ceil(1000).max(1);
     let Some(c) = counters.get(index) else {
-        let limit = leases.get(index - counters.len()).map_or(0, |l| l.1);
-        let scope_is_key = leases
-            .get(index - counters.len())
-            .is_some_and(|l| l.0 != "g");
-        let whom = if scope_is_key {
-            who(usize::MAX)
-        } else {
-            who(0)
-        };
+        let lease = leases.get(index.saturating_sub(counters.len()));
+        let limit = lease.map_or(0, |l| l.1);
+        let whom = whom(lease.map_or("g", |l| l.0.as_str()));
         return GatewayError::RateLimited {
             message: format!(
                 "Too many requests in flight for {whom}: limit {limit}. Retry when one finishes."
@@ -378,7 +443,7 @@ fn refusal(
         return GatewayError::RateLimited {
             message: format!(
                 "The budget of {} is spent: {:.6} of {:.6} USD this {}. Retry after {reset_s} s.",
-                who(index),
+                whom(&c.scope),
                 r.used / 1e6,
                 c.limit as f64 / 1e6,
                 if c.window == Window::Day {
@@ -398,12 +463,20 @@ fn refusal(
     GatewayError::RateLimited {
         message: format!(
             "Rate limit reached for {} {}: limit {}, used {}{ask}. Retry after {reset_s} s.",
-            who(index),
+            whom(&c.scope),
             c.describe(),
             c.limit,
             r.used.floor() as u64
         ),
         headers,
+    }
+}
+
+/// Who a counter's scope belongs to, for the client: `g` is the gateway's, `k:<id>` a key's.
+fn whom(scope: &str) -> String {
+    match scope.strip_prefix("k:") {
+        Some(id) => format!("key `{id}`"),
+        None => "the gateway's global".to_string(),
     }
 }
 
@@ -504,6 +577,36 @@ mod tests {
         assert!(admit(&l, None, &g).await.is_none());
         drop(a);
         assert!(admit(&l, None, &g).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn requests_are_admitted_before_their_tokens_are_reserved() {
+        let l = Arc::new(Limiter::default());
+        let k = ApiKey::for_tests(
+            "t",
+            Quota {
+                tpm: Some(1000),
+                ..Default::default()
+            },
+        );
+        let g = GlobalLimits::default();
+        let ask = || Ask {
+            key: Some(&k),
+            global: &g,
+            tokens: 0,
+        };
+        let mut a = l.admit(ask()).await.unwrap();
+        a.reserve(600).await.unwrap();
+        assert!(a
+            .headers
+            .contains(&("x-ratelimit-remaining-tokens", "400".to_string())));
+        // Admitted (400 left), but its body's 600 tokens do not fit.
+        let mut b = l.admit(ask()).await.unwrap();
+        assert_eq!(b.reserve(600).await.err().unwrap().status(), 429);
+        // The first used 1200: the window is over its limit, so the next request is refused
+        // before its body is read.
+        a.settle(Some(1200), 0);
+        assert_eq!(l.admit(ask()).await.err().unwrap().status(), 429);
     }
 
     #[tokio::test]

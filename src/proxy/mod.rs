@@ -447,6 +447,18 @@ impl Gateway {
         }
         let key = rt.keys.authenticate(&req.headers)?;
         info.key = key.clone();
+        // Admission before any work: the request counts and takes its concurrency slots now,
+        // so a refused or excess request costs no body read, parse or translation; the
+        // body's tokens are reserved once it has been read.
+        let ask = Ask {
+            key: key.as_deref(),
+            global: &rt.global_limits,
+            tokens: 0,
+        };
+        let admission = Box::pin(self.limiter.admit(ask))
+            .await
+            .inspect_err(|_| info.rate_limited = true)?;
+        let admission = ctx.admission.insert(Box::new(admission));
         let Some(kind) = endpoint.kind() else {
             return Box::pin(local::answer(
                 session,
@@ -496,16 +508,10 @@ impl Gateway {
             rt.global_limits.reserve_output_tokens,
         );
         info.prompt_estimate = (client_len as u64).div_ceil(4);
-        let ask = Ask {
-            key: key.as_deref(),
-            global: &rt.global_limits,
-            tokens,
-        };
-        let admission = Box::pin(self.limiter.admit(ask))
+        Box::pin(admission.reserve(tokens))
             .await
             .inspect_err(|_| info.rate_limited = true)?;
         headers.extend(admission.headers.iter().cloned());
-        ctx.admission = Some(Box::new(admission));
         info.stream = peeked.stream || kind == Kind::Speech;
         let (endpoint, translated) = (incoming.endpoint, incoming.translation.is_some());
         let input = prepare::Input {

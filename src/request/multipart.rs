@@ -45,11 +45,25 @@ pub async fn summarize(
         };
         let name = field.name().unwrap_or("").to_string();
         if field.file_name().is_some() {
+            if name == "model" {
+                return Err(GatewayError::bad_param(
+                    "The form's `model` must be a text field, not a file.",
+                    "model",
+                ));
+            }
             out.files.push(name);
             continue;
         }
         out.fields.push(name.clone());
         if name == "model" {
+            if out.model.is_some() {
+                // The gateway routes and authorizes by one `model`; a provider may read the
+                // other. Two are refused rather than guessed at.
+                return Err(GatewayError::bad_param(
+                    "The form has more than one `model` field; send exactly one.",
+                    "model",
+                ));
+            }
             let text = field.text().await.map_err(|e| {
                 GatewayError::bad_param(format!("Unreadable `model` field: {e}"), "model")
             })?;
@@ -71,6 +85,14 @@ mod tests {
             .unwrap();
         assert_eq!(s.model.as_deref(), Some("whisper-1"));
         assert_eq!(s.files, vec!["file".to_string()]);
+        let twice = body.replace(
+            "--XX--",
+            "--XX\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o\r\n--XX--",
+        );
+        let e = summarize(Some("multipart/form-data; boundary=XX"), Bytes::from(twice))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
         assert!(summarize(Some("application/json"), Bytes::new())
             .await
             .is_err());
