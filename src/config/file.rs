@@ -225,10 +225,16 @@ fn default_min_samples() -> u64 {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
-    /// Client keys. None configured: the gateway runs open (and says so at start-up).
+    /// Client keys. None configured: the gateway runs open, which is refused on a
+    /// non-loopback address unless `open: true` says it is meant.
     pub keys: Vec<KeySection>,
     /// SHA-256 hex of the key that guards `/admin/*` (`llm-relay hash-key`).
     pub admin_key_sha256: Option<String>,
+    /// Environment variable holding `admin_key_sha256` (a Kubernetes Secret, say).
+    pub admin_key_sha256_env: Option<String>,
+    /// The gateway runs without client keys (and, without an admin key, with an open admin
+    /// listener) on purpose, also on non-loopback addresses. Not allowed with `keys`.
+    pub open: bool,
 }
 
 /// `auth.keys[i]:`
@@ -238,7 +244,11 @@ pub struct KeySection {
     /// What logs, metrics and statistics show for this key.
     pub id: String,
     /// SHA-256 hex of the key (`llm-relay hash-key`); the key itself is never stored.
-    pub sha256: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Environment variable holding the SHA-256 hex instead (one of the two is required).
+    #[serde(default)]
+    pub sha256_env: Option<String>,
     /// Models this key may use (globs); empty means all.
     #[serde(default)]
     pub models: Vec<String>,

@@ -79,3 +79,318 @@ async fn other_smuggling_shapes_are_refused_and_closed() {
     }
     assert_eq!(mock.stats().await["requests"]["chat"], 0);
 }
+
+// ---- Item 8: no open relay on a public address ----------------------------------------------
+
+const POOL: &str = "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\nroutes:\n  - model: m\n    pool: p\n";
+
+/// Environment variables the configs below read: removed unless a test gives them.
+const ENV: [&str; 4] = [
+    "HUNYUAN_API_KEY",
+    "RELAY_KEY_SHA256",
+    "RELAY_ADMIN_KEY_SHA256",
+    "LLM_RELAY_CONFIG",
+];
+
+/// `llm-relay -t --config <file>`: whether it passed, and its stderr.
+fn dash_t(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-relay"));
+    cmd.arg("-t").arg("--config").arg(path);
+    for k in ENV {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run llm-relay -t");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn dash_t_yaml(yaml: &str) -> (bool, String) {
+    let path = crate::common::gateway::scratch("dash-t").join("relay.yaml");
+    std::fs::write(&path, yaml).expect("write relay.yaml");
+    dash_t(&path, &[])
+}
+
+fn sha(key: &str) -> String {
+    hex::encode(llm_relay::policy::auth::hash_key(key))
+}
+
+#[test]
+fn a_public_listener_without_keys_is_refused_unless_open_is_said() {
+    // Keyless on every interface: refused, naming the address, the key and the fixes.
+    let (ok, err) = dash_t_yaml(&format!("server:\n  listen: [\"0.0.0.0:8080\"]\n{POOL}"));
+    assert!(!ok, "refused: {err}");
+    for part in ["server.listen[0]", "0.0.0.0:8080", "auth.keys", "auth.open: true", "gen-key"] {
+        assert!(err.contains(part), "the message names {part}: {err}");
+    }
+    // The second address, IPv6 any, and a LAN address are public too.
+    for addr in ["[::]:8080", "10.1.2.3:8080", "[::ffff:10.0.0.1]:80"] {
+        let (ok, err) = dash_t_yaml(&format!(
+            "server:\n  listen: [\"127.0.0.1:8080\", \"{addr}\"]\n{POOL}"
+        ));
+        assert!(!ok && err.contains("server.listen[1]"), "{addr}: {err}");
+    }
+    // Said on purpose: passes.
+    let (ok, err) = dash_t_yaml(&format!(
+        "server:\n  listen: [\"0.0.0.0:8080\"]\nauth:\n  open: true\n{POOL}"
+    ));
+    assert!(ok, "auth.open: true passes: {err}");
+    // With a key: passes.
+    let (ok, err) = dash_t_yaml(&format!(
+        "server:\n  listen: [\"0.0.0.0:8080\"]\nauth:\n  keys:\n    - id: a\n      sha256: \"{}\"\n{POOL}",
+        sha("sk-a")
+    ));
+    assert!(ok, "keys pass: {err}");
+    // `open` with keys contradicts itself.
+    let (ok, err) = dash_t_yaml(&format!(
+        "auth:\n  open: true\n  keys:\n    - id: a\n      sha256: \"{}\"\n{POOL}",
+        sha("sk-a")
+    ));
+    assert!(!ok && err.contains("auth.open"), "{err}");
+}
+
+#[test]
+fn loopback_without_keys_still_runs() {
+    // The demo's shape: loopback (IPv4, IPv6, mapped), no keys, no admin key.
+    let (ok, err) = dash_t_yaml(&format!(
+        "server:\n  listen: [\"127.0.0.1:8080\", \"[::1]:8080\", \"[::ffff:127.0.0.1]:8081\"]\n  admin_listen: \"[::1]:9091\"\n{POOL}"
+    ));
+    assert!(ok, "{err}");
+    // The defaults (127.0.0.1:8080 and :9091).
+    let (ok, err) = dash_t_yaml(POOL);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn a_public_admin_listener_needs_the_admin_key() {
+    let keys = format!(
+        "auth:\n  keys:\n    - id: a\n      sha256: \"{}\"\n",
+        sha("sk-a")
+    );
+    let (ok, err) = dash_t_yaml(&format!(
+        "server:\n  admin_listen: \"0.0.0.0:9091\"\n{keys}{POOL}"
+    ));
+    assert!(!ok, "refused: {err}");
+    for part in ["server.admin_listen", "0.0.0.0:9091", "auth.admin_key_sha256"] {
+        assert!(err.contains(part), "the message names {part}: {err}");
+    }
+    let (ok, err) = dash_t_yaml(&format!(
+        "server:\n  admin_listen: \"0.0.0.0:9091\"\n{keys}  admin_key_sha256: \"{}\"\n{POOL}",
+        sha("sk-admin")
+    ));
+    assert!(ok, "with the admin key: {err}");
+}
+
+#[test]
+fn shipped_relay_yaml_passes_with_its_environment() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/relay.yaml");
+    let (client, admin) = (sha("sk-client"), sha("sk-admin"));
+    let env = [
+        ("HUNYUAN_API_KEY", "sk-provider"),
+        ("RELAY_KEY_SHA256", client.as_str()),
+        ("RELAY_ADMIN_KEY_SHA256", admin.as_str()),
+    ];
+    let (ok, err) = dash_t(&path, &env);
+    assert!(ok, "conf/relay.yaml with its environment: {err}");
+    // A missing key hash names its variable; a wrong one is not echoed.
+    let (ok, err) = dash_t(&path, &env[..2]);
+    assert!(!ok && err.contains("RELAY_ADMIN_KEY_SHA256"), "{err}");
+    let (ok, err) = dash_t(
+        &path,
+        &[env[0], env[1], ("RELAY_ADMIN_KEY_SHA256", "sk-admin-by-mistake")],
+    );
+    assert!(!ok && err.contains("auth.admin_key_sha256_env"), "{err}");
+    assert!(!err.contains("sk-admin-by-mistake"), "the value is never shown: {err}");
+}
+
+/// A gateway started by hand (the harness binds loopback only); killed on drop.
+struct Public {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    api: String,
+    admin: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Public {
+    fn start(auth: &str, upstream: &str) -> Public {
+        use crate::common::gateway::{free_port, scratch, wait_until_blocking};
+        use std::io::BufRead;
+        let (port, admin_port) = (free_port(), free_port());
+        let dir = scratch("public");
+        let yaml = format!(
+            "server:\n  listen: [\"0.0.0.0:{port}\"]\n  admin_listen: \"127.0.0.1:{admin_port}\"\n{auth}pools:\n  p:\n    urls: [\"{upstream}/v1\"]\nroutes:\n  - model: hunyuan-turbos-latest\n    pool: p\n"
+        );
+        std::fs::write(dir.join("relay.yaml"), yaml).expect("write relay.yaml");
+        std::fs::write(
+            dir.join("pingora.yaml"),
+            format!(
+                "---\nversion: 1\nthreads: 1\npid_file: {d}/pid\nupgrade_sock: {d}/upgrade.sock\ngrace_period_seconds: 1\ngraceful_shutdown_timeout_seconds: 1\n",
+                d = dir.display()
+            ),
+        )
+        .expect("write pingora.yaml");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llm-relay"))
+            .arg("--config")
+            .arg(dir.join("relay.yaml"))
+            .arg("-c")
+            .arg(dir.join("pingora.yaml"))
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn llm-relay");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(err) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        let gw = Public {
+            child,
+            dir,
+            api: format!("127.0.0.1:{port}"),
+            admin: format!("127.0.0.1:{admin_port}"),
+            log,
+        };
+        let up = wait_until_blocking(std::time::Duration::from_secs(20), || {
+            gw.log_text().contains("listening on")
+                && std::net::TcpStream::connect(&gw.api).is_ok()
+                && std::net::TcpStream::connect(&gw.admin).is_ok()
+        });
+        assert!(up, "the gateway did not start:\n{}", gw.log_text());
+        gw
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Public {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Item 8, reload: a file that would expose the running listeners is refused by
+/// `POST /admin/reload` and by SIGHUP, the old config (with its keys) stays, and the log says
+/// why. The listener is not rebound by a reload, so moving `listen` to loopback in the same
+/// file does not make dropping the keys safe.
+#[tokio::test]
+async fn reload_refuses_a_config_that_would_expose_the_running_listener() {
+    use crate::common::gateway::wait_until;
+    let mock = Mock::start(false);
+    let upstream = format!("http://{}", mock.addr);
+    let auth = format!(
+        "auth:\n  keys:\n    - id: a\n      sha256: \"{}\"\n",
+        sha("sk-a")
+    );
+    let gw = Public::start(&auth, &upstream);
+    let chat = |key: Option<&'static str>| {
+        let url = format!("http://{}/v1/chat/completions", gw.api);
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(CHAT);
+            if let Some(k) = key {
+                r = r.bearer_auth(k);
+            }
+            r.send().await.map_or(0, |r| r.status().as_u16())
+        }
+    };
+    assert_eq!(chat(None).await, 401);
+    assert_eq!(chat(Some("sk-a")).await, 200);
+
+    let admin_port = gw.admin.rsplit(':').next().unwrap_or_default().to_string();
+    let keyless = |listen: &str| {
+        format!(
+            "server:\n  listen: [\"{listen}\"]\n  admin_listen: \"127.0.0.1:{admin_port}\"\npools:\n  p:\n    urls: [\"{upstream}/v1\"]\nroutes:\n  - model: hunyuan-turbos-latest\n    pool: p\n"
+        )
+    };
+    let reload = || async {
+        let r = reqwest::Client::new()
+            .post(format!("http://{}/admin/reload", gw.admin))
+            .send()
+            .await
+            .expect("POST /admin/reload");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    };
+    let cfg = gw.dir.join("relay.yaml");
+    for listen in ["0.0.0.0:1", "127.0.0.1:1"] {
+        std::fs::write(&cfg, keyless(listen)).expect("rewrite relay.yaml");
+        let (status, body) = reload().await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body.contains("auth.keys") && body.contains("not a loopback address"),
+            "{body}"
+        );
+        assert_eq!(chat(None).await, 401, "the keys stay ({listen})");
+    }
+    // SIGHUP takes the same path and logs why.
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "HUP", &gw.child.id().to_string()])
+        .status();
+    let g = &gw;
+    let logged = wait_until(std::time::Duration::from_secs(10), || async move {
+        g.log_text()
+            .lines()
+            .filter(|l| l.contains("reload refused") && l.contains("not a loopback address"))
+            .count()
+            >= 3
+    })
+    .await;
+    assert!(logged, "{}", gw.log_text());
+    assert_eq!(chat(None).await, 401);
+    assert_eq!(chat(Some("sk-a")).await, 200);
+}
+
+/// Item 8: the shipped deployment configs pass the check: the Kubernetes ConfigMap's
+/// relay.yaml (keys and admin key from the Secret's variables; refused without them) and the
+/// container image's demo (on 0.0.0.0, open on purpose with the mock only).
+#[test]
+fn shipped_deployment_configs_pass_the_check() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml"))
+        .expect("configmap.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&manifest).expect("configmap YAML");
+    let relay = doc["data"]["relay.yaml"].as_str().expect("data.relay.yaml");
+    let path = crate::common::gateway::scratch("configmap").join("relay.yaml");
+    std::fs::write(&path, relay).expect("write relay.yaml");
+    let (client, admin) = (sha("sk-client"), sha("sk-admin"));
+    let env = [
+        ("HUNYUAN_API_KEY", "sk-provider"),
+        ("RELAY_KEY_SHA256", client.as_str()),
+        ("RELAY_ADMIN_KEY_SHA256", admin.as_str()),
+    ];
+    let (ok, err) = dash_t(&path, &env);
+    assert!(ok, "the ConfigMap's relay.yaml: {err}");
+    // The Secret's placeholders are not hashes: a pod started with them refuses to start.
+    let (ok, err) = dash_t(
+        &path,
+        &[
+            env[0],
+            ("RELAY_KEY_SHA256", "replace-with-the-sha256-of-the-client-key"),
+            env[2],
+        ],
+    );
+    assert!(!ok && err.contains("RELAY_KEY_SHA256"), "{err}");
+
+    let (ok, err) = dash_t(&root.join("deploy/container/demo.yaml"), &[]);
+    assert!(ok, "the container demo: {err}");
+    let (ok, err) = dash_t(&root.join("conf/demo.yaml"), &[]);
+    assert!(ok, "the embedded demo: {err}");
+}
