@@ -48,6 +48,10 @@ pub struct FileConfig {
     /// OpenTelemetry traces (off when absent).
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    /// Client request headers every pool forwards on top of its own list (names, or
+    /// prefixes ending in `*`): `x-mock-*` for the bundled mock's knobs, a tracing header.
+    #[serde(default)]
+    pub forward_headers_add: Vec<String>,
 }
 
 /// `telemetry:`
@@ -527,6 +531,12 @@ pub struct PoolSection {
     /// Retries before any byte reached the client.
     #[serde(default)]
     pub retry: RetrySection,
+    /// The client request headers sent on to this pool (names, or prefixes ending in `*`),
+    /// replacing the default list (`upstream::forward::DEFAULT_FORWARD`). The gateway's own
+    /// headers (Host, Content-Length, the provider key, x-request-id, traceparent) are always
+    /// set; the client's credentials never go.
+    #[serde(default)]
+    pub forward_headers: Option<Vec<String>>,
 }
 
 /// `pools.<name>.retry:`

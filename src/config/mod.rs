@@ -21,6 +21,7 @@ use crate::proxy::body::BodyLimits;
 use crate::proxy::cors::Cors;
 use crate::request::kind::Kind;
 use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
+use crate::upstream::forward::Forward;
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
 use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
@@ -392,9 +393,12 @@ fn build_cascade(rt: &Runtime, c: &CascadeSection) -> Result<CascadeSettings, Co
 }
 
 fn build_pools(f: &FileConfig) -> Result<BTreeMap<String, Arc<Pool>>, ConfigError> {
+    let add = Forward::new(f.forward_headers_add.iter().map(String::as_str))
+        .map_err(|e| e.under("forward_headers_add"))?;
     let mut pools = BTreeMap::new();
     for (name, p) in &f.pools {
-        let pool = build_pool(name, p).map_err(|e| e.under(format!("pools.{name}")))?;
+        let mut pool = build_pool(name, p).map_err(|e| e.under(format!("pools.{name}")))?;
+        pool.forward.extend(add.clone());
         pools.insert(name.clone(), Arc::new(pool));
     }
     Ok(pools)
@@ -434,6 +438,10 @@ fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
     pool.request_usage = p.request_usage;
     pool.health = HealthPolicy::try_from(&p.health).map_err(|e| e.under("health"))?;
     pool.retry = RetryPolicy::try_from(&p.retry).map_err(|e| e.under("retry"))?;
+    if let Some(list) = &p.forward_headers {
+        pool.forward = Forward::new(list.iter().map(String::as_str))
+            .map_err(|e| e.under("forward_headers"))?;
+    }
     Ok(pool)
 }
 

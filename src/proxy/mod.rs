@@ -206,7 +206,8 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Try: the provider's path, host and credential; the client's credentials never leave.
+    /// Try: the provider's path, host and credential; of the client's headers only the pool's
+    /// allow-list (`pools.<name>.forward_headers`), never its credentials.
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
@@ -221,6 +222,18 @@ impl ProxyHttp for Gateway {
             uri.parse()
                 .map_err(|e| Error::because(ErrorType::InternalError, "bad upstream uri", e))?,
         );
+        // Only the pool's allow-list of client headers goes on (Content-Length describes the
+        // body the hand-off sends); the gateway's own are set below.
+        let forward = &h.target.pool.forward;
+        let dropped: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| *n != http::header::CONTENT_LENGTH && !forward.allows(n.as_str()))
+            .cloned()
+            .collect();
+        for name in &dropped {
+            req.remove_header(name);
+        }
         req.insert_header(http::header::HOST, member.authority.as_str())?;
         for name in CLIENT_CREDENTIALS {
             req.remove_header(name);

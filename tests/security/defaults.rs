@@ -394,3 +394,113 @@ fn shipped_deployment_configs_pass_the_check() {
     let (ok, err) = dash_t(&root.join("conf/demo.yaml"), &[]);
     assert!(ok, "the embedded demo: {err}");
 }
+
+// ---- Item 9: an allow-list of client headers ------------------------------------------------
+
+/// The header names the mock saw on the last chat request.
+async fn seen_headers(mock: &Mock) -> std::collections::BTreeSet<String> {
+    let stats = mock.stats().await;
+    stats["last"]["chat"]["headers"]
+        .as_object()
+        .map(|h| h.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// What a client may send: SDK and tracing headers, and things that choose or leak something
+/// under the operator's provider key.
+const SENT: [(&str, &str); 16] = [
+    ("user-agent", "OpenAI/Python 1.99.0"),
+    ("accept", "application/json"),
+    ("x-stainless-lang", "python"),
+    ("x-stainless-retry-count", "0"),
+    ("openai-beta", "assistants=v2"),
+    ("anthropic-version", "2023-06-01"),
+    ("tracestate", "vendor=1"),
+    ("idempotency-key", "idem-1"),
+    ("cookie", "session=tenant-a-secret"),
+    ("openai-organization", "org-attacker"),
+    ("openai-project", "proj-attacker"),
+    ("x-forwarded-for", "10.9.8.7"),
+    ("forwarded", "for=10.9.8.7"),
+    ("x-llm-relay-cache", "off"),
+    ("x-tenant", "a"),
+    ("x-api-key", "sk-client-key"),
+];
+
+async fn send_chat(gw: &Gateway, extra: &[(&str, &str)]) -> u16 {
+    let mut r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "req-forward-1")
+        .body(CHAT);
+    for (k, v) in SENT.iter().chain(extra) {
+        r = r.header(*k, *v);
+    }
+    r.send().await.map_or(0, |r| r.status().as_u16())
+}
+
+fn set(names: &[&str]) -> std::collections::BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Item 9: by default the provider gets what the SDKs and tracing need and nothing that
+/// chooses an organisation or leaks the client (Cookie, OpenAI-Organization, OpenAI-Project,
+/// X-Forwarded-For, ...); the gateway's own headers are set.
+#[tokio::test]
+async fn only_the_default_allow_list_of_client_headers_reaches_the_provider() {
+    let (mock, gw) = setup();
+    assert_eq!(send_chat(&gw, &[]).await, 200);
+    let seen = seen_headers(&mock).await;
+    let expected = set(&[
+        // the gateway's own
+        "host",
+        "content-length",
+        "authorization",
+        "x-request-id",
+        // the client's, allowed
+        "content-type",
+        "user-agent",
+        "accept",
+        "x-stainless-lang",
+        "x-stainless-retry-count",
+        "openai-beta",
+        "anthropic-version",
+        "tracestate",
+        "idempotency-key",
+    ]);
+    assert_eq!(seen, expected);
+    let last = &mock.stats().await["last"]["chat"]["headers"];
+    assert_eq!(last["authorization"], format!("Bearer {}", crate::common::gateway::PROVIDER_KEY));
+    assert_eq!(last["x-request-id"], "req-forward-1");
+}
+
+/// Item 9: a pool with `forward_headers` forwards exactly that list (plus the gateway's own
+/// headers and `forward_headers_add`); a client credential can never be listed.
+#[tokio::test]
+async fn a_pool_with_a_list_forwards_exactly_that() {
+    let mock = Mock::start(false);
+    let yaml = format!(
+        "pools:\n  p:\n    urls: [\"http://{}/v1\"]\n    forward_headers: [x-tenant, \"x-stainless-*\", Content-Type]\nroutes:\n  - model: hunyuan-turbos-latest\n    pool: p\n",
+        mock.addr
+    );
+    let gw = Gateway::start(&yaml);
+    assert_eq!(send_chat(&gw, &[("x-mock-events", "1")]).await, 200);
+    let seen = seen_headers(&mock).await;
+    assert_eq!(
+        seen,
+        set(&[
+            "host",
+            "content-length",
+            "x-request-id",
+            "x-tenant",
+            "x-stainless-lang",
+            "x-stainless-retry-count",
+            "content-type",
+            "x-mock-events",
+        ])
+    );
+    let (ok, err) = dash_t_yaml(&yaml.replace("x-tenant,", "x-api-key,"));
+    assert!(!ok && err.contains("pools.p.forward_headers[0]") && err.contains("credential"), "{err}");
+    let (ok, err) = dash_t_yaml(&yaml.replace("x-tenant,", "\"*\","));
+    assert!(!ok && err.contains("pools.p.forward_headers[0]"), "{err}");
+}
