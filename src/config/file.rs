@@ -73,6 +73,10 @@ pub struct OtlpSection {
     /// Headers sent to the collector (e.g. its auth).
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Headers whose values come from environment variables (header name → variable), so a
+    /// collector's credential stays out of the file: `{authorization: OTLP_AUTH}`.
+    #[serde(default)]
+    pub headers_env: std::collections::BTreeMap<String, String>,
     /// Share of new traces recorded (a client's sampled `traceparent` is always followed).
     #[serde(default = "default_sampling_ratio")]
     pub sampling_ratio: f64,

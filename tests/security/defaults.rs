@@ -504,3 +504,153 @@ async fn a_pool_with_a_list_forwards_exactly_that() {
     let (ok, err) = dash_t_yaml(&yaml.replace("x-tenant,", "\"*\","));
     assert!(!ok && err.contains("pools.p.forward_headers[0]"), "{err}");
 }
+
+// ---- Item 11: collector credentials from the environment ------------------------------------
+
+const COLLECTOR_AUTH: &str = "Bearer s3cret-collector-token";
+
+/// An OTLP/HTTP collector that requires `authorization: COLLECTOR_AUTH`: each export is
+/// recorded as (authorized, the body names `service`), and answered 200 or 401.
+struct Collector {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(bool, bool)>>>,
+}
+
+impl Collector {
+    fn start(service: &'static str) -> Collector {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind collector");
+        let port = listener.local_addr().map(|a| a.port()).expect("collector port");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                let record = record.clone();
+                std::thread::spawn(move || {
+                    let Ok(mut writer) = conn.try_clone() else { return };
+                    let mut reader = BufReader::new(conn);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let (mut len, mut authorized) = (0usize, false);
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+                                if k == "content-length" {
+                                    len = v.parse().unwrap_or(0);
+                                }
+                                if k == "authorization" && v == COLLECTOR_AUTH {
+                                    authorized = true;
+                                }
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let names = body.windows(service.len()).any(|w| w == service.as_bytes());
+                        if let Ok(mut s) = record.lock() {
+                            s.push((authorized, names));
+                        }
+                        let status = if authorized { "200 OK" } else { "401 Unauthorized" };
+                        let answer = format!("HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Collector { port, seen }
+    }
+
+    fn exports(&self) -> Vec<(bool, bool)> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn traced(mock: &Mock, port: u16, service: &str, otlp_extra: &str) -> String {
+    format!(
+        "telemetry:\n  otlp:\n    endpoint: \"http://127.0.0.1:{port}\"\n    service_name: {service}\n{otlp_extra}pools:\n  p:\n    urls: [\"http://{}/v1\"]\nroutes:\n  - model: hunyuan-turbos-latest\n    pool: p\n",
+        mock.addr
+    )
+}
+
+/// Sends a chat and waits until the collector saw an export matching `want`.
+async fn export_seen(gw: &Gateway, c: &Collector, want: (bool, bool)) -> bool {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(CHAT)
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16());
+    assert_eq!(r, 200);
+    crate::common::gateway::wait_until(std::time::Duration::from_secs(15), || async {
+        c.exports().contains(&want)
+    })
+    .await
+}
+
+/// Item 11: a collector that requires a credential receives the spans when the credential
+/// comes from the environment: a variable named in `telemetry.otlp.headers_env`, or the
+/// standard `OTEL_EXPORTER_OTLP_TRACES_HEADERS`. Without it the collector refuses them (so it
+/// really checks). The value is never logged.
+#[tokio::test]
+async fn collector_credentials_come_from_the_environment() {
+    let mock = Mock::start(false);
+
+    let c = Collector::start("relay-named-env");
+    let yaml = traced(&mock, c.port, "relay-named-env", "    headers_env: {authorization: OTLP_AUTH}\n");
+    let gw = Gateway::start_with(&yaml, &[("OTLP_AUTH", COLLECTOR_AUTH)]);
+    assert!(export_seen(&gw, &c, (true, true)).await, "{:?}", c.exports());
+    assert!(c.exports().iter().all(|(authorized, _)| *authorized));
+    assert!(!gw.log_text().contains("s3cret"), "{}", gw.log_text());
+    drop(gw);
+
+    let c = Collector::start("relay-standard-env");
+    let yaml = traced(&mock, c.port, "relay-standard-env", "");
+    let gw = Gateway::start_with(
+        &yaml,
+        &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20s3cret-collector-token")],
+    );
+    assert!(export_seen(&gw, &c, (true, true)).await, "{:?}", c.exports());
+    assert!(!gw.log_text().contains("s3cret"), "{}", gw.log_text());
+    drop(gw);
+
+    let c = Collector::start("relay-no-auth");
+    let gw = Gateway::start(&traced(&mock, c.port, "relay-no-auth", ""));
+    assert!(export_seen(&gw, &c, (false, true)).await, "{:?}", c.exports());
+}
+
+/// Item 11: a named variable that is missing, or a malformed standard variable, is a clear
+/// `-t` error naming the variable, never showing a value.
+#[test]
+fn collector_credential_errors_name_the_variable() {
+    let mock_addr = "127.0.0.1:1";
+    let yaml = format!(
+        "telemetry:\n  otlp:\n    endpoint: \"http://127.0.0.1:4318\"\n    headers_env: {{authorization: OTLP_AUTH_UNSET_FOR_TEST}}\npools:\n  p:\n    urls: [\"http://{mock_addr}/v1\"]\n"
+    );
+    let (ok, err) = dash_t_yaml(&yaml);
+    assert!(
+        !ok && err.contains("telemetry.otlp.headers_env.authorization")
+            && err.contains("OTLP_AUTH_UNSET_FOR_TEST"),
+        "{err}"
+    );
+    let path = crate::common::gateway::scratch("otlp-t").join("relay.yaml");
+    std::fs::write(&path, yaml.replace("    headers_env: {authorization: OTLP_AUTH_UNSET_FOR_TEST}\n", "")).expect("write");
+    let (ok, err) = dash_t(&path, &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization")]);
+    assert!(!ok && err.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{err}");
+    let (ok, err) = dash_t(&path, &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20x")]);
+    assert!(ok, "{err}");
+}
