@@ -68,7 +68,10 @@ const STANDARD_HEADER_VARS: [&str; 2] = [
 /// Checks a header for the collector; errors name the header, never the value.
 fn check_header(path: &str, name: &str, value: &str) -> Result<(), ConfigError> {
     if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(ConfigError::at(path, format!("`{name}` is not a header name")));
+        return Err(ConfigError::at(
+            path,
+            format!("`{name}` is not a header name"),
+        ));
     }
     if value.is_empty() || http::HeaderValue::from_str(value).is_err() {
         return Err(ConfigError::at(
@@ -89,16 +92,23 @@ fn collector_headers(o: &OtlpSection) -> Result<HashMap<String, String>, ConfigE
     }
     for (name, var) in &o.headers_env {
         let path = format!("headers_env.{name}");
-        let value = std::env::var(var)
-            .map_err(|_| ConfigError::at(&path, format!("environment variable {var} is not set")))?;
+        let value = std::env::var(var).map_err(|_| {
+            ConfigError::at(&path, format!("environment variable {var} is not set"))
+        })?;
         check_header(&path, name, value.trim()).map_err(|_| {
             ConfigError::at(
                 &path,
                 format!("environment variable {var} is empty or not a valid header value"),
             )
         })?;
-        if out.insert(name.to_ascii_lowercase(), value.trim().to_string()).is_some() {
-            return Err(ConfigError::at(&path, format!("`{name}` is also in headers: keep one")));
+        if out
+            .insert(name.to_ascii_lowercase(), value.trim().to_string())
+            .is_some()
+        {
+            return Err(ConfigError::at(
+                &path,
+                format!("`{name}` is also in headers: keep one"),
+            ));
         }
     }
     for var in STANDARD_HEADER_VARS {
@@ -106,9 +116,9 @@ fn collector_headers(o: &OtlpSection) -> Result<HashMap<String, String>, ConfigE
             continue;
         };
         for (i, entry) in list.split_terminator(',').map(str::trim).enumerate() {
-            let checked = entry.split_once('=').and_then(|(name, value)| {
-                check_header("", name.trim(), value.trim()).ok()
-            });
+            let checked = entry
+                .split_once('=')
+                .and_then(|(name, value)| check_header("", name.trim(), value.trim()).ok());
             if checked.is_none() {
                 return Err(ConfigError::whole(format!(
                     "environment variable {var}: entry {i} is not `name=value` with a header name and a non-empty value"

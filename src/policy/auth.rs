@@ -159,9 +159,7 @@ impl Keys {
                 k.sha256.as_deref(),
                 k.sha256_env.as_deref(),
             )?
-            .ok_or_else(|| {
-                ConfigError::at(&path, "one of sha256 or sha256_env is required")
-            })?;
+            .ok_or_else(|| ConfigError::at(&path, "one of sha256 or sha256_env is required"))?;
             let expires = match &k.expires {
                 None => None,
                 Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {

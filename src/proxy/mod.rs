@@ -758,7 +758,11 @@ fn keepalive(decided: Option<u64>, draining: bool, configured: u64) -> Option<Op
         // Move clients to the new process: this connection ends after this answer.
         Some(_) if draining => Some(None),
         Some(0) => Some(Some(configured)),
-        Some(t) => Some(Some(if configured == 0 { t } else { t.min(configured) })),
+        Some(t) => Some(Some(if configured == 0 {
+            t
+        } else {
+            t.min(configured)
+        })),
     }
 }
 

@@ -29,7 +29,12 @@ pub const DEFAULT_FORWARD: [&str; 11] = [
 
 /// Headers that are never forwarded, whatever a list says: the client's credentials for the
 /// gateway (the provider key takes their place).
-const NEVER: [&str; 4] = ["authorization", "x-api-key", "api-key", "proxy-authorization"];
+const NEVER: [&str; 4] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+];
 
 /// A compiled allow-list: exact lowercase names and name prefixes (`x-stainless-*`).
 #[derive(Debug, Clone)]
@@ -67,7 +72,13 @@ impl Forward {
                     format!("`{e}` is not a header name or a prefix ending in `*` (a bare `*` is not allowed)"),
                 ));
             }
-            if NEVER.iter().any(|n| if glob { n.starts_with(name) } else { *n == name }) {
+            if NEVER.iter().any(|n| {
+                if glob {
+                    n.starts_with(name)
+                } else {
+                    *n == name
+                }
+            }) {
                 return Err(ConfigError::at(
                     format!("[{i}]"),
                     format!("`{e}` would match the client's credential, which is never forwarded"),
@@ -101,17 +112,30 @@ mod tests {
     #[test]
     fn default_list_keeps_sdk_and_tracing_headers_only() {
         let f = Forward::default();
-        for ok in ["content-type", "x-stainless-os", "traceparent", "anthropic-version"] {
+        for ok in [
+            "content-type",
+            "x-stainless-os",
+            "traceparent",
+            "anthropic-version",
+        ] {
             assert!(f.allows(ok), "{ok}");
         }
-        for no in ["cookie", "openai-organization", "openai-project", "x-forwarded-for", "authorization", "x-llm-relay-cache"] {
+        for no in [
+            "cookie",
+            "openai-organization",
+            "openai-project",
+            "x-forwarded-for",
+            "authorization",
+            "x-llm-relay-cache",
+        ] {
             assert!(!f.allows(no), "{no}");
         }
     }
 
     #[test]
     fn entries_are_checked() {
-        assert!(Forward::new(["X-Tenant", "x-b3-*"]).is_ok_and(|f| f.allows("x-tenant") && f.allows("x-b3-traceid")));
+        assert!(Forward::new(["X-Tenant", "x-b3-*"])
+            .is_ok_and(|f| f.allows("x-tenant") && f.allows("x-b3-traceid")));
         for bad in ["*", "", "bad header", "authorization", "x-api-*", "a*"] {
             let e = Forward::new([bad]);
             assert!(e.is_err(), "{bad:?} is refused");

@@ -10,7 +10,8 @@ fn setup() -> (Mock, Gateway) {
     (mock, gw)
 }
 
-const CHAT: &str = r#"{"model":"hunyuan-turbos-latest","messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT: &str =
+    r#"{"model":"hunyuan-turbos-latest","messages":[{"role":"user","content":"hi"}]}"#;
 
 /// A well-formed chat request on its own connection-reuse test: a write of its own.
 fn second_chat() -> Vec<u8> {
@@ -53,7 +54,11 @@ async fn cl_and_te_close_the_connection_even_when_the_next_request_comes_later()
         assert_eq!(a, Some(200), "the first request is served ({extra:?})");
         assert_eq!(b, None, "the next request is not served ({extra:?})");
     }
-    assert_eq!(mock.stats().await["requests"]["chat"], 2, "one per connection");
+    assert_eq!(
+        mock.stats().await["requests"]["chat"],
+        2,
+        "one per connection"
+    );
 }
 
 /// Item 10: the other framing shapes Pingora refuses (differing `Content-Length`s, a
@@ -82,7 +87,8 @@ async fn other_smuggling_shapes_are_refused_and_closed() {
 
 // ---- Item 8: no open relay on a public address ----------------------------------------------
 
-const POOL: &str = "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\nroutes:\n  - model: m\n    pool: p\n";
+const POOL: &str =
+    "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\nroutes:\n  - model: m\n    pool: p\n";
 
 /// Environment variables the configs below read: removed unless a test gives them.
 const ENV: [&str; 4] = [
@@ -124,7 +130,13 @@ fn a_public_listener_without_keys_is_refused_unless_open_is_said() {
     // Keyless on every interface: refused, naming the address, the key and the fixes.
     let (ok, err) = dash_t_yaml(&format!("server:\n  listen: [\"0.0.0.0:8080\"]\n{POOL}"));
     assert!(!ok, "refused: {err}");
-    for part in ["server.listen[0]", "0.0.0.0:8080", "auth.keys", "auth.open: true", "gen-key"] {
+    for part in [
+        "server.listen[0]",
+        "0.0.0.0:8080",
+        "auth.keys",
+        "auth.open: true",
+        "gen-key",
+    ] {
         assert!(err.contains(part), "the message names {part}: {err}");
     }
     // The second address, IPv6 any, and a LAN address are public too.
@@ -175,7 +187,11 @@ fn a_public_admin_listener_needs_the_admin_key() {
         "server:\n  admin_listen: \"0.0.0.0:9091\"\n{keys}{POOL}"
     ));
     assert!(!ok, "refused: {err}");
-    for part in ["server.admin_listen", "0.0.0.0:9091", "auth.admin_key_sha256"] {
+    for part in [
+        "server.admin_listen",
+        "0.0.0.0:9091",
+        "auth.admin_key_sha256",
+    ] {
         assert!(err.contains(part), "the message names {part}: {err}");
     }
     let (ok, err) = dash_t_yaml(&format!(
@@ -201,10 +217,17 @@ fn shipped_relay_yaml_passes_with_its_environment() {
     assert!(!ok && err.contains("RELAY_ADMIN_KEY_SHA256"), "{err}");
     let (ok, err) = dash_t(
         &path,
-        &[env[0], env[1], ("RELAY_ADMIN_KEY_SHA256", "sk-admin-by-mistake")],
+        &[
+            env[0],
+            env[1],
+            ("RELAY_ADMIN_KEY_SHA256", "sk-admin-by-mistake"),
+        ],
     );
     assert!(!ok && err.contains("auth.admin_key_sha256_env"), "{err}");
-    assert!(!err.contains("sk-admin-by-mistake"), "the value is never shown: {err}");
+    assert!(
+        !err.contains("sk-admin-by-mistake"),
+        "the value is never shown: {err}"
+    );
 }
 
 /// A gateway started by hand (the harness binds loopback only); killed on drop.
@@ -383,7 +406,10 @@ fn shipped_deployment_configs_pass_the_check() {
         &path,
         &[
             env[0],
-            ("RELAY_KEY_SHA256", "replace-with-the-sha256-of-the-client-key"),
+            (
+                "RELAY_KEY_SHA256",
+                "replace-with-the-sha256-of-the-client-key",
+            ),
             env[2],
         ],
     );
@@ -470,7 +496,10 @@ async fn only_the_default_allow_list_of_client_headers_reaches_the_provider() {
     ]);
     assert_eq!(seen, expected);
     let last = &mock.stats().await["last"]["chat"]["headers"];
-    assert_eq!(last["authorization"], format!("Bearer {}", crate::common::gateway::PROVIDER_KEY));
+    assert_eq!(
+        last["authorization"],
+        format!("Bearer {}", crate::common::gateway::PROVIDER_KEY)
+    );
     assert_eq!(last["x-request-id"], "req-forward-1");
 }
 
@@ -500,7 +529,10 @@ async fn a_pool_with_a_list_forwards_exactly_that() {
         ])
     );
     let (ok, err) = dash_t_yaml(&yaml.replace("x-tenant,", "x-api-key,"));
-    assert!(!ok && err.contains("pools.p.forward_headers[0]") && err.contains("credential"), "{err}");
+    assert!(
+        !ok && err.contains("pools.p.forward_headers[0]") && err.contains("credential"),
+        "{err}"
+    );
     let (ok, err) = dash_t_yaml(&yaml.replace("x-tenant,", "\"*\","));
     assert!(!ok && err.contains("pools.p.forward_headers[0]"), "{err}");
 }
@@ -520,14 +552,19 @@ impl Collector {
     fn start(service: &'static str) -> Collector {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind collector");
-        let port = listener.local_addr().map(|a| a.port()).expect("collector port");
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .expect("collector port");
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().map_while(Result::ok) {
                 let record = record.clone();
                 std::thread::spawn(move || {
-                    let Ok(mut writer) = conn.try_clone() else { return };
+                    let Ok(mut writer) = conn.try_clone() else {
+                        return;
+                    };
                     let mut reader = BufReader::new(conn);
                     loop {
                         let mut line = String::new();
@@ -562,7 +599,11 @@ impl Collector {
                         if let Ok(mut s) = record.lock() {
                             s.push((authorized, names));
                         }
-                        let status = if authorized { "200 OK" } else { "401 Unauthorized" };
+                        let status = if authorized {
+                            "200 OK"
+                        } else {
+                            "401 Unauthorized"
+                        };
                         let answer = format!("HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
                         if writer.write_all(answer.as_bytes()).is_err() {
                             return;
@@ -611,9 +652,18 @@ async fn collector_credentials_come_from_the_environment() {
     let mock = Mock::start(false);
 
     let c = Collector::start("relay-named-env");
-    let yaml = traced(&mock, c.port, "relay-named-env", "    headers_env: {authorization: OTLP_AUTH}\n");
+    let yaml = traced(
+        &mock,
+        c.port,
+        "relay-named-env",
+        "    headers_env: {authorization: OTLP_AUTH}\n",
+    );
     let gw = Gateway::start_with(&yaml, &[("OTLP_AUTH", COLLECTOR_AUTH)]);
-    assert!(export_seen(&gw, &c, (true, true)).await, "{:?}", c.exports());
+    assert!(
+        export_seen(&gw, &c, (true, true)).await,
+        "{:?}",
+        c.exports()
+    );
     assert!(c.exports().iter().all(|(authorized, _)| *authorized));
     assert!(!gw.log_text().contains("s3cret"), "{}", gw.log_text());
     drop(gw);
@@ -622,15 +672,26 @@ async fn collector_credentials_come_from_the_environment() {
     let yaml = traced(&mock, c.port, "relay-standard-env", "");
     let gw = Gateway::start_with(
         &yaml,
-        &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20s3cret-collector-token")],
+        &[(
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "authorization=Bearer%20s3cret-collector-token",
+        )],
     );
-    assert!(export_seen(&gw, &c, (true, true)).await, "{:?}", c.exports());
+    assert!(
+        export_seen(&gw, &c, (true, true)).await,
+        "{:?}",
+        c.exports()
+    );
     assert!(!gw.log_text().contains("s3cret"), "{}", gw.log_text());
     drop(gw);
 
     let c = Collector::start("relay-no-auth");
     let gw = Gateway::start(&traced(&mock, c.port, "relay-no-auth", ""));
-    assert!(export_seen(&gw, &c, (false, true)).await, "{:?}", c.exports());
+    assert!(
+        export_seen(&gw, &c, (false, true)).await,
+        "{:?}",
+        c.exports()
+    );
 }
 
 /// Item 11: a named variable that is missing, or a malformed standard variable, is a clear
@@ -648,9 +709,19 @@ fn collector_credential_errors_name_the_variable() {
         "{err}"
     );
     let path = crate::common::gateway::scratch("otlp-t").join("relay.yaml");
-    std::fs::write(&path, yaml.replace("    headers_env: {authorization: OTLP_AUTH_UNSET_FOR_TEST}\n", "")).expect("write");
+    std::fs::write(
+        &path,
+        yaml.replace(
+            "    headers_env: {authorization: OTLP_AUTH_UNSET_FOR_TEST}\n",
+            "",
+        ),
+    )
+    .expect("write");
     let (ok, err) = dash_t(&path, &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization")]);
     assert!(!ok && err.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{err}");
-    let (ok, err) = dash_t(&path, &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20x")]);
+    let (ok, err) = dash_t(
+        &path,
+        &[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20x")],
+    );
     assert!(ok, "{err}");
 }
