@@ -360,6 +360,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn collector_headers_are_checked_and_never_printed() {
+        let yaml = "endpoint: http://127.0.0.1:4318\nheaders: {authorization: Bearer s3cret}\n";
+        let o: OtlpSection = serde_yaml::from_str(yaml).unwrap();
+        let s = OtlpSettings::try_from(&o).unwrap();
+        assert_eq!(s.headers["authorization"], "Bearer s3cret");
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        let bad = yaml.replace("Bearer s3cret", "\"Bearer s3cret\\n\"");
+        let o: OtlpSection = serde_yaml::from_str(&bad).unwrap();
+        let e = OtlpSettings::try_from(&o).unwrap_err().to_string();
+        assert!(
+            e.contains("headers.authorization") && !e.contains("s3cret"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn traceparent_parsing() {
         let (t, s, sampled) =
             parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
