@@ -61,6 +61,21 @@ async fn cl_and_te_close_the_connection_even_when_the_next_request_comes_later()
     );
 }
 
+/// Item 10: an HTTP/1.0 request without `Connection: keep-alive` gets no keep-alive from
+/// Pingora; the gateway must not give it one (the configured `keepalive_seconds` only lowers).
+#[tokio::test]
+async fn http_1_0_without_keep_alive_is_not_kept() {
+    let (mock, gw) = setup();
+    let first = format!(
+        "POST /v1/chat/completions HTTP/1.0\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    );
+    let (a, b) = first_then_second(&gw, first.into_bytes()).await;
+    assert_eq!(a, Some(200));
+    assert_eq!(b, None, "the connection ends with the answer");
+    assert_eq!(mock.stats().await["requests"]["chat"], 1);
+}
+
 /// Item 10: the other framing shapes Pingora refuses (differing `Content-Length`s, a
 /// `Transfer-Encoding` whose last coding is not chunked, TE on HTTP/1.0) never reach the
 /// provider and leave no connection to reuse.
