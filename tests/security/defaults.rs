@@ -255,7 +255,19 @@ struct Public {
 }
 
 impl Public {
+    /// Starts on new free ports; again (up to 3 tries) when one was taken meanwhile.
     fn start(auth: &str, upstream: &str) -> Public {
+        let mut logs = Vec::new();
+        for _ in 0..3 {
+            match Public::try_start(auth, upstream) {
+                Ok(gw) => return gw,
+                Err(log) => logs.push(log),
+            }
+        }
+        panic!("the gateway did not start:\n{}", logs.join("\n---\n"))
+    }
+
+    fn try_start(auth: &str, upstream: &str) -> Result<Public, String> {
         use crate::common::gateway::{free_port, scratch, wait_until_blocking};
         use std::io::BufRead;
         let (port, admin_port) = (free_port(), free_port());
@@ -301,13 +313,23 @@ impl Public {
             admin: format!("127.0.0.1:{admin_port}"),
             log,
         };
+        let mut gw = gw;
+        let mut failed = false;
         let up = wait_until_blocking(std::time::Duration::from_secs(20), || {
-            gw.log_text().contains("listening on")
+            let log = gw.log_text();
+            if log.contains("is in use") || !matches!(gw.child.try_wait(), Ok(None)) {
+                failed = true;
+                return true;
+            }
+            log.contains("listening on")
                 && std::net::TcpStream::connect(&gw.api).is_ok()
                 && std::net::TcpStream::connect(&gw.admin).is_ok()
         });
-        assert!(up, "the gateway did not start:\n{}", gw.log_text());
-        gw
+        if up && !failed {
+            Ok(gw)
+        } else {
+            Err(gw.log_text())
+        }
     }
 
     fn log_text(&self) -> String {
