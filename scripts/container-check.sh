@@ -104,7 +104,8 @@ size=$("${B[@]}" images --format '{{.Size}}' "$IMAGE")
 echo "size: $size"
 
 # The Kubernetes ConfigMap's two files must pass `llm-relay -t` with the image's binary, run
-# the way the Deployment runs it (as 10001, from a mounted directory, the key in the env).
+# the way the Deployment runs it (as 10001, from a mounted directory, the provider key and the
+# key hashes in the env, as the Secrets give them).
 say "the ConfigMap's relay.yaml and pingora.yaml pass llm-relay -t in the image"
 rm -rf "$WORK/cluster" && mkdir -p "$WORK/cluster"
 python3 - "$ROOT/deploy/kubernetes/configmap.yaml" "$WORK/cluster" <<'PY'
@@ -116,7 +117,9 @@ PY
 chmod -R a+rX "$WORK/cluster"
 ctr=$("${B[@]}" from "$IMAGE")
 "${B[@]}" run --isolation chroot -v "$WORK/cluster:/etc/llm-relay/cluster:ro" \
-  --env HUNYUAN_API_KEY=placeholder "$ctr" -- \
+  --env HUNYUAN_API_KEY=placeholder \
+  --env RELAY_KEY_SHA256="$(printf 'sk-client' | sha256sum | cut -d' ' -f1)" \
+  --env RELAY_ADMIN_KEY_SHA256="$(printf 'sk-admin' | sha256sum | cut -d' ' -f1)" "$ctr" -- \
   llm-relay -t -c /etc/llm-relay/cluster/pingora.yaml --config /etc/llm-relay/cluster/relay.yaml \
   >"$WORK/configmap-check.log" 2>&1 || { cat "$WORK/configmap-check.log"; fail "ConfigMap config"; }
 grep -E 'configuration OK|Test passed' "$WORK/configmap-check.log"

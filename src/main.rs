@@ -276,8 +276,10 @@ fn status(admin: Option<String>, config: Option<&str>, as_json: bool) -> i32 {
 /// Says loudly when the gateway admits everyone.
 fn announce_security(rt: &Runtime) {
     if rt.keys.is_open() {
+        // Reached only on loopback, or with `auth.open: true` (the config check refuses the rest).
         log::warn!(
-            "*** NO API KEYS CONFIGURED: the gateway is OPEN to every client (set auth.keys) ***"
+            "*** NO API KEYS CONFIGURED: the gateway is OPEN to every client that reaches {} (set auth.keys) ***",
+            rt.listen.join(", ")
         );
     } else {
         log::info!("{} API keys configured", rt.keys.len());

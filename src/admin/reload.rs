@@ -28,7 +28,14 @@ pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String,
                 format!("reading the file failed: {e}"),
             ))
         });
-    let new = match loaded {
+    let old = config.load();
+    // The listeners are not rebound: the new config is judged on the addresses they really
+    // have too (a file that moved `listen` to loopback and dropped the keys stays refused).
+    let checked = loaded.and_then(|mut rt| {
+        rt.bound = old.bound.clone();
+        rt.check_exposure().map(|()| rt)
+    });
+    let new = match checked {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("reload refused, the running config stays: {e}");
@@ -36,7 +43,6 @@ pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String,
         }
     };
     new.resolve().await;
-    let old = config.load();
     if new.listen != old.listen || new.admin_listen != old.admin_listen {
         log::warn!(
             "reload: listen addresses changed; they take effect at the next restart or upgrade"

@@ -48,6 +48,10 @@ pub struct FileConfig {
     /// OpenTelemetry traces (off when absent).
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    /// Client request headers every pool forwards on top of its own list (names, or
+    /// prefixes ending in `*`): `x-mock-*` for the bundled mock's knobs, a tracing header.
+    #[serde(default)]
+    pub forward_headers_add: Vec<String>,
 }
 
 /// `telemetry:`
@@ -69,6 +73,10 @@ pub struct OtlpSection {
     /// Headers sent to the collector (e.g. its auth).
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Headers whose values come from environment variables (header name → variable), so a
+    /// collector's credential stays out of the file: `{authorization: OTLP_AUTH}`.
+    #[serde(default)]
+    pub headers_env: std::collections::BTreeMap<String, String>,
     /// Share of new traces recorded (a client's sampled `traceparent` is always followed).
     #[serde(default = "default_sampling_ratio")]
     pub sampling_ratio: f64,
@@ -225,10 +233,16 @@ fn default_min_samples() -> u64 {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
-    /// Client keys. None configured: the gateway runs open (and says so at start-up).
+    /// Client keys. None configured: the gateway runs open, which is refused on a
+    /// non-loopback address unless `open: true` says it is meant.
     pub keys: Vec<KeySection>,
     /// SHA-256 hex of the key that guards `/admin/*` (`llm-relay hash-key`).
     pub admin_key_sha256: Option<String>,
+    /// Environment variable holding `admin_key_sha256` (a Kubernetes Secret, say).
+    pub admin_key_sha256_env: Option<String>,
+    /// The gateway runs without client keys (and, without an admin key, with an open admin
+    /// listener) on purpose, also on non-loopback addresses. Not allowed with `keys`.
+    pub open: bool,
 }
 
 /// `auth.keys[i]:`
@@ -238,7 +252,11 @@ pub struct KeySection {
     /// What logs, metrics and statistics show for this key.
     pub id: String,
     /// SHA-256 hex of the key (`llm-relay hash-key`); the key itself is never stored.
-    pub sha256: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Environment variable holding the SHA-256 hex instead (one of the two is required).
+    #[serde(default)]
+    pub sha256_env: Option<String>,
     /// Models this key may use (globs); empty means all.
     #[serde(default)]
     pub models: Vec<String>,
@@ -517,6 +535,12 @@ pub struct PoolSection {
     /// Retries before any byte reached the client.
     #[serde(default)]
     pub retry: RetrySection,
+    /// The client request headers sent on to this pool (names, or prefixes ending in `*`),
+    /// replacing the default list (`upstream::forward::DEFAULT_FORWARD`). The gateway's own
+    /// headers (Host, Content-Length, the provider key, x-request-id, traceparent) are always
+    /// set; the client's credentials never go.
+    #[serde(default)]
+    pub forward_headers: Option<Vec<String>>,
 }
 
 /// `pools.<name>.retry:`

@@ -20,6 +20,7 @@ use crate::policy::shared::RedisSettings;
 use crate::proxy::body::BodyLimits;
 use crate::proxy::cors::Cors;
 use crate::request::kind::Kind;
+use crate::upstream::forward::Forward;
 use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
 use crate::upstream::{Member, Pool, Profile};
@@ -81,6 +82,18 @@ pub struct Runtime {
     pub otlp: Option<crate::observe::trace::OtlpSettings>,
     /// `server.cors` (none: off).
     pub cors: Option<Arc<Cors>>,
+    /// `auth.open`: running without client keys is meant, also on a public address.
+    pub open: bool,
+    /// The addresses the listeners really have: this config's at start-up, the running
+    /// ones after a reload (a reload does not rebind), which the exposure check is about.
+    pub bound: Listeners,
+}
+
+/// The API and admin listeners' addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listeners {
+    pub api: Vec<String>,
+    pub admin: String,
 }
 
 /// The one swappable handle to the runtime config.
@@ -159,6 +172,11 @@ impl Runtime {
                 f.responses.max_entries.max(1),
                 Duration::from_secs(f.responses.ttl_seconds.max(1)),
             ),
+            open: f.auth.open,
+            bound: Listeners {
+                api: f.server.listen.clone(),
+                admin: f.server.admin_listen.clone(),
+            },
             cors: match &f.server.cors {
                 Some(c) => Some(Arc::new(
                     Cors::try_from(c).map_err(|e| e.under("server.cors"))?,
@@ -166,11 +184,62 @@ impl Runtime {
                 None => None,
             },
         };
+        rt.check_exposure()?;
         rt.alert_rules = build_alerts(&f, &rt.pools)?;
         if let Some(c) = &f.cascade {
             rt.cascade = Some(build_cascade(&rt, c).map_err(|e| e.under("cascade"))?);
         }
         Ok(rt)
+    }
+
+    /// Refuses to expose the provider keys or the admin endpoints: a listener on a
+    /// non-loopback address (this config's or, after a reload, the one really bound) needs
+    /// client keys (API) or the admin key (admin), unless `auth.open: true` says it is meant.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        if self.open {
+            return Ok(());
+        }
+        if self.keys.is_open() {
+            let configured = self
+                .listen
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("server.listen[{i}]"), a));
+            let running = self
+                .bound
+                .api
+                .iter()
+                .map(|a| ("server.listen (running)".to_string(), a));
+            if let Some((path, a)) = configured.chain(running).find(|(_, a)| !is_loopback(a)) {
+                return Err(ConfigError::at(
+                    path,
+                    format!(
+                        "`{a}` is not a loopback address and auth.keys is empty: anyone who \
+                         reaches it could use the provider keys. Add auth.keys (`llm-relay \
+                         gen-key` prints a key and its sha256), listen on 127.0.0.1, or set \
+                         auth.open: true to run open on purpose"
+                    ),
+                ));
+            }
+        }
+        if !self.keys.has_admin_key() {
+            if let Some(a) = [&self.admin_listen, &self.bound.admin]
+                .into_iter()
+                .find(|a| !is_loopback(a))
+            {
+                return Err(ConfigError::at(
+                    "server.admin_listen",
+                    format!(
+                        "`{a}` is not a loopback address and auth.admin_key_sha256 is not \
+                         set: anyone who reaches it could read the statistics and reload the \
+                         config. Set auth.admin_key_sha256 (or admin_key_sha256_env), listen \
+                         on 127.0.0.1, or set auth.open: true (without client keys) to run \
+                         open on purpose"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Resolves every pool's members (start-up and reload; never on the request path). A pool
@@ -211,6 +280,13 @@ fn check_listen(f: &FileConfig) -> Result<(), ConfigError> {
             .map_err(|e| ConfigError::at(path, format!("`{a}`: {e}")))?;
     }
     Ok(())
+}
+
+/// Whether `addr` (checked to be a socket address) is on the loopback interface only.
+/// `0.0.0.0` and `[::]` listen on every interface; `[::ffff:127.0.0.1]` is loopback.
+fn is_loopback(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().to_canonical().is_loopback())
 }
 
 /// Exact (non-glob) route model names, in config order.
@@ -317,9 +393,12 @@ fn build_cascade(rt: &Runtime, c: &CascadeSection) -> Result<CascadeSettings, Co
 }
 
 fn build_pools(f: &FileConfig) -> Result<BTreeMap<String, Arc<Pool>>, ConfigError> {
+    let add = Forward::new(f.forward_headers_add.iter().map(String::as_str))
+        .map_err(|e| e.under("forward_headers_add"))?;
     let mut pools = BTreeMap::new();
     for (name, p) in &f.pools {
-        let pool = build_pool(name, p).map_err(|e| e.under(format!("pools.{name}")))?;
+        let mut pool = build_pool(name, p).map_err(|e| e.under(format!("pools.{name}")))?;
+        pool.forward.extend(add.clone());
         pools.insert(name.clone(), Arc::new(pool));
     }
     Ok(pools)
@@ -359,6 +438,10 @@ fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
     pool.request_usage = p.request_usage;
     pool.health = HealthPolicy::try_from(&p.health).map_err(|e| e.under("health"))?;
     pool.retry = RetryPolicy::try_from(&p.retry).map_err(|e| e.under("retry"))?;
+    if let Some(list) = &p.forward_headers {
+        pool.forward = Forward::new(list.iter().map(String::as_str))
+            .map_err(|e| e.under("forward_headers"))?;
+    }
     Ok(pool)
 }
 

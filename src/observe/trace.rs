@@ -34,12 +34,101 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 /// Validated `telemetry.otlp`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OtlpSettings {
     pub endpoint: String,
+    /// `headers` and `headers_env` merged; the standard `OTEL_EXPORTER_OTLP_TRACES_HEADERS` /
+    /// `OTEL_EXPORTER_OTLP_HEADERS` are added over them by the exporter itself.
     pub headers: HashMap<String, String>,
     pub sampling_ratio: f64,
     pub service_name: String,
+}
+
+/// Header names only: the values are a collector's credentials.
+impl std::fmt::Debug for OtlpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.headers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("OtlpSettings")
+            .field("endpoint", &self.endpoint)
+            .field("headers", &names)
+            .field("sampling_ratio", &self.sampling_ratio)
+            .field("service_name", &self.service_name)
+            .finish()
+    }
+}
+
+/// The standard variables the exporter reads (the signal's first), `name=value,...` with
+/// values percent-encoded.
+const STANDARD_HEADER_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+];
+
+/// Checks a header for the collector; errors name the header, never the value.
+fn check_header(path: &str, name: &str, value: &str) -> Result<(), ConfigError> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(ConfigError::at(
+            path,
+            format!("`{name}` is not a header name"),
+        ));
+    }
+    if value.is_empty() || http::HeaderValue::from_str(value).is_err() {
+        return Err(ConfigError::at(
+            path,
+            format!("the value of `{name}` is empty or not a valid header value"),
+        ));
+    }
+    Ok(())
+}
+
+/// `headers` and `headers_env` merged and checked (the exporter would drop a bad header
+/// silently). The standard variables are checked too: the exporter reads them itself.
+fn collector_headers(o: &OtlpSection) -> Result<HashMap<String, String>, ConfigError> {
+    let mut out = HashMap::new();
+    for (name, value) in &o.headers {
+        check_header(&format!("headers.{name}"), name, value)?;
+        out.insert(name.to_ascii_lowercase(), value.clone());
+    }
+    for (name, var) in &o.headers_env {
+        let path = format!("headers_env.{name}");
+        let value = std::env::var(var).map_err(|_| {
+            ConfigError::at(&path, format!("environment variable {var} is not set"))
+        })?;
+        check_header(&path, name, value.trim()).map_err(|_| {
+            ConfigError::at(
+                &path,
+                format!("environment variable {var} is empty or not a valid header value"),
+            )
+        })?;
+        if out
+            .insert(name.to_ascii_lowercase(), value.trim().to_string())
+            .is_some()
+        {
+            return Err(ConfigError::at(
+                &path,
+                format!("`{name}` is also in headers: keep one"),
+            ));
+        }
+    }
+    for var in STANDARD_HEADER_VARS {
+        let Ok(list) = std::env::var(var) else {
+            continue;
+        };
+        for (i, entry) in list.split_terminator(',').map(str::trim).enumerate() {
+            let checked = entry
+                .split_once('=')
+                .and_then(|(name, value)| check_header("", name.trim(), value.trim()).ok());
+            if checked.is_none() {
+                return Err(ConfigError::whole(format!(
+                    "environment variable {var}: entry {i} is not `name=value` with a header name and a non-empty value"
+                )));
+            }
+        }
+        // The exporter reads the traces variable when it is set, else the general one.
+        break;
+    }
+    Ok(out)
 }
 
 impl TryFrom<&OtlpSection> for OtlpSettings {
@@ -65,7 +154,7 @@ impl TryFrom<&OtlpSection> for OtlpSettings {
         };
         Ok(OtlpSettings {
             endpoint,
-            headers: o.headers.clone().into_iter().collect(),
+            headers: collector_headers(o)?,
             sampling_ratio: o.sampling_ratio,
             service_name: o.service_name.clone(),
         })
@@ -269,6 +358,26 @@ pub fn emit(ctx: &TraceCtx, spans: Vec<SpanRecord>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collector_headers_are_checked_and_never_printed() {
+        let yaml = "endpoint: http://127.0.0.1:4318\nheaders: {authorization: Bearer s3cret}\n";
+        let o: OtlpSection = serde_yaml::from_str(yaml).unwrap();
+        let s = OtlpSettings::try_from(&o).unwrap();
+        assert_eq!(s.headers["authorization"], "Bearer s3cret");
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        let bad = yaml.replace("Bearer s3cret", "\"Bearer s3cret\\n\"");
+        let o: OtlpSection = serde_yaml::from_str(&bad).unwrap();
+        let e = OtlpSettings::try_from(&o).unwrap_err().to_string();
+        assert!(
+            e.contains("headers.authorization") && !e.contains("s3cret"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn traceparent_parsing() {

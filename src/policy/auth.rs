@@ -76,6 +76,38 @@ fn parse_hash(path: &str, hex_str: &str) -> Result<[u8; 32], ConfigError> {
     Ok(out)
 }
 
+/// A hash given in the file (`path`) or by an environment variable (`path` + `_env`): a
+/// Kubernetes Secret can hold key hashes without the ConfigMap naming them. The variable's
+/// value is never echoed in an error.
+fn configured_hash(
+    path: &str,
+    in_file: Option<&str>,
+    env: Option<&str>,
+) -> Result<Option<[u8; 32]>, ConfigError> {
+    match (in_file, env) {
+        (Some(_), Some(_)) => Err(ConfigError::at(
+            path,
+            format!("set either {path} or {path}_env, not both"),
+        )),
+        (Some(h), None) => parse_hash(path, h).map(Some),
+        (None, Some(var)) => {
+            let env_path = format!("{path}_env");
+            let value = std::env::var(var).map_err(|_| {
+                ConfigError::at(&env_path, format!("environment variable {var} is not set"))
+            })?;
+            parse_hash(&env_path, &value)
+                .map_err(|_| {
+                    ConfigError::at(
+                        &env_path,
+                        format!("environment variable {var} is not a SHA-256 hex digest (64 hex characters); use `llm-relay hash-key`"),
+                    )
+                })
+                .map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 /// `budget_usd: {amount, period}` in micro-dollars.
 fn budget(
     path: &str,
@@ -122,7 +154,12 @@ impl Keys {
                     "must be non-empty and unique",
                 ));
             }
-            let hash = parse_hash(&format!("{path}.sha256"), &k.sha256)?;
+            let hash = configured_hash(
+                &format!("{path}.sha256"),
+                k.sha256.as_deref(),
+                k.sha256_env.as_deref(),
+            )?
+            .ok_or_else(|| ConfigError::at(&path, "one of sha256 or sha256_env is required"))?;
             let expires = match &k.expires {
                 None => None,
                 Some(t) => Some(humantime::parse_rfc3339_weak(t).map_err(|e| {
@@ -164,10 +201,17 @@ impl Keys {
                 ));
             }
         }
-        let admin = match &a.admin_key_sha256 {
-            Some(h) => Some(parse_hash("admin_key_sha256", h)?),
-            None => None,
-        };
+        let admin = configured_hash(
+            "admin_key_sha256",
+            a.admin_key_sha256.as_deref(),
+            a.admin_key_sha256_env.as_deref(),
+        )?;
+        if a.open && !a.keys.is_empty() {
+            return Err(ConfigError::at(
+                "open",
+                "`open: true` means the gateway has no client keys, but `keys` are configured: remove one of the two",
+            ));
+        }
         Ok(Keys { by_hash, admin })
     }
 
@@ -261,7 +305,8 @@ mod tests {
         let a = AuthSection {
             keys: vec![KeySection {
                 id: "team-a".into(),
-                sha256: hex::encode(hash_key("sk-good")),
+                sha256: Some(hex::encode(hash_key("sk-good"))),
+                sha256_env: None,
                 models: vec!["hy-*".into()],
                 rpm: Some(10),
                 max_concurrency: None,
@@ -272,6 +317,8 @@ mod tests {
                 expires: expires.map(str::to_string),
             }],
             admin_key_sha256: Some(hex::encode(hash_key("sk-admin"))),
+            admin_key_sha256_env: None,
+            open: false,
         };
         Keys::build(&a, &StatsRegistry::default()).unwrap()
     }

@@ -145,11 +145,11 @@ impl ProxyHttp for Gateway {
 
     /// Runs first: keep-alive policy, request id, trace.
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        if crate::observe::health::is_draining() {
-            // Move clients to the new process: this connection ends after this answer.
-            session.set_keepalive(None);
-        } else {
-            session.set_keepalive(Some(self.config.load().keepalive_seconds));
+        let decided = session.get_keepalive();
+        let draining = crate::observe::health::is_draining();
+        let configured = self.config.load().keepalive_seconds;
+        if let Some(k) = keepalive(decided, draining, configured) {
+            session.set_keepalive(k);
         }
         metrics().in_flight.inc();
         let req = session.req_header();
@@ -206,7 +206,8 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Try: the provider's path, host and credential; the client's credentials never leave.
+    /// Try: the provider's path, host and credential; of the client's headers only the pool's
+    /// allow-list (`pools.<name>.forward_headers`), never its credentials.
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
@@ -221,6 +222,18 @@ impl ProxyHttp for Gateway {
             uri.parse()
                 .map_err(|e| Error::because(ErrorType::InternalError, "bad upstream uri", e))?,
         );
+        // Only the pool's allow-list of client headers goes on (Content-Length describes the
+        // body the hand-off sends); the gateway's own are set below.
+        let forward = &h.target.pool.forward;
+        let dropped: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| *n != http::header::CONTENT_LENGTH && !forward.allows(n.as_str()))
+            .cloned()
+            .collect();
+        for name in &dropped {
+            req.remove_header(name);
+        }
         req.insert_header(http::header::HOST, member.authority.as_str())?;
         for name in CLIENT_CREDENTIALS {
             req.remove_header(name);
@@ -739,6 +752,26 @@ fn header_value(resp: &ResponseHeader, name: http::header::HeaderName) -> String
         .to_string()
 }
 
+/// The keep-alive to set given what Pingora decided (`decided`: `None` = off, `Some(0)` =
+/// no timeout), or `None` to leave it. It only ever lowers: when Pingora turned keep-alive
+/// off (the client said `Connection: close`, HTTP/1.0 without keep-alive, or a request whose
+/// framing is suspect such as `Content-Length` with `Transfer-Encoding`, RFC 9112 6.1), the
+/// connection must end after this answer, or bytes the gateway never read as part of this
+/// request would be taken for the next one (request smuggling).
+fn keepalive(decided: Option<u64>, draining: bool, configured: u64) -> Option<Option<u64>> {
+    match decided {
+        None => None,
+        // Move clients to the new process: this connection ends after this answer.
+        Some(_) if draining => Some(None),
+        Some(0) => Some(Some(configured)),
+        Some(t) => Some(Some(if configured == 0 {
+            t
+        } else {
+            t.min(configured)
+        })),
+    }
+}
+
 /// Before answering a refusal, read away a small unread body so the client's keep-alive
 /// connection survives (an SDK retrying after a 429 reuses it). Large or slow bodies: close.
 async fn drain_refused(session: &mut Session, e: &GatewayError) -> bool {
@@ -834,6 +867,16 @@ fn status_of(e: &Error) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keepalive_is_only_ever_lowered() {
+        assert_eq!(keepalive(None, false, 60), None, "off stays off");
+        assert_eq!(keepalive(None, true, 60), None);
+        assert_eq!(keepalive(Some(0), false, 60), Some(Some(60)));
+        assert_eq!(keepalive(Some(5), false, 60), Some(Some(5)));
+        assert_eq!(keepalive(Some(90), false, 60), Some(Some(60)));
+        assert_eq!(keepalive(Some(0), true, 60), Some(None), "draining ends it");
+    }
 
     #[test]
     fn credential_query_parameters_stay_here() {

@@ -4,6 +4,7 @@
 //! ([`settings`]) and routing from a model name to a pool ([`route`]).
 
 pub mod discovery;
+pub mod forward;
 pub mod member;
 pub mod refresher;
 pub mod route;
@@ -42,6 +43,8 @@ pub struct Pool {
     pub request_usage: bool,
     pub health: HealthPolicy,
     pub retry: RetryPolicy,
+    /// The client request headers sent on to this pool (`pools.<name>.forward_headers`).
+    pub forward: forward::Forward,
 }
 
 impl std::fmt::Debug for Pool {
@@ -79,6 +82,7 @@ impl Pool {
             request_usage: true,
             health: HealthPolicy::default(),
             retry: RetryPolicy::default(),
+            forward: forward::Forward::default(),
         }
     }
 

@@ -181,6 +181,9 @@ routes:
 
 pub const PROVIDER_KEY: &str = "sk-provider-test-0000";
 
+/// Appended to every test config: the mock's knobs are client headers the gateway forwards.
+pub const MOCK_KNOBS: &str = "forward_headers_add: [\"x-mock-*\"]\n";
+
 impl Gateway {
     /// Starts the gateway with `yaml` (its `server.listen` is added here).
     pub fn start(yaml: &str) -> Gateway {
@@ -236,8 +239,10 @@ impl Gateway {
     ) -> Result<Gateway, StartError> {
         let dir = scratch("gw");
         let cfg = dir.join("relay.yaml");
+        // The mock's per-request knobs (`x-mock-*` headers) must reach it through the
+        // gateway, which forwards only an allow-list of client headers.
         let full = format!(
-            "server:\n  listen: [\"127.0.0.1:{port}\"]\n  admin_listen: \"127.0.0.1:{admin_port}\"\n{yaml}"
+            "server:\n  listen: [\"127.0.0.1:{port}\"]\n  admin_listen: \"127.0.0.1:{admin_port}\"\n{yaml}\n{MOCK_KNOBS}"
         );
         std::fs::write(&cfg, full).expect("write relay.yaml");
         let pconf = dir.join("pingora.yaml");

@@ -109,6 +109,10 @@ impl Conn {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
+        (status, self.read_headers())
+    }
+
+    fn read_headers(&mut self) -> Vec<(String, String)> {
         let mut headers = Vec::new();
         loop {
             let mut l = String::new();
@@ -123,7 +127,7 @@ impl Conn {
                 headers.push((k.trim().to_string(), v.trim().to_string()));
             }
         }
-        (status, headers)
+        headers
     }
 
     fn read_body(&mut self, headers: &[(String, String)], has_body: bool) -> Vec<u8> {
@@ -166,6 +170,31 @@ impl Conn {
             headers,
             body,
         }
+    }
+
+    /// Sends `bytes` as a write of its own and reads the whole answer: `None` when the server
+    /// had closed the connection (the write or the read fails, or the read sees EOF) instead
+    /// of answering. Nothing here waits on a timer: a server that keeps the connection
+    /// answers, one that closed it is seen at once.
+    pub fn try_request(&mut self, bytes: &[u8]) -> Option<Response> {
+        self.writer.write_all(bytes).ok()?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = self.read_headers();
+        let body = self.read_body(&headers, true);
+        Some(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Whether the server closed the connection (a read returns EOF promptly).
