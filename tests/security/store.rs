@@ -1,4 +1,276 @@
-//! Security: store (see docs/security.md).
+//! Security: the stored Responses (issue 18, items 1 and 6; see docs/security.md).
+//!
+//! Item 1: a stored response belongs to the key that stored it. Every path that names a
+//! stored id (`GET`/`DELETE /v1/responses/{id}`, `.../input_items`, `.../cancel`,
+//! `POST /v1/responses/input_tokens` and `previous_response_id`) answers another key exactly
+//! as it answers an unknown id, and nothing of the conversation reaches the upstream; in
+//! process and through Redis.
+//!
+//! Item 6: the store is bounded in bytes and follow-ups share their history instead of
+//! copying it (RSS of the real gateway), one entry is capped (a clear error on the follow-up),
+//! and Redis holds one key per id.
 
-#[allow(unused_imports)]
-use crate::common;
+use crate::common::gateway::{scratch, wait_until, Gateway};
+use crate::common::mock::Mock;
+use crate::common::redis::Redis;
+use llm_relay::policy::auth::hash_key;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const KEY_A: &str = "sk-store-test-tenant-a";
+const KEY_B: &str = "sk-store-test-tenant-b";
+/// A well-formed id nobody stored.
+const UNKNOWN: &str = "resp_0123456789abcdef01234567";
+
+/// A pool on the mock, a route for model `m`, the keys `a` and `b`, and `extra` (a `redis:` or
+/// `responses:` section).
+fn config(mock: &Mock, extra: &str) -> String {
+    format!(
+        r#"pools:
+  main:
+    urls: ["http://{mock}/v1"]
+    timeouts: {{first_byte_ms: 20000, idle_ms: 20000}}
+routes:
+  - model: m
+    pool: main
+auth:
+  keys:
+    - {{id: a, sha256: "{a}"}}
+    - {{id: b, sha256: "{b}"}}
+{extra}"#,
+        mock = mock.addr,
+        a = hex::encode(hash_key(KEY_A)),
+        b = hex::encode(hash_key(KEY_B)),
+    )
+}
+
+/// A status and the body's text.
+async fn send(
+    gw: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String) {
+    let mut r = reqwest::Client::new().request(method, gw.url(path));
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        r = r.json(b);
+    }
+    let r = r.send().await.expect("send");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+/// Stores a response for `key` (on `gw`) and returns its id.
+async fn store(gw: &Gateway, key: Option<&str>, input: Value) -> String {
+    let (status, body) = send(
+        gw,
+        reqwest::Method::POST,
+        "/v1/responses",
+        key,
+        Some(&json!({"model": "m", "input": input})),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", &body[..body.len().min(500)]);
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// Every request that names a stored id, as (method, path, body).
+fn every_path(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
+    use reqwest::Method;
+    vec![
+        (Method::GET, format!("/v1/responses/{id}"), None),
+        (Method::GET, format!("/v1/responses/{id}/input_items"), None),
+        (Method::POST, format!("/v1/responses/{id}/cancel"), None),
+        (
+            Method::POST,
+            "/v1/responses/input_tokens".into(),
+            Some(json!({"model": "m", "input": "more", "previous_response_id": id})),
+        ),
+        (
+            Method::POST,
+            "/v1/responses".into(),
+            Some(json!({"model": "m", "input": "which fruit?", "previous_response_id": id})),
+        ),
+        (Method::DELETE, format!("/v1/responses/{id}"), None),
+    ]
+}
+
+async fn chat_requests(mock: &Mock) -> u64 {
+    mock.stats().await["requests"]["chat"]
+        .as_u64()
+        .unwrap_or_default()
+}
+
+/// Key `b` gets, on every path, the answer an unknown id gets (the same status and the same
+/// body, the id aside), and the upstream receives nothing; key `a` still reads its response.
+async fn assert_private(gw: &Gateway, mock: &Mock, id: &str) {
+    let before = chat_requests(mock).await;
+    for ((method, path, body), (_, unknown_path, unknown_body)) in
+        every_path(id).into_iter().zip(every_path(UNKNOWN))
+    {
+        let theirs = send(gw, method.clone(), &path, Some(KEY_B), body.as_ref()).await;
+        let unknown = send(gw, method, &unknown_path, Some(KEY_B), unknown_body.as_ref()).await;
+        assert_eq!(unknown.0, 404, "{unknown_path}: {}", unknown.1);
+        assert_eq!(
+            theirs,
+            (unknown.0, unknown.1.replace(UNKNOWN, id)),
+            "{path}: another key's id answers as an unknown id"
+        );
+        assert!(!theirs.1.contains("kiwi"), "{path}: {}", theirs.1);
+    }
+    assert_eq!(
+        chat_requests(mock).await,
+        before,
+        "nothing reached the upstream"
+    );
+    // The owner is unaffected (b's DELETE deleted nothing) and continues its conversation.
+    let (status, body) = send(
+        gw,
+        reqwest::Method::GET,
+        &format!("/v1/responses/{id}/input_items"),
+        Some(KEY_A),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("kiwi"), "{body}");
+    let (status, body) = send(
+        gw,
+        reqwest::Method::POST,
+        "/v1/responses",
+        Some(KEY_A),
+        Some(&json!({"model": "m", "input": "which fruit?", "previous_response_id": id})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = mock.stats().await["last"]["chat"]["body"]["messages"].to_string();
+    assert!(sent.contains("kiwi"), "the owner's history went up: {sent}");
+}
+
+/// Item 1, in process: key `b` cannot read, count, cancel, delete or continue key `a`'s
+/// stored response.
+#[tokio::test]
+async fn another_key_gets_the_unknown_id_answer_on_every_stored_response_path() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&config(&mock, ""));
+    let id = store(&gw, Some(KEY_A), json!("remember the word kiwi")).await;
+    assert_private(&gw, &mock, &id).await;
+}
+
+/// Item 1, through Redis: instance 2 serves `a`'s response (stored via instance 1) to `a`,
+/// and to `b` as an unknown id.
+#[tokio::test]
+async fn another_key_cannot_read_a_stored_response_through_redis() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let yaml = config(
+        &mock,
+        &format!("redis:\n  url: \"{}\"\n  timeout_ms: 1000\n", redis.url()),
+    );
+    let (one, two) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    one.wait_ready();
+    two.wait_ready();
+    let id = store(&one, Some(KEY_A), json!("remember the word kiwi")).await;
+    // The put is asynchronous: wait until instance 2 serves it to its owner.
+    let path = format!("/v1/responses/{id}");
+    let shared = wait_until(Duration::from_secs(10), || async {
+        send(&two, reqwest::Method::GET, &path, Some(KEY_A), None)
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert!(shared, "instance 2 serves a's response from Redis");
+    assert_private(&two, &mock, &id).await;
+}
+
+/// Auth off (no keys: the single-tenant case): keyless requests share the stored responses.
+#[tokio::test]
+async fn without_keys_stored_responses_are_shared_by_keyless_requests() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&format!(
+        "pools:\n  main:\n    urls: [\"http://{}/v1\"]\nroutes:\n  - model: m\n    pool: main\n",
+        mock.addr
+    ));
+    let id = store(&gw, None, json!("remember the word kiwi")).await;
+    let (status, body) = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/v1/responses/{id}/input_items"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("kiwi"));
+}
+
+/// The gateway's resident set (VmRSS) in bytes.
+fn rss(gw: &Gateway) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid())).expect("status");
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// A follow-up of `id` (a few bytes of new input); its own id.
+async fn follow_up(gw: &Gateway, id: &str, n: usize) -> String {
+    let body = json!({"model": "m", "input": format!("and {n}?"), "previous_response_id": id});
+    let (status, text) = send(gw, reqwest::Method::POST, "/v1/responses", None, Some(&body)).await;
+    assert_eq!(status, 200, "{}", &text[..text.len().min(500)]);
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// Sixty user messages of 100,000 characters: a 6 MB conversation.
+fn six_megabytes() -> Value {
+    let items: Vec<Value> = (0..60)
+        .map(|i| {
+            let text = format!("{i:02} {}", "x".repeat(99_997));
+            json!({"role": "user", "content": text})
+        })
+        .collect();
+    Value::Array(items)
+}
+
+/// Item 6: 30 follow-ups of a few bytes on a 6 MB stored conversation share its history. With
+/// every follow-up deep-copying the history, the gateway's RSS grew by 158 MB; shared, it
+/// grows by the new items and the allocator's noise. 40 MB leaves room for that noise (a
+/// request's transient 6 MB chat body, fragmentation) while catching one copy per follow-up.
+#[tokio::test]
+async fn follow_ups_share_the_stored_history() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&format!(
+        "pools:\n  main:\n    urls: [\"http://{}/v1\"]\n    timeouts: {{first_byte_ms: 20000, idle_ms: 20000}}\nroutes:\n  - model: m\n    pool: main\n",
+        mock.addr
+    ));
+    let mut id = store(&gw, None, six_megabytes()).await;
+    // One follow-up first: a request's transient buffers (the 6 MB chat body going up) are
+    // then part of the baseline, not of the growth.
+    id = follow_up(&gw, &id, 0).await;
+    let before = rss(&gw);
+    for n in 1..=30 {
+        id = follow_up(&gw, &id, n).await;
+    }
+    let grown = rss(&gw).saturating_sub(before);
+    let sent = mock.stats().await["last"]["chat"]["body"]["messages"].clone();
+    assert_eq!(
+        sent.as_array().map(Vec::len),
+        Some(60 + 2 * 31),
+        "the last follow-up carried the whole conversation"
+    );
+    eprintln!("RSS growth over 30 follow-ups: {} KB", grown / 1024);
+    assert!(
+        grown < 40 << 20,
+        "30 follow-ups grew the gateway's RSS by {} MB",
+        grown >> 20
+    );
+}
