@@ -114,7 +114,14 @@ async fn assert_private(gw: &Gateway, mock: &Mock, id: &str) {
         every_path(id).into_iter().zip(every_path(UNKNOWN))
     {
         let theirs = send(gw, method.clone(), &path, Some(KEY_B), body.as_ref()).await;
-        let unknown = send(gw, method, &unknown_path, Some(KEY_B), unknown_body.as_ref()).await;
+        let unknown = send(
+            gw,
+            method,
+            &unknown_path,
+            Some(KEY_B),
+            unknown_body.as_ref(),
+        )
+        .await;
         assert_eq!(unknown.0, 404, "{unknown_path}: {}", unknown.1);
         assert_eq!(
             theirs,
@@ -224,7 +231,14 @@ fn rss(gw: &Gateway) -> u64 {
 /// A follow-up of `id` (a few bytes of new input); its own id.
 async fn follow_up(gw: &Gateway, id: &str, n: usize) -> String {
     let body = json!({"model": "m", "input": format!("and {n}?"), "previous_response_id": id});
-    let (status, text) = send(gw, reqwest::Method::POST, "/v1/responses", None, Some(&body)).await;
+    let (status, text) = send(
+        gw,
+        reqwest::Method::POST,
+        "/v1/responses",
+        None,
+        Some(&body),
+    )
+    .await;
     assert_eq!(status, 200, "{}", &text[..text.len().min(500)]);
     let v: Value = serde_json::from_str(&text).expect("JSON");
     v["id"].as_str().expect("id").to_string()
