@@ -288,3 +288,140 @@ async fn follow_ups_share_the_stored_history() {
         grown >> 20
     );
 }
+
+/// `responses:` small enough for a test: 4 MiB in all, 1 MiB for one entry.
+const SMALL_STORE: &str = "responses:\n  max_bytes: 4194304\n  max_entry_bytes: 1048576\n";
+
+/// The follow-up of a response over the entry cap: a 400 naming the cap (to its owner).
+async fn assert_not_stored(gw: &Gateway, id: &str) {
+    let follow = json!({"model": "m", "input": "and then?", "previous_response_id": id});
+    let (status, body) = send(
+        gw,
+        reqwest::Method::POST,
+        "/v1/responses",
+        Some(KEY_A),
+        Some(&follow),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let e: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(e["error"]["code"], "response_not_stored", "{body}");
+    assert_eq!(e["error"]["param"], "previous_response_id");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("responses.max_entry_bytes"), "{message}");
+    let (status, _) = send(
+        gw,
+        reqwest::Method::GET,
+        &format!("/v1/responses/{id}"),
+        Some(KEY_A),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "GET says why too");
+}
+
+/// Item 6: a conversation over `responses.max_entry_bytes` is answered but not stored; its
+/// follow-up is a clear 400 (not a silent 404, not a request upstream); another key still
+/// gets the unknown-id 404.
+#[tokio::test]
+async fn a_response_over_the_entry_cap_is_answered_and_its_follow_up_says_why() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&config(&mock, SMALL_STORE));
+    let id = store(&gw, Some(KEY_A), json!("y".repeat(1_500_000))).await;
+    let before = chat_requests(&mock).await;
+    assert_not_stored(&gw, &id).await;
+    let (status, body) = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/v1/responses/{id}"),
+        Some(KEY_B),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(chat_requests(&mock).await, before, "nothing went upstream");
+    // Under the cap, the same gateway stores.
+    let small = store(&gw, Some(KEY_A), json!("remember the word kiwi")).await;
+    assert_eq!(follow_up_with(&gw, KEY_A, &small).await, 200);
+}
+
+async fn follow_up_with(gw: &Gateway, key: &str, id: &str) -> u16 {
+    let body = json!({"model": "m", "input": "which fruit?", "previous_response_id": id});
+    send(
+        gw,
+        reqwest::Method::POST,
+        "/v1/responses",
+        Some(key),
+        Some(&body),
+    )
+    .await
+    .0
+}
+
+/// Item 6, Redis: one key per response id (the id in the hash tag: its own cluster slot,
+/// not every response in one), the owner in it, and the entry cap applied there too.
+#[tokio::test]
+async fn redis_keeps_one_key_per_response_id() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let yaml = config(
+        &mock,
+        &format!(
+            "redis:\n  url: \"{}\"\n  timeout_ms: 1000\n{SMALL_STORE}",
+            redis.url()
+        ),
+    );
+    let (one, two) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    one.wait_ready();
+    two.wait_ready();
+    let small = store(&one, Some(KEY_A), json!("remember the word kiwi")).await;
+    let big = store(&one, Some(KEY_A), json!("y".repeat(1_500_000))).await;
+    let (k_small, k_big) = (
+        format!("{{llm-relay:resp:{small}}}:v"),
+        format!("{{llm-relay:resp:{big}}}:v"),
+    );
+    let written = wait_until(Duration::from_secs(10), || async {
+        redis.cli(&["EXISTS", &k_small, &k_big]) == "2"
+    })
+    .await;
+    assert!(
+        written,
+        "one key per id: {}",
+        redis.cli(&["--scan", "--pattern", "*resp*"])
+    );
+    assert_eq!(redis.cli(&["HGET", &k_small, "owner"]), "a");
+    assert!(redis.cli(&["HGET", &k_small, "body"]).contains("kiwi"));
+    assert_eq!(redis.cli(&["HEXISTS", &k_big, "body"]), "0", "not stored");
+    // Instance 2 continues the small one and explains the big one.
+    assert_eq!(follow_up_with(&two, KEY_A, &small).await, 200);
+    assert_not_stored(&two, &big).await;
+}
+
+/// Item 6, config: `responses.max_bytes` / `max_entry_bytes` are read, and an entry cap over
+/// half the store is refused by `-t`, naming the key.
+#[test]
+fn the_store_byte_caps_are_checked_by_dash_t() {
+    let dir = scratch("store-t");
+    let cfg = dir.join("relay.yaml");
+    let base = "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n";
+    let check = |yaml: &str| {
+        std::fs::write(&cfg, yaml).expect("write");
+        std::process::Command::new(env!("CARGO_BIN_EXE_llm-relay"))
+            .args(["-t", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("run llm-relay -t")
+    };
+    let ok = check(&format!("{base}{SMALL_STORE}"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let over = check(&format!(
+        "{base}responses:\n  max_bytes: 1000000\n  max_entry_bytes: 600000\n"
+    ));
+    assert!(!over.status.success());
+    let err = String::from_utf8_lossy(&over.stderr);
+    assert!(err.contains("responses.max_entry_bytes"), "{err}");
+}
