@@ -157,6 +157,12 @@ async fn assert_private(gw: &Gateway, mock: &Mock, id: &str) {
     assert_eq!(status, 200, "{body}");
     let sent = mock.stats().await["last"]["chat"]["body"]["messages"].to_string();
     assert!(sent.contains("kiwi"), "the owner's history went up: {sent}");
+    // The owner deletes it; then it is gone for the owner too.
+    let path = format!("/v1/responses/{id}");
+    let (status, body) = send(gw, reqwest::Method::DELETE, &path, Some(KEY_A), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send(gw, reqwest::Method::GET, &path, Some(KEY_A), None).await;
+    assert_eq!(status, 404);
 }
 
 /// Item 1, in process: key `b` cannot read, count, cancel, delete or continue key `a`'s
