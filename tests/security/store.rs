@@ -431,3 +431,43 @@ fn the_store_byte_caps_are_checked_by_dash_t() {
     let err = String::from_utf8_lossy(&over.stderr);
     assert!(err.contains("responses.max_entry_bytes"), "{err}");
 }
+
+/// Item 6, Redis: a large stored conversation (18 MB) is written and read within a timeout
+/// that grows with its size, so it is not taken for a dead Redis (which would send every
+/// instance's shared limits to their fallback).
+#[tokio::test]
+async fn a_large_conversation_does_not_time_redis_out() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let yaml = config(
+        &mock,
+        &format!("redis:\n  url: \"{}\"\n  timeout_ms: 100\n", redis.url()),
+    );
+    let (one, two) = (Gateway::start(&yaml), Gateway::start(&yaml));
+    one.wait_ready();
+    two.wait_ready();
+    let items: Vec<Value> = (0..180)
+        .map(|i| json!({"role": "user", "content": format!("{i:03} {}", "z".repeat(99_996))}))
+        .collect();
+    let id = store(&one, Some(KEY_A), Value::Array(items)).await;
+    let key = format!("{{llm-relay:resp:{id}}}:v");
+    let written = wait_until(Duration::from_secs(20), || async {
+        redis.cli(&["HEXISTS", &key, "body"]) == "1"
+    })
+    .await;
+    assert!(written, "the entry reached Redis:\n{}", one.log_text());
+    // Instance 2 reads the 18 MB body from Redis.
+    assert_eq!(follow_up_with(&two, KEY_A, &id).await, 200);
+    for gw in [&one, &two] {
+        let m = crate::common::instances::metrics(gw).await;
+        assert!(
+            m.contains("llm_relay_redis_errors_total 0"),
+            "no Redis call failed or timed out on {}: {}",
+            gw.addr,
+            m.lines()
+                .filter(|l| l.contains("redis"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! each key. The sharing happens in process: this instance keeps what it stored or read in
 //! its own [`MemoryStore`], and a lookup that Redis confirms (the owner, cheaply) is answered
 //! from there, so follow-ups on the same instance share their history. The local copy also
-//! answers while Redis is away (`redis.on_failure: local`).
+//! answers while Redis is away (`redis.on_failure: local`). Writing and reading a body allow
+//! `redis.timeout_ms` plus a second per 8 MiB: a large conversation is not a dead Redis.
 
 use super::memory::MemoryStore;
 use super::{NotStored, Owner, ResponseStore, Sizing, Stored};
@@ -70,11 +71,11 @@ impl RedisStore {
     }
 
     /// The entry's body from Redis, kept locally too (its follow-ups then share it).
-    async fn fetch(&self, id: &str, owner: Owner<'_>) -> Result<Stored, NotStored> {
+    async fn fetch(&self, id: &str, owner: Owner<'_>, len: usize) -> Result<Stored, NotStored> {
         let key = self.key(id);
         let text: Option<String> = self
             .shared
-            .run("responses", |mut c| async move {
+            .run_sized("responses", len, |mut c| async move {
                 redis::cmd("HGET")
                     .arg(key)
                     .arg("body")
@@ -102,32 +103,38 @@ impl RedisStore {
 impl ResponseStore for RedisStore {
     async fn get(&self, id: &str, owner: Owner<'_>) -> Result<Stored, NotStored> {
         let key = self.key(id);
-        let head: Result<(Option<String>, Option<u64>), _> = self
+        // The owner, the marker and the body's length: one round trip, no body.
+        let head: Result<((Option<String>, Option<u64>), usize), _> = self
             .shared
             .run("responses", |mut c| async move {
-                redis::cmd("HMGET")
-                    .arg(key)
+                redis::pipe()
+                    .cmd("HMGET")
+                    .arg(&key)
                     .arg("owner")
                     .arg("too_large")
+                    .cmd("HSTRLEN")
+                    .arg(&key)
+                    .arg("body")
                     .query_async(&mut c)
                     .await
             })
             .await;
-        match head {
+        let len = match head {
             // Redis is away: what this instance stored or read itself.
             Err(_) => return self.local.get(id, owner).await,
-            Ok((Some(o), too_large)) if o == owner.unwrap_or(KEYLESS) => {
+            Ok(((Some(o), too_large), len)) if o == owner.unwrap_or(KEYLESS) => {
                 if let Some(bytes) = too_large {
                     let max = self.max_entry_bytes();
                     return Err(NotStored::TooLarge { bytes, max });
                 }
+                len
             }
             // Unknown, expired, deleted (on any instance) or another key's.
             Ok(_) => return Err(NotStored::Missing),
-        }
+        };
         match self.local.get(id, owner).await {
             Ok(s) => Ok(s),
-            Err(_) => self.fetch(id, owner).await,
+            Err(_) => self.fetch(id, owner, len).await,
         }
     }
 
@@ -158,7 +165,7 @@ impl ResponseStore for RedisStore {
                 },
             };
             let _ = shared
-                .run("responses", |mut c| async move {
+                .run_sized("responses", value.len(), |mut c| async move {
                     redis::pipe()
                         .atomic()
                         .hset_multiple(&key, &[("owner", owner), (field, value)])
