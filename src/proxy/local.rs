@@ -80,8 +80,7 @@ pub async fn answer(
 }
 
 /// `GET` / `DELETE /v1/responses/{id}`. Ids are 96 random bits, so only whoever received an
-/// id can name it.
-/// Another key's id answers exactly as an unknown id.
+/// id can name it; and another key's id answers exactly as an unknown id.
 async fn stored_response(
     session: &Session,
     (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),

@@ -7,7 +7,7 @@ use super::prepare::parse_object;
 use crate::chat::elide::Elided;
 use crate::config::Runtime;
 use crate::error::GatewayError;
-use crate::protocol::store::ResponseStore;
+use crate::protocol::store::{Owner, ResponseStore};
 use crate::protocol::{anthropic, completions, responses, Keep, Translation};
 use crate::upstream::Profile;
 use bytes::Bytes;
@@ -62,7 +62,7 @@ impl Incoming {
 /// its, and what this request stores becomes its.
 pub async fn incoming(
     rt: &Runtime,
-    (store, owner): (&Arc<dyn ResponseStore>, Option<&str>),
+    (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),
     endpoint: Endpoint,
     body: Bytes,
 ) -> Result<Incoming, GatewayError> {
@@ -83,7 +83,7 @@ pub async fn incoming(
 
 async fn from_responses(
     store: &Arc<dyn ResponseStore>,
-    owner: Option<&str>,
+    owner: Owner<'_>,
     req: &Value,
 ) -> Result<Incoming, GatewayError> {
     let history = match req.get("previous_response_id") {

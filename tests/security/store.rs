@@ -471,3 +471,31 @@ async fn a_large_conversation_does_not_time_redis_out() {
         );
     }
 }
+
+/// Redis: a follow-up sent the moment a large response ends (Codex continues at once) finds
+/// it on the same instance although its write to Redis (megabytes) has not finished.
+#[tokio::test]
+async fn a_follow_up_at_once_finds_a_response_still_being_written_to_redis() {
+    let mock = Mock::start(false);
+    let redis = Redis::start();
+    let gw = Gateway::start(&config(
+        &mock,
+        &format!("redis:\n  url: \"{}\"\n  timeout_ms: 1000\n", redis.url()),
+    ));
+    gw.wait_ready();
+    let mut id = store(&gw, Some(KEY_A), six_megabytes()).await;
+    for _ in 0..3 {
+        let body = json!({"model": "m", "input": "and then?", "previous_response_id": id});
+        let (status, text) = send(
+            &gw,
+            reqwest::Method::POST,
+            "/v1/responses",
+            Some(KEY_A),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(status, 200, "{}", &text[..text.len().min(300)]);
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        id = v["id"].as_str().expect("id").to_string();
+    }
+}

@@ -18,7 +18,8 @@ use crate::protocol::responses::History;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The owner field of a keyless entry (key ids are never empty).
@@ -49,6 +50,16 @@ pub struct RedisStore {
     local: MemoryStore,
     ttl: Duration,
     delete: redis::Script,
+    /// Ids this instance stored whose write to Redis has not finished, and whether they were
+    /// deleted meanwhile: a client that continues at once (faster than a large write) is
+    /// answered from the local copy, and a delete is not undone by the write landing after it.
+    writing: Arc<Writing>,
+}
+
+type Writing = Mutex<HashMap<String, bool>>;
+
+fn lock(w: &Writing) -> std::sync::MutexGuard<'_, HashMap<String, bool>> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl RedisStore {
@@ -58,6 +69,7 @@ impl RedisStore {
             local: MemoryStore::new(sizing),
             ttl: sizing.ttl,
             delete: redis::Script::new(DELETE),
+            writing: Arc::default(),
         }
     }
 
@@ -102,6 +114,9 @@ impl RedisStore {
 #[async_trait]
 impl ResponseStore for RedisStore {
     async fn get(&self, id: &str, owner: Owner<'_>) -> Result<Stored, NotStored> {
+        if lock(&self.writing).get(id) == Some(&false) {
+            return self.local.get(id, owner).await;
+        }
         let key = self.key(id);
         // The owner, the marker and the body's length: one round trip, no body.
         let head: Result<((Option<String>, Option<u64>), usize), _> = self
@@ -147,40 +162,29 @@ impl ResponseStore for RedisStore {
         let key = self.key(&s.id);
         let ttl = self.ttl.as_millis() as u64;
         let too_large = (s.bytes > self.max_entry_bytes()).then_some(s.bytes);
+        let writing = self.writing.clone();
+        let id = s.id.clone();
+        lock(&writing).insert(id.clone(), false);
         tokio::spawn(async move {
-            let owner = s.owner.clone().unwrap_or_default();
-            let (field, value) = match too_large {
-                Some(bytes) => ("too_large", bytes.to_string()),
-                // Serialising megabytes is CPU work: off the request threads.
-                None => match tokio::task::spawn_blocking(move || {
-                    serde_json::to_string(&BodyOut {
-                        input: &s.input,
-                        response: &s.response,
+            write(&shared, (&key, ttl), s, too_large).await;
+            let deleted = lock(&writing).remove(&id) == Some(true);
+            if deleted {
+                let _ = shared
+                    .run("responses", |mut c| async move {
+                        redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await
                     })
-                })
-                .await
-                {
-                    Ok(Ok(text)) => ("body", text),
-                    _ => return,
-                },
-            };
-            let _ = shared
-                .run_sized("responses", value.len(), |mut c| async move {
-                    redis::pipe()
-                        .atomic()
-                        .hset_multiple(&key, &[("owner", owner), (field, value)])
-                        .ignore()
-                        .pexpire(&key, ttl as i64)
-                        .ignore()
-                        .query_async::<()>(&mut c)
-                        .await
-                })
-                .await;
+                    .await;
+            }
         });
     }
 
     async fn delete(&self, id: &str, owner: Owner<'_>) -> bool {
         let here = self.local.delete(id, owner).await;
+        if here {
+            if let Some(deleted) = lock(&self.writing).get_mut(id) {
+                *deleted = true;
+            }
+        }
         let mut inv = self.delete.key(self.key(id));
         inv.arg(owner.unwrap_or(KEYLESS));
         let there: Result<i64, _> = self
@@ -191,4 +195,36 @@ impl ResponseStore for RedisStore {
             .await;
         here || there.is_ok_and(|n| n > 0)
     }
+}
+
+/// Writes one entry (its body, or the marker of an entry over the cap) with its TTL.
+async fn write(shared: &SharedState, (key, ttl): (&str, u64), s: Stored, too_large: Option<u64>) {
+    let owner = s.owner.clone().unwrap_or_default();
+    let (field, value) = match too_large {
+        Some(bytes) => ("too_large", bytes.to_string()),
+        // Serialising megabytes is CPU work: off the request threads.
+        None => match tokio::task::spawn_blocking(move || {
+            serde_json::to_string(&BodyOut {
+                input: &s.input,
+                response: &s.response,
+            })
+        })
+        .await
+        {
+            Ok(Ok(text)) => ("body", text),
+            _ => return,
+        },
+    };
+    let _ = shared
+        .run_sized("responses", value.len(), |mut c| async move {
+            redis::pipe()
+                .atomic()
+                .hset_multiple(key, &[("owner", owner), (field, value)])
+                .ignore()
+                .pexpire(key, ttl as i64)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await;
 }
