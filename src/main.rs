@@ -155,10 +155,10 @@ fn main() {
         lock_ttl: sizing.vision_timeout + Duration::from_secs(5),
     });
     let cascade = Arc::new(cascade);
-    let (stored, stored_ttl) = runtime.responses_store;
+    let stored = runtime.responses_store;
     let responses: Arc<dyn ResponseStore> = match &shared {
-        Some(s) => Arc::new(RedisStore::new(s.clone(), stored, stored_ttl)),
-        None => Arc::new(MemoryStore::new(stored, stored_ttl)),
+        Some(s) => Arc::new(RedisStore::new(s.clone(), stored)),
+        None => Arc::new(MemoryStore::new(stored)),
     };
     let shared_limits = shared.clone().map(|s| Arc::new(SharedLimits::new(s)));
     let limiter = Arc::new(Limiter::new(shared_limits.clone()));

@@ -506,10 +506,10 @@ proptest! {
         for text in all_input_texts(&req) {
             prop_assert!(all.contains(&text), "lost {text:?}");
         }
-        prop_assert_eq!(t.input_items.len(), req["input"].as_array().map_or(0, Vec::len));
+        prop_assert_eq!(t.conversation.len(), req["input"].as_array().map_or(0, Vec::len));
         // The items replay as history.
         let replay = json!({"model": "m"});
-        let replayed = to_chat(&replay, Some(&t.input_items), "r".into(), 0);
+        let replayed = to_chat(&replay, Some(&t.conversation.to_vec()), "r".into(), 0);
         prop_assert!(replayed.is_ok());
     }
 

@@ -165,13 +165,17 @@ fn default_lease_ttl() -> u64 {
     15_000
 }
 
-/// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`): in-process, sized at
-/// start-up.
+/// Stored Responses (`previous_response_id`, `GET /v1/responses/{id}`): in-process (and in
+/// Redis when configured), sized at start-up.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResponsesSection {
     pub max_entries: usize,
     pub ttl_seconds: u64,
+    /// The estimated bytes of all entries (each weighs its whole conversation).
+    pub max_bytes: u64,
+    /// One entry's conversation and response; a larger one is answered but not stored.
+    pub max_entry_bytes: u64,
 }
 
 impl Default for ResponsesSection {
@@ -179,6 +183,8 @@ impl Default for ResponsesSection {
         ResponsesSection {
             max_entries: 10_000,
             ttl_seconds: 3600,
+            max_bytes: 256 << 20,
+            max_entry_bytes: 32 << 20,
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::upstream::{Member, Pool, Profile};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 pub use error::ConfigError;
-use file::{CacheSection, CascadeSection, FileConfig, PoolSection};
+use file::{CacheSection, CascadeSection, FileConfig, PoolSection, ResponsesSection};
 use http::HeaderValue;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -72,8 +72,8 @@ pub struct Runtime {
     pub alert_rules: Vec<AlertRule>,
     pub alert_every: u64,
     pub cascade_sizing: CascadeSizing,
-    /// Stored Responses: how many, for how long (sized at start-up).
-    pub responses_store: (usize, Duration),
+    /// Stored Responses: how many, how many bytes, for how long (sized at start-up).
+    pub responses_store: crate::protocol::store::Sizing,
     /// Shared state for several instances (start-up setting: a reload does not reconnect).
     pub redis: Option<RedisSettings>,
     /// The exact response cache's sizing (start-up setting), when configured.
@@ -168,10 +168,7 @@ impl Runtime {
                 .map(RedisSettings::try_from)
                 .transpose()
                 .map_err(|e| e.under("redis"))?,
-            responses_store: (
-                f.responses.max_entries.max(1),
-                Duration::from_secs(f.responses.ttl_seconds.max(1)),
-            ),
+            responses_store: responses_sizing(&f.responses).map_err(|e| e.under("responses"))?,
             open: f.auth.open,
             bound: Listeners {
                 api: f.server.listen.clone(),
@@ -307,6 +304,31 @@ fn sizing(c: Option<&CascadeSection>) -> CascadeSizing {
         global_parallel: c.map_or(32, |c| c.max_global_parallel),
         vision_timeout: Duration::from_millis(c.map_or(30_000, |c| c.timeout_ms)),
     }
+}
+
+/// `responses:` checked: positive bounds, and room for two of the largest entries (the
+/// in-process store refuses an entry heavier than about its share of a shard).
+fn responses_sizing(r: &ResponsesSection) -> Result<crate::protocol::store::Sizing, ConfigError> {
+    if r.max_bytes == 0 || r.max_entry_bytes == 0 {
+        return Err(ConfigError::whole(
+            "max_bytes and max_entry_bytes must be > 0",
+        ));
+    }
+    if r.max_entry_bytes > r.max_bytes / 2 {
+        return Err(ConfigError::at(
+            "max_entry_bytes",
+            format!(
+                "{} is over half of max_bytes ({}): the store must hold two of the largest entries",
+                r.max_entry_bytes, r.max_bytes
+            ),
+        ));
+    }
+    Ok(crate::protocol::store::Sizing {
+        max_entries: r.max_entries.max(1),
+        ttl: Duration::from_secs(r.ttl_seconds.max(1)),
+        max_bytes: r.max_bytes,
+        max_entry_bytes: r.max_entry_bytes,
+    })
 }
 
 fn build_alerts(
@@ -596,6 +618,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x"), "{e}");
+    }
+
+    #[test]
+    fn responses_store_bounds_in_bytes() {
+        let rt = Runtime::from_yaml(MIN).unwrap();
+        assert_eq!(
+            rt.responses_store,
+            crate::protocol::store::Sizing::default()
+        );
+        assert_eq!(rt.responses_store.max_bytes, 256 << 20);
+        assert_eq!(rt.responses_store.max_entry_bytes, 32 << 20);
+        let set = format!("{MIN}responses:\n  max_bytes: 1000000\n  max_entry_bytes: 400000\n");
+        let rt = Runtime::from_yaml(&set).unwrap();
+        assert_eq!(rt.responses_store.max_bytes, 1_000_000);
+        assert_eq!(rt.responses_store.max_entry_bytes, 400_000);
+        let over = set.replace("400000", "600000");
+        let e = Runtime::from_yaml(&over).unwrap_err().to_string();
+        assert!(e.starts_with("responses.max_entry_bytes: "), "{e}");
+        let zero = set.replace("1000000", "0");
+        let e = Runtime::from_yaml(&zero).unwrap_err().to_string();
+        assert!(e.starts_with("responses: "), "{e}");
     }
 
     #[test]

@@ -208,12 +208,29 @@ impl SharedState {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.run_sized(what, 0, f).await
+    }
+
+    /// [`run`](Self::run) for a call that moves `bytes` of payload: the timeout grows by one
+    /// second per 8 MiB, so a large value (a stored conversation) is not taken for a dead Redis
+    /// (which would send every instance's limits to the fallback).
+    pub async fn run_sized<T, F, Fut>(
+        &self,
+        what: &'static str,
+        bytes: usize,
+        f: F,
+    ) -> Result<T, SharedError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         if !self.is_up() {
             metrics().redis_fallbacks.with_label_values(&[what]).inc();
             return Err(SharedError::Down);
         }
         let t0 = Instant::now();
-        let timeout = self.settings.timeout;
+        let timeout =
+            self.settings.timeout + Duration::from_millis(bytes as u64 * 1000 / (8 << 20));
         let result = tokio::time::timeout(timeout, async {
             let conn = self.connection().await?;
             f(conn).await

@@ -47,8 +47,16 @@ impl Protocol {
     }
 }
 
-/// Where a finished Responses answer is kept, with the input items it answered.
-pub type Keep = (Arc<dyn store::ResponseStore>, Arc<Vec<Value>>);
+/// Where a finished Responses answer is kept, with the conversation it answered and the key
+/// it belongs to.
+#[derive(Clone)]
+pub struct Keep {
+    pub store: Arc<dyn store::ResponseStore>,
+    /// The stored history (if any), then this request's input.
+    pub conversation: Arc<responses::History>,
+    /// The id of the key that asked (`None` without keys).
+    pub owner: Option<String>,
+}
 
 /// What the response of a translated request needs: built once per request, handed to every
 /// try, turned into a fresh [`ResponseTranslator`] when a response starts.
@@ -122,22 +130,23 @@ impl Translation {
     pub fn remember(&self, response: Option<Value>) {
         let (
             Translation::Responses {
-                store: Some((store, input)),
-                ..
+                store: Some(keep), ..
             },
             Some(r),
         ) = (self, response)
         else {
             return;
         };
-        store.put(store::Stored {
-            id: r
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            input: input.clone(),
-            response: Arc::new(r),
-        });
+        let id = r
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        keep.store.put(store::Stored::new(
+            id,
+            keep.owner.clone(),
+            keep.conversation.clone(),
+            r,
+        ));
     }
 }

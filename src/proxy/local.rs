@@ -6,7 +6,7 @@ use super::respond;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::policy::auth::ApiKey;
-use crate::protocol::store::ResponseStore;
+use crate::protocol::store::{Owner, ResponseStore};
 use crate::protocol::Protocol;
 use crate::protocol::{anthropic, responses};
 use crate::request::kind::{Endpoint, Kind};
@@ -44,6 +44,8 @@ pub async fn answer(
     key: Option<Arc<ApiKey>>,
 ) -> Result<(), GatewayError> {
     let anthropic = protocol == Protocol::Messages;
+    // Stored responses are the key's own: another key's id answers as an unknown one.
+    let owner = key.as_deref().map(|k| k.id.as_str());
     let body = match endpoint {
         Endpoint::Models if anthropic => {
             anthropic_models(&models_for(&rt.models_json, key.as_deref()))
@@ -56,13 +58,11 @@ pub async fn answer(
         }
         Endpoint::StoredResponse => {
             let id = Endpoint::stored_response_id(path).unwrap_or_default();
-            stored_response(session, store, id).await?
+            stored_response(session, (store, owner), id).await?
         }
         Endpoint::ResponseCancel => {
             let id = Endpoint::cancel_id(path).unwrap_or_default();
-            if store.get(id).await.is_none() {
-                return Err(GatewayError::ResponseNotFound { id: id.to_string() });
-            }
+            store.get(id, owner).await.map_err(|e| e.error(id, None))?;
             return Err(GatewayError::bad_request(
                 "Only background responses can be cancelled, and this gateway runs none \
                  (`background: true` is refused): this response has already completed.",
@@ -70,11 +70,8 @@ pub async fn answer(
         }
         Endpoint::ResponseInputItems => {
             let id = Endpoint::input_items_id(path).unwrap_or_default();
-            let stored = store
-                .get(id)
-                .await
-                .ok_or_else(|| GatewayError::ResponseNotFound { id: id.to_string() })?;
-            let page = responses::input_items(id, &stored.input, query)?;
+            let stored = store.get(id, owner).await.map_err(|e| e.error(id, None))?;
+            let page = responses::input_items(id, stored.input.iter(), query)?;
             Bytes::from(page.to_string())
         }
         _ => Bytes::from_static(ROOT),
@@ -83,42 +80,44 @@ pub async fn answer(
 }
 
 /// `GET` / `DELETE /v1/responses/{id}`. Ids are 96 random bits, so only whoever received an
-/// id can name it.
+/// id can name it; and another key's id answers exactly as an unknown id.
 async fn stored_response(
     session: &Session,
-    store: &Arc<dyn ResponseStore>,
+    (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),
     id: &str,
 ) -> Result<Bytes, GatewayError> {
-    let not_found = || GatewayError::ResponseNotFound { id: id.to_string() };
     if session.req_header().method == http::Method::DELETE {
-        if !store.delete(id).await {
-            return Err(not_found());
+        if !store.delete(id, owner).await {
+            return Err(GatewayError::ResponseNotFound { id: id.to_string() });
         }
         let gone = json!({"id": id, "object": "response", "deleted": true});
         return Ok(Bytes::from(gone.to_string()));
     }
-    let stored = store.get(id).await.ok_or_else(not_found)?;
+    let stored = store.get(id, owner).await.map_err(|e| e.error(id, None))?;
     Ok(Bytes::from(stored.response.to_string()))
 }
 
 /// `POST /v1/responses/input_tokens`: the estimate of `protocol::responses::input_tokens`,
-/// over the stored conversation too when the request names a `previous_response_id`.
+/// over the stored conversation too when the request names a `previous_response_id` (the
+/// key's own: another key's is an unknown id).
 pub async fn input_tokens(
     session: &mut Session,
-    store: &Arc<dyn ResponseStore>,
+    (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),
     body: &[u8],
 ) -> Result<(), GatewayError> {
     let req: Value =
         serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
     let history = match req.get("previous_response_id").and_then(Value::as_str) {
-        Some(id) => store
-            .get(id)
-            .await
-            .ok_or_else(|| GatewayError::ResponseNotFound { id: id.to_string() })?
-            .history(),
-        None => Vec::new(),
+        Some(id) => Some(
+            store
+                .get(id, owner)
+                .await
+                .map_err(|e| e.error(id, Some("previous_response_id")))?
+                .history,
+        ),
+        None => None,
     };
-    let n = responses::input_tokens(&req, &history)?;
+    let n = responses::input_tokens(&req, history.iter().flat_map(|h| h.iter()))?;
     let answer = json!({"object": "response.input_tokens", "input_tokens": n});
     send_json(session, 200, Bytes::from(answer.to_string())).await
 }

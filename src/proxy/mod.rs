@@ -493,11 +493,14 @@ impl Gateway {
             return Box::pin(local::count_tokens(session, &body)).await;
         }
         if endpoint == Endpoint::ResponseInputTokens {
-            return Box::pin(local::input_tokens(session, &self.responses, &body)).await;
+            let owner = key.as_deref().map(|k| k.id.as_str());
+            let store = (&self.responses, owner);
+            return Box::pin(local::input_tokens(session, store, &body)).await;
         }
         // Token estimates count what the client sent (a translated body exists only parsed).
         let client_len = body.len();
-        let incoming = Box::pin(translate::incoming(&rt, &self.responses, endpoint, body)).await?;
+        let store = (&self.responses, key.as_deref().map(|k| k.id.as_str()));
+        let incoming = Box::pin(translate::incoming(&rt, store, endpoint, body)).await?;
         let mut headers = Vec::new();
         if !incoming.dropped_tools.is_empty() {
             headers.push((

@@ -7,8 +7,8 @@ use super::prepare::parse_object;
 use crate::chat::elide::Elided;
 use crate::config::Runtime;
 use crate::error::GatewayError;
-use crate::protocol::store::ResponseStore;
-use crate::protocol::{anthropic, completions, responses, Translation};
+use crate::protocol::store::{Owner, ResponseStore};
+use crate::protocol::{anthropic, completions, responses, Keep, Translation};
 use crate::upstream::Profile;
 use bytes::Bytes;
 use serde_json::Value;
@@ -58,14 +58,16 @@ impl Incoming {
 }
 
 /// Translates `body` of `endpoint` when the client spoke a protocol other than chat.
+/// `owner` is the key's id (`None` without keys): a `previous_response_id` is looked up as
+/// its, and what this request stores becomes its.
 pub async fn incoming(
     rt: &Runtime,
-    store: &Arc<dyn ResponseStore>,
+    (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),
     endpoint: Endpoint,
     body: Bytes,
 ) -> Result<Incoming, GatewayError> {
     match endpoint {
-        Endpoint::Responses => from_responses(store, &parse_object(&body)?).await,
+        Endpoint::Responses => from_responses(store, owner, &parse_object(&body)?).await,
         Endpoint::Messages => from_messages(&parse_object(&body)?),
         Endpoint::Completions => from_completions(rt, body),
         Endpoint::Chat => {
@@ -81,16 +83,18 @@ pub async fn incoming(
 
 async fn from_responses(
     store: &Arc<dyn ResponseStore>,
+    owner: Owner<'_>,
     req: &Value,
 ) -> Result<Incoming, GatewayError> {
     let history = match req.get("previous_response_id") {
         None | Some(Value::Null) => None,
+        // Another key's id is an unknown id: nothing of it goes further.
         Some(Value::String(id)) => Some(
             store
-                .get(id)
+                .get(id, owner)
                 .await
-                .ok_or_else(|| GatewayError::ResponseNotFound { id: id.clone() })?
-                .history(),
+                .map_err(|e| e.error(id, Some("previous_response_id")))?
+                .history,
         ),
         Some(_) => {
             return Err(GatewayError::bad_param(
@@ -99,8 +103,12 @@ async fn from_responses(
             ))
         }
     };
-    let t = responses::to_chat(req, history.as_deref(), new_id("resp_"), now())?;
-    let keep = t.store.then(|| (store.clone(), Arc::new(t.input_items)));
+    let t = responses::continue_chat(req, history.as_ref(), new_id("resp_"), now())?;
+    let keep = t.store.then(|| Keep {
+        store: store.clone(),
+        conversation: t.conversation,
+        owner: owner.map(str::to_string),
+    });
     let translation = Translation::Responses {
         meta: t.meta,
         stream: t.stream,

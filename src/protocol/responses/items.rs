@@ -15,9 +15,9 @@ const MAX_LIMIT: usize = 100;
 /// One page of a stored response's input items, as OpenAI lists them: newest first unless
 /// `order=asc`, `limit` items (1-100, default 20) after the item `after`. Items get the shape
 /// the SDK reads (message content as a list of parts) and an id; the stored items keep theirs.
-pub fn input_items(
+pub fn input_items<'a>(
     response_id: &str,
-    input: &[Value],
+    input: impl IntoIterator<Item = &'a Value>,
     query: Option<&str>,
 ) -> Result<Value, TranslateError> {
     let (mut limit, mut asc, mut after) = (DEFAULT_LIMIT, false, None);
@@ -48,23 +48,28 @@ pub fn input_items(
         }
     }
     let suffix = response_id.strip_prefix("resp_").unwrap_or(response_id);
-    let mut items: Vec<Value> = input
-        .iter()
-        .enumerate()
-        .map(|(i, it)| listed(it, suffix, i))
-        .collect();
+    // Items by reference with their index: only the page is copied (a conversation may be
+    // megabytes; a page is at most 100 items).
+    let mut items: Vec<(usize, &Value)> = input.into_iter().enumerate().collect();
     if !asc {
         items.reverse();
     }
     let start = match &after {
         Some(a) => {
-            let at = items.iter().position(|it| it["id"] == a.as_str());
+            let at = items
+                .iter()
+                .position(|(i, it)| item_id(it, suffix, *i) == a.as_str());
             at.map(|i| i + 1)
                 .ok_or_else(|| TranslateError::new(format!("no input item `{a}`"), "after"))?
         }
         None => 0,
     };
-    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let page: Vec<Value> = items
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|(i, it)| listed(it, suffix, *i))
+        .collect();
     let has_more = start + page.len() < items.len();
     let first = page.first().map(|it| it["id"].clone());
     let last = page.last().map(|it| it["id"].clone());
@@ -74,14 +79,23 @@ pub fn input_items(
     )
 }
 
-/// A stored item as listed: an id (`msg_…` for messages, `item_…` otherwise) unless it has
-/// one, and a message's string content as one text part.
+/// A stored item's id as listed: its own, else `msg_…` for messages and `item_…` otherwise.
+fn item_id(item: &Value, suffix: &str, i: usize) -> String {
+    if let Some(id) = item.get("id").and_then(Value::as_str) {
+        return id.to_string();
+    }
+    let message = item.get("type").and_then(Value::as_str) == Some("message");
+    let prefix = if message { "msg" } else { "item" };
+    format!("{prefix}_{suffix}_{i}")
+}
+
+/// A stored item as listed: an id ([`item_id`]) and a message's string content as one text
+/// part.
 fn listed(item: &Value, suffix: &str, i: usize) -> Value {
     let mut o: Map<String, Value> = item.as_object().cloned().unwrap_or_default();
     let message = o.get("type").and_then(Value::as_str) == Some("message");
     if !o.get("id").is_some_and(Value::is_string) {
-        let prefix = if message { "msg" } else { "item" };
-        o.insert("id".into(), Value::String(format!("{prefix}_{suffix}_{i}")));
+        o.insert("id".into(), Value::String(item_id(item, suffix, i)));
     }
     if message {
         if let Some(Value::String(text)) = o.get("content") {
@@ -102,7 +116,10 @@ fn listed(item: &Value, suffix: &str, i: usize) -> Value {
 /// `POST /v1/responses/input_tokens`: the estimate of `protocol::anthropic::count`'s method
 /// (quarter-token units of text, framing per item and tool, images flat) over `instructions`,
 /// the stored conversation `history` (a `previous_response_id`), `input` and `tools`.
-pub fn input_tokens(req: &Value, history: &[Value]) -> Result<u64, TranslateError> {
+pub fn input_tokens<'a>(
+    req: &Value,
+    history: impl IntoIterator<Item = &'a Value>,
+) -> Result<u64, TranslateError> {
     let obj = req
         .as_object()
         .ok_or_else(|| TranslateError::new("request body must be a JSON object", "body"))?;
@@ -123,7 +140,11 @@ pub fn input_tokens(req: &Value, history: &[Value]) -> Result<u64, TranslateErro
             ))
         }
     };
-    for item in history.iter().chain(input) {
+    for item in history {
+        tokens += PER_MESSAGE;
+        units += leaf_units(item, &mut tokens);
+    }
+    for item in input {
         tokens += PER_MESSAGE;
         units += leaf_units(item, &mut tokens);
     }

@@ -1,6 +1,8 @@
 //! The types the request and response sides share.
 
+use super::history::History;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The translated request, plus what the answer needs.
 #[derive(Clone, Debug)]
@@ -14,8 +16,9 @@ pub struct Translated {
     pub meta: ResponseMeta,
     /// Types of built-in tools removed (`web_search`, `local_shell`, ...).
     pub dropped_tools: Vec<String>,
-    /// History plus this input as Responses input items, to store for `previous_response_id`.
-    pub input_items: Vec<Value>,
+    /// The history, then this request's input, as Responses input items: what is stored for
+    /// `previous_response_id` (sharing the history's memory).
+    pub conversation: Arc<History>,
 }
 
 /// What the response side needs to know about the request.

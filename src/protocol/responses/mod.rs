@@ -5,6 +5,7 @@
 //! turns a Responses request into a chat request with [`to_chat`], runs it through its chat
 //! pipeline, and turns the chat answer back with [`translator`] (streaming or not).
 
+mod history;
 mod items;
 mod meta;
 mod output;
@@ -13,10 +14,11 @@ mod stream;
 
 use crate::protocol::translate::ResponseTranslator;
 
+pub use history::{weigh, History};
 pub use items::{input_items, input_tokens};
 pub use meta::{ResponseMeta, Translated};
 pub use output::NonStreamTranslator;
-pub use request::to_chat;
+pub use request::{continue_chat, to_chat};
 pub use stream::StreamTranslator;
 
 /// The response translator for a request: `stream` as [`Translated::stream`].

@@ -1,7 +1,9 @@
 //! Responses request → Chat Completions request.
 
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
+use super::history::History;
 use super::meta::{ResponseMeta, Translated};
 use crate::protocol::translate::TranslateError;
 
@@ -22,6 +24,19 @@ pub fn to_chat(
     id: String,
     created_at: u64,
 ) -> Result<Translated, TranslateError> {
+    let history = history.map(|h| History::after(None, h.to_vec()));
+    continue_chat(req, history.as_ref(), id, created_at)
+}
+
+/// [`to_chat`] over a stored [`History`]: its items are read where they are, and the
+/// translated conversation ([`Translated::conversation`]) is this request's input after it,
+/// sharing its memory.
+pub fn continue_chat(
+    req: &Value,
+    history: Option<&Arc<History>>,
+    id: String,
+    created_at: u64,
+) -> Result<Translated, TranslateError> {
     let Some(obj) = req.as_object() else {
         return Err(TranslateError {
             message: "the request body must be a JSON object".into(),
@@ -37,8 +52,7 @@ pub fn to_chat(
     }
     check_types(obj)?;
     let input = normalize_input(obj.get("input"), history.is_some())?;
-    let mut input_items: Vec<Value> = history.map(<[Value]>::to_vec).unwrap_or_default();
-    input_items.extend(input);
+    let earlier = history.map(|h| h.segments()).unwrap_or_default();
 
     let mut tools = Tools::default();
     if let Some(list) = obj.get("tools").and_then(Value::as_array) {
@@ -49,7 +63,8 @@ pub fn to_chat(
         conv.messages
             .push(json!({"role": "system", "content": instr}));
     }
-    for (i, item) in input_items.iter().enumerate() {
+    let items = earlier.into_iter().flatten().chain(&input);
+    for (i, item) in items.enumerate() {
         conv.item(item, i, &mut tools)?;
     }
     conv.flush_images();
@@ -83,7 +98,7 @@ pub fn to_chat(
         store,
         meta,
         dropped_tools: tools.dropped,
-        input_items,
+        conversation: History::after(history, input),
     })
 }
 

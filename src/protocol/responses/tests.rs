@@ -31,7 +31,7 @@ fn string_input_and_instructions() {
     assert!(!t.stream);
     assert!(t.store);
     assert_eq!(
-        t.input_items,
+        t.conversation.to_vec(),
         vec![json!({"type": "message", "role": "user",
         "content": [{"type": "input_text", "text": "hi"}]})]
     );
@@ -98,8 +98,8 @@ fn every_item_type() {
     assert_eq!(m[6]["content"][1]["image_url"]["url"], "https://x/y.png");
     assert_eq!(m[7], json!({"role": "user", "content": "next"}));
     assert_eq!(m.len(), 8);
-    assert_eq!(t.input_items.len(), 13);
-    assert!(t.input_items.iter().all(|i| i["type"].is_string()));
+    assert_eq!(t.conversation.len(), 13);
+    assert!(t.conversation.iter().all(|i| i["type"].is_string()));
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn history_is_prepended() {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert_eq!(contents, ["q1", "a1", "q2"]);
-    assert_eq!(t.input_items.len(), 3);
+    assert_eq!(t.conversation.len(), 3);
     // input may be omitted when there is history
     let t = to_chat(&json!({"model": "m"}), Some(&history), "resp_2".into(), 1).unwrap();
     assert_eq!(msgs(&t).len(), 2);
@@ -436,4 +436,40 @@ fn non_stream_ends() {
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error"]["message"], "timeout");
     assert!(t.finish().is_empty());
+}
+
+/// A stored history read in place (turns chained, shared) sends the upstream exactly what the
+/// same items sent as one list do, and the new conversation shares the history's memory.
+#[test]
+fn a_chained_history_translates_as_the_flat_one() {
+    let items = [
+        json!({"type": "message", "role": "user", "content": "q1"}),
+        json!({"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}),
+        json!({"type": "function_call_output", "call_id": "c1", "output": "r1"}),
+        json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "a1"}]}),
+        json!({"type": "message", "role": "user", "content": "q2"}),
+    ];
+    let first = History::after(None, items[..2].to_vec());
+    let second = History::after(Some(&first), items[2..4].to_vec());
+    let third = History::after(Some(&second), items[4..].to_vec());
+    for req in [
+        json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "x", "output": "o"}]}),
+        json!({"model": "m", "input": "q3", "instructions": "be brief", "stream": true}),
+        json!({"model": "m"}),
+    ] {
+        let flat = to_chat(&req, Some(&items), "resp_1".into(), 1).unwrap();
+        let chained = continue_chat(&req, Some(&third), "resp_1".into(), 1).unwrap();
+        assert_eq!(chained.chat, flat.chat, "{req}");
+        assert_eq!(chained.conversation.to_vec(), flat.conversation.to_vec());
+        assert!(std::ptr::eq(
+            chained.conversation.segments()[0],
+            first.segments()[0]
+        ));
+    }
+    // Errors name the same index.
+    let bad = json!({"model": "m", "input": [{"type": "nope"}]});
+    let flat = to_chat(&bad, Some(&items), "r".into(), 1).unwrap_err();
+    let chained = continue_chat(&bad, Some(&third), "r".into(), 1).unwrap_err();
+    assert_eq!(flat.param, chained.param);
+    assert_eq!(chained.param.as_deref(), Some("input[5].type"));
 }
