@@ -458,10 +458,10 @@ async fn send_request(
         tries += 1;
         let deadline = clock.deadline();
         let connect = connector.get_http_session(peer);
-        let (mut up, reused) = match tokio::time::timeout_at(deadline.into(), connect).await {
-            Err(_) => return Err(SendError::Deadline(clock.expired(false))),
-            Ok(Err(e)) => return Err(SendError::Connect(e)),
-            Ok(Ok(s)) => s,
+        let (mut up, reused) = match before(deadline, connect).await {
+            None => return Err(SendError::Deadline(clock.expired(false))),
+            Some(Err(e)) => return Err(SendError::Connect(e)),
+            Some(Ok(s)) => s,
         };
         // Pingora's own per-read and per-write limits stay as the backstop under ours.
         let exchange = async {
@@ -503,14 +503,30 @@ async fn send_request(
                 }
             }
         };
-        match tokio::time::timeout_at(deadline.into(), exchange).await {
-            Err(_) => return Err(SendError::Deadline(clock.expired(false))),
-            Ok(Ok(sent)) => return Ok((up, sent)),
+        match before(deadline, exchange).await {
+            None => return Err(SendError::Deadline(clock.expired(false))),
+            Some(Ok(sent)) => return Ok((up, sent)),
             // The upstream had closed a pooled connection: the request never reached it.
-            Ok(Err((false, _))) if reused && tries < STALE_REUSE_TRIES => continue,
-            Ok(Err((_, e))) => return Err(SendError::Io(e)),
+            Some(Err((false, _))) if reused && tries < STALE_REUSE_TRIES => continue,
+            Some(Err((_, e))) => return Err(SendError::Io(e)),
         }
     }
+}
+
+/// `f`'s output if it completes before `deadline`; `None` when the deadline passes first, or
+/// has already passed (then `f` is never polled).
+///
+/// Not `tokio::time::timeout_at` alone: it polls the inner future before its timer, and a
+/// timer whose deadline is already behind fires on the driver's next turn, the same turn that
+/// reports the socket ready. A try that starts after `timeouts.total_ms` ran out (the cascade
+/// took the time) then still connected, sent the whole request and, with a fast upstream,
+/// even read its answer: the request reached the provider and the client got a 200 or a 504
+/// at random.
+async fn before<F: std::future::Future>(deadline: Instant, f: F) -> Option<F::Output> {
+    if Instant::now() >= deadline {
+        return None;
+    }
+    tokio::time::timeout_at(deadline.into(), f).await.ok()
 }
 
 /// Reads the next piece of the response body within the idle and total limits.
@@ -520,9 +536,9 @@ async fn next_chunk(
     holding: bool,
 ) -> Result<Result<Option<Bytes>, Box<pingora::Error>>, UpstreamError> {
     let deadline = clock.deadline();
-    match tokio::time::timeout_at(deadline.into(), up.read_response_body()).await {
-        Err(_) => Err(clock.expired(holding)),
-        Ok(r) => {
+    match before(deadline, up.read_response_body()).await {
+        None => Err(clock.expired(holding)),
+        Some(r) => {
             clock.activity();
             Ok(r)
         }
