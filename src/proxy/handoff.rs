@@ -855,6 +855,25 @@ mod tests {
         assert!(UpstreamError::Idle { ms: 1 }.response_started());
     }
 
+    /// The cascade flake: work started after the deadline must not run at all. tokio's own
+    /// `timeout_at` lets work that is ready at once complete (writing a request is).
+    #[tokio::test]
+    async fn a_passed_deadline_never_starts_the_work() {
+        let passed = Instant::now() - Duration::from_millis(400);
+        let ran = AtomicBool::new(false);
+        let work = || async {
+            ran.store(true, Ordering::SeqCst);
+            "sent"
+        };
+        let tokio_says = tokio::time::timeout_at(passed.into(), work()).await;
+        assert_eq!(tokio_says.ok(), Some("sent"), "tokio polls the work first");
+        ran.store(false, Ordering::SeqCst);
+        assert_eq!(before(passed, work()).await, None);
+        assert!(!ran.load(Ordering::SeqCst), "the work never ran");
+        let later = Instant::now() + Duration::from_secs(5);
+        assert_eq!(before(later, work()).await, Some("sent"));
+    }
+
     #[test]
     fn client_messages_name_the_pool_not_the_detail() {
         let e: GatewayError = UpstreamError::Unreachable {
