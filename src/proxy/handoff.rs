@@ -516,12 +516,11 @@ async fn send_request(
 /// `f`'s output if it completes before `deadline`; `None` when the deadline passes first, or
 /// has already passed (then `f` is never polled).
 ///
-/// Not `tokio::time::timeout_at` alone: it polls the inner future before its timer, and a
-/// timer whose deadline is already behind fires on the driver's next turn, the same turn that
-/// reports the socket ready. A try that starts after `timeouts.total_ms` ran out (the cascade
-/// took the time) then still connected, sent the whole request and, with a fast upstream,
-/// even read its answer: the request reached the provider and the client got a 200 or a 504
-/// at random.
+/// Not `tokio::time::timeout_at` alone: it polls the inner future before it looks at its
+/// timer, so work that can progress at once runs even when the deadline is long gone. A try
+/// that started after `timeouts.total_ms` ran out (the cascade took the time) still connected,
+/// sent the whole request and, under load, often read the fast upstream's answer too: the
+/// request reached the provider and the client got a 200 or a 504 at random.
 async fn before<F: std::future::Future>(deadline: Instant, f: F) -> Option<F::Output> {
     if Instant::now() >= deadline {
         return None;
