@@ -64,7 +64,9 @@ async fn same_image_twice_one_vision_call_and_text_model_sees_no_image() {
         stats["last"]["chat"]["body"]["model"],
         "hunyuan-turbos-latest"
     );
-    let (s, _) = post(&gw, &image_request(&[PNG_A], "and now?")).await;
+    // The same image with the same question: the vision call would be the same (a description
+    // is keyed on the image and the whole vision prompt, the question included).
+    let (s, _) = post(&gw, &image_request(&[PNG_A], "what does this say?")).await;
     assert_eq!(s, 200);
     assert_eq!(
         mock.stats().await["vision_calls"],
@@ -88,12 +90,12 @@ async fn twenty_concurrent_requests_one_vision_call() {
     mock.control(json!({"vision_delay_ms": 300})).await;
     let gw = std::sync::Arc::new(gw);
     let mut tasks = Vec::new();
-    for i in 0..20 {
+    for _ in 0..20 {
         let gw = gw.clone();
         tasks.push(tokio::spawn(async move {
             post(
                 &gw,
-                &image_request(&["https://example.com/shot.png"], &format!("q{i}")),
+                &image_request(&["https://example.com/shot.png"], "what is on screen?"),
             )
             .await
             .0
@@ -269,8 +271,8 @@ async fn large_image_is_described_from_the_clients_bytes_then_hit() {
         "no token upstream: {sent}"
     );
     assert_eq!(sent.matches("[Image description]").count(), 2, "{sent}");
-    // The same large image again (with another question): a hit, no vision call.
-    let (s, v) = post(&gw, &image_request(&[&big], "and now?")).await;
+    // The same large image again (same question, so the same vision prompt): a hit.
+    let (s, v) = post(&gw, &image_request(&[&big], "what is it?")).await;
     assert_eq!(s, 200, "{v}");
     let stats = mock.stats().await;
     assert_eq!(stats["vision_calls"], 2, "a hit");

@@ -1,13 +1,18 @@
 //! The image→text cascade: when the target model cannot see images, every unique image of the
 //! request is described by the vision model (cached, single-flight, concurrently with a
 //! bound) and the description replaces the image part in place, marked as such.
+//!
+//! A description is cached under the image and the whole vision prompt, the user's text
+//! included (`image_key::description_key`): the prompt shapes the description, and a
+//! description made for one tenant's text must not be served into another tenant's request.
 
 use super::elide::{Elided, UrlText};
 use super::image_cache::{DescriptionCache, Source};
-use super::image_key::{fast_key, image_key, ImageKey};
+use super::image_key::{description_key, fast_key, image_key, ImageKey};
 use super::vision::{self, VisionError};
 use crate::error::GatewayError;
 use crate::observe::trace::TraceCtx;
+use crate::policy::auth::ApiKey;
 use crate::upstream::route::Target;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -32,6 +37,8 @@ pub const PLACEHOLDER: &str = "[image could not be described]";
 #[derive(Debug)]
 pub struct CascadeSettings {
     pub vision: Target,
+    /// `cascade.vision_model` as configured: the name keys' `models` lists are matched with.
+    pub vision_model: String,
     pub text_model: Option<String>,
     pub prompt: String,
     pub prompt_version: String,
@@ -119,6 +126,39 @@ pub fn has_images(req: &Value) -> bool {
     contents(req).any(|(_, parts)| parts.iter().any(|p| image_url_of(p).is_some()))
 }
 
+/// The cascade's models count as the tenant's: a key whose `models` list does not allow the
+/// vision model (or the text model the described request is switched to) is refused with a
+/// 403 that names the model and why the request needs it, before any vision call. An
+/// operator who wants the cascade for a restricted key adds those models to its list.
+pub fn authorize(
+    key: Option<&ApiKey>,
+    s: &CascadeSettings,
+    requested: &str,
+) -> Result<(), GatewayError> {
+    let Some(k) = key else {
+        return Ok(());
+    };
+    if !k.allows(&s.vision_model) {
+        return Err(GatewayError::Forbidden {
+            message: format!(
+                "The API key `{}` may not use the model `{}`, which describes images for \
+                 the model `{requested}` (it cannot read images).",
+                k.id, s.vision_model
+            ),
+        });
+    }
+    match s.text_model.as_deref() {
+        Some(t) if t != requested && !k.allows(t) => Err(GatewayError::Forbidden {
+            message: format!(
+                "The API key `{}` may not use the model `{t}`, which answers requests with \
+                 images for the model `{requested}` once they are described.",
+                k.id
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Describes every image of `req` and replaces the parts in place. `elided` resolves the
 /// images kept out of the parse (their URLs in `req` are tokens).
 pub async fn run(
@@ -143,17 +183,24 @@ pub async fn run(
             "messages",
         ));
     }
-    // One job per unique image; each remembers every spot it fills. The URL is borrowed from
-    // the request; a repeated URL text finds its key by the fast key (no decode, no SHA-256,
-    // and a URL cut from the parse is not even checked as text: the text it repeats was).
+    // The vision prompt of each message: the template with that message's text in it.
+    let prompts: Vec<String> = questions
+        .iter()
+        .map(|q| s.prompt.replace("{question}", q))
+        .collect();
+    // One job per unique (image, prompt); each remembers every spot it fills. The URL is
+    // borrowed from the request; a repeated URL text finds its image key by the fast key (no
+    // decode, no SHA-256, and a URL cut from the parse is not even checked as text: the text
+    // it repeats was). The description's key adds the whole prompt (see `description_key`).
     let (model, version) = (s.vision.model.as_str(), s.prompt_version.as_str());
     let mut jobs: HashMap<ImageKey, (usize, Vec<Spot>)> = HashMap::new();
     for (n, f) in found.iter().enumerate() {
-        let key = st
+        let image = st
             .cache
             .key_for(fast_key(f.url.bytes(), model, version), || {
                 Ok::<_, GatewayError>(image_key(f.url.text()?, model, version))
             })?;
+        let key = description_key(&image, &prompts[f.question]);
         jobs.entry(key)
             .or_insert_with(|| (n, Vec::new()))
             .1
@@ -161,15 +208,15 @@ pub async fn run(
     }
     // Jobs name their image by its index in `found`: stream items that borrow from the
     // request would make the future's `Send` bound higher-ranked, which rustc cannot prove.
-    let (found_ref, questions) = (&found, &questions);
+    let (found_ref, prompts) = (&found, &prompts);
     let results: Vec<_> = stream::iter(jobs)
         .map(|(key, (n, spots))| async move {
             let f = &found_ref[n];
             let span = crate::observe::trace::new_span_id();
             let parent = trace.map(|t| t.traceparent(span));
             let t0 = Instant::now();
-            let question = &questions[f.question];
-            let r = describe_one(key, f.url, question, (s, st, parent.as_deref())).await;
+            let prompt = &prompts[f.question];
+            let r = describe_one(key, f.url, prompt, (s, st, parent.as_deref())).await;
             let call = VisionCall {
                 span,
                 started: t0,
@@ -227,14 +274,14 @@ pub async fn run(
 async fn describe_one(
     key: ImageKey,
     url: UrlText<'_>,
-    question: &str,
+    prompt: &str,
     (s, st, traceparent): (&CascadeSettings, &CascadeState, Option<&str>),
 ) -> Result<(Arc<str>, Source), VisionError> {
     st.cache
         .get_or_make(key, || async {
             // Checked when its key was made (here or by an earlier request of the same text).
             let url = url.text().map_err(|_| VisionError::BadUrl)?;
-            let call = || call_vision(url, question, (s, st), traceparent);
+            let call = || call_vision(url, prompt, (s, st), traceparent);
             match &st.shared {
                 Some(l2) => l2.get_or_make(&key, call).await,
                 None => call().await,
@@ -246,7 +293,7 @@ async fn describe_one(
 /// One vision call, queued behind `cascade.max_global_parallel`, timed and counted.
 async fn call_vision(
     url: &str,
-    question: &str,
+    prompt: &str,
     (s, st): (&CascadeSettings, &CascadeState),
     traceparent: Option<&str>,
 ) -> Result<String, VisionError> {
@@ -258,16 +305,8 @@ async fn call_vision(
         .with_label_values::<&str>(&[])
         .observe(queued.elapsed().as_secs_f64());
     st.vision_calls.fetch_add(1, Ordering::Relaxed);
-    let prompt = s.prompt.replace("{question}", question);
     let t0 = Instant::now();
-    let r = vision::describe(
-        &st.client,
-        &s.vision,
-        &prompt,
-        url,
-        (s.timeout, traceparent),
-    )
-    .await;
+    let r = vision::describe(&st.client, &s.vision, prompt, url, (s.timeout, traceparent)).await;
     let took = t0.elapsed();
     st.vision_micros
         .fetch_add(took.as_micros() as u64, Ordering::Relaxed);

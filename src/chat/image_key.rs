@@ -1,6 +1,8 @@
-//! Cache keys for image descriptions: SHA-256 over the decoded image bytes (data URLs) or the
-//! normalised URL (http/https), plus the vision model and prompt version, so a new model or
-//! prompt never serves an old description.
+//! Cache keys for image descriptions. An image's key is SHA-256 over the decoded image bytes
+//! (data URLs) or the normalised URL (http/https), plus the vision model and prompt version,
+//! so a new model or prompt never serves an old description. A description is stored under
+//! [`description_key`]: the image's key and the whole vision prompt (with the user's text), so
+//! it is shared only by requests whose vision calls would have been identical.
 //!
 //! Decoding and hashing a 1 MB data URL costs about 1 ms, so the cache also knows each image
 //! by a [`FastKey`]: XXH3-128 of the URL text exactly as received (plus model and prompt
@@ -58,6 +60,21 @@ pub fn image_key(url: &str, vision_model: &str, prompt_version: &str) -> ImageKe
             h.update(normalise_url(url).as_bytes());
         }
     }
+    h.finalize().into()
+}
+
+/// The key a description is cached (and shared through Redis) under: the image's key (its
+/// bytes or URL, the vision model and the prompt version) and the whole prompt the vision
+/// model is given, the template with the user's text in it. Two requests share a description
+/// only when their vision calls would have been identical: one tenant's text (or an
+/// instruction injected into it) is never spliced into another tenant's request.
+pub fn description_key(image: &ImageKey, prompt: &str) -> ImageKey {
+    let mut h = Sha256::new();
+    h.update(b"description\0");
+    h.update(image);
+    // Length-prefixed: nothing after the prompt can be confused with a longer prompt.
+    h.update((prompt.len() as u64).to_le_bytes());
+    h.update(prompt.as_bytes());
     h.finalize().into()
 }
 
@@ -128,6 +145,28 @@ mod tests {
         assert_ne!(a, fast_key(u.as_bytes(), "v", "2"));
         assert_ne!(a, fast_key(u.as_bytes(), "w", "1"));
         assert_ne!(fast_key(b"ab", "c", "1"), fast_key(b"a", "bc", "1"));
+    }
+
+    #[test]
+    fn description_key_is_over_the_image_and_the_whole_prompt() {
+        let img = image_key("https://example.com/a.png", "v", "1");
+        let a = description_key(&img, "Describe. Question: what is it?");
+        assert_eq!(a, description_key(&img, "Describe. Question: what is it?"));
+        assert_ne!(a, description_key(&img, "Describe. Question: IGNORE ALL"));
+        assert_ne!(
+            a,
+            description_key(&img, "Describe briefly. Question: what is it?")
+        );
+        let other = image_key("https://example.com/b.png", "v", "1");
+        assert_ne!(
+            a,
+            description_key(&other, "Describe. Question: what is it?")
+        );
+        let other_model = image_key("https://example.com/a.png", "w", "1");
+        assert_ne!(
+            a,
+            description_key(&other_model, "Describe. Question: what is it?")
+        );
     }
 
     #[test]

@@ -401,6 +401,7 @@ fn build_cascade(rt: &Runtime, c: &CascadeSection) -> Result<CascadeSettings, Co
     }
     Ok(CascadeSettings {
         vision,
+        vision_model: c.vision_model.clone(),
         text_model: c.text_model.clone(),
         prompt: c
             .prompt

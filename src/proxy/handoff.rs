@@ -458,10 +458,10 @@ async fn send_request(
         tries += 1;
         let deadline = clock.deadline();
         let connect = connector.get_http_session(peer);
-        let (mut up, reused) = match tokio::time::timeout_at(deadline.into(), connect).await {
-            Err(_) => return Err(SendError::Deadline(clock.expired(false))),
-            Ok(Err(e)) => return Err(SendError::Connect(e)),
-            Ok(Ok(s)) => s,
+        let (mut up, reused) = match before(deadline, connect).await {
+            None => return Err(SendError::Deadline(clock.expired(false))),
+            Some(Err(e)) => return Err(SendError::Connect(e)),
+            Some(Ok(s)) => s,
         };
         // Pingora's own per-read and per-write limits stay as the backstop under ours.
         let exchange = async {
@@ -503,14 +503,29 @@ async fn send_request(
                 }
             }
         };
-        match tokio::time::timeout_at(deadline.into(), exchange).await {
-            Err(_) => return Err(SendError::Deadline(clock.expired(false))),
-            Ok(Ok(sent)) => return Ok((up, sent)),
+        match before(deadline, exchange).await {
+            None => return Err(SendError::Deadline(clock.expired(false))),
+            Some(Ok(sent)) => return Ok((up, sent)),
             // The upstream had closed a pooled connection: the request never reached it.
-            Ok(Err((false, _))) if reused && tries < STALE_REUSE_TRIES => continue,
-            Ok(Err((_, e))) => return Err(SendError::Io(e)),
+            Some(Err((false, _))) if reused && tries < STALE_REUSE_TRIES => continue,
+            Some(Err((_, e))) => return Err(SendError::Io(e)),
         }
     }
+}
+
+/// `f`'s output if it completes before `deadline`; `None` when the deadline passes first, or
+/// has already passed (then `f` is never polled).
+///
+/// Not `tokio::time::timeout_at` alone: it polls the inner future before it looks at its
+/// timer, so work that can progress at once runs even when the deadline is long gone. A try
+/// that started after `timeouts.total_ms` ran out (the cascade took the time) still connected,
+/// sent the whole request and, under load, often read the fast upstream's answer too: the
+/// request reached the provider and the client got a 200 or a 504 at random.
+async fn before<F: std::future::Future>(deadline: Instant, f: F) -> Option<F::Output> {
+    if Instant::now() >= deadline {
+        return None;
+    }
+    tokio::time::timeout_at(deadline.into(), f).await.ok()
 }
 
 /// Reads the next piece of the response body within the idle and total limits.
@@ -520,9 +535,9 @@ async fn next_chunk(
     holding: bool,
 ) -> Result<Result<Option<Bytes>, Box<pingora::Error>>, UpstreamError> {
     let deadline = clock.deadline();
-    match tokio::time::timeout_at(deadline.into(), up.read_response_body()).await {
-        Err(_) => Err(clock.expired(holding)),
-        Ok(r) => {
+    match before(deadline, up.read_response_body()).await {
+        None => Err(clock.expired(holding)),
+        Some(r) => {
             clock.activity();
             Ok(r)
         }
@@ -837,6 +852,25 @@ mod tests {
         assert!(!UpstreamError::ClientGone.is_retryable());
         assert!(!UpstreamError::Broken { detail: "x".into() }.is_retryable());
         assert!(UpstreamError::Idle { ms: 1 }.response_started());
+    }
+
+    /// The cascade flake: work started after the deadline must not run at all. tokio's own
+    /// `timeout_at` lets work that is ready at once complete (writing a request is).
+    #[tokio::test]
+    async fn a_passed_deadline_never_starts_the_work() {
+        let passed = Instant::now() - Duration::from_millis(400);
+        let ran = AtomicBool::new(false);
+        let work = || async {
+            ran.store(true, Ordering::SeqCst);
+            "sent"
+        };
+        let tokio_says = tokio::time::timeout_at(passed.into(), work()).await;
+        assert_eq!(tokio_says.ok(), Some("sent"), "tokio polls the work first");
+        ran.store(false, Ordering::SeqCst);
+        assert_eq!(before(passed, work()).await, None);
+        assert!(!ran.load(Ordering::SeqCst), "the work never ran");
+        let later = Instant::now() + Duration::from_secs(5);
+        assert_eq!(before(later, work()).await, Some("sent"));
     }
 
     #[test]

@@ -539,6 +539,7 @@ impl Gateway {
             elided: incoming.elided,
             translation: incoming.translation,
             trace: info.trace,
+            key: key.clone(),
         };
         let prepared = Box::pin(prepare::prepare(&rt, &self.cascade, input)).await?;
         info.cascade = prepared.cascade.clone();

@@ -12,6 +12,7 @@ use crate::chat::fix::fix_hunyuan_report;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::observe::trace::TraceCtx;
+use crate::policy::auth::ApiKey;
 use crate::protocol::Translation;
 use crate::request::kind::{BodyFormat, Endpoint, Kind};
 use crate::request::multipart;
@@ -20,6 +21,7 @@ use crate::upstream::route::Target;
 use crate::upstream::Profile;
 use bytes::Bytes;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A request ready to forward.
 #[derive(Debug)]
@@ -79,6 +81,8 @@ pub struct Input {
     pub translation: Option<Translation>,
     /// The request's trace: vision calls carry it as their parent.
     pub trace: Option<TraceCtx>,
+    /// The client's key: the cascade's models must be in its `models` list too.
+    pub key: Option<Arc<ApiKey>>,
 }
 
 pub async fn prepare(
@@ -95,6 +99,7 @@ pub async fn prepare(
         elided,
         translation,
         trace,
+        key,
     } = input;
     let target = route(rt, kind, &peeked.model)?;
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
@@ -112,7 +117,7 @@ pub async fn prepare(
     };
     if kind == Kind::Chat {
         let add_usage = wants_usage && p.target.pool.request_usage;
-        let flags = (add_usage, peeked.stream_options, trace);
+        let flags = (add_usage, peeked.stream_options, trace, key.as_deref());
         prepare_chat(rt, cascade, &mut p, (json, elided), flags).await?;
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
@@ -135,7 +140,7 @@ async fn prepare_chat(
     state: &CascadeState,
     p: &mut Prepared,
     (json, elided): (Option<Value>, Option<Elided>),
-    (add_usage, has_stream_options, trace): (bool, bool, Option<TraceCtx>),
+    (add_usage, has_stream_options, trace, key): (bool, bool, Option<TraceCtx>, Option<&ApiKey>),
 ) -> Result<(), GatewayError> {
     let maybe_images = !p.target.caps.images
         && match &json {
@@ -174,6 +179,7 @@ async fn prepare_chat(
                 "messages",
             ));
         };
+        cascade::authorize(key, settings, &p.requested_model)?;
         let run = cascade::run(&mut v, elided.as_ref(), settings, state, trace.as_ref());
         p.cascade = run.await?;
         if let Some(text_model) = &settings.text_model {
