@@ -178,6 +178,11 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let mut info = ctx.req.take().unwrap_or_default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
+            // The answer is the gateway's own: free the concurrency slots before the client
+            // can read it (and send its next request on a new connection).
+            if let Some(adm) = ctx.admission.take() {
+                adm.settle(info.tokens_used(), info.spend_micros());
+            }
             let done = Box::pin(drain_refused(session, &e)).await;
             let id = [("x-request-id", info.request_id.clone())];
             Box::pin(respond::error(session, &e, done, info.protocol, &id)).await;

@@ -42,6 +42,16 @@ async fn upstream_calls(mock: &Mock) -> u64 {
         .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
 }
 
+thread_local! {
+    /// One client per test (each runs on its own thread and runtime), as an SDK keeps one:
+    /// its keep-alive connection carries sequential requests one after the other.
+    static CLIENT: reqwest::Client = reqwest::Client::new();
+}
+
+fn client() -> reqwest::Client {
+    CLIENT.with(reqwest::Client::clone)
+}
+
 async fn send(
     gw: &Gateway,
     key: &str,
@@ -49,8 +59,7 @@ async fn send(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let c = reqwest::Client::new();
-    let mut r = c
+    let mut r = client()
         .request(method.parse().expect("method"), gw.url(path))
         .bearer_auth(key);
     if let Some(b) = body {
