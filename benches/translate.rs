@@ -15,7 +15,7 @@
 //!
 //! Run: `cargo bench --bench translate -- --warm-up-time 1 --measurement-time 3`
 //! (the scaling group alone: `cargo bench --bench translate -- scale/ --warm-up-time 0.5
-//! --measurement-time 1 --sample-size 10`)
+//! --measurement-time 1`; other sizes with `TRANSLATE_SCALE=1000,64000`)
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
 };
@@ -357,7 +357,13 @@ fn chat_tool_round(n: usize) -> Value {
     json!({"model": "m", "messages": messages})
 }
 
-const SCALE: [usize; 3] = [1_000, 4_000, 16_000];
+/// The sizes measured; `TRANSLATE_SCALE=1000,64000` measures others.
+fn scale() -> Vec<usize> {
+    std::env::var("TRANSLATE_SCALE")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 4_000, 16_000])
+}
 
 fn bench_scaling(c: &mut Criterion) {
     let mut g = c.benchmark_group("scale");
@@ -366,7 +372,7 @@ fn bench_scaling(c: &mut Criterion) {
         max_messages: usize::MAX,
         ..FixPolicy::default()
     };
-    for n in SCALE {
+    for n in scale() {
         g.throughput(Throughput::Elements(n as u64));
         let req = responses_tools(n);
         g.bench_with_input(BenchmarkId::new("responses_tools", n), &req, |b, r| {
@@ -384,6 +390,13 @@ fn bench_scaling(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("anthropic_items", n), &req, |b, r| {
             b.iter(|| anthropic::to_chat(r, "msg_b".into()).map(|t| t.chat))
         });
+        // The floor: a deep copy of the same request, linear by construction. Where the
+        // translators' time per element grows with N, this grows alike (memory, not scans).
+        g.bench_with_input(
+            BenchmarkId::new("clone_anthropic_items", n),
+            &req,
+            |b, r| b.iter(|| r.clone()),
+        );
         let chat = chat_tool_round(n);
         g.bench_with_input(BenchmarkId::new("fix_tool_round", n), &chat, |b, chat| {
             b.iter_batched(

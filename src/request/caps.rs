@@ -34,6 +34,7 @@ pub struct ItemCaps {
 }
 
 impl ItemCaps {
+    /// The caps of `body:`; a cap of 0 is refused (the key and why).
     pub fn from_section(b: &BodySection) -> Result<ItemCaps, (&'static str, &'static str)> {
         for (key, v) in [
             ("max_tools", b.max_tools),
@@ -51,13 +52,6 @@ impl ItemCaps {
         })
     }
 
-    /// No limit: for callers that translate directly (benches, tests).
-    pub const UNLIMITED: ItemCaps = ItemCaps {
-        tools: usize::MAX,
-        messages: usize::MAX,
-        input_items: usize::MAX,
-    };
-
     /// Checks a parsed JSON body of `endpoint` before it is translated or validated: the
     /// model name, then the counts. `history` is the stored conversation a Responses request
     /// continues (empty otherwise). Endpoints without lists pass.
@@ -71,24 +65,14 @@ impl ItemCaps {
             model_name(m)?;
         }
         match endpoint {
-            Endpoint::Chat => {
-                let tools = len(req.get("tools")) + len(req.get("functions"));
-                self.at_most(tools, self.tools, "tools", "max_tools")?;
-                self.at_most(
-                    len(req.get("messages")),
-                    self.messages,
-                    "messages",
-                    "max_messages",
-                )
-            }
-            Endpoint::Messages => {
-                self.at_most(len(req.get("tools")), self.tools, "tools", "max_tools")?;
-                self.at_most(
-                    len(req.get("messages")),
-                    self.messages,
-                    "messages",
-                    "max_messages",
-                )
+            Endpoint::Chat | Endpoint::Messages => {
+                let mut tools = len(req.get("tools"));
+                if endpoint == Endpoint::Chat {
+                    tools = tools.saturating_add(len(req.get("functions"))); // legacy chat tools
+                }
+                at_most(tools, self.tools, "tools", "max_tools")?;
+                let messages = len(req.get("messages"));
+                at_most(messages, self.messages, "messages", "max_messages")
             }
             Endpoint::Responses => self.responses(req, history),
             _ => Ok(()),
@@ -96,17 +80,13 @@ impl ItemCaps {
     }
 
     fn responses(&self, req: &Value, history: &[Value]) -> Result<(), GatewayError> {
-        let input: &[Value] = match req.get("input") {
-            Some(Value::Array(a)) => a,
-            _ => &[],
-        };
-        // A string `input` is one item.
-        let own = match req.get("input") {
-            Some(Value::String(_)) => 1,
-            _ => input.len(),
+        let (input, own): (&[Value], usize) = match req.get("input") {
+            Some(Value::Array(a)) => (a, a.len()),
+            Some(Value::String(_)) => (&[], 1), // one user message
+            _ => (&[], 0),
         };
         let items = own.saturating_add(history.len());
-        self.at_most(items, self.input_items, "input", "max_input_items")?;
+        at_most(items, self.input_items, "input", "max_input_items")?;
         let listed = |items: &[Value]| -> usize {
             items
                 .iter()
@@ -117,21 +97,22 @@ impl ItemCaps {
         let tools = tool_leaves(req.get("tools"))
             .saturating_add(listed(input))
             .saturating_add(listed(history));
-        self.at_most(tools, self.tools, "tools", "max_tools")
+        at_most(tools, self.tools, "tools", "max_tools")
     }
+}
 
-    fn at_most(&self, n: usize, cap: usize, param: &str, key: &str) -> Result<(), GatewayError> {
-        if n <= cap {
-            return Ok(());
-        }
-        Err(GatewayError::bad_param(
-            format!(
-                "`{param}` has {n} entries; this gateway accepts at most {cap} per request \
-                 (body.{key})."
-            ),
-            param,
-        ))
+/// A 400 naming `param` when `n` is over `cap` (the config key `body.<key>`).
+fn at_most(n: usize, cap: usize, param: &str, key: &str) -> Result<(), GatewayError> {
+    if n <= cap {
+        return Ok(());
     }
+    Err(GatewayError::bad_param(
+        format!(
+            "`{param}` has {n} entries; this gateway accepts at most {cap} per request \
+             (body.{key})."
+        ),
+        param,
+    ))
 }
 
 /// The length of a JSON array (anything else: 0, its type is judged later).
