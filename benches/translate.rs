@@ -9,8 +9,16 @@
 //!   arguments, usage, `[DONE]`) through the Responses and the Anthropic stream translators;
 //! - for comparison, `fix_hunyuan` on each translated chat body (what the gateway does next).
 //!
+//! - scaling (issue 18, item 5): requests of N = 1k, 4k, 16k tools or items through each
+//!   translator (and the fixer's tool-result pairing), called directly so the gateway's caps
+//!   (`body.max_tools`, …) don't apply: the time per element must stay flat as N grows.
+//!
 //! Run: `cargo bench --bench translate -- --warm-up-time 1 --measurement-time 3`
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+//! (the scaling group alone: `cargo bench --bench translate -- scale/ --warm-up-time 0.5
+//! --measurement-time 1`; other sizes with `TRANSLATE_SCALE=1000,64000`)
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
+};
 use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, ModelCaps};
 use llm_relay::protocol::{anthropic, responses};
 use mock_upstream::strict::check_chat;
@@ -268,5 +276,141 @@ fn bench_translate(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_translate);
+/// Responses: N tools, half distinct functions, half distinct built-in types (dropped): the
+/// request that took 10.8 s at N = 128k when the tool lists were scanned per tool.
+fn responses_tools(n: usize) -> Value {
+    let tools: Vec<Value> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                json!({"type": "function", "name": format!("fn_{i}")})
+            } else {
+                json!({"type": format!("builtin_{i}")})
+            }
+        })
+        .collect();
+    json!({"model": "m", "input": "hi", "tools": tools})
+}
+
+/// Responses: N input items: system messages in a row (joined into one), then
+/// `function_call` / `function_call_output` pairs.
+fn responses_items(n: usize) -> Value {
+    let mut input: Vec<Value> = (0..n / 4)
+        .map(|i| json!({"type": "message", "role": "developer", "content": format!("rule {i}")}))
+        .collect();
+    input.push(json!({"type": "message", "role": "user", "content": "go"}));
+    for i in 0..(n - input.len()) / 2 {
+        input.push(
+            json!({"type": "function_call", "call_id": format!("c{i}"), "name": "f",
+            "arguments": "{}"}),
+        );
+        input.push(
+            json!({"type": "function_call_output", "call_id": format!("c{i}"),
+            "output": "ok"}),
+        );
+    }
+    json!({"model": "m", "input": input})
+}
+
+/// Anthropic: N distinct tools.
+fn anthropic_tools(n: usize) -> Value {
+    let tools: Vec<Value> = (0..n)
+        .map(|i| json!({"name": format!("t_{i}"), "input_schema": {"type": "object"}}))
+        .collect();
+    json!({"model": "m", "max_tokens": 10, "tools": tools,
+        "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// Anthropic: one assistant turn with N/2 parallel `tool_use` blocks and a user turn with
+/// their N/2 results, in reverse order (each result was matched by a scan of the open calls).
+fn anthropic_items(n: usize) -> Value {
+    let calls: Vec<Value> = (0..n / 2)
+        .map(|i| json!({"type": "tool_use", "id": format!("toolu_{i}"), "name": "f", "input": {}}))
+        .collect();
+    let results: Vec<Value> = (0..n / 2)
+        .rev()
+        .map(|i| json!({"type": "tool_result", "tool_use_id": format!("toolu_{i}"), "content": "ok"}))
+        .collect();
+    json!({"model": "m", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": calls},
+        {"role": "user", "content": results}]})
+}
+
+/// Chat for the fixer: an assistant message with N/2 tool calls, then their N/2 results in
+/// reverse order (rule 8 pairs each result with its call).
+fn chat_tool_round(n: usize) -> Value {
+    let calls: Vec<Value> = (0..n / 2)
+        .map(|i| {
+            json!({"id": format!("call_{i}"), "type": "function",
+            "function": {"name": "f", "arguments": "{}"}})
+        })
+        .collect();
+    let mut messages = vec![
+        json!({"role": "user", "content": "go"}),
+        json!({"role": "assistant", "content": null, "tool_calls": calls}),
+    ];
+    messages.extend(
+        (0..n / 2)
+            .rev()
+            .map(|i| json!({"role": "tool", "tool_call_id": format!("call_{i}"), "content": "ok"})),
+    );
+    json!({"model": "m", "messages": messages})
+}
+
+/// The sizes measured; `TRANSLATE_SCALE=1000,64000` measures others.
+fn scale() -> Vec<usize> {
+    std::env::var("TRANSLATE_SCALE")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 4_000, 16_000])
+}
+
+fn bench_scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    let policy = FixPolicy {
+        max_messages: usize::MAX,
+        ..FixPolicy::default()
+    };
+    for n in scale() {
+        g.throughput(Throughput::Elements(n as u64));
+        let req = responses_tools(n);
+        g.bench_with_input(BenchmarkId::new("responses_tools", n), &req, |b, r| {
+            b.iter(|| responses::to_chat(r, None, "resp_b".into(), 1).map(|t| t.chat))
+        });
+        let req = responses_items(n);
+        g.bench_with_input(BenchmarkId::new("responses_items", n), &req, |b, r| {
+            b.iter(|| responses::to_chat(r, None, "resp_b".into(), 1).map(|t| t.chat))
+        });
+        let req = anthropic_tools(n);
+        g.bench_with_input(BenchmarkId::new("anthropic_tools", n), &req, |b, r| {
+            b.iter(|| anthropic::to_chat(r, "msg_b".into()).map(|t| t.chat))
+        });
+        let req = anthropic_items(n);
+        g.bench_with_input(BenchmarkId::new("anthropic_items", n), &req, |b, r| {
+            b.iter(|| anthropic::to_chat(r, "msg_b".into()).map(|t| t.chat))
+        });
+        // The floor: a deep copy of the same request, linear by construction. Where the
+        // translators' time per element grows with N, this grows alike (memory, not scans).
+        g.bench_with_input(
+            BenchmarkId::new("clone_anthropic_items", n),
+            &req,
+            |b, r| b.iter(|| r.clone()),
+        );
+        let chat = chat_tool_round(n);
+        g.bench_with_input(BenchmarkId::new("fix_tool_round", n), &chat, |b, chat| {
+            b.iter_batched(
+                || chat.clone(),
+                |mut v| {
+                    fix_hunyuan(&mut v, &policy, CAPS);
+                    v
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_translate, bench_scaling);
 criterion_main!(benches);

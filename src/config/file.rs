@@ -499,6 +499,15 @@ pub struct BodySection {
     pub max_bytes_by_kind: BTreeMap<String, usize>,
     /// The whole body must arrive within this many milliseconds (408 otherwise).
     pub read_timeout_ms: u64,
+    /// Most tools a request may declare (400 above), counted before any translation. OpenAI
+    /// documents 128 tools per request; coding agents with MCP servers send 20-200.
+    pub max_tools: usize,
+    /// Most chat or Anthropic `messages` (400 above). Long agent sessions reach a few
+    /// thousand before their context window forces a compaction.
+    pub max_messages: usize,
+    /// Most Responses `input` items, the stored `previous_response_id` conversation included
+    /// (400 above). Codex sends a few thousand in a long session.
+    pub max_input_items: usize,
 }
 
 impl Default for BodySection {
@@ -508,6 +517,9 @@ impl Default for BodySection {
             max_upload_bytes: 25 * 1024 * 1024,
             max_bytes_by_kind: BTreeMap::new(),
             read_timeout_ms: 30_000,
+            max_tools: 1024,
+            max_messages: 10_000,
+            max_input_items: 10_000,
         }
     }
 }

@@ -28,6 +28,7 @@
 //! - An upstream `[DONE]` always completes the stream (even with no finish seen). A chat chunk
 //!   carrying both text and a finish reason becomes two completion chunks (text, then finish).
 
+use rustc_hash::FxHashSet;
 use serde_json::{json, Map, Value};
 
 use crate::protocol::chat_stream::{data_of, event_end, Usage};
@@ -327,10 +328,11 @@ struct StreamTranslator {
     carry: Vec<u8>,
     state: State,
     usage: Option<Usage>,
-    /// Choice indexes that sent something and have not finished.
-    open: Vec<u64>,
+    /// Choice indexes that sent something and have not finished (sets: `n` choices per
+    /// chunk are looked up in constant time each).
+    open: FxHashSet<u64>,
     /// Choice indexes that finished.
-    finished: Vec<u64>,
+    finished: FxHashSet<u64>,
 }
 
 impl StreamTranslator {
@@ -340,8 +342,8 @@ impl StreamTranslator {
             carry: Vec::new(),
             state: State::Open,
             usage: None,
-            open: Vec::new(),
-            finished: Vec::new(),
+            open: FxHashSet::default(),
+            finished: FxHashSet::default(),
         }
     }
 
@@ -417,8 +419,8 @@ impl StreamTranslator {
 
     fn choice(&mut self, choice: &Value, pos: usize, out: &mut Vec<u8>) {
         let index = choice_index(choice, pos);
-        if !self.open.contains(&index) && !self.finished.contains(&index) {
-            self.open.push(index);
+        if !self.finished.contains(&index) {
+            self.open.insert(index);
         }
         let delta = choice.get("delta").or_else(|| choice.get("message"));
         // Reasoning (`reasoning_content`) is dropped; there are no tools to call.
@@ -437,8 +439,8 @@ impl StreamTranslator {
             if self.finished.contains(&index) {
                 return;
             }
-            self.open.retain(|i| *i != index);
-            self.finished.push(index);
+            self.open.remove(&index);
+            self.finished.insert(index);
             let c = self.chunk(json!([{
                 "text": "", "index": index, "logprobs": null,
                 "finish_reason": finish_reason(reason),

@@ -5,6 +5,7 @@
 use crate::config::error::ConfigError;
 use crate::config::file::BodySection;
 use crate::error::GatewayError;
+use crate::request::caps::ItemCaps;
 use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
@@ -16,6 +17,8 @@ pub struct BodyLimits {
     /// The cap of each kind, indexed by [`Kind::index`].
     caps: [usize; Kind::ALL.len()],
     pub read_timeout: Duration,
+    /// How many tools, messages and input items a request may carry.
+    pub items: ItemCaps,
 }
 
 impl BodyLimits {
@@ -40,9 +43,11 @@ impl TryFrom<&BodySection> for BodyLimits {
         if b.read_timeout_ms == 0 {
             return Err(ConfigError::at("read_timeout_ms", "must be > 0"));
         }
+        let items = ItemCaps::from_section(b).map_err(|(k, m)| ConfigError::at(k, m))?;
         Ok(BodyLimits {
             caps,
             read_timeout: Duration::from_millis(b.read_timeout_ms),
+            items,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! becomes a Chat Completions body that then takes the chat path like any chat request, plus
 //! the [`Translation`] its answer needs. Chat and the other kinds pass through unchanged.
 
+use super::caps::ItemCaps;
 use super::kind::{Endpoint, Kind};
 use super::prepare::parse_object;
 use crate::chat::elide::Elided;
@@ -29,7 +30,9 @@ pub struct Incoming {
     pub elided: Option<Elided>,
     pub translation: Option<Translation>,
     /// Built-in tools the upstream cannot run, removed from the request (reported in the
-    /// `x-llm-relay-dropped-tools` header and the access log).
+    /// `x-llm-relay-dropped-tools` header and the access log). Bounded by
+    /// [`bounded_dropped`]: header-safe names up to [`DROPPED_BYTES`], then one
+    /// `... (+N more)` entry.
     pub dropped_tools: Vec<String>,
 }
 
@@ -52,9 +55,52 @@ impl Incoming {
             json: Some(chat),
             elided: None,
             translation: Some(translation),
-            dropped_tools,
+            dropped_tools: bounded_dropped(dropped_tools),
         }
     }
+}
+
+/// The most bytes of dropped tool names reported (the header joins them with `,`).
+pub const DROPPED_BYTES: usize = 2048;
+/// The most bytes of one name reported (tool names and types are identifiers of ~10-64).
+const DROPPED_NAME_BYTES: usize = 64;
+
+/// The dropped tools as reported: each name cut to [`DROPPED_NAME_BYTES`] with anything but
+/// visible ASCII replaced by `?` (it becomes a header value, and a client chose it), as many
+/// as fit in [`DROPPED_BYTES`] joined by commas, then `... (+N more)` for the rest. A request
+/// with 100,000 distinct built-in tool types once got a multi-megabyte header.
+pub fn bounded_dropped(names: Vec<String>) -> Vec<String> {
+    let total = names.len();
+    let mut out = Vec::new();
+    let mut used = 0;
+    for name in names {
+        let safe = header_safe(&name);
+        if used + safe.len() + 1 > DROPPED_BYTES {
+            break;
+        }
+        used += safe.len() + 1;
+        out.push(safe);
+    }
+    if out.len() < total {
+        out.push(format!("... (+{} more)", total - out.len()));
+    }
+    out
+}
+
+fn header_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .scan(0, |bytes, c| {
+            *bytes += c.len_utf8();
+            (*bytes <= DROPPED_NAME_BYTES).then_some(c)
+        })
+        .collect()
 }
 
 /// Translates `body` of `endpoint` when the client spoke a protocol other than chat.
@@ -66,13 +112,20 @@ pub async fn incoming(
     endpoint: Endpoint,
     body: Bytes,
 ) -> Result<Incoming, GatewayError> {
+    // Each parsed body is counted (`rt.body.items`) before it is translated or validated.
+    let caps = &rt.body.items;
     match endpoint {
-        Endpoint::Responses => from_responses(store, owner, &parse_object(&body)?).await,
-        Endpoint::Messages => from_messages(&parse_object(&body)?),
+        Endpoint::Responses => from_responses(caps, store, owner, &parse_object(&body)?).await,
+        Endpoint::Messages => {
+            let req = parse_object(&body)?;
+            caps.check(endpoint, &req, None)?;
+            from_messages(&req)
+        }
         Endpoint::Completions => from_completions(rt, body),
         Endpoint::Chat => {
             let cut = Elided::cut(&body);
             let json = parse_object(cut.as_ref().map_or(&body[..], |(rest, _)| rest))?;
+            caps.check(endpoint, &json, None)?;
             let mut i = Incoming::unchanged(endpoint, body, Some(json));
             i.elided = cut.map(|(_, e)| e);
             Ok(i)
@@ -82,6 +135,7 @@ pub async fn incoming(
 }
 
 async fn from_responses(
+    caps: &ItemCaps,
     store: &Arc<dyn ResponseStore>,
     owner: Owner<'_>,
     req: &Value,
@@ -103,6 +157,7 @@ async fn from_responses(
             ))
         }
     };
+    caps.check(Endpoint::Responses, req, history.as_deref())?;
     let t = responses::continue_chat(req, history.as_ref(), new_id("resp_"), now())?;
     let keep = t.store.then(|| Keep {
         store: store.clone(),
@@ -130,7 +185,9 @@ fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
 /// Legacy completions pass through to pools that serve them (the `openai` profile) and are
 /// translated for chat-only pools (the `hunyuan` profile).
 fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError> {
+    let caps = &rt.body.items;
     let req = parse_object(&body)?;
+    caps.check(Endpoint::Completions, &req, None)?;
     let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
     let chat_only = rt
         .route(Kind::Chat, model)
@@ -157,4 +214,32 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_tools_are_bounded_and_header_safe() {
+        let few = vec!["web_search".to_string(), "local_shell".to_string()];
+        assert_eq!(bounded_dropped(few.clone()), few);
+        let many: Vec<String> = (0..100_000).map(|i| format!("builtin_{i}")).collect();
+        let out = bounded_dropped(many);
+        let joined = out.join(",");
+        assert!(joined.len() <= DROPPED_BYTES + 32, "{}", joined.len());
+        let shown = out.len() - 1;
+        assert_eq!(
+            out[..shown],
+            (0..shown)
+                .map(|i| format!("builtin_{i}"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(out[shown], format!("... (+{} more)", 100_000 - shown));
+        let odd = bounded_dropped(vec![format!("a\r\nb\u{e9}{}", "x".repeat(500))]);
+        assert_eq!(odd[0].len(), DROPPED_NAME_BYTES);
+        assert!(odd[0].starts_with("a??b?x"), "{odd:?}");
+        assert!(http::HeaderValue::from_str(&odd.join(",")).is_ok());
+        assert_eq!(bounded_dropped(vec![]), Vec::<String>::new());
+    }
 }

@@ -5,6 +5,7 @@
 //! message a person understands.
 
 use crate::error::GatewayError;
+use crate::request::caps;
 use crate::request::kind::Endpoint;
 use crate::request::multipart::FormSummary;
 use serde::de::IgnoredAny;
@@ -186,7 +187,12 @@ pub(crate) fn parse_error(e: &serde_json::Error) -> GatewayError {
     }
 }
 
+/// The model to route on: present, not blank, at most [`caps::MAX_MODEL_BYTES`] (every
+/// endpoint's model passes here, multipart forms included).
 fn model_of(m: Option<&str>) -> Result<String, GatewayError> {
+    if let Some(m) = m {
+        caps::model_name(m)?;
+    }
     match m.map(str::trim) {
         Some(m) if !m.is_empty() => Ok(m.to_string()),
         _ => Err(GatewayError::bad_param(
@@ -391,5 +397,27 @@ mod tests {
             fields: vec![],
         };
         assert_eq!(form(Endpoint::AudioTranscriptions, &f).unwrap().model, "w");
+        let f = FormSummary {
+            model: Some("w".repeat(caps::MAX_MODEL_BYTES + 1)),
+            files: vec!["file".into()],
+            fields: vec![],
+        };
+        let e = form(Endpoint::AudioTranscriptions, &f).unwrap_err();
+        assert!(e.message().contains("257 bytes"), "{e}");
+    }
+
+    #[test]
+    fn long_model_names_are_refused_on_every_json_kind() {
+        let model = "m".repeat(300);
+        for e in [
+            Endpoint::Chat,
+            Endpoint::Embeddings,
+            Endpoint::ImagesGenerations,
+            Endpoint::AudioSpeech,
+            Endpoint::Completions,
+        ] {
+            let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user"}}]}}"#);
+            assert_eq!(param(e, &body).as_deref(), Some("model"), "{e:?}");
+        }
     }
 }

@@ -169,8 +169,11 @@ fn text_part(text: String) -> Value {
     Value::Object(o)
 }
 
+/// Scans from the end: a text is blank exactly when it is all whitespace, and a merged text
+/// ends with its newest part, so checking the growing text of a merge costs only that part's
+/// trailing whitespace (`trim` would rescan a long leading run on every merge).
 pub(crate) fn not_blank(s: &str) -> bool {
-    !s.trim().is_empty()
+    !s.trim_end().is_empty()
 }
 
 /// Whether content counts as empty for Hunyuan: null, blank string, or no non-blank part.

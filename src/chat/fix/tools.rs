@@ -3,6 +3,7 @@
 //! answered).
 use std::iter::Peekable;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::content::{content_text, push_text};
@@ -214,10 +215,16 @@ fn answer_block<I: Iterator<Item = Msg>>(
     t: &Texts,
 ) {
     let mut answered = vec![false; ids.len()];
+    // Each id's unanswered calls, first last (popped in order): finding a result's call by
+    // scanning `ids` made a round of N parallel calls cost N².
+    let mut unanswered: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+    for (i, id) in ids.iter().enumerate().rev() {
+        unanswered.entry(id.as_str()).or_default().push(i);
+    }
     let mut orphans = Vec::new();
     while let Some(m) = it.next_if(|m| role(m) == Role::Tool) {
         let id = m.get("tool_call_id").and_then(Value::as_str);
-        let slot = id.and_then(|id| (0..ids.len()).find(|&i| !answered[i] && ids[i] == id));
+        let slot = id.and_then(|id| unanswered.get_mut(id)).and_then(Vec::pop);
         match slot {
             Some(i) => {
                 answered[i] = true;

@@ -9,6 +9,7 @@
 use super::count::estimate_request;
 use super::meta::{tool_id, MessageMeta, Translated};
 use crate::protocol::translate::TranslateError;
+use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 
 /// Translates a Messages request; `id` is the `msg_…` id the gateway chose for the answer.
@@ -213,10 +214,11 @@ impl Parts {
 /// that results can be matched to them.
 struct Converter<'a> {
     out: Vec<Value>,
-    /// Ids of the previous assistant turn's tool calls that have no result yet. A chat
+    /// Ids of the previous assistant turn's tool calls that have no result yet, with how many
+    /// calls carry each (a multiset: a map, so matching N results costs N, not N²). A chat
     /// upstream refuses a `tool` message that answers no call, so a result for anything else
     /// (an "orphan") is sent as user text instead.
-    open_calls: Vec<String>,
+    open_calls: FxHashMap<String, usize>,
     message_id: &'a str,
     generated: usize,
     /// Text of `role: "system"` messages met before any user or assistant message.
@@ -230,7 +232,7 @@ impl<'a> Converter<'a> {
     fn new(message_id: &'a str) -> Self {
         Converter {
             out: Vec::new(),
-            open_calls: Vec::new(),
+            open_calls: FxHashMap::default(),
             message_id,
             generated: 0,
             leading_system: Vec::new(),
@@ -320,10 +322,10 @@ impl<'a> Converter<'a> {
                 _ => texts.extend(block_text(b)),
             }
         }
-        self.open_calls = calls
-            .iter()
-            .filter_map(|c| c["id"].as_str().map(str::to_owned))
-            .collect();
+        self.open_calls.clear();
+        for id in calls.iter().filter_map(|c| c["id"].as_str()) {
+            *self.open_calls.entry(id.to_owned()).or_default() += 1;
+        }
         if texts.is_empty() && calls.is_empty() {
             return Ok(());
         }
@@ -364,6 +366,18 @@ impl<'a> Converter<'a> {
             "function": {"name": name, "arguments": arguments}}))
     }
 
+    /// Takes one open call with `id`; false when none is open (an orphan result).
+    fn close_call(&mut self, id: &str) -> bool {
+        let Some(n) = self.open_calls.get_mut(id) else {
+            return false;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.open_calls.remove(id);
+        }
+        true
+    }
+
     /// A user turn: `tool_result`s become `tool` messages (first: chat wants them right
     /// after the calls); their images and the turn's own text and images follow in one user
     /// message.
@@ -378,8 +392,7 @@ impl<'a> Converter<'a> {
             }
             let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
             let (text, images) = tool_result(i, j, b)?;
-            if let Some(pos) = self.open_calls.iter().position(|c| c == id) {
-                self.open_calls.remove(pos);
+            if self.close_call(id) {
                 tool_msgs.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
                 if !images.is_empty() {
                     tool_images.text(format!("Images returned by tool call {id}:"));

@@ -1,5 +1,6 @@
 //! Responses request → Chat Completions request.
 
+use rustc_hash::FxHashSet;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -250,13 +251,20 @@ fn echo(obj: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// The client's tools as chat function tools.
+/// The client's tools as chat function tools. The sets answer "seen already?" in constant
+/// time: a scan of the lists per tool made 128,000 tools take 10 s.
 #[derive(Default)]
 struct Tools {
     chat: Vec<Value>,
+    /// Names in `chat`.
+    names: FxHashSet<String>,
     custom: Vec<String>,
     namespaced: Vec<(String, String, String)>,
+    /// Flat names in `namespaced`.
+    flat: FxHashSet<String>,
     dropped: Vec<String>,
+    /// Types in `dropped`.
+    dropped_seen: FxHashSet<String>,
 }
 
 /// Namespace whose tools the model calls by their bare name (Codex's own tools).
@@ -293,6 +301,7 @@ impl Tools {
                     function_tool(t, &chat_name)
                 };
                 self.chat.push(tool);
+                self.names.insert(chat_name);
                 Ok(())
             }
             "namespace" => {
@@ -307,7 +316,7 @@ impl Tools {
                 self.add_all(inner, Some(ns_name), &format!("{param}.tools"))
             }
             other => {
-                if !self.dropped.iter().any(|d| d == other) {
+                if self.dropped_seen.insert(other.to_string()) {
                     self.dropped.push(other.to_string());
                 }
                 Ok(())
@@ -320,7 +329,7 @@ impl Tools {
         match ns {
             Some(ns) if ns != PLAIN_NAMESPACE => {
                 let flat = format!("{ns}__{name}");
-                if !self.namespaced.iter().any(|(f, _, _)| *f == flat) {
+                if self.flat.insert(flat.clone()) {
                     self.namespaced
                         .push((flat.clone(), ns.to_string(), name.to_string()));
                 }
@@ -331,9 +340,7 @@ impl Tools {
     }
 
     fn has(&self, chat_name: &str) -> bool {
-        self.chat
-            .iter()
-            .any(|c| c.pointer("/function/name").and_then(Value::as_str) == Some(chat_name))
+        self.names.contains(chat_name)
     }
 }
 
@@ -544,24 +551,23 @@ impl Conversation {
     }
 
     /// Consecutive system/developer messages (Codex sends four) become one: several system
-    /// messages in a row are rejected or ignored by some chat providers.
+    /// messages in a row are rejected or ignored by some chat providers. Appended in place:
+    /// rebuilding the joined text for each one was quadratic in a run of them.
     fn append_to_system(&mut self, content: &Value) -> bool {
         let Some(text) = content.as_str() else {
             return false;
         };
-        let Some(last) = self.messages.last_mut() else {
+        let Some(last) = self.messages.last_mut().and_then(Value::as_object_mut) else {
             return false;
         };
         if last.get("role").and_then(Value::as_str) != Some("system") {
             return false;
         }
-        let Some(prev) = last.get("content").and_then(Value::as_str) else {
+        let Some(Value::String(prev)) = last.get_mut("content") else {
             return false;
         };
-        let joined = format!("{prev}\n\n{text}");
-        if let Some(o) = last.as_object_mut() {
-            o.insert("content".into(), Value::String(joined));
-        }
+        prev.push_str("\n\n");
+        prev.push_str(text);
         true
     }
 
