@@ -9,6 +9,7 @@ use crate::policy::auth::ApiKey;
 use crate::protocol::store::{Owner, ResponseStore};
 use crate::protocol::Protocol;
 use crate::protocol::{anthropic, responses};
+use crate::request::caps::ItemCaps;
 use crate::request::kind::{Endpoint, Kind};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -102,6 +103,7 @@ async fn stored_response(
 /// key's own: another key's is an unknown id).
 pub async fn input_tokens(
     session: &mut Session,
+    caps: &ItemCaps,
     (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),
     body: &[u8],
 ) -> Result<(), GatewayError> {
@@ -117,15 +119,22 @@ pub async fn input_tokens(
         ),
         None => None,
     };
+    // Counted like a request to translate: the same caps, before the walk.
+    caps.check(Endpoint::Responses, &req, history.as_deref())?;
     let n = responses::input_tokens(&req, history.iter().flat_map(|h| h.iter()))?;
     let answer = json!({"object": "response.input_tokens", "input_tokens": n});
     send_json(session, 200, Bytes::from(answer.to_string())).await
 }
 
 /// `POST /v1/messages/count_tokens`: the documented estimate of `protocol::anthropic`.
-pub async fn count_tokens(session: &mut Session, body: &[u8]) -> Result<(), GatewayError> {
+pub async fn count_tokens(
+    session: &mut Session,
+    caps: &ItemCaps,
+    body: &[u8],
+) -> Result<(), GatewayError> {
     let req: Value =
         serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+    caps.check(Endpoint::Messages, &req, None)?;
     let n = anthropic::count_tokens(&req)?;
     let answer = json!({"input_tokens": n});
     send_json(session, 200, Bytes::from(answer.to_string())).await

@@ -495,12 +495,12 @@ impl Gateway {
             return Ok(()); // the client went away: nobody to answer
         };
         if endpoint == Endpoint::CountTokens {
-            return Box::pin(local::count_tokens(session, &body)).await;
+            return Box::pin(local::count_tokens(session, &rt.body.items, &body)).await;
         }
         if endpoint == Endpoint::ResponseInputTokens {
             let owner = key.as_deref().map(|k| k.id.as_str());
             let store = (&self.responses, owner);
-            return Box::pin(local::input_tokens(session, store, &body)).await;
+            return Box::pin(local::input_tokens(session, &rt.body.items, store, &body)).await;
         }
         // Token estimates count what the client sent (a translated body exists only parsed).
         let client_len = body.len();

@@ -276,3 +276,31 @@ async fn caps_are_configurable_and_count_every_path() {
     let a = post(&gw, "/v1/responses", &body, &[]).await;
     assert_eq!(a.status, 200, "{}", a.text);
 }
+
+/// The local token counters walk what they count: the same caps hold there, in each one's
+/// protocol.
+#[tokio::test]
+async fn token_counting_endpoints_hold_the_same_caps() {
+    let (_mock, gw) = setup("body: {max_tools: 3, max_input_items: 4}");
+    let tool = |i: usize| json!({"name": format!("t{i}"), "input_schema": {"type": "object"}});
+    let tools: Vec<Value> = (0..4).map(tool).collect();
+    let count = json!({"model": "claude-3-5-haiku", "tools": tools,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let a = post(&gw, "/v1/messages/count_tokens", &count, &[]).await;
+    assert_anthropic_400(&a);
+    let items: Vec<Value> = (0..5)
+        .map(|_| json!({"role": "user", "content": "hi"}))
+        .collect();
+    let inputs = json!({"model": "hunyuan-turbos-latest", "input": items});
+    let a = post(&gw, "/v1/responses/input_tokens", &inputs, &[]).await;
+    assert_openai_400(&a, "input");
+    // Under the caps both still answer.
+    let count = json!({"model": "claude-3-5-haiku",
+        "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        post(&gw, "/v1/messages/count_tokens", &count, &[])
+            .await
+            .status,
+        200
+    );
+}
