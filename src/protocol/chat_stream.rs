@@ -69,6 +69,8 @@ pub enum ChatEvent {
 #[derive(Debug, Default)]
 pub struct ChatStreamDecoder {
     carry: Vec<u8>,
+    /// How much of `carry` was already searched for an event's end (see [`resume_at`]).
+    scanned: usize,
     started: bool,
     /// Tool-call indexes already announced, with their ids (a repeated id on a later chunk is
     /// the same call; a new id at a known index is a new call, which some upstreams do).
@@ -88,19 +90,24 @@ impl ChatStreamDecoder {
         let mut carry = std::mem::take(&mut self.carry);
         carry.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some((end, sep)) = event_end(&carry[start..]) {
-            self.decode_event(&carry[start..start + end], out);
-            start += end + sep;
+        let mut from = resume_at(self.scanned, carry.len());
+        while let Some((end, sep)) = event_end(&carry[from..]) {
+            let end = from + end;
+            self.decode_event(&carry[start..end], out);
+            start = end + sep;
+            from = start;
         }
         carry.drain(..start);
         if carry.len() > MAX_EVENT {
             carry.clear();
         }
+        self.scanned = carry.len();
         self.carry = carry;
     }
 
     /// The body ended: decodes an unterminated last event, if any.
     pub fn finish(&mut self, out: &mut Vec<ChatEvent>) {
+        self.scanned = 0;
         let rest = std::mem::take(&mut self.carry);
         if !rest.iter().all(u8::is_ascii_whitespace) {
             self.decode_event(&rest, out);
@@ -220,6 +227,14 @@ fn str_of(v: &Value, key: &str) -> String {
         .to_string()
 }
 
+/// Where to resume the search for an event's end in a buffer of `len` bytes whose first
+/// `scanned` bytes held none: 3 bytes back, as a separator (up to 4 bytes) may straddle two
+/// pieces. Searching the whole incomplete event again on every piece made a long event that
+/// arrives in small pieces quadratic (a 1 MB event in 16-byte pieces: minutes of CPU).
+pub(crate) fn resume_at(scanned: usize, len: usize) -> usize {
+    scanned.min(len).saturating_sub(3)
+}
+
 /// The end of the first complete event in `buf` and the length of its separator.
 pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
     let lf = find(buf, b"\n\n").map(|i| (i, 2));
@@ -314,6 +329,44 @@ mod tests {
             d.finish(&mut out);
             assert_eq!(out, expected(), "split {split}");
         }
+    }
+
+    /// A 2 MB event in 64-byte pieces (32,768 of them). Searched from its start on every
+    /// piece this was ~64 GB of scanning (the fuzzer's hang); now each byte is searched once.
+    /// The bound is ~100 times what it takes.
+    #[test]
+    fn a_long_event_in_small_pieces_is_searched_once() {
+        let text = "a".repeat(2 << 20);
+        let body = format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}]}}\r\n\r\ndata: [DONE]\n\n"
+        );
+        let start = std::time::Instant::now();
+        let mut d = ChatStreamDecoder::new();
+        let mut out = Vec::new();
+        for piece in body.as_bytes().chunks(64) {
+            d.feed(piece, &mut out);
+        }
+        d.finish(&mut out);
+        assert!(
+            matches!(&out[..], [ChatEvent::Start { .. }, ChatEvent::Text(t), ChatEvent::Done] if *t == text)
+        );
+        let mut t = crate::protocol::completions::translator(
+            crate::protocol::completions::CompletionMeta {
+                id: "cmpl-1".into(),
+                created: 1,
+                model: "m".into(),
+                include_usage: false,
+            },
+            true,
+        );
+        let mut sent = Vec::new();
+        for piece in body.as_bytes().chunks(64) {
+            sent.extend(t.feed(piece));
+        }
+        sent.extend(t.finish());
+        assert!(sent.len() > text.len() && sent.ends_with(b"data: [DONE]\n\n"));
+        let took = start.elapsed();
+        assert!(took.as_secs() < 20, "{took:?}");
     }
 
     #[test]
