@@ -7,6 +7,7 @@
 //! removed, every chunk is forwarded as it came; only the stripping mode holds back a partial
 //! event (until its end arrives, typically within the same read).
 
+use crate::protocol::chat_stream::event_end;
 use crate::proxy::handoff::{Handoff, Telemetry};
 use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
@@ -258,16 +259,6 @@ impl SseEvents {
             }
         }
         true
-    }
-}
-
-/// The end of the first complete event in `buf` and the length of its separator.
-fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = memmem::find(buf, b"\n\n").map(|i| (i, 2));
-    let crlf = memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
     }
 }
 
