@@ -105,7 +105,7 @@ fn chat_stream() {
         name: "chat_stream",
         check: targets::chat_stream,
         generate: gen::chat_stream,
-        mutate: mutate::bytes,
+        mutate: mutate::sse,
     });
 }
 
@@ -115,6 +115,6 @@ fn sse_scan() {
         name: "sse_scan",
         check: targets::sse_scan,
         generate: gen::chat_stream,
-        mutate: mutate::bytes,
+        mutate: mutate::sse,
     });
 }

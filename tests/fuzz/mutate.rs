@@ -284,7 +284,7 @@ fn graft(rng: &mut Rng, pool: &Pool) -> Option<Value> {
 pub fn mutate_tree(rng: &mut Rng, pool: &Pool, v: &mut Value) {
     let mut k = rng.below(count(v));
     let dict = &pool.dict;
-    let op = rng.below(10);
+    let op = rng.below(11);
     let graft_value = if op == 6 { graft(rng, pool) } else { None };
     let Some(node) = nth_mut(v, &mut k) else {
         return;
@@ -315,6 +315,16 @@ pub fn mutate_tree(rng: &mut Rng, pool: &Pool, v: &mut Value) {
             }
             _ => *node = Value::Array(vec![node.clone(); rng.len(2, 50).min(20_000 / count(node))]),
         },
+        10 => {
+            // Many distinct copies (names, types, ids numbered): where a scan per item for
+            // an earlier one with the same name makes a translator quadratic.
+            if let Value::Array(a) = node {
+                if let Some(x) = a.first().cloned() {
+                    let n = rng.len(2, 20_000).min(200_000 / count(&x));
+                    a.extend((0..n).map(|i| numbered(x.clone(), i)));
+                }
+            }
+        }
         4 => match node {
             Value::Object(o) => {
                 o.insert(word(rng, dict), odd(rng, dict, 2));
@@ -369,6 +379,25 @@ pub fn mutate_tree(rng: &mut Rng, pool: &Pool, v: &mut Value) {
             }
         }
     }
+}
+
+/// `v` with `_<i>` after each of its short strings.
+fn numbered(mut v: Value, i: usize) -> Value {
+    match &mut v {
+        Value::String(s) if s.len() <= 40 => s.push_str(&format!("_{i}")),
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = numbered(std::mem::take(x), i);
+            }
+        }
+        Value::Object(o) => {
+            for x in o.values_mut() {
+                *x = numbered(std::mem::take(x), i);
+            }
+        }
+        _ => {}
+    }
+    v
 }
 
 fn mutate_string(rng: &mut Rng, dict: &[String], s: &str) -> String {
@@ -453,4 +482,42 @@ fn byte_edit(rng: &mut Rng, pool: &Pool, b: &mut Vec<u8>) {
         7 => b.truncate(at),
         _ => b.insert(at, *rng.pick(BYTES)),
     }
+}
+
+/// An SSE body: a JSON-tree mutation of one event's data, or events dropped, repeated (up to
+/// thousands of times) or swapped; otherwise bytes.
+pub fn sse(rng: &mut Rng, pool: &Pool, input: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return bytes(rng, pool, input);
+    };
+    let mut events: Vec<String> = text.split_inclusive("\n\n").map(str::to_string).collect();
+    if events.len() < 2 || rng.one_in(4) {
+        return bytes(rng, pool, input);
+    }
+    let i = rng.below(events.len());
+    match rng.below(5) {
+        0 | 1 => {
+            let ev = &events[i];
+            let json = ev.strip_prefix("data: ").map(str::trim_end);
+            if let Some(Ok(mut v)) = json.map(serde_json::from_str::<Value>) {
+                for _ in 0..1 + rng.below(3) {
+                    mutate_tree(rng, pool, &mut v);
+                }
+                events[i] = format!("data: {v}\n\n");
+            }
+        }
+        2 => {
+            events.remove(i);
+        }
+        3 => {
+            let ev = events[i].clone();
+            let n = rng.len(2, 5000).min((2 << 20) / ev.len().max(1));
+            events.splice(i..i, std::iter::repeat_n(ev, n));
+        }
+        _ => {
+            let j = rng.below(events.len());
+            events.swap(i, j);
+        }
+    }
+    events.concat().into_bytes()
 }
