@@ -285,7 +285,7 @@ pub fn elide_body(rng: &mut Rng, _pool: &Pool) -> Vec<u8> {
         match rng.below(8) {
             0 => s.insert_str(rng.below(n), "\\\""),
             1 => s.insert(rng.below(n), '\u{1}'),
-            2 => s.insert_str(rng.below(n), "é"),
+            2 => s.insert(rng.below(n), 'é'),
             3 => s.insert_str(rng.below(n), "\\u0041"),
             _ => {}
         }
