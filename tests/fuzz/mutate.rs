@@ -211,7 +211,10 @@ pub fn odd(rng: &mut Rng, dict: &[String], depth: usize) -> Value {
             .map_or(Value::Null, Value::Number),
         5 | 6 => Value::String(word(rng, dict)),
         7 => Value::String(rng.pick(ODD_STRINGS).to_string()),
-        8 => Value::String(long_string(rng)),
+        // Long strings only at the top of a generated value: 40 x 30 leaves of up to 200 KB
+        // each made inputs of hundreds of MB.
+        8 if depth >= 2 => Value::String(long_string(rng)),
+        8 => Value::String(word(rng, dict)),
         9 => Value::String(format!("{}{}", word(rng, dict), rng.below(10))),
         10 => Value::Array(
             (0..rng.len(3, 40))
@@ -246,6 +249,16 @@ pub fn count(v: &Value) -> usize {
         Value::Object(o) => o.values().map(count).sum(),
         _ => 0,
     }
+}
+
+/// Serialised length: what copies of a value cost (a node count misses a 1 MB string).
+pub fn size(v: &Value) -> usize {
+    serde_json::to_vec(v).map_or(0, |b| b.len())
+}
+
+/// How many copies of `v` keep an input within about 4 MB.
+fn copies(v: &Value) -> usize {
+    (4 << 20) / size(v).max(1)
 }
 
 /// The `k`-th node in pre-order.
@@ -285,6 +298,7 @@ pub fn mutate_tree(rng: &mut Rng, pool: &Pool, v: &mut Value) {
     let mut k = rng.below(count(v));
     let dict = &pool.dict;
     let op = rng.below(11);
+
     let graft_value = if op == 6 { graft(rng, pool) } else { None };
     let Some(node) = nth_mut(v, &mut k) else {
         return;
@@ -309,18 +323,18 @@ pub fn mutate_tree(rng: &mut Rng, pool: &Pool, v: &mut Value) {
             // Duplicates: repeated ids, and the counts where quadratic code shows.
             Value::Array(a) if !a.is_empty() => {
                 let x = a[rng.below(a.len())].clone();
-                let n = rng.len(2, 3000).min(20_000 / count(&x));
+                let n = rng.len(2, 3000).min(copies(&x));
                 let at = rng.below(a.len() + 1);
                 a.splice(at..at, std::iter::repeat_n(x, n));
             }
-            _ => *node = Value::Array(vec![node.clone(); rng.len(2, 50).min(20_000 / count(node))]),
+            _ => *node = Value::Array(vec![node.clone(); rng.len(2, 50).min(copies(node))]),
         },
         10 => {
             // Many distinct copies (names, types, ids numbered): where a scan per item for
             // an earlier one with the same name makes a translator quadratic.
             if let Value::Array(a) = node {
                 if let Some(x) = a.first().cloned() {
-                    let n = rng.len(2, 20_000).min(200_000 / count(&x));
+                    let n = rng.len(2, 20_000).min(copies(&x));
                     a.extend((0..n).map(|i| numbered(x.clone(), i)));
                 }
             }
@@ -404,7 +418,8 @@ fn mutate_string(rng: &mut Rng, dict: &[String], s: &str) -> String {
     match rng.below(4) {
         0 => word(rng, dict),
         1 => format!("{s}{}", rng.pick(ODD_STRINGS)),
-        2 => s.repeat(rng.len(2, 2000).min(1 << 20) / s.len().max(1) + 1),
+        // Longer, up to about 1 MB (a long string repeated 2000 times was 400 MB).
+        2 => s.repeat(rng.len(64, 1 << 20) / s.len().max(1) + 2),
         _ => s.chars().rev().collect(),
     }
 }
