@@ -61,8 +61,11 @@ impl RequestInfo {
             return Some(0); // answered from the cache: the upstream did no work
         }
         let t = &self.handoff.as_ref()?.telemetry;
-        let used =
-            t.prompt_tokens.load(Ordering::Relaxed) + t.completion_tokens.load(Ordering::Relaxed);
+        // Saturating: the counts are the upstream's word (u64::MAX overflowed; the fuzzer).
+        let used = t
+            .prompt_tokens
+            .load(Ordering::Relaxed)
+            .saturating_add(t.completion_tokens.load(Ordering::Relaxed));
         (used > 0).then_some(used)
     }
 }
@@ -86,7 +89,7 @@ impl RequestInfo {
             t.prompt_tokens.load(Ordering::Relaxed),
             t.completion_tokens.load(Ordering::Relaxed),
         );
-        if prompt + completion > 0 {
+        if prompt.saturating_add(completion) > 0 {
             return price.micros(prompt, completion);
         }
         let streamed = t.events.load(Ordering::Relaxed);

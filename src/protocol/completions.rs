@@ -31,7 +31,7 @@
 use rustc_hash::FxHashSet;
 use serde_json::{json, Map, Value};
 
-use crate::protocol::chat_stream::{data_of, event_end, Usage};
+use crate::protocol::chat_stream::{data_of, event_end, resume_at, Usage};
 use crate::protocol::sse;
 use crate::protocol::translate::{ResponseTranslator, TranslateError};
 
@@ -326,6 +326,8 @@ enum State {
 struct StreamTranslator {
     meta: CompletionMeta,
     carry: Vec<u8>,
+    /// How much of `carry` was already searched for an event's end (see `resume_at`).
+    scanned: usize,
     state: State,
     usage: Option<Usage>,
     /// Choice indexes that sent something and have not finished (sets: `n` choices per
@@ -340,6 +342,7 @@ impl StreamTranslator {
         StreamTranslator {
             meta,
             carry: Vec::new(),
+            scanned: 0,
             state: State::Open,
             usage: None,
             open: FxHashSet::default(),
@@ -459,20 +462,23 @@ impl ResponseTranslator for StreamTranslator {
         let mut carry = std::mem::take(&mut self.carry);
         carry.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some(rest) = carry.get(start..) {
+        let mut from = resume_at(self.scanned, carry.len());
+        while let Some(rest) = carry.get(from..) {
             let Some((end, sep)) = event_end(rest) else {
                 break;
             };
-            if let Some(ev) = rest.get(..end) {
+            if let Some(ev) = carry.get(start..from + end) {
                 self.event(ev, &mut out);
             }
-            start += end + sep;
+            start = from + end + sep;
+            from = start;
         }
         if self.state == State::Open {
             carry.drain(..start.min(carry.len()));
             if carry.len() > MAX_EVENT {
                 carry.clear();
             }
+            self.scanned = carry.len();
             self.carry = carry;
         }
         out

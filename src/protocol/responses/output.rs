@@ -116,7 +116,8 @@ pub(crate) fn usage_json(u: &Usage) -> Value {
         "input_tokens_details": {"cached_tokens": u.cached},
         "output_tokens": u.completion,
         "output_tokens_details": {"reasoning_tokens": u.reasoning},
-        "total_tokens": u.prompt + u.completion,
+        // Saturating: the counts are the upstream's word (u64::MAX overflowed; the fuzzer).
+        "total_tokens": u.prompt.saturating_add(u.completion),
     })
 }
 
