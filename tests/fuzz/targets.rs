@@ -131,17 +131,17 @@ pub fn responses_request(input: &[u8]) -> String {
         Some("after=x&limit=0"),
         Some("limit=100&order=desc"),
     ] {
-        let _ = responses::input_items("resp_f", &t.input_items, q);
+        let _ = responses::input_items("resp_f", t.conversation.iter(), q);
     }
     // A stored conversation must stay continuable: the follow-up replays its items.
     let next = json!({"model": "m", "input": "next"});
-    match responses::to_chat(&next, Some(&t.input_items), "resp_g".into(), 2) {
+    match responses::continue_chat(&next, Some(&t.conversation), "resp_g".into(), 2) {
         Ok(again) => {
             chat_path(&again.chat);
         }
         Err(e) => panic!("stored items do not replay: {e:?}"),
     }
-    let _ = responses::input_tokens(&next, &t.input_items);
+    let _ = responses::input_tokens(&next, t.conversation.iter());
     outcome
 }
 
