@@ -115,6 +115,41 @@ async fn the_total_time_limit_covers_the_cascade() {
     );
 }
 
+/// A vision call slower than the whole request may take is cut at `timeouts.total_ms`, not
+/// at the cascade's own (here two-minute) limit: the client gets its 504 long before the
+/// vision model would have answered (before, it waited the two minutes; the client's own
+/// 30 s limit would end this test with an error).
+#[tokio::test]
+async fn a_slow_vision_call_is_cut_at_the_total_limit() {
+    let mock = Mock::start(true);
+    let up = format!("http://{}", mock.addr);
+    let gw = Gateway::start(&format!(
+        "cascade:\n  vision_model: hunyuan-vision\n  on_failure: fail\n  timeout_ms: 120000\npools:\n  main:\n    urls: [\"{up}/v1\"]\n    profile: hunyuan\n    timeouts: {{total_ms: 600, first_byte_ms: 120000}}\nroutes:\n  - model: hunyuan-turbos-latest\n    pool: main\n  - model: hunyuan-vision\n    pool: main\n    vision: true\n"
+    ));
+    mock.control(json!({"vision_delay_ms": 120000})).await;
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .timeout(Duration::from_secs(30))
+        .json(&images(1))
+        .send()
+        .await
+        .expect("an answer before the client's own limit");
+    assert_eq!(r.status().as_u16(), 504);
+    let v: Value = r.json().await.expect("json");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("total time limit of 600 ms"),
+        "{v}"
+    );
+    assert_eq!(
+        mock.stats().await["requests"]["chat"],
+        1,
+        "only the vision call"
+    );
+}
+
 /// A key in the query string stays at the gateway; other parameters go on.
 #[tokio::test]
 async fn credential_query_parameters_never_reach_the_provider() {

@@ -545,6 +545,7 @@ impl Gateway {
             translation: incoming.translation,
             trace: info.trace,
             key: key.clone(),
+            started: ctx.start,
         };
         let prepared = Box::pin(prepare::prepare(&rt, &self.cascade, input)).await?;
         info.cascade = prepared.cascade.clone();

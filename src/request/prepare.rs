@@ -22,6 +22,7 @@ use crate::upstream::Profile;
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A request ready to forward.
 #[derive(Debug)]
@@ -83,6 +84,18 @@ pub struct Input {
     pub trace: Option<TraceCtx>,
     /// The client's key: the cascade's models must be in its `models` list too.
     pub key: Option<Arc<ApiKey>>,
+    /// When the client's request began: the cascade runs within `timeouts.total_ms` from here.
+    pub started: Instant,
+}
+
+/// What the chat rewrite needs besides the body.
+struct ChatFlags<'a> {
+    /// The gateway asks for the usage chunk (and strips it before the client sees it).
+    add_usage: bool,
+    has_stream_options: bool,
+    trace: Option<TraceCtx>,
+    key: Option<&'a ApiKey>,
+    started: Instant,
 }
 
 pub async fn prepare(
@@ -100,6 +113,7 @@ pub async fn prepare(
         translation,
         trace,
         key,
+        started,
     } = input;
     let target = route(rt, kind, &peeked.model)?;
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
@@ -117,7 +131,13 @@ pub async fn prepare(
     };
     if kind == Kind::Chat {
         let add_usage = wants_usage && p.target.pool.request_usage;
-        let flags = (add_usage, peeked.stream_options, trace, key.as_deref());
+        let flags = ChatFlags {
+            add_usage,
+            has_stream_options: peeked.stream_options,
+            trace,
+            key: key.as_deref(),
+            started,
+        };
         prepare_chat(rt, cascade, &mut p, (json, elided), flags).await?;
     } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
         let mut v = parse_object(&p.body)?;
@@ -125,6 +145,30 @@ pub async fn prepare(
         p.body = serialise(&v, p.body.len())?;
     }
     Ok(p)
+}
+
+/// Runs the cascade within what is left of the route's `timeouts.total_ms` (counted from the
+/// client's request): a slow vision call is cut there with the same 504 the hand-off gives,
+/// instead of running on to `cascade.timeout_ms`. A cut in-process single flight lets its
+/// waiters describe again; a cut Redis lock expires after its TTL.
+async fn within_total<T>(
+    total: Option<std::time::Duration>,
+    started: Instant,
+    work: impl std::future::Future<Output = Result<T, GatewayError>>,
+) -> Result<T, GatewayError> {
+    let Some(total) = total else {
+        return work.await;
+    };
+    let left = total.saturating_sub(started.elapsed());
+    tokio::time::timeout(left, work).await.unwrap_or_else(|_| {
+        Err(GatewayError::GatewayTimeout {
+            message: format!(
+                "The request exceeded its total time limit of {} ms while its images were \
+                     being described.",
+                total.as_millis()
+            ),
+        })
+    })
 }
 
 fn route(rt: &Runtime, kind: Kind, model: &str) -> Result<Target, GatewayError> {
@@ -140,8 +184,15 @@ async fn prepare_chat(
     state: &CascadeState,
     p: &mut Prepared,
     (json, elided): (Option<Value>, Option<Elided>),
-    (add_usage, has_stream_options, trace, key): (bool, bool, Option<TraceCtx>, Option<&ApiKey>),
+    flags: ChatFlags<'_>,
 ) -> Result<(), GatewayError> {
+    let ChatFlags {
+        add_usage,
+        has_stream_options,
+        trace,
+        key,
+        started,
+    } = flags;
     let maybe_images = !p.target.caps.images
         && match &json {
             Some(v) => cascade::has_images(v),
@@ -181,7 +232,7 @@ async fn prepare_chat(
         };
         cascade::authorize(key, settings, &p.requested_model)?;
         let run = cascade::run(&mut v, elided.as_ref(), settings, state, trace.as_ref());
-        p.cascade = run.await?;
+        p.cascade = within_total(p.target.pool.timeouts.total, started, run).await?;
         if let Some(text_model) = &settings.text_model {
             p.target = route(rt, Kind::Chat, text_model)?;
         }
