@@ -16,6 +16,7 @@ pub mod error;
 pub mod observe;
 pub mod policy;
 pub mod protocol;
+pub mod providers;
 pub mod proxy;
 pub mod request;
 pub mod upstream;

@@ -1,0 +1,1 @@
+//! Anthropic Messages as an upstream: chat → Messages request, Messages answer → chat.

@@ -1,0 +1,1 @@
+//! Gemini `generateContent` as an upstream: chat → Gemini request, Gemini answer → chat.
