@@ -50,11 +50,7 @@ pub async fn describe(
         .select()
         .ok_or_else(|| VisionError::NoMember(target.pool.name.clone()))?;
     let scheme = if member.tls { "https" } else { "http" };
-    let url = format!(
-        "{scheme}://{}{}/chat/completions",
-        member.authority, member.base_path
-    );
-    let body = json!({
+    let mut body = json!({
         "model": target.model,
         "stream": false,
         "messages": [{"role": "user", "content": [
@@ -62,9 +58,34 @@ pub async fn describe(
             {"type": "image_url", "image_url": {"url": image_url}},
         ]}],
     });
-    let mut req = client.post(url).timeout(timeout).json(&body);
-    if let Some(auth) = target.pool.auth.as_ref() {
-        req = req.header(http::header::AUTHORIZATION, auth.clone());
+    let provider = &target.pool.provider;
+    // The request is sent as chat to a provider that answers chat (no fixing: one user turn
+    // needs none), else rendered for the provider.
+    let (path, bytes) = if provider.kind.answers_chat() {
+        let b = serde_json::to_vec(&body).map_err(|_| VisionError::Unreadable)?;
+        ("/chat/completions".to_string(), bytes::Bytes::from(b))
+    } else {
+        let caps = crate::chat::fix::ModelCaps {
+            images: true,
+            tools: false,
+        };
+        let r = provider
+            .render_chat(&mut body, caps, 1024)
+            .map_err(|_| VisionError::Unreadable)?;
+        (r.path, r.body)
+    };
+    let url = format!("{scheme}://{}{}{path}", member.authority, member.base_path);
+    let mut req = client
+        .post(url)
+        .timeout(timeout)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(bytes);
+    if let Some(key) = provider.key.as_ref() {
+        let (name, _) = crate::providers::Provider::key_header(provider.kind);
+        req = req.header(name, key.clone());
+    }
+    if provider.kind == crate::providers::ProviderKind::Anthropic {
+        req = req.header("anthropic-version", provider.anthropic_version.clone());
     }
     if let Some(tp) = traceparent {
         req = req.header("traceparent", tp);
@@ -77,7 +98,12 @@ pub async fn describe(
         }
     })?;
     let status = resp.status();
-    let bytes = read_capped(resp).await?;
+    let mut bytes = read_capped(resp).await?;
+    if let Some((_, b)) = provider.error_to_chat(status.as_u16(), &bytes) {
+        if !status.is_success() {
+            bytes = b;
+        }
+    }
     if !status.is_success() {
         let detail = serde_json::from_slice::<Value>(&bytes)
             .ok()
@@ -89,6 +115,11 @@ pub async fn describe(
             .unwrap_or_default();
         log::warn!("cascade: vision model answered HTTP {status}: {detail}");
         return Err(VisionError::Status(status.as_u16()));
+    }
+    if let Some(mut d) = provider.decoder(false, &target.model) {
+        let mut out = d.feed(&bytes);
+        out.extend(d.finish());
+        bytes = out;
     }
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| VisionError::Unreadable)?;
     match v

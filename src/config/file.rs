@@ -534,12 +534,17 @@ pub struct PoolSection {
     /// `Authorization: Bearer`). The key itself never goes in this file.
     #[serde(default)]
     pub api_key_env: Option<String>,
-    /// `openai` (pass through) or `hunyuan` (message fixing).
-    #[serde(default = "default_profile")]
-    pub profile: String,
-    /// The hunyuan profile's fixing policy.
+    /// What the pool speaks: `{type: openai | hunyuan | anthropic | gemini, ...}` (default
+    /// `openai`).
     #[serde(default)]
-    pub fix: FixPolicy,
+    pub provider: Option<ProviderSection>,
+    /// The old spelling of `provider`: `openai` or `hunyuan`. Still read; `-t` refuses it
+    /// next to `provider`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The hunyuan provider's fixing policy (also `provider.fix`).
+    #[serde(default)]
+    pub fix: Option<FixPolicy>,
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: TimeoutSection,
@@ -608,8 +613,35 @@ impl Default for HealthSection {
     }
 }
 
-fn default_profile() -> String {
-    "openai".into()
+/// `pools.<name>.provider:` — a tagged enum, so a typo in `type` or a field is a load error.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProviderSection {
+    /// OpenAI or any OpenAI-compatible API: `Authorization: Bearer`, bodies pass through.
+    Openai {
+        #[serde(default)]
+        api_key_env: Option<String>,
+    },
+    /// Hunyuan's OpenAI-compatible API: chat bodies are fixed to its rules (`fix`).
+    Hunyuan {
+        #[serde(default)]
+        api_key_env: Option<String>,
+        #[serde(default)]
+        fix: Option<Box<FixPolicy>>,
+    },
+    /// The Anthropic Messages API: `x-api-key`, `anthropic-version` (`version`, default
+    /// `2023-06-01`, when the client sent none); `/v1/messages` passes through natively.
+    Anthropic {
+        #[serde(default)]
+        api_key_env: Option<String>,
+        #[serde(default)]
+        version: Option<String>,
+    },
+    /// Google Gemini's `generateContent`: `x-goog-api-key`.
+    Gemini {
+        #[serde(default)]
+        api_key_env: Option<String>,
+    },
 }
 
 /// `pools.<name>.timeouts:`

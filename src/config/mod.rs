@@ -23,7 +23,8 @@ use crate::request::kind::Kind;
 use crate::upstream::forward::Forward;
 use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
-use crate::upstream::{Member, Pool, Profile};
+use crate::providers::{Provider, ProviderKind};
+use crate::upstream::{Member, Pool};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 pub use error::ConfigError;
@@ -435,29 +436,9 @@ fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
     for (i, u) in p.urls.iter().enumerate() {
         members.push(Member::parse(u).map_err(|e| e.under(format!("urls[{i}]")))?);
     }
-    let profile = match p.profile.as_str() {
-        "openai" => Profile::OpenAi,
-        "hunyuan" => Profile::Hunyuan,
-        other => {
-            return Err(ConfigError::at(
-                "profile",
-                format!("unknown profile \"{other}\" (openai, hunyuan)"),
-            ))
-        }
-    };
-    let auth = match &p.api_key_env {
-        None => None,
-        Some(var) => Some(provider_auth(var).map_err(|e| e.under("api_key_env"))?),
-    };
+    let provider = build_provider(p)?;
     let timeouts = Timeouts::try_from(&p.timeouts).map_err(|e| e.under("timeouts"))?;
-    let mut pool = Pool::new(
-        name.to_string(),
-        members,
-        profile,
-        p.fix.clone(),
-        auth,
-        timeouts,
-    );
+    let mut pool = Pool::new(name.to_string(), members, provider, timeouts);
     pool.request_usage = p.request_usage;
     pool.health = HealthPolicy::try_from(&p.health).map_err(|e| e.under("health"))?;
     pool.retry = RetryPolicy::try_from(&p.retry).map_err(|e| e.under("retry"))?;
@@ -468,8 +449,71 @@ fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
     Ok(pool)
 }
 
-/// Reads a provider key from the environment into a sensitive header value.
-fn provider_auth(var: &str) -> Result<HeaderValue, ConfigError> {
+/// The pool's provider from `provider:` or the old `profile:` (never both), with its key.
+fn build_provider(p: &PoolSection) -> Result<Provider, ConfigError> {
+    use file::ProviderSection as S;
+    let (kind, key_env, fix, version) = match (&p.provider, p.profile.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::at(
+                "profile",
+                "`profile` is the old spelling of `provider`: write only \
+                 `provider: {type: openai | hunyuan | anthropic | gemini}`",
+            ))
+        }
+        (None, None | Some("openai")) => (ProviderKind::OpenAi, None, None, None),
+        (None, Some("hunyuan")) => (ProviderKind::Hunyuan, None, None, None),
+        (None, Some(other)) => {
+            return Err(ConfigError::at(
+                "profile",
+                format!(
+                    "unknown profile \"{other}\"; write `provider: {{type: openai | hunyuan | \
+                     anthropic | gemini}}` instead"
+                ),
+            ))
+        }
+        (Some(S::Openai { api_key_env }), _) => (ProviderKind::OpenAi, api_key_env.as_ref(), None, None),
+        (Some(S::Hunyuan { api_key_env, fix }), _) => {
+            (ProviderKind::Hunyuan, api_key_env.as_ref(), fix.as_deref(), None)
+        }
+        (Some(S::Anthropic { api_key_env, version }), _) => {
+            (ProviderKind::Anthropic, api_key_env.as_ref(), None, version.as_ref())
+        }
+        (Some(S::Gemini { api_key_env }), _) => (ProviderKind::Gemini, api_key_env.as_ref(), None, None),
+    };
+    let key_env = match (key_env, p.api_key_env.as_ref()) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::at(
+                "api_key_env",
+                "set in `provider.api_key_env` too: keep one",
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    let fix = match (fix, p.fix.as_ref()) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::at("fix", "set in `provider.fix` too: keep one"))
+        }
+        (a, b) => a.or(b).cloned().unwrap_or_default(),
+    };
+    let key = match key_env {
+        None => None,
+        Some(var) => {
+            let (_, bearer) = Provider::key_header(kind);
+            Some(provider_auth(var, bearer).map_err(|e| e.under("api_key_env"))?)
+        }
+    };
+    let mut provider = Provider::new(kind, key, fix);
+    if let Some(v) = version {
+        provider.anthropic_version = HeaderValue::from_str(v).map_err(|_| {
+            ConfigError::at("provider.version", "not a valid header value")
+        })?;
+    }
+    Ok(provider)
+}
+
+/// Reads a provider key from the environment into a sensitive header value (`Bearer <key>`
+/// when `bearer`).
+fn provider_auth(var: &str, bearer: bool) -> Result<HeaderValue, ConfigError> {
     let key = std::env::var(var)
         .map_err(|_| ConfigError::whole(format!("environment variable {var} is not set")))?;
     let key = key.trim();
@@ -478,7 +522,12 @@ fn provider_auth(var: &str) -> Result<HeaderValue, ConfigError> {
             "environment variable {var} is empty"
         )));
     }
-    let mut v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+    let value = if bearer {
+        format!("Bearer {key}")
+    } else {
+        key.to_string()
+    };
+    let mut v = HeaderValue::from_str(&value).map_err(|_| {
         ConfigError::whole(format!(
             "environment variable {var} holds characters not allowed in a header"
         ))

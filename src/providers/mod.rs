@@ -1,10 +1,210 @@
-//! Upstream providers: how a chat request is rendered for a provider that does not speak
-//! OpenAI chat, and how its answer (JSON, SSE and errors) is decoded back into chat.
+//! Upstream providers: what a pool speaks, how a request is rendered and signed for it, and
+//! how its answer is decoded back into chat.
 //!
-//! Each provider module is pure (no I/O): `render` turns the gateway's chat body into the
-//! provider's request, `decoder` gives a [`crate::protocol::ResponseTranslator`] that turns the
-//! provider's answer into a chat completion (or chat SSE), and `error_to_chat` maps its error
-//! bodies onto OpenAI's error shape.
+//! The gateway's hub is OpenAI chat: every client protocol becomes a chat request (or passes
+//! through untranslated when the pool speaks it natively, see [`Provider::speaks`]), and a
+//! [`Provider`] turns that chat request into its own (`render`), sets its credential
+//! (`sign`), and turns its answer back into chat (`decoder`, `error_to_chat`). Rendering
+//! happens per try ([`crate::proxy::retry`]), so a fallback to a pool of another provider gets
+//! a body made for it.
+//!
+//! The provider modules ([`anthropic`], [`gemini`]) are pure (no I/O). Adding a provider is a
+//! variant of [`ProviderKind`], its module, and one arm in each `match` below.
 
 pub mod anthropic;
 pub mod gemini;
+
+use crate::chat::fix::{fix_hunyuan_report, FixPolicy};
+use crate::protocol::{Protocol, ResponseTranslator, TranslateError};
+use crate::chat::fix::ModelCaps;
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+use serde_json::Value;
+
+/// What a pool speaks: a closed set, chosen by `pools.<name>.provider.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// OpenAI chat and everything OpenAI-compatible: bodies pass through.
+    OpenAi,
+    /// Hunyuan's OpenAI-compatible endpoint: chat bodies are fixed to its rules.
+    Hunyuan,
+    /// The Anthropic Messages API (Anthropic, Hunyuan's and TokenHub's compatible endpoints).
+    Anthropic,
+    /// Google Gemini's `generateContent`.
+    Gemini,
+}
+
+impl ProviderKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Hunyuan => "hunyuan",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+
+    /// Whether its chat answers are OpenAI chat as they come (no decoding).
+    pub fn answers_chat(self) -> bool {
+        matches!(self, ProviderKind::OpenAi | ProviderKind::Hunyuan)
+    }
+}
+
+/// The Anthropic API version sent when the client did not choose one.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// A pool's provider, compiled from config: its kind, its credential and its fixing policy.
+#[derive(Clone)]
+pub struct Provider {
+    pub kind: ProviderKind,
+    /// The provider key as the header value it is sent in (`Bearer <key>` for OpenAI-style
+    /// providers, the bare key for `x-api-key` / `x-goog-api-key`), marked sensitive so
+    /// `http`'s Debug never prints it.
+    pub key: Option<HeaderValue>,
+    /// Hunyuan's message rules (the `hunyuan` provider).
+    pub fix: FixPolicy,
+    /// `anthropic-version` sent when the client sent none.
+    pub anthropic_version: HeaderValue,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("kind", &self.kind)
+            .field("key", &self.key.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request rendered for one provider.
+#[derive(Debug)]
+pub struct Rendered {
+    /// Path and query below the member's base URL.
+    pub path: String,
+    pub body: bytes::Bytes,
+    /// What the fixer did (the `hunyuan` provider), for statistics.
+    pub fixed: Option<(std::time::Instant, std::time::Duration)>,
+}
+
+impl Provider {
+    pub fn new(kind: ProviderKind, key: Option<HeaderValue>, fix: FixPolicy) -> Provider {
+        Provider {
+            kind,
+            key,
+            fix,
+            anthropic_version: HeaderValue::from_static(ANTHROPIC_VERSION),
+        }
+    }
+
+    /// The header the key goes in, and whether it is a bearer token.
+    pub fn key_header(kind: ProviderKind) -> (&'static str, bool) {
+        match kind {
+            ProviderKind::OpenAi | ProviderKind::Hunyuan => ("authorization", true),
+            ProviderKind::Anthropic => ("x-api-key", false),
+            ProviderKind::Gemini => ("x-goog-api-key", false),
+        }
+    }
+
+    /// Whether a client of `protocol` can be passed through to this provider untranslated
+    /// (the pass-through table). Chat to Hunyuan passes through the fixer, which is not a
+    /// translation.
+    pub fn speaks(&self, protocol: Protocol) -> bool {
+        matches!(
+            (self.kind, protocol),
+            (ProviderKind::OpenAi | ProviderKind::Hunyuan, Protocol::Chat)
+                | (ProviderKind::OpenAi, Protocol::Completions)
+                | (ProviderKind::Anthropic, Protocol::Messages)
+        )
+    }
+
+    /// Whether a chat body must be rewritten for this provider (a chat body that needs no
+    /// rewrite goes upstream byte for byte).
+    pub fn rewrites_chat(&self) -> bool {
+        self.kind != ProviderKind::OpenAi
+    }
+
+    /// Renders the gateway's chat request for this provider. `chat` is the request as the
+    /// client's protocol gave it (cascade done, model set to the upstream's); the `hunyuan`
+    /// provider fixes it in place. `hint`: the expected body size.
+    pub fn render_chat(
+        &self,
+        chat: &mut Value,
+        caps: ModelCaps,
+        hint: usize,
+    ) -> Result<Rendered, TranslateError> {
+        match self.kind {
+            ProviderKind::OpenAi => Ok(Rendered {
+                path: "/chat/completions".into(),
+                body: serialise(chat, hint)?,
+                fixed: None,
+            }),
+            ProviderKind::Hunyuan => {
+                let started = std::time::Instant::now();
+                let report = fix_hunyuan_report(chat, &self.fix, caps);
+                crate::observe::stats::global().record_fix(report);
+                let fixed = Some((started, started.elapsed()));
+                Ok(Rendered {
+                    path: "/chat/completions".into(),
+                    body: serialise(chat, hint)?,
+                    fixed,
+                })
+            }
+            ProviderKind::Anthropic => Ok(Rendered {
+                path: "/messages".into(),
+                body: serialise(&anthropic::render(chat)?, hint)?,
+                fixed: None,
+            }),
+            ProviderKind::Gemini => {
+                let (path, body) = gemini::render(chat)?;
+                Ok(Rendered {
+                    path,
+                    body: serialise(&body, hint)?,
+                    fixed: None,
+                })
+            }
+        }
+    }
+
+    /// Sets the provider's credential (and version headers) on an upstream request whose
+    /// client credentials were already removed.
+    pub fn sign(&self, req: &mut RequestHeader) -> pingora::Result<()> {
+        if let Some(key) = self.key.as_ref() {
+            let (name, _) = Provider::key_header(self.kind);
+            req.insert_header(name, key.clone())?;
+        }
+        if self.kind == ProviderKind::Anthropic && !req.headers.contains_key("anthropic-version")
+        {
+            req.insert_header("anthropic-version", self.anthropic_version.clone())?;
+        }
+        Ok(())
+    }
+
+    /// A decoder of this provider's 2xx chat answer into OpenAI chat (`None`: it is chat).
+    pub fn decoder(&self, stream: bool, model: &str) -> Option<Box<dyn ResponseTranslator>> {
+        match self.kind {
+            ProviderKind::OpenAi | ProviderKind::Hunyuan => None,
+            ProviderKind::Anthropic => Some(anthropic::decoder(stream, model)),
+            ProviderKind::Gemini => Some(gemini::decoder(stream, model)),
+        }
+    }
+
+    /// This provider's error answer as OpenAI's error shape (`None`: it already is).
+    pub fn error_to_chat(&self, status: u16, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+        match self.kind {
+            ProviderKind::OpenAi | ProviderKind::Hunyuan => None,
+            ProviderKind::Anthropic => Some(anthropic::error_to_chat(status, body)),
+            ProviderKind::Gemini => Some(gemini::error_to_chat(status, body)),
+        }
+    }
+}
+
+/// `hint`: the size it is expected to have (the client's body): one allocation, no regrowth.
+fn serialise(v: &Value, hint: usize) -> Result<bytes::Bytes, TranslateError> {
+    let mut out = Vec::with_capacity(hint + hint / 8 + 64);
+    serde_json::to_writer(&mut out, v)
+        .map(|()| bytes::Bytes::from(out))
+        .map_err(|e| TranslateError {
+            message: format!("re-serialising the request: {e}"),
+            param: None,
+        })
+}

@@ -90,6 +90,9 @@ pub struct Handoff {
     pub invalid: OnceLock<String>,
     /// Set by the try: the answer declares a length over `expect.cap`; it passes unchecked.
     pub unchecked: AtomicBool,
+    /// The client's protocol passed through to a provider that speaks it: its answer is
+    /// neither decoded nor translated.
+    pub native: bool,
 }
 
 impl std::fmt::Debug for Handoff {

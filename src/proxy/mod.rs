@@ -30,7 +30,8 @@ use crate::protocol::store::ResponseStore;
 use crate::protocol::Protocol;
 use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
-use crate::upstream::{Member, Profile};
+use crate::providers::ProviderKind;
+use crate::upstream::Member;
 use async_trait::async_trait;
 use body::ReadError;
 use bytes::{Bytes, BytesMut};
@@ -58,6 +59,7 @@ impl Ctx {
             admission: None,
             finish_map: None,
             check: None,
+            decode: None,
         }
     }
 }
@@ -123,6 +125,18 @@ pub struct Ctx {
     pub finish_map: Option<scan::FinishReasonMap>,
     /// Try only: the checked JSON answer (`Handoff::expect`) as it arrives.
     pub check: Option<BytesMut>,
+    /// Try only: the provider's answer decoded into chat (a provider that does not answer
+    /// chat), before anything else looks at it.
+    pub decode: Option<Decode>,
+}
+
+/// How a try decodes a provider's answer into chat.
+pub enum Decode {
+    /// A 2xx answer, through the provider's decoder.
+    /// (In a mutex only because the context must be `Sync`; only its try touches it.)
+    Answer(std::sync::Mutex<Box<dyn crate::protocol::ResponseTranslator>>),
+    /// An error answer, collected and mapped onto OpenAI's error shape at its end.
+    Error(u16, BytesMut),
 }
 
 #[async_trait]
@@ -243,9 +257,7 @@ impl ProxyHttp for Gateway {
         for name in CLIENT_CREDENTIALS {
             req.remove_header(name);
         }
-        if let Some(auth) = h.target.pool.auth.as_ref() {
-            req.insert_header(http::header::AUTHORIZATION, auth.clone())?;
-        }
+        h.target.pool.provider.sign(req)?;
         req.insert_header("x-request-id", h.request_id.as_str())?;
         if let Some(tp) = h.traceparent.as_deref() {
             // The gateway's upstream span is the provider's parent.
@@ -267,6 +279,7 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.clone() else {
             return Ok(());
         };
+        ctx.decode = start_decode(&h, resp)?;
         ctx.check = start_check(&h, resp);
         if let Some(member) = ctx.member.as_ref() {
             // Passive health: an upstream that answers 502/503/504 is failing, others work; a
@@ -283,8 +296,9 @@ impl ProxyHttp for Gateway {
             // The check collects the same answer and reads its usage in the same parse.
             ctx.scan = ResponseScan::Off;
         }
-        if h.target.pool.profile == Profile::Hunyuan
+        if h.target.pool.provider.kind == ProviderKind::Hunyuan
             && h.kind == Kind::Chat
+            && !h.native
             && resp.status.is_success()
         {
             ctx.finish_map = Some(scan::FinishReasonMap::default());
@@ -325,6 +339,9 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.as_ref() else {
             return Ok(None);
         };
+        if let Some(d) = ctx.decode.as_mut() {
+            decode_body(h, d, body, end);
+        }
         if let Some(buf) = ctx.check.as_mut() {
             check_body(h, ctx.member.as_deref(), buf, body.as_ref(), end);
             if end {
@@ -416,9 +433,10 @@ impl pingora::modules::http::HttpModuleBuilder for CorsBuilder {
 }
 
 /// Request headers that carry the client's credential to the gateway: never sent upstream.
-const CLIENT_CREDENTIALS: [&str; 4] = [
+const CLIENT_CREDENTIALS: [&str; 5] = [
     "authorization",
     "x-api-key",
+    "x-goog-api-key",
     "api-key",
     "proxy-authorization",
 ];
@@ -551,8 +569,13 @@ impl Gateway {
         info.cascade = prepared.cascade.clone();
         info.fixed = prepared.fixed;
         // A translated request has no query of its own upstream.
-        let path_and_query = upstream_path(endpoint, query.filter(|_| !translated).as_deref());
         let mut prepared = prepared;
+        let query = query.filter(|_| !translated);
+        let path_and_query = match prepared.path.take() {
+            Some(p) => upstream_path(&p, query.as_deref()),
+            None if prepared.native => upstream_path("/messages", query.as_deref()),
+            None => upstream_path(endpoint.upstream_suffix(), query.as_deref()),
+        };
         if let Some(cache) = &self.response_cache {
             let opt_in = header_str(session.req_header(), response_cache::HEADER);
             let id = key.as_deref().map(|k| k.id.as_str());
@@ -646,6 +669,66 @@ fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     Ok(Reply::TranslateError(BytesMut::new()))
+}
+
+/// Try: whether the provider's answer is decoded into chat first (a provider that does not
+/// answer chat, unless the client's protocol passed through to it). The answer changes
+/// length and, for an error, its status may change (Anthropic's 529 is a 503).
+fn start_decode(h: &Handoff, resp: &mut ResponseHeader) -> Result<Option<Decode>> {
+    let provider = &h.target.pool.provider;
+    if h.native || h.kind != Kind::Chat || provider.kind.answers_chat() {
+        return Ok(None);
+    }
+    resp.remove_header(&http::header::CONTENT_LENGTH);
+    let status = resp.status.as_u16();
+    if resp.status.is_success() {
+        let Some(d) = provider.decoder(h.stream, &h.target.model) else {
+            return Ok(None);
+        };
+        let ct = if h.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        resp.insert_header(http::header::CONTENT_TYPE, ct)?;
+        return Ok(Some(Decode::Answer(std::sync::Mutex::new(d))));
+    }
+    if let Some((mapped, _)) = provider.error_to_chat(status, b"") {
+        resp.set_status(mapped)?;
+    }
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    Ok(Some(Decode::Error(status, BytesMut::new())))
+}
+
+/// Try: one piece of the provider's answer, decoded into chat (an error at its end).
+fn decode_body(h: &Handoff, d: &mut Decode, body: &mut Option<Bytes>, end: bool) {
+    let out = match d {
+        Decode::Answer(t) => {
+            let t = t.get_mut().unwrap_or_else(|p| p.into_inner());
+            let mut out = body.take().map(|b| t.feed(&b)).unwrap_or_default();
+            if end {
+                out.extend(t.finish());
+            }
+            out
+        }
+        Decode::Error(status, buf) => {
+            if let Some(b) = body.take() {
+                if buf.len() + b.len() <= 1 << 20 {
+                    buf.extend_from_slice(&b);
+                }
+            }
+            if !end {
+                return;
+            }
+            let provider = &h.target.pool.provider;
+            provider
+                .error_to_chat(*status, buf)
+                .map(|(_, b)| b)
+                .unwrap_or_default()
+        }
+    };
+    // An empty chunk would read as the end of a chunked body: send nothing instead.
+    *body = (!out.is_empty()).then(|| Bytes::from(out));
 }
 
 /// Try: whether and how the upstream's answer is checked before the client sees it (see
@@ -830,8 +913,7 @@ const CREDENTIAL_PARAMS: [&str; 12] = [
 ];
 
 /// The upstream path with the client's query, minus credential-like parameters.
-fn upstream_path(endpoint: Endpoint, query: Option<&str>) -> String {
-    let suffix = endpoint.upstream_suffix();
+fn upstream_path(suffix: &str, query: Option<&str>) -> String {
     let kept: Vec<&str> = query
         .unwrap_or_default()
         .split('&')
@@ -843,10 +925,11 @@ fn upstream_path(endpoint: Endpoint, query: Option<&str>) -> String {
                 .any(|c| name.eq_ignore_ascii_case(c))
         })
         .collect();
+    let sep = if suffix.contains('?') { '&' } else { '?' };
     if kept.is_empty() {
         suffix.to_string()
     } else {
-        format!("{suffix}?{}", kept.join("&"))
+        format!("{suffix}{sep}{}", kept.join("&"))
     }
 }
 
@@ -892,15 +975,15 @@ mod tests {
     fn credential_query_parameters_stay_here() {
         assert_eq!(
             upstream_path(
-                Endpoint::Chat,
+                "/chat/completions",
                 Some("api_key=sk-1&api-version=2024&KEY=x&token")
             ),
             "/chat/completions?api-version=2024"
         );
         assert_eq!(
-            upstream_path(Endpoint::Embeddings, Some("key=sk")),
+            upstream_path("/embeddings", Some("key=sk")),
             "/embeddings"
         );
-        assert_eq!(upstream_path(Endpoint::Chat, None), "/chat/completions");
+        assert_eq!(upstream_path("/chat/completions", None), "/chat/completions");
     }
 }

@@ -10,7 +10,7 @@ use super::handoff::{self, Deadlines, Handoff, UpstreamError};
 use crate::error::GatewayError;
 use crate::observe::metrics::metrics;
 use crate::observe::record::RequestInfo;
-use crate::request::prepare::Prepared;
+use crate::request::prepare::{Prepared, ReRender};
 use crate::upstream::route::Target;
 use crate::upstream::settings::RetryPolicy;
 use crate::upstream::Pool;
@@ -46,8 +46,10 @@ where
     let mut last_error = None;
     // The body to send, for as long as another try may need it: a try that starts streaming
     // its answer to the client takes it (a held stream does not keep the request body).
-    let body_len = prepared.body.len();
-    let mut body = Some(std::mem::take(&mut prepared.body));
+    let mut own = Body::new(std::mem::take(&mut prepared.body), &s.path_and_query);
+    own.strip_usage = prepared.strip_usage;
+    // A body rendered for a pool of another provider (a fallback), made when first needed.
+    let mut other: Option<Body> = None;
     for (i, pool) in attempts.iter().enumerate() {
         let last = i + 1 == attempts.len();
         if i > 0 {
@@ -57,13 +59,22 @@ where
                 return client_gone(session, info);
             }
         }
-        if body.is_none() {
+        let body = match prepared.rerender.as_ref() {
+            Some(r) if pool.provider.kind != prepared.target.pool.provider.kind => {
+                match other_body(&mut other, r, pool, info) {
+                    Some(b) => b,
+                    None => continue,
+                }
+            }
+            _ => &mut own,
+        };
+        if body.bytes.is_none() {
             break; // taken by a try whose answer reached the client: nothing to retry
         }
-        let h = Arc::new(handoff_for(&prepared, body_len, pool, info, (&s, last)));
+        let h = Arc::new(handoff_for(&prepared, body, pool, info, (&s, last)));
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
-        let pipe = handoff::pipe(via, session, h, &mut body, deadlines);
+        let pipe = handoff::pipe(via, session, h, &mut body.bytes, deadlines);
         match Box::pin(pipe).await {
             Ok(()) => return Ok(()),
             Err(UpstreamError::ClientGone) => return client_gone(session, info),
@@ -96,6 +107,56 @@ where
     ))
 }
 
+/// What one provider's tries send: the body (taken by a try whose answer reaches the client),
+/// its path and whether the usage-only chunk is removed.
+struct Body {
+    bytes: Option<Bytes>,
+    len: usize,
+    path_and_query: String,
+    strip_usage: bool,
+}
+
+impl Body {
+    fn new(bytes: Bytes, path_and_query: &str) -> Body {
+        Body {
+            len: bytes.len(),
+            bytes: Some(bytes),
+            path_and_query: path_and_query.to_string(),
+            strip_usage: false,
+        }
+    }
+}
+
+/// The body for a try on `pool`, a pool of another provider than the route's: rendered from
+/// the kept chat request once. `None` (logged) when this provider cannot take the request:
+/// the try is skipped and the client gets the previous try's error.
+fn other_body<'a>(
+    other: &'a mut Option<Body>,
+    r: &ReRender,
+    pool: &Pool,
+    info: &RequestInfo,
+) -> Option<&'a mut Body> {
+    if other.is_none() {
+        match r.render(pool) {
+            Ok((rendered, strip)) => {
+                let mut b = Body::new(rendered.body, &rendered.path);
+                b.strip_usage = strip;
+                *other = Some(b);
+            }
+            Err(e) => {
+                log::warn!(
+                    "request {}: pool {} cannot take this request: {}",
+                    info.request_id,
+                    pool.name,
+                    e.message()
+                );
+                return None;
+            }
+        }
+    }
+    other.as_mut()
+}
+
 fn client_gone(session: &mut Session, info: &mut RequestInfo) -> Result<(), GatewayError> {
     // Whatever was or was not written, this connection cannot carry another request.
     session.set_keepalive(None);
@@ -107,7 +168,7 @@ fn client_gone(session: &mut Session, info: &mut RequestInfo) -> Result<(), Gate
 /// The handoff for one try on `pool`.
 fn handoff_for(
     p: &Prepared,
-    body_len: usize,
+    body: &Body,
     pool: &Arc<Pool>,
     info: &RequestInfo,
     (s, last): (&Send, bool),
@@ -117,11 +178,11 @@ fn handoff_for(
     Handoff {
         kind: p.kind,
         request_id: info.request_id.clone(),
-        strip_usage: p.strip_usage,
+        strip_usage: body.strip_usage,
         telemetry: Default::default(),
         target,
-        path_and_query: s.path_and_query.clone(),
-        body_len,
+        path_and_query: body.path_and_query.clone(),
+        body_len: body.len,
         stream: p.stream,
         headers: s.headers.clone(),
         failure: Default::default(),
@@ -135,7 +196,12 @@ fn handoff_for(
         traceparent: s.traceparent.clone(),
         member: OnceLock::new(),
         translator: Default::default(),
-        expect: super::scan::Expect::for_request(p.kind, p.stream),
+        expect: if p.native {
+            super::scan::Expect::native_messages(p.stream)
+        } else {
+            super::scan::Expect::for_request(p.kind, p.stream)
+        },
+        native: p.native,
         invalid: Default::default(),
         unchecked: Default::default(),
     }

@@ -291,6 +291,14 @@ pub struct Expect {
 }
 
 impl Expect {
+    /// An Anthropic `message` passed through (`/v1/messages` to an `anthropic` pool).
+    pub fn native_messages(stream: bool) -> Option<Expect> {
+        (!stream).then_some(Expect {
+            key: "content",
+            cap: 8 << 20,
+        })
+    }
+
     pub fn for_request(kind: Kind, stream: bool) -> Option<Expect> {
         const MIB: usize = 1 << 20;
         match kind {

@@ -8,7 +8,7 @@
 
 use crate::chat::cascade::{self, CascadeState, Report};
 use crate::chat::elide::Elided;
-use crate::chat::fix::fix_hunyuan_report;
+use crate::chat::fix::ModelCaps;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::observe::trace::TraceCtx;
@@ -17,8 +17,9 @@ use crate::protocol::Translation;
 use crate::request::kind::{BodyFormat, Endpoint, Kind};
 use crate::request::multipart;
 use crate::request::validate::{self, Peeked};
+use crate::providers::Rendered;
 use crate::upstream::route::Target;
-use crate::upstream::Profile;
+use crate::upstream::Pool;
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
@@ -42,11 +43,76 @@ pub struct Prepared {
     pub strip_usage: bool,
     /// The client's protocol, when it is not chat: how to translate the answer back.
     pub translation: Option<Translation>,
+    /// Path and query below the member's base URL, when the provider decided it (a rendered
+    /// chat request); `None`: the endpoint's own path with the client's query.
+    pub path: Option<String>,
+    /// The chat request before the provider rendered it, kept when a try may go to a pool of
+    /// another provider (a fallback): that try renders its own body from it.
+    pub rerender: Option<Arc<ReRender>>,
+    /// The client's protocol passes through to a provider that speaks it (`/v1/messages` to
+    /// an `anthropic` pool): the answer is neither decoded nor translated.
+    pub native: bool,
     /// Where to keep the answer (the exact response cache), when it is cacheable.
     pub cache: Option<(
         std::sync::Arc<crate::proxy::response_cache::ResponseCache>,
         crate::proxy::response_cache::CacheKey,
     )>,
+}
+
+/// What a try on a pool of another provider needs to render its own body.
+#[derive(Debug)]
+pub struct ReRender {
+    pub chat: Value,
+    /// The client streams and did not ask for the usage chunk.
+    pub wants_usage: bool,
+    pub caps: ModelCaps,
+    pub hint: usize,
+}
+
+impl ReRender {
+    /// The body, path and usage stripping of a try on `pool`.
+    pub fn render(&self, pool: &Pool) -> Result<(Rendered, bool), GatewayError> {
+        render(pool, self.caps, self.chat.clone(), self.wants_usage, self.hint)
+    }
+}
+
+/// Renders a chat request for `pool`'s provider (the per-try step): the usage option for a
+/// provider that answers chat (when the pool asks for usage), its rules and its shape. The
+/// bool: the try removes the usage-only chunk before the client sees it.
+pub fn render(
+    pool: &Pool,
+    caps: ModelCaps,
+    mut chat: Value,
+    wants_usage: bool,
+    hint: usize,
+) -> Result<(Rendered, bool), GatewayError> {
+    let strip = if pool.provider.kind.answers_chat() {
+        let add = wants_usage && pool.request_usage;
+        if add {
+            add_usage_option(&mut chat);
+        }
+        add
+    } else {
+        // Its decoder always ends a stream with the usage chunk.
+        wants_usage
+    };
+    let rendered = pool
+        .provider
+        .render_chat(&mut chat, caps, hint)
+        .map_err(GatewayError::from)?;
+    Ok((rendered, strip))
+}
+
+fn add_usage_option(v: &mut Value) {
+    if let Some(obj) = v.as_object_mut() {
+        let opts = obj
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !opts.is_object() {
+            *opts = Value::Object(Default::default());
+        }
+        opts["include_usage"] = Value::Bool(true);
+    }
 }
 
 /// Validates the request and finds its model (`Peeked`), before any routing.
@@ -90,8 +156,11 @@ pub struct Input {
 
 /// What the chat rewrite needs besides the body.
 struct ChatFlags<'a> {
-    /// The gateway asks for the usage chunk (and strips it before the client sees it).
-    add_usage: bool,
+    /// The client streams and did not ask for the usage chunk: the gateway asks for it (and
+    /// strips it before the client sees it).
+    wants_usage: bool,
+    /// Render for the provider (chat); else serialise as it is (a passed-through protocol).
+    render: bool,
     has_stream_options: bool,
     trace: Option<TraceCtx>,
     key: Option<&'a ApiKey>,
@@ -128,11 +197,15 @@ pub async fn prepare(
         cascade: Report::default(),
         fixed: None,
         strip_usage: false,
+        path: None,
+        rerender: None,
+        native: endpoint == Endpoint::Messages,
     };
-    if kind == Kind::Chat {
-        let add_usage = wants_usage && p.target.pool.request_usage;
+    if kind == Kind::Chat && !p.native {
         let flags = ChatFlags {
-            add_usage,
+            // Legacy completions reach here only for a pool that speaks them: no rendering.
+            render: endpoint == Endpoint::Chat,
+            wants_usage,
             has_stream_options: peeked.stream_options,
             trace,
             key: key.as_deref(),
@@ -178,7 +251,8 @@ fn route(rt: &Runtime, kind: Kind, model: &str) -> Result<Target, GatewayError> 
         })
 }
 
-/// Chat: describe images, fix, serialise once; a body that needs none of it goes as it came.
+/// Chat: describe images, render for the provider, serialise once; a body that needs none of
+/// it goes as it came.
 async fn prepare_chat(
     rt: &Runtime,
     state: &CascadeState,
@@ -187,7 +261,8 @@ async fn prepare_chat(
     flags: ChatFlags<'_>,
 ) -> Result<(), GatewayError> {
     let ChatFlags {
-        add_usage,
+        wants_usage,
+        render: renders,
         has_stream_options,
         trace,
         key,
@@ -199,13 +274,22 @@ async fn prepare_chat(
             // A cheap byte scan keeps image-free requests off the cascade's full walk.
             None => memchr::memmem::find(&p.body, b"image_url").is_some(),
         };
-    let fixes = p.target.pool.profile == Profile::Hunyuan;
+    let pool = p.target.pool.clone();
+    // A try on a pool of another provider (a fallback) renders its own body from the chat
+    // request: keep it.
+    let keep = p
+        .target
+        .fallback
+        .as_ref()
+        .is_some_and(|f| f.provider.kind != pool.provider.kind);
     // A translated request exists only as a Value: it is always serialised.
     let raw = p.translation.is_none();
-    if raw && !fixes && !maybe_images && p.target.model == p.requested_model {
+    let rewrites = keep || maybe_images || (renders && pool.provider.rewrites_chat());
+    if raw && !rewrites && p.target.model == p.requested_model {
         if let Some(e) = &elided {
             e.check()?; // forwarded as it came: check what the parse skipped
         }
+        let add_usage = wants_usage && pool.request_usage;
         if !add_usage {
             return Ok(());
         }
@@ -244,25 +328,35 @@ async fn prepare_chat(
         hint = hint - e.cut_len() + e.restore(&mut v)?;
     }
     v["model"] = Value::String(p.target.model.clone());
-    if add_usage {
-        if let Some(obj) = v.as_object_mut() {
-            let opts = obj
-                .entry("stream_options")
-                .or_insert_with(|| Value::Object(Default::default()));
-            if !opts.is_object() {
-                *opts = Value::Object(Default::default());
-            }
-            opts["include_usage"] = Value::Bool(true);
+    let hint = hint.max(1024);
+    let caps = p.target.caps;
+    let pool = p.target.pool.clone();
+    let keep = p
+        .target
+        .fallback
+        .as_ref()
+        .is_some_and(|f| f.provider.kind != pool.provider.kind);
+    if !renders {
+        if wants_usage && pool.request_usage {
+            add_usage_option(&mut v);
+            p.strip_usage = true;
         }
-        p.strip_usage = true;
+        p.body = serialise(&v, hint)?;
+        return Ok(());
     }
-    if p.target.pool.profile == Profile::Hunyuan {
-        let started = std::time::Instant::now();
-        let report = fix_hunyuan_report(&mut v, &p.target.pool.fix, p.target.caps);
-        crate::observe::stats::global().record_fix(report);
-        p.fixed = Some((started, started.elapsed()));
+    if keep {
+        p.rerender = Some(Arc::new(ReRender {
+            chat: v.clone(),
+            wants_usage,
+            caps,
+            hint,
+        }));
     }
-    p.body = serialise(&v, hint.max(1024))?;
+    let (rendered, strip) = render(&pool, caps, v, wants_usage, hint)?;
+    p.strip_usage = strip;
+    p.fixed = rendered.fixed;
+    p.body = rendered.body;
+    p.path = Some(rendered.path);
     Ok(())
 }
 

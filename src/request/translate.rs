@@ -9,8 +9,7 @@ use crate::chat::elide::Elided;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::protocol::store::{Owner, ResponseStore};
-use crate::protocol::{anthropic, completions, responses, Keep, Translation};
-use crate::upstream::Profile;
+use crate::protocol::{anthropic, completions, responses, Keep, Protocol, Translation};
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
@@ -119,6 +118,11 @@ pub async fn incoming(
         Endpoint::Messages => {
             let req = parse_object(&body)?;
             caps.check(endpoint, &req, None)?;
+            if passes_through(rt, &req, Protocol::Messages) {
+                // Validated from the bytes and forwarded as they came (thinking signatures,
+                // `cache_control` and unknown fields kept).
+                return Ok(Incoming::unchanged(Endpoint::Messages, body, None));
+            }
             from_messages(&req)
         }
         Endpoint::Completions => from_completions(rt, body),
@@ -182,17 +186,13 @@ fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
     Ok(Incoming::chat(t.chat, translation, dropped))
 }
 
-/// Legacy completions pass through to pools that serve them (the `openai` profile) and are
-/// translated for chat-only pools (the `hunyuan` profile).
+/// Legacy completions pass through to pools that serve them (the `openai` provider) and are
+/// translated for chat-only pools (the others).
 fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError> {
     let caps = &rt.body.items;
     let req = parse_object(&body)?;
     caps.check(Endpoint::Completions, &req, None)?;
-    let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
-    let chat_only = rt
-        .route(Kind::Chat, model)
-        .is_some_and(|t| t.pool.profile == Profile::Hunyuan);
-    if !chat_only {
+    if passes_through(rt, &req, Protocol::Completions) {
         // Passed through: validated from the bytes, forwarded as they came.
         return Ok(Incoming::unchanged(Endpoint::Completions, body, None));
     }
@@ -202,6 +202,20 @@ fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError>
         stream: t.stream,
     };
     Ok(Incoming::chat(t.chat, translation, Vec::new()))
+}
+
+/// The pass-through table: a request passes through untranslated when every pool it may be
+/// tried on (the route's, and its fallback) speaks the client's protocol; otherwise it is
+/// translated to chat, and each try renders it for its own provider. An unknown model is
+/// translated (and then refused by routing, in the client's protocol).
+fn passes_through(rt: &Runtime, req: &Value, protocol: Protocol) -> bool {
+    let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
+    rt.route(Kind::Chat, model).is_some_and(|t| {
+        t.pool.provider.speaks(protocol)
+            && t.fallback
+                .as_ref()
+                .is_none_or(|f| f.provider.speaks(protocol))
+    })
 }
 
 /// `prefix` and 24 random hex digits (96 bits: unguessable, so a stored response is only

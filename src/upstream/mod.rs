@@ -10,9 +10,8 @@ pub mod refresher;
 pub mod route;
 pub mod settings;
 
-use crate::chat::fix::FixPolicy;
+use crate::providers::Provider;
 use discovery::DnsDiscovery;
-use http::HeaderValue;
 pub use member::{Member, MemberHealth};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, Backends, LoadBalancer};
@@ -21,23 +20,12 @@ use settings::{HealthPolicy, RetryPolicy, Timeouts};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The provider profile decides how chat bodies are rewritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// Pass through untouched (besides the alias rename).
-    OpenAi,
-    /// Apply Hunyuan's message rules.
-    Hunyuan,
-}
-
-/// A pool of upstream members with its credential, profile and timeouts.
+/// A pool of upstream members with its provider (credential included) and timeouts.
 pub struct Pool {
     pub name: String,
-    pub profile: Profile,
-    pub fix: FixPolicy,
+    /// What the pool speaks: rendering, signing and decoding (see `providers`).
+    pub provider: Provider,
     pub lb: Arc<LoadBalancer<RoundRobin>>,
-    /// `Bearer <key>`, marked sensitive so it is never printed by `http`'s Debug.
-    pub auth: Option<HeaderValue>,
     pub timeouts: Timeouts,
     /// Ask for usage on streams (see `pools.<name>.request_usage`).
     pub request_usage: bool,
@@ -51,7 +39,7 @@ impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
             .field("name", &self.name)
-            .field("profile", &self.profile)
+            .field("provider", &self.provider.kind)
             .finish_non_exhaustive()
     }
 }
@@ -61,9 +49,7 @@ impl Pool {
     pub fn new(
         name: String,
         members: Vec<Member>,
-        profile: Profile,
-        fix: FixPolicy,
-        auth: Option<HeaderValue>,
+        provider: Provider,
         timeouts: Timeouts,
     ) -> Pool {
         let discovery = DnsDiscovery {
@@ -74,10 +60,8 @@ impl Pool {
         let lb = LoadBalancer::from_backends(backends);
         Pool {
             name,
-            profile,
-            fix,
+            provider,
             lb: Arc::new(lb),
-            auth,
             timeouts,
             request_usage: true,
             health: HealthPolicy::default(),

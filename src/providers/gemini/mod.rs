@@ -1,1 +1,14 @@
-//! Gemini `generateContent` as an upstream: chat → Gemini request, Gemini answer → chat.
+//! Gemini upstream placeholder.
+//! (Placeholder until the conversion lands.)
+use crate::protocol::{ResponseTranslator, TranslateError};
+use serde_json::Value;
+
+pub fn render(_chat: &Value) -> Result<(String, Value), TranslateError> {
+    Err(TranslateError { message: "not yet".into(), param: None })
+}
+pub fn decoder(_stream: bool, _model: &str) -> Box<dyn ResponseTranslator> {
+    unimplemented!()
+}
+pub fn error_to_chat(status: u16, body: &[u8]) -> (u16, Vec<u8>) {
+    (status, body.to_vec())
+}
