@@ -1,0 +1,78 @@
+//! `pools.<name>.provider` is a tagged enum; the old `profile` still loads, and the two
+//! together fail `-t` with what to write instead.
+
+/// `llm-relay -t --config <file>` on `yaml`: whether it passed, and its stderr.
+pub fn dash_t(yaml: &str) -> (bool, String) {
+    let path = crate::common::gateway::scratch("providers-t").join("relay.yaml");
+    std::fs::write(&path, yaml).expect("write relay.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_llm-relay"))
+        .arg("-t")
+        .arg("--config")
+        .arg(&path)
+        .env("P_KEY", "sk-test")
+        .output()
+        .expect("run llm-relay -t");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn pool(provider_lines: &str) -> String {
+    format!(
+        "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n{provider_lines}routes:\n  - model: m\n    pool: p\n"
+    )
+}
+
+#[test]
+fn every_provider_type_loads() {
+    for t in ["openai", "hunyuan", "anthropic", "gemini"] {
+        let yaml = pool(&format!(
+            "    provider: {{type: {t}, api_key_env: P_KEY}}\n"
+        ));
+        let (ok, err) = dash_t(&yaml);
+        assert!(ok, "{t}: {err}");
+    }
+    let (ok, err) = dash_t(&pool(
+        "    provider: {type: anthropic, version: \"2023-06-01\"}\n",
+    ));
+    assert!(ok, "{err}");
+    let (ok, err) = dash_t(&pool(
+        "    provider:\n      type: hunyuan\n      fix: {max_messages: 30}\n",
+    ));
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn the_old_profile_still_loads() {
+    for p in ["openai", "hunyuan"] {
+        let (ok, err) = dash_t(&pool(&format!("    profile: {p}\n")));
+        assert!(ok, "{p}: {err}");
+    }
+}
+
+#[test]
+fn mistakes_name_the_key_and_what_to_write() {
+    let (ok, err) = dash_t(&pool(
+        "    profile: hunyuan\n    provider: {type: hunyuan}\n",
+    ));
+    assert!(!ok);
+    assert!(
+        err.contains("pools.p.profile") && err.contains("provider: {type:"),
+        "{err}"
+    );
+    let (ok, err) = dash_t(&pool("    profile: anthropic\n"));
+    assert!(!ok);
+    assert!(err.contains("provider: {type:"), "{err}");
+    let (ok, err) = dash_t(&pool("    provider: {type: bedrock}\n"));
+    assert!(!ok);
+    assert!(err.contains("pools.p") && err.contains("bedrock"), "{err}");
+    let (ok, err) = dash_t(&pool("    provider: {type: openai, verison: x}\n"));
+    assert!(!ok);
+    assert!(err.contains("verison"), "{err}");
+    let (ok, err) = dash_t(&pool(
+        "    api_key_env: P_KEY\n    provider: {type: openai, api_key_env: P_KEY}\n",
+    ));
+    assert!(!ok);
+    assert!(err.contains("api_key_env"), "{err}");
+}

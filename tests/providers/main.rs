@@ -1,0 +1,9 @@
+//! The provider seam through the real binary: `pools.<name>.provider`, rendering per try
+//! (a fallback to a pool of another provider), native pass-through, and the non-chat
+//! providers (Anthropic, Gemini) against the bundled mock's native endpoints.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod config;
+mod fallback;
