@@ -564,6 +564,12 @@ pub struct PoolSection {
     /// set; the client's credentials never go.
     #[serde(default)]
     pub forward_headers: Option<Vec<String>>,
+    /// Send one conversation to the same member, so provider-side prompt caches hit: the
+    /// conversation is named by the `x-llm-relay-affinity` header, else the request's
+    /// `prompt_cache_key`, `user` or `metadata.user_id`. An unhealthy member's
+    /// conversations go to the others (normal balancing).
+    #[serde(default)]
+    pub affinity: bool,
 }
 
 /// `pools.<name>.retry:`

@@ -17,13 +17,13 @@ use crate::observe::alerts::rules::{AlertRule, Rule};
 use crate::policy::auth::Keys;
 use crate::policy::limit::GlobalLimits;
 use crate::policy::shared::RedisSettings;
+use crate::providers::{Provider, ProviderKind};
 use crate::proxy::body::BodyLimits;
 use crate::proxy::cors::Cors;
 use crate::request::kind::Kind;
 use crate::upstream::forward::Forward;
 use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
-use crate::providers::{Provider, ProviderKind};
 use crate::upstream::{Member, Pool};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -440,6 +440,7 @@ fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
     let timeouts = Timeouts::try_from(&p.timeouts).map_err(|e| e.under("timeouts"))?;
     let mut pool = Pool::new(name.to_string(), members, provider, timeouts);
     pool.request_usage = p.request_usage;
+    pool.affinity = p.affinity;
     pool.health = HealthPolicy::try_from(&p.health).map_err(|e| e.under("health"))?;
     pool.retry = RetryPolicy::try_from(&p.retry).map_err(|e| e.under("retry"))?;
     if let Some(list) = &p.forward_headers {
@@ -471,14 +472,30 @@ fn build_provider(p: &PoolSection) -> Result<Provider, ConfigError> {
                 ),
             ))
         }
-        (Some(S::Openai { api_key_env }), _) => (ProviderKind::OpenAi, api_key_env.as_ref(), None, None),
-        (Some(S::Hunyuan { api_key_env, fix }), _) => {
-            (ProviderKind::Hunyuan, api_key_env.as_ref(), fix.as_deref(), None)
+        (Some(S::Openai { api_key_env }), _) => {
+            (ProviderKind::OpenAi, api_key_env.as_ref(), None, None)
         }
-        (Some(S::Anthropic { api_key_env, version }), _) => {
-            (ProviderKind::Anthropic, api_key_env.as_ref(), None, version.as_ref())
+        (Some(S::Hunyuan { api_key_env, fix }), _) => (
+            ProviderKind::Hunyuan,
+            api_key_env.as_ref(),
+            fix.as_deref(),
+            None,
+        ),
+        (
+            Some(S::Anthropic {
+                api_key_env,
+                version,
+            }),
+            _,
+        ) => (
+            ProviderKind::Anthropic,
+            api_key_env.as_ref(),
+            None,
+            version.as_ref(),
+        ),
+        (Some(S::Gemini { api_key_env }), _) => {
+            (ProviderKind::Gemini, api_key_env.as_ref(), None, None)
         }
-        (Some(S::Gemini { api_key_env }), _) => (ProviderKind::Gemini, api_key_env.as_ref(), None, None),
     };
     let key_env = match (key_env, p.api_key_env.as_ref()) {
         (Some(_), Some(_)) => {
@@ -491,7 +508,10 @@ fn build_provider(p: &PoolSection) -> Result<Provider, ConfigError> {
     };
     let fix = match (fix, p.fix.as_ref()) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::at("fix", "set in `provider.fix` too: keep one"))
+            return Err(ConfigError::at(
+                "fix",
+                "set in `provider.fix` too: keep one",
+            ))
         }
         (a, b) => a.or(b).cloned().unwrap_or_default(),
     };
@@ -504,9 +524,8 @@ fn build_provider(p: &PoolSection) -> Result<Provider, ConfigError> {
     };
     let mut provider = Provider::new(kind, key, fix);
     if let Some(v) = version {
-        provider.anthropic_version = HeaderValue::from_str(v).map_err(|_| {
-            ConfigError::at("provider.version", "not a valid header value")
-        })?;
+        provider.anthropic_version = HeaderValue::from_str(v)
+            .map_err(|_| ConfigError::at("provider.version", "not a valid header value"))?;
     }
     Ok(provider)
 }

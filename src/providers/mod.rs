@@ -14,9 +14,9 @@
 pub mod anthropic;
 pub mod gemini;
 
+use crate::chat::fix::ModelCaps;
 use crate::chat::fix::{fix_hunyuan_report, FixPolicy};
 use crate::protocol::{Protocol, ResponseTranslator, TranslateError};
-use crate::chat::fix::ModelCaps;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 use serde_json::Value;
@@ -172,8 +172,7 @@ impl Provider {
             let (name, _) = Provider::key_header(self.kind);
             req.insert_header(name, key.clone())?;
         }
-        if self.kind == ProviderKind::Anthropic && !req.headers.contains_key("anthropic-version")
-        {
+        if self.kind == ProviderKind::Anthropic && !req.headers.contains_key("anthropic-version") {
             req.insert_header("anthropic-version", self.anthropic_version.clone())?;
         }
         Ok(())

@@ -93,6 +93,8 @@ pub struct Handoff {
     /// The client's protocol passed through to a provider that speaks it: its answer is
     /// neither decoded nor translated.
     pub native: bool,
+    /// The conversation's hash: the member is chosen by it when the pool keeps affinity.
+    pub affinity: Option<u64>,
 }
 
 impl std::fmt::Debug for Handoff {

@@ -28,9 +28,9 @@ use crate::policy::limit::{Admission, Ask, Limiter};
 use crate::policy::quota;
 use crate::protocol::store::ResponseStore;
 use crate::protocol::Protocol;
+use crate::providers::ProviderKind;
 use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
-use crate::providers::ProviderKind;
 use crate::upstream::Member;
 use async_trait::async_trait;
 use body::ReadError;
@@ -210,7 +210,7 @@ impl ProxyHttp for Gateway {
         let Some(h) = ctx.handoff.as_ref() else {
             return Error::e_explain(ErrorType::InternalError, "upstream_peer outside a try");
         };
-        match h.target.pool.select() {
+        match h.target.pool.select_for(h.affinity) {
             Some((peer, member)) => {
                 if h.traceparent.is_some() {
                     let _ = h.member.set(member.authority.clone());
@@ -432,6 +432,9 @@ impl pingora::modules::http::HttpModuleBuilder for CorsBuilder {
     }
 }
 
+/// Names the conversation for member affinity (`pools.<name>.affinity`).
+const AFFINITY_HEADER: &str = "x-llm-relay-affinity";
+
 /// Request headers that carry the client's credential to the gateway: never sent upstream.
 const CLIENT_CREDENTIALS: [&str; 5] = [
     "authorization",
@@ -553,6 +556,9 @@ impl Gateway {
         headers.extend(admission.headers.iter().cloned());
         info.stream = peeked.stream || kind == Kind::Speech;
         let (endpoint, translated) = (incoming.endpoint, incoming.translation.is_some());
+        let affinity = header_str(session.req_header(), AFFINITY_HEADER)
+            .map(|v| translate::affinity_hash(v.as_bytes()))
+            .or(incoming.affinity);
         let input = prepare::Input {
             endpoint,
             kind,
@@ -596,6 +602,7 @@ impl Gateway {
             t.traceparent(span)
         });
         let send = retry::Send {
+            affinity,
             path_and_query,
             headers,
             started: ctx.start,
@@ -980,10 +987,10 @@ mod tests {
             ),
             "/chat/completions?api-version=2024"
         );
+        assert_eq!(upstream_path("/embeddings", Some("key=sk")), "/embeddings");
         assert_eq!(
-            upstream_path("/embeddings", Some("key=sk")),
-            "/embeddings"
+            upstream_path("/chat/completions", None),
+            "/chat/completions"
         );
-        assert_eq!(upstream_path("/chat/completions", None), "/chat/completions");
     }
 }

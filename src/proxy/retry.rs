@@ -21,6 +21,8 @@ use std::time::Instant;
 
 /// What the parent hands to every try besides the prepared request.
 pub struct Send {
+    /// The conversation's hash, for a pool with member affinity (`pools.<name>.affinity`).
+    pub affinity: Option<u64>,
     pub path_and_query: String,
     /// Response headers for the client (rate-limit state).
     pub headers: Vec<(&'static str, String)>,
@@ -71,7 +73,10 @@ where
         if body.bytes.is_none() {
             break; // taken by a try whose answer reached the client: nothing to retry
         }
-        let h = Arc::new(handoff_for(&prepared, body, pool, info, (&s, last)));
+        let mut h = handoff_for(&prepared, body, pool, info, (&s, last));
+        // A retry leaves the conversation's member: it may be the one that failed.
+        h.affinity = s.affinity.filter(|_| i == 0);
+        let h = Arc::new(h);
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
         let pipe = handoff::pipe(via, session, h, &mut body.bytes, deadlines);
@@ -202,6 +207,7 @@ fn handoff_for(
             super::scan::Expect::for_request(p.kind, p.stream)
         },
         native: p.native,
+        affinity: None,
         invalid: Default::default(),
         unchecked: Default::default(),
     }

@@ -14,10 +14,10 @@ use crate::error::GatewayError;
 use crate::observe::trace::TraceCtx;
 use crate::policy::auth::ApiKey;
 use crate::protocol::Translation;
+use crate::providers::Rendered;
 use crate::request::kind::{BodyFormat, Endpoint, Kind};
 use crate::request::multipart;
 use crate::request::validate::{self, Peeked};
-use crate::providers::Rendered;
 use crate::upstream::route::Target;
 use crate::upstream::Pool;
 use bytes::Bytes;
@@ -72,7 +72,13 @@ pub struct ReRender {
 impl ReRender {
     /// The body, path and usage stripping of a try on `pool`.
     pub fn render(&self, pool: &Pool) -> Result<(Rendered, bool), GatewayError> {
-        render(pool, self.caps, self.chat.clone(), self.wants_usage, self.hint)
+        render(
+            pool,
+            self.caps,
+            self.chat.clone(),
+            self.wants_usage,
+            self.hint,
+        )
     }
 }
 

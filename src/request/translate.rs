@@ -33,6 +33,25 @@ pub struct Incoming {
     /// [`bounded_dropped`]: header-safe names up to [`DROPPED_BYTES`], then one
     /// `... (+N more)` entry.
     pub dropped_tools: Vec<String>,
+    /// The conversation the request names (`prompt_cache_key`, `user`, `metadata.user_id`),
+    /// hashed: pools with `affinity` send it to the same member.
+    pub affinity: Option<u64>,
+}
+
+/// The conversation a request names, for member affinity: the first of `prompt_cache_key`
+/// (Codex CLI, the OpenAI SDKs), `user`, `metadata.user_id` (Claude Code) that is a string.
+pub fn affinity_of(req: &Value) -> Option<u64> {
+    let named = req
+        .get("prompt_cache_key")
+        .or_else(|| req.get("user"))
+        .or_else(|| req.get("metadata").and_then(|m| m.get("user_id")))
+        .and_then(Value::as_str)?;
+    Some(affinity_hash(named.as_bytes()))
+}
+
+/// The affinity hash of a conversation's name (also of the `x-llm-relay-affinity` header).
+pub fn affinity_hash(name: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(name)
 }
 
 impl Incoming {
@@ -44,6 +63,7 @@ impl Incoming {
             elided: None,
             translation: None,
             dropped_tools: Vec::new(),
+            affinity: None,
         }
     }
 
@@ -55,6 +75,7 @@ impl Incoming {
             elided: None,
             translation: Some(translation),
             dropped_tools: bounded_dropped(dropped_tools),
+            affinity: None,
         }
     }
 }
@@ -114,24 +135,34 @@ pub async fn incoming(
     // Each parsed body is counted (`rt.body.items`) before it is translated or validated.
     let caps = &rt.body.items;
     match endpoint {
-        Endpoint::Responses => from_responses(caps, store, owner, &parse_object(&body)?).await,
+        Endpoint::Responses => {
+            let req = parse_object(&body)?;
+            let mut i = from_responses(caps, store, owner, &req).await?;
+            i.affinity = affinity_of(&req);
+            Ok(i)
+        }
         Endpoint::Messages => {
             let req = parse_object(&body)?;
             caps.check(endpoint, &req, None)?;
-            if passes_through(rt, &req, Protocol::Messages) {
+            let mut i = if passes_through(rt, &req, Protocol::Messages) {
                 // Validated from the bytes and forwarded as they came (thinking signatures,
                 // `cache_control` and unknown fields kept).
-                return Ok(Incoming::unchanged(Endpoint::Messages, body, None));
-            }
-            from_messages(&req)
+                Incoming::unchanged(Endpoint::Messages, body, None)
+            } else {
+                from_messages(&req)?
+            };
+            i.affinity = affinity_of(&req);
+            Ok(i)
         }
         Endpoint::Completions => from_completions(rt, body),
         Endpoint::Chat => {
             let cut = Elided::cut(&body);
             let json = parse_object(cut.as_ref().map_or(&body[..], |(rest, _)| rest))?;
             caps.check(endpoint, &json, None)?;
+            let affinity = affinity_of(&json);
             let mut i = Incoming::unchanged(endpoint, body, Some(json));
             i.elided = cut.map(|(_, e)| e);
+            i.affinity = affinity;
             Ok(i)
         }
         _ => Ok(Incoming::unchanged(endpoint, body, None)),
@@ -194,14 +225,18 @@ fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError>
     caps.check(Endpoint::Completions, &req, None)?;
     if passes_through(rt, &req, Protocol::Completions) {
         // Passed through: validated from the bytes, forwarded as they came.
-        return Ok(Incoming::unchanged(Endpoint::Completions, body, None));
+        let mut i = Incoming::unchanged(Endpoint::Completions, body, None);
+        i.affinity = affinity_of(&req);
+        return Ok(i);
     }
     let t = completions::to_chat(&req, new_id("cmpl-"), now())?;
     let translation = Translation::Completions {
         meta: t.meta,
         stream: t.stream,
     };
-    Ok(Incoming::chat(t.chat, translation, Vec::new()))
+    let mut i = Incoming::chat(t.chat, translation, Vec::new());
+    i.affinity = affinity_of(&req);
+    Ok(i)
 }
 
 /// The pass-through table: a request passes through untranslated when every pool it may be

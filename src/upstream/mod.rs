@@ -33,6 +33,9 @@ pub struct Pool {
     pub retry: RetryPolicy,
     /// The client request headers sent on to this pool (`pools.<name>.forward_headers`).
     pub forward: forward::Forward,
+    /// Send one conversation to the same member (`pools.<name>.affinity`), so the
+    /// provider's prompt cache on that member hits.
+    pub affinity: bool,
 }
 
 impl std::fmt::Debug for Pool {
@@ -46,12 +49,7 @@ impl std::fmt::Debug for Pool {
 
 impl Pool {
     /// Builds the load balancer for `members`; call [`Pool::refresh`] before use.
-    pub fn new(
-        name: String,
-        members: Vec<Member>,
-        provider: Provider,
-        timeouts: Timeouts,
-    ) -> Pool {
+    pub fn new(name: String, members: Vec<Member>, provider: Provider, timeouts: Timeouts) -> Pool {
         let discovery = DnsDiscovery {
             members: members.into_iter().map(Arc::new).collect(),
         };
@@ -67,6 +65,7 @@ impl Pool {
             health: HealthPolicy::default(),
             retry: RetryPolicy::default(),
             forward: forward::Forward::default(),
+            affinity: false,
         }
     }
 
@@ -121,6 +120,35 @@ impl Pool {
         !self.lb.backends().get_backend().is_empty()
     }
 
+    /// Picks a healthy member and builds the peer with this pool's timeouts: the
+    /// conversation's member when the pool keeps affinity and `key` names a conversation
+    /// (rendezvous hashing over the usable members: a member that leaves or fails moves only
+    /// its own conversations), else round robin.
+    pub fn select_for(&self, key: Option<u64>) -> Option<(Box<HttpPeer>, Arc<Member>)> {
+        match key.filter(|_| self.affinity).and_then(|k| self.affine(k)) {
+            Some(backend) => self.peer(&backend),
+            None => self.select(),
+        }
+    }
+
+    /// The usable member with the highest hash of (key, address), if any is usable.
+    fn affine(&self, key: u64) -> Option<Backend> {
+        let b = self.lb.backends();
+        let all = b.get_backend();
+        all.iter()
+            .filter(|be| {
+                b.ready(be)
+                    && !be
+                        .ext
+                        .get::<Arc<Member>>()
+                        .is_some_and(|m| m.health.is_down())
+            })
+            .max_by_key(|be| {
+                xxhash_rust::xxh3::xxh3_64_with_seed(be.addr.to_string().as_bytes(), key)
+            })
+            .cloned()
+    }
+
     /// Picks a healthy member (round robin) and builds the peer with this pool's timeouts.
     pub fn select(&self) -> Option<(Box<HttpPeer>, Arc<Member>)> {
         // Skip members that fail their checks or whose breaker is open. If none is left, fail
@@ -138,6 +166,10 @@ impl Pool {
             .select_with(b"", 256, usable)
             .or_else(|| self.lb.select(b"", 256))
             .or_else(|| self.lb.backends().get_backend().iter().next().cloned())?;
+        self.peer(&backend)
+    }
+
+    fn peer(&self, backend: &Backend) -> Option<(Box<HttpPeer>, Arc<Member>)> {
         let member = backend.ext.get::<Arc<Member>>()?.clone();
         let mut peer = HttpPeer::new(backend.addr.clone(), member.tls, member.host.clone());
         let t = &self.timeouts;

@@ -60,5 +60,8 @@ async fn a_hunyuan_primary_with_an_openai_fallback_sends_the_unfixed_body() {
     let mock = Mock::start(true);
     let gw = Gateway::start(&config(&mock, "hunyuan", "openai"));
     let (status, text) = post(&gw, &history(false)).await;
-    assert_eq!(status, 400, "the strict upstream saw two user turns: {text}");
+    assert_eq!(
+        status, 400,
+        "the strict upstream saw two user turns: {text}"
+    );
 }

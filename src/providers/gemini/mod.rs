@@ -4,7 +4,10 @@ use crate::protocol::{ResponseTranslator, TranslateError};
 use serde_json::Value;
 
 pub fn render(_chat: &Value) -> Result<(String, Value), TranslateError> {
-    Err(TranslateError { message: "not yet".into(), param: None })
+    Err(TranslateError {
+        message: "not yet".into(),
+        param: None,
+    })
 }
 pub fn decoder(_stream: bool, _model: &str) -> Box<dyn ResponseTranslator> {
     unimplemented!()
