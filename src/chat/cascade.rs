@@ -22,9 +22,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What to do when an image cannot be described.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// Refuse the request with a 502 that names the vision failure.
+    #[default]
     Fail,
     /// Go on with a marked placeholder text.
     Placeholder,

@@ -24,7 +24,7 @@ pub struct FileConfig {
     pub routes: Vec<RouteSection>,
     /// Default pool per request kind, used when no route matches the model.
     #[serde(default)]
-    pub defaults: BTreeMap<String, String>,
+    pub defaults: BTreeMap<crate::request::kind::Kind, String>,
     /// The image→text cascade for text-only models.
     #[serde(default)]
     pub cascade: Option<CascadeSection>,
@@ -138,8 +138,8 @@ pub struct RedisSection {
     #[serde(default = "default_redis_timeout")]
     pub timeout_ms: u64,
     /// `local` (per-instance counters and caches while Redis is away) or `refuse` (503).
-    #[serde(default = "default_redis_on_failure")]
-    pub on_failure: String,
+    #[serde(default)]
+    pub on_failure: crate::policy::shared::OnFailure,
     /// How many instances share the limits: the local fallback enforces limit / instances.
     #[serde(default = "default_instances")]
     pub instances: u32,
@@ -154,9 +154,6 @@ fn default_key_prefix() -> String {
 }
 fn default_redis_timeout() -> u64 {
     50
-}
-fn default_redis_on_failure() -> String {
-    "local".into()
 }
 fn default_instances() -> u32 {
     1
@@ -349,8 +346,8 @@ pub struct CascadeSection {
     #[serde(default = "default_vision_timeout")]
     pub timeout_ms: u64,
     /// `fail` (502 naming the vision failure) or `placeholder` (go on with a marked text).
-    #[serde(default = "default_on_failure")]
-    pub on_failure: String,
+    #[serde(default)]
+    pub on_failure: crate::chat::cascade::OnFailure,
     /// Vision calls of one request running at once.
     #[serde(default = "default_parallel")]
     pub max_parallel: usize,
@@ -370,9 +367,6 @@ fn default_prompt_version() -> String {
 }
 fn default_vision_timeout() -> u64 {
     30_000
-}
-fn default_on_failure() -> String {
-    "fail".into()
 }
 fn default_parallel() -> usize {
     4
@@ -688,7 +682,7 @@ pub struct RouteSection {
     pub upstream_model: Option<String>,
     /// Kinds this route serves; empty means all.
     #[serde(default)]
-    pub kinds: Vec<String>,
+    pub kinds: Vec<crate::request::kind::Kind>,
     /// Whether the model accepts image parts.
     #[serde(default)]
     pub vision: bool,
@@ -701,18 +695,14 @@ pub struct RouteSection {
     /// The exact response cache for this route (with `response_cache:` configured): `auto`
     /// (embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`), `always`
     /// (every chat too), `never`.
-    #[serde(default = "default_route_cache")]
-    pub cache: String,
+    #[serde(default)]
+    pub cache: crate::upstream::route::CacheMode,
     /// Share cached answers between keys (by default each key has its own).
     #[serde(default)]
     pub cache_shared: bool,
     /// What the model costs: spend per key and model, and `budget_usd` enforcement.
     #[serde(default)]
     pub price: Option<PriceSection>,
-}
-
-fn default_route_cache() -> String {
-    "auto".into()
 }
 
 fn yes() -> bool {

@@ -10,7 +10,7 @@
 pub mod error;
 pub mod file;
 
-use crate::chat::cascade::{CascadeSettings, OnFailure};
+use crate::chat::cascade::CascadeSettings;
 use crate::chat::fix::ModelCaps;
 use crate::chat::vision::DEFAULT_PROMPT;
 use crate::observe::alerts::rules::{AlertRule, Rule};
@@ -22,7 +22,7 @@ use crate::proxy::body::BodyLimits;
 use crate::proxy::cors::Cors;
 use crate::request::kind::Kind;
 use crate::upstream::forward::Forward;
-use crate::upstream::route::{CacheMode, CachePolicy, Pattern, Price, Route, Router, Target};
+use crate::upstream::route::{CachePolicy, Pattern, Price, Route, Router, Target};
 use crate::upstream::settings::{HealthPolicy, RetryPolicy, Timeouts};
 use crate::upstream::{Member, Pool};
 use arc_swap::ArcSwap;
@@ -377,16 +377,7 @@ fn build_cascade(rt: &Runtime, c: &CascadeSection) -> Result<CascadeSettings, Co
             ));
         }
     }
-    let on_failure = match c.on_failure.as_str() {
-        "fail" => OnFailure::Fail,
-        "placeholder" => OnFailure::Placeholder,
-        o => {
-            return Err(ConfigError::at(
-                "on_failure",
-                format!("unknown policy \"{o}\" (fail, placeholder)"),
-            ))
-        }
-    };
+    let on_failure = c.on_failure;
     for (key, v) in [
         ("timeout_ms", c.timeout_ms as usize),
         ("max_parallel", c.max_parallel),
@@ -566,10 +557,6 @@ fn pool_named(
         .ok_or_else(|| ConfigError::at(path, format!("unknown pool \"{name}\"")))
 }
 
-fn parse_kind(path: impl std::fmt::Display, k: &str) -> Result<Kind, ConfigError> {
-    Kind::parse(k).ok_or_else(|| ConfigError::at(path, format!("unknown kind \"{k}\"")))
-}
-
 fn build_router(
     f: &FileConfig,
     pools: &BTreeMap<String, Arc<Pool>>,
@@ -586,12 +573,7 @@ fn build_router(
         // A glob with `upstream_model` sends every matching name as that one model
         // (`claude-*` → `hunyuan-turbos-latest` for Claude Code's main and background models).
         let pattern = Pattern::new(&r.model);
-        let kinds = r
-            .kinds
-            .iter()
-            .enumerate()
-            .map(|(j, k)| parse_kind(format!("{path}.kinds[{j}]"), k))
-            .collect::<Result<Vec<_>, _>>()?;
+        let kinds = r.kinds.clone();
         let fallback = match &r.fallback {
             None => None,
             Some(name) => Some(pool_named(pools, format!("{path}.fallback"), name)?),
@@ -607,17 +589,7 @@ fn build_router(
                 tools: r.tools,
             },
             cache: CachePolicy {
-                mode: match r.cache.as_str() {
-                    "auto" => CacheMode::Auto,
-                    "always" => CacheMode::Always,
-                    "never" => CacheMode::Never,
-                    o => {
-                        return Err(ConfigError::at(
-                            format!("{path}.cache"),
-                            format!("unknown mode \"{o}\" (auto, always, never)"),
-                        ))
-                    }
-                },
+                mode: r.cache,
                 shared: r.cache_shared,
             },
             price: match r.price {
@@ -636,10 +608,8 @@ fn build_router(
         });
     }
     for (k, p) in &f.defaults {
-        let path = format!("defaults.{k}");
-        router
-            .defaults
-            .insert(parse_kind(&path, k)?, pool_named(pools, &path, p)?);
+        let path = format!("defaults.{}", k.name());
+        router.defaults.insert(*k, pool_named(pools, &path, p)?);
     }
     Ok(router)
 }

@@ -22,9 +22,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
 
 /// What requests that need shared state do while Redis is away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     /// Per-instance counters (limits divided by `instances`) and the in-process caches.
+    #[default]
     Local,
     /// 503 in the client's protocol.
     Refuse,
@@ -85,16 +87,7 @@ impl TryFrom<&RedisSection> for RedisSettings {
             info.redis.password = password.clone();
             nodes.push(info);
         }
-        let on_failure = match r.on_failure.as_str() {
-            "local" => OnFailure::Local,
-            "refuse" => OnFailure::Refuse,
-            o => {
-                return Err(ConfigError::at(
-                    "on_failure",
-                    format!("unknown policy \"{o}\" (local, refuse)"),
-                ))
-            }
-        };
+        let on_failure = r.on_failure;
         if r.timeout_ms == 0 || r.instances == 0 || r.lease_ttl_ms < 1000 {
             return Err(ConfigError::whole(
                 "timeout_ms and instances must be > 0, lease_ttl_ms at least 1000",

@@ -90,6 +90,17 @@ impl Kind {
     }
 }
 
+/// Config spells kinds by [`Kind::name`]; an unknown one is a load error listing them.
+impl<'de> serde::Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Kind::parse(&s).ok_or_else(|| {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            serde::de::Error::custom(format!("unknown kind \"{s}\" ({})", names.join(", ")))
+        })
+    }
+}
+
 /// How a request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {

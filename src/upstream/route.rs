@@ -73,7 +73,8 @@ pub struct CachePolicy {
     pub shared: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CacheMode {
     /// Embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`.
     #[default]

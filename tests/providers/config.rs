@@ -76,3 +76,36 @@ fn mistakes_name_the_key_and_what_to_write() {
     assert!(!ok);
     assert!(err.contains("api_key_env"), "{err}");
 }
+
+/// The closed sets of the config are enums parsed by serde: a wrong value names the key and
+/// the values allowed.
+#[test]
+fn closed_sets_name_the_allowed_values() {
+    let base = "pools:\n  p:\n    urls: [\"http://127.0.0.1:1/v1\"]\n";
+    for (extra, key, allowed) in [
+        (
+            "routes:\n  - {model: m, pool: p, kinds: [chatt]}\n",
+            "routes",
+            "embeddings",
+        ),
+        (
+            "routes:\n  - {model: m, pool: p, cache: sometimes}\n",
+            "routes",
+            "always",
+        ),
+        ("defaults: {imagez: p}\n", "defaults", "transcriptions"),
+        (
+            "routes:\n  - {model: m, pool: p}\ncascade: {vision_model: m, on_failure: ignore}\n",
+            "cascade",
+            "placeholder",
+        ),
+    ] {
+        let (ok, err) = dash_t(&format!("{base}{extra}"));
+        assert!(!ok, "{extra}");
+        assert!(err.contains(key) && err.contains(allowed), "{extra}: {err}");
+    }
+    let (ok, err) = dash_t(&format!(
+        "{base}routes:\n  - {{model: m, pool: p, kinds: [chat, embeddings], cache: never}}\ndefaults: {{images: p}}\n"
+    ));
+    assert!(ok, "{err}");
+}
