@@ -5,6 +5,7 @@
 
 mod admin;
 mod agent;
+pub mod anthropic;
 mod app;
 mod chat;
 mod knobs;
@@ -36,6 +37,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/audio/translations", post(media::translations))
         .route("/v1/audio/speech", post(media::speech))
         .route("/v1/completions", post(chat::completions))
+        .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(media::models))
         .route("/_stats", get(admin::stats))
         .route("/_stats/reset", post(admin::reset))

@@ -1,0 +1,8 @@
+//! Unit tests of the Anthropic provider, one file per concern.
+
+mod decode;
+mod errors;
+mod props;
+mod render;
+mod roundtrip;
+mod stream;
