@@ -65,3 +65,38 @@ async fn a_hunyuan_primary_with_an_openai_fallback_sends_the_unfixed_body() {
         "the strict upstream saw two user turns: {text}"
     );
 }
+
+/// A Hunyuan route whose pool is down falls back to an Anthropic pool: chat and Messages
+/// clients get their answer from it, rendered and decoded for it.
+#[tokio::test]
+async fn a_hunyuan_route_falls_back_to_an_anthropic_pool() {
+    let mock = Mock::start(true);
+    let dead = free_port();
+    let gw = Gateway::start(&format!(
+        "pools:\n  hy:\n    urls: [\"http://127.0.0.1:{dead}/v1\"]\n    provider: {{type: hunyuan}}\n    \
+         health: {{check_seconds: 0}}\n    retry: {{attempts: 1}}\n  \
+         claude:\n    urls: [\"{}/v1\"]\n    provider: {{type: anthropic, api_key_env: TEST_PROVIDER_KEY}}\n\
+         routes:\n  - {{model: m, pool: hy, fallback: claude, upstream_model: claude-sonnet-4-5}}\n",
+        mock.url("")
+    ));
+    for stream in [false, true] {
+        let (status, text) = post(&gw, &history(stream)).await;
+        assert_eq!(status, 200, "stream {stream}: {text}");
+        assert!(!text.contains("\"error\""), "stream {stream}: {text}");
+    }
+    // A Messages client is translated (not every pool of the route speaks Messages) and gets
+    // Anthropic's shape back.
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["type"], "message", "{v}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["requests"]["messages"], 3, "{stats}");
+    assert_eq!(stats["requests"]["chat"], 0, "{stats}");
+}

@@ -6,5 +6,6 @@
 mod common;
 
 mod affinity;
+mod anthropic;
 mod config;
 mod fallback;
