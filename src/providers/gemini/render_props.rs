@@ -5,8 +5,6 @@ use serde_json::{json, Value};
 
 use super::render;
 
-use proptest::prelude::*;
-
 fn content() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
