@@ -26,10 +26,12 @@ pub enum Kind {
     Speech,
     Models,
     Completions,
+    /// Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
     Vision,
 }
 
-const KIND_NAMES: [&str; 9] = [
+const KIND_NAMES: [&str; 10] = [
     "chat",
     "embeddings",
     "images",
@@ -38,9 +40,10 @@ const KIND_NAMES: [&str; 9] = [
     "speech",
     "models",
     "completions",
+    "gemini",
     "vision",
 ];
-const COUNTED: usize = 8;
+const COUNTED: usize = 9;
 
 /// The body of a recorded request.
 pub enum LastBody {
@@ -87,7 +90,7 @@ pub struct Stats {
     pub vision_calls: AtomicU64,
     pub strict_rejections: AtomicU64,
     pub streams: Arc<crate::stream::StreamCounters>,
-    last: [ArcSwapOption<Last>; 9],
+    last: [ArcSwapOption<Last>; 10],
 }
 
 impl Stats {

@@ -7,6 +7,7 @@ mod admin;
 mod agent;
 mod app;
 mod chat;
+mod gemini;
 mod knobs;
 mod media;
 mod stream;
@@ -37,6 +38,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/audio/speech", post(media::speech))
         .route("/v1/completions", post(chat::completions))
         .route("/v1/models", get(media::models))
+        .route("/v1beta/models/{model_and_method}", post(gemini::generate))
         .route("/_stats", get(admin::stats))
         .route("/_stats/reset", post(admin::reset))
         .route(
