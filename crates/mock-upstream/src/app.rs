@@ -28,10 +28,12 @@ pub enum Kind {
     Completions,
     /// Anthropic `POST /v1/messages`.
     Messages,
+    /// Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
     Vision,
 }
 
-const KIND_NAMES: [&str; 10] = [
+const KIND_NAMES: [&str; 11] = [
     "chat",
     "embeddings",
     "images",
@@ -41,9 +43,10 @@ const KIND_NAMES: [&str; 10] = [
     "models",
     "completions",
     "messages",
+    "gemini",
     "vision",
 ];
-const COUNTED: usize = 9;
+const COUNTED: usize = 10;
 
 /// The body of a recorded request.
 pub enum LastBody {
@@ -90,7 +93,7 @@ pub struct Stats {
     pub vision_calls: AtomicU64,
     pub strict_rejections: AtomicU64,
     pub streams: Arc<crate::stream::StreamCounters>,
-    last: [ArcSwapOption<Last>; 10],
+    last: [ArcSwapOption<Last>; 11],
 }
 
 impl Stats {

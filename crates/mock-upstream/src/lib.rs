@@ -8,6 +8,7 @@ mod agent;
 pub mod anthropic;
 mod app;
 mod chat;
+mod gemini;
 mod knobs;
 mod media;
 mod stream;
@@ -39,6 +40,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/completions", post(chat::completions))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(media::models))
+        .route("/v1beta/models/{model_and_method}", post(gemini::generate))
         .route("/_stats", get(admin::stats))
         .route("/_stats/reset", post(admin::reset))
         .route(
