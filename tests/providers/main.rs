@@ -9,3 +9,4 @@ mod affinity;
 mod anthropic;
 mod config;
 mod fallback;
+mod gemini;
