@@ -43,7 +43,7 @@ impl ResponseTranslator for BodyDecoder {
             return Vec::new();
         }
         let body = std::mem::take(&mut self.body);
-        let out = match events_of(&body).and_then(|evs| fold(evs)) {
+        let out = match events_of(&body).and_then(fold) {
             Ok(answer) => {
                 self.usage = answer.tokens.map(|t| t.usage());
                 answer.completion(&self.model)

@@ -13,6 +13,8 @@
 //! knobs work as on chat (`x-mock-status` answers an Anthropic-shaped error, 529 included).
 
 mod check;
+#[cfg(test)]
+mod check_tests;
 mod reply;
 
 pub use check::check;
@@ -46,7 +48,7 @@ async fn answer(app: &App, parts: axum::http::request::Parts, body: axum::body::
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}")),
     };
     let knobs = ReqKnobs::from_headers(&parts.headers);
-    let headers_ok = header_problem(&parts.headers);
+    let refusal = header_refusal(&parts.headers);
     app.stats.record(
         Kind::Messages,
         Arc::new(Last {
@@ -55,7 +57,7 @@ async fn answer(app: &App, parts: axum::http::request::Parts, body: axum::body::
             body: LastBody::Json(bytes.clone()),
         }),
     );
-    if let Err(resp) = headers_ok {
+    if let Some(resp) = refusal {
         return resp;
     }
     if let Err(resp) = gate(&knobs).await {
@@ -77,26 +79,27 @@ async fn answer(app: &App, parts: axum::http::request::Parts, body: axum::body::
     }
 }
 
-/// `x-api-key` (401) and `anthropic-version` (400), in Anthropic's order.
-fn header_problem(h: &HeaderMap) -> Result<(), Response> {
+/// The refusal for a missing `x-api-key` (401) or `anthropic-version` (400), in Anthropic's
+/// order.
+fn header_refusal(h: &HeaderMap) -> Option<Response> {
     let present = |name: &str| {
         h.get(name)
             .map(HeaderValue::as_bytes)
             .is_some_and(|v| !v.is_empty())
     };
     if !present("x-api-key") {
-        return Err(error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "x-api-key header is required",
         ));
     }
     if !present("anthropic-version") {
-        return Err(error(
+        return Some(error(
             StatusCode::BAD_REQUEST,
             "anthropic-version: header is required",
         ));
     }
-    Ok(())
+    None
 }
 
 /// The `x-mock-*` delay, status (Anthropic-shaped) and broken-body knobs.

@@ -2,6 +2,7 @@
 
 mod decode;
 mod errors;
+mod fields;
 mod props;
 mod render;
 mod roundtrip;
