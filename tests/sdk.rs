@@ -99,3 +99,27 @@ async fn anthropic_python_sdk() {
         "claude-* is aliased: {stats}"
     );
 }
+
+/// The OpenAI SDK against models served by an `anthropic` and a `gemini` pool (the mock's
+/// strict native endpoints): chat, stream with usage, a tool round trip, an error.
+#[tokio::test]
+async fn openai_python_sdk_against_anthropic_and_gemini_pools() {
+    assert!(has_python_package("openai"), "pip install openai");
+    let mock = Mock::start(true);
+    let up = format!("http://{}", mock.addr);
+    let gw = Gateway::start(&format!(
+        "pools:\n  claude:\n    urls: [\"{up}/v1\"]\n    provider: {{type: anthropic, api_key_env: TEST_PROVIDER_KEY}}\n  \
+         google:\n    urls: [\"{up}/v1beta\"]\n    provider: {{type: gemini, api_key_env: TEST_PROVIDER_KEY}}\n\
+         routes:\n  - {{model: sonnet, pool: claude, upstream_model: claude-sonnet-4-5}}\n  - {{model: flash, pool: google, upstream_model: gemini-2.5-flash}}\n"
+    ));
+    let base = gw.url("/v1");
+    for model in ["sonnet", "flash"] {
+        let out = run("providers_sdk.py", &gw, &mock, &[&base, "sk-any", model]);
+        assert!(out.contains(&format!("via {model}: OK")), "{out}");
+    }
+    let stats = mock.stats().await;
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
+    assert!(stats["requests"]["messages"].as_u64() >= Some(5), "{stats}");
+    assert!(stats["requests"]["gemini"].as_u64() >= Some(5), "{stats}");
+    assert_eq!(stats["requests"]["chat"], 0, "{stats}");
+}
