@@ -29,11 +29,12 @@ pub const DEFAULT_FORWARD: [&str; 11] = [
 
 /// Headers that are never forwarded, whatever a list says: the client's credentials for the
 /// gateway (the provider key takes their place).
-const NEVER: [&str; 4] = [
+const NEVER: [&str; 5] = [
     "authorization",
     "x-api-key",
     "api-key",
     "proxy-authorization",
+    "x-goog-api-key",
 ];
 
 /// A compiled allow-list: exact lowercase names and name prefixes (`x-stainless-*`).
