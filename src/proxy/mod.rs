@@ -447,6 +447,10 @@ impl Gateway {
         if let Some((status, body)) = local::health(&rt, &path) {
             return Box::pin(local::send_json(session, status, body)).await;
         }
+        if Endpoint::is_gemini_path(&path) {
+            // Google's error shape from the start: a path or method refused here too.
+            info.protocol = Protocol::Gemini;
+        }
         let endpoint = Endpoint::classify(req.method.as_str(), &path)?;
         info.protocol = endpoint.protocol();
         if matches!(endpoint, Endpoint::Models | Endpoint::Model)

@@ -204,6 +204,12 @@ impl Endpoint {
         (!id.is_empty()).then_some(id)
     }
 
+    /// Whether a path is the Gemini API's (`/v1beta/…`): its refusals take Google's shape,
+    /// an unknown path or method included.
+    pub fn is_gemini_path(path: &str) -> bool {
+        path == "/v1beta" || path.starts_with("/v1beta/")
+    }
+
     /// The model and method of `/v1beta/models/{model}:{method}`, the model as it appears in
     /// the path (percent-encoded; see `protocol::gemini::decode_model`).
     pub fn gemini_call(path: &str) -> Option<(&str, &str)> {

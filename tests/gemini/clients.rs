@@ -1,0 +1,1 @@
+//! Real Google clients through the gateway: placeholder, filled in below.
