@@ -68,3 +68,50 @@ async fn google_genai_sdk_completes_a_function_calling_round_trip() {
     assert_eq!(stats["strict_rejections"], 0, "{stats}");
     assert!(stats["requests"]["chat"].as_u64() >= Some(2), "{stats}");
 }
+
+/// Headless Gemini CLI (`gemini -p`) with `GOOGLE_GEMINI_BASE_URL` at the gateway: API-key
+/// auth and folder trust off in its settings, as its docs say for headless use.
+#[tokio::test]
+async fn gemini_cli_completes_a_shell_round_trip() {
+    let modules = node_modules();
+    let (mock, gw) = setup();
+    let root = common::gateway::scratch("gemini-cli");
+    let (home, work) = (root.join("home"), root.join("work"));
+    std::fs::create_dir_all(home.join(".gemini")).expect(".gemini");
+    std::fs::create_dir_all(&work).expect("work");
+    let settings = json!({
+        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+        "privacy": {"usageStatisticsEnabled": false},
+        "telemetry": {"enabled": false},
+        "general": {"disableAutoUpdate": true, "disableUpdateNag": true},
+    });
+    std::fs::write(home.join(".gemini/settings.json"), settings.to_string()).expect("settings");
+    let task = "Run the shell command `echo relay-ok-42` and tell me what it printed.";
+    let answer = run(
+        Command::new(modules.join(".bin/gemini"))
+            .args(["-p", task, "-m", MODEL, "--yolo"])
+            .current_dir(&work)
+            .env("HOME", &home)
+            .env("GEMINI_API_KEY", KEY)
+            .env("GOOGLE_GEMINI_BASE_URL", gw.url(""))
+            .stdin(std::process::Stdio::null()),
+        &gw,
+    );
+    assert!(answer.contains("relay-ok-42"), "gemini answered: {answer}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
+    assert!(stats["requests"]["chat"].as_u64() >= Some(2), "two turns: {stats}");
+    let sent = &stats["last"]["chat"]["body"];
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert!(roles.contains(&"tool"), "the tool's result went back: {roles:?}");
+    let logged = wait_until(Duration::from_secs(5), || async {
+        gw.log_text().contains(r#""protocol":"gemini""#)
+    })
+    .await;
+    assert!(logged, "{}", gw.log_text());
+}
