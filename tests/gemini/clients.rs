@@ -100,7 +100,10 @@ async fn gemini_cli_completes_a_shell_round_trip() {
     assert!(answer.contains("relay-ok-42"), "gemini answered: {answer}");
     let stats = mock.stats().await;
     assert_eq!(stats["strict_rejections"], 0, "{stats}");
-    assert!(stats["requests"]["chat"].as_u64() >= Some(2), "two turns: {stats}");
+    assert!(
+        stats["requests"]["chat"].as_u64() >= Some(2),
+        "two turns: {stats}"
+    );
     let sent = &stats["last"]["chat"]["body"];
     let roles: Vec<&str> = sent["messages"]
         .as_array()
@@ -108,7 +111,10 @@ async fn gemini_cli_completes_a_shell_round_trip() {
         .flatten()
         .filter_map(|m| m["role"].as_str())
         .collect();
-    assert!(roles.contains(&"tool"), "the tool's result went back: {roles:?}");
+    assert!(
+        roles.contains(&"tool"),
+        "the tool's result went back: {roles:?}"
+    );
     let logged = wait_until(Duration::from_secs(5), || async {
         gw.log_text().contains(r#""protocol":"gemini""#)
     })

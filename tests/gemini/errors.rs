@@ -128,10 +128,7 @@ async fn a_stream_that_breaks_ends_with_an_error_event() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 200);
-    let text = match r.text().await {
-        Ok(t) => t,
-        Err(_) => String::new(),
-    };
+    let text: String = r.text().await.unwrap_or_default();
     assert!(
         serde_json::from_str::<Value>(&text)
             .map(|v| v
