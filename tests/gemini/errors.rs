@@ -72,6 +72,16 @@ async fn gateway_refusals_are_google_shaped() {
     assert!(a.json()["error"]["status"].is_string(), "{}", a.text);
     let a = call(&gw, &format!("{MODEL}:countTokens"), &json!({"x": 1}), &[]).await;
     a.assert_google_error(400, "INVALID_ARGUMENT");
+    // `contents` are capped like messages (body.max_messages, 10,000 by default), before
+    // any translation; nothing reaches the upstream.
+    let before = mock.stats().await["requests"]["chat"].clone();
+    let many = json!({"contents": vec![json!({"role": "user", "parts": [{"text": "x"}]}); 10_001]});
+    for method in ["generateContent", "countTokens"] {
+        let a = call(&gw, &format!("{MODEL}:{method}"), &many, &[]).await;
+        a.assert_google_error(400, "INVALID_ARGUMENT");
+        assert!(a.text.contains("max_messages"), "{}", a.text);
+    }
+    assert_eq!(mock.stats().await["requests"]["chat"], before);
     assert_eq!(mock.stats().await["strict_rejections"], 0);
 }
 
