@@ -13,6 +13,7 @@ mod count;
 mod errors;
 mod meta;
 mod models;
+mod parts;
 mod path;
 mod request;
 mod response;
