@@ -9,7 +9,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # tests/sdk.rs drives the gateway with the official OpenAI Python SDK.
 python3 -c "import openai, anthropic, opentelemetry.proto" 2>/dev/null \
   || python3 -m pip install -q openai anthropic opentelemetry-proto
-# tests/agents.rs runs Codex CLI and Claude Code (npm packages, installed by the test itself).
+# tests/agents.rs runs Codex CLI and Claude Code, tests/gemini/ @google/genai and Gemini CLI
+# (npm packages, installed by the tests themselves).
 command -v npm >/dev/null 2>&1 || need_apt npm npm
 # tests/shared_state.rs runs several gateways on a real redis-server.
 need_apt redis-server redis-server

@@ -1,10 +1,10 @@
 //! One error type for everything the gateway refuses itself, mapped in one place to an HTTP
 //! status and a client-facing body: OpenAI's shape (`{"error":{"message","type","param",
-//! "code"}}`) so every OpenAI SDK maps our refusals to its usual exception classes, or
-//! Anthropic's on `/v1/messages`. The layers' own typed errors (config, upstream, vision,
+//! "code"}}`) so every OpenAI SDK maps our refusals to its usual exception classes,
+//! Anthropic's on `/v1/messages`, or Google's on the Gemini API (`/v1beta/models/…`). The layers' own typed errors (config, upstream, vision,
 //! translation) convert into it with `From`.
 
-use crate::protocol::{anthropic, Protocol, TranslateError};
+use crate::protocol::{anthropic, gemini, Protocol, TranslateError};
 use bytes::Bytes;
 use serde_json::json;
 
@@ -175,13 +175,14 @@ impl GatewayError {
         Bytes::from(v.to_string())
     }
 
-    /// The body in the client's protocol: Anthropic's shape on the Messages API, OpenAI's
-    /// everywhere else.
+    /// The body in the client's protocol: Anthropic's shape on the Messages API, Google's
+    /// on the Gemini API, OpenAI's everywhere else.
     pub fn body_for(&self, protocol: Protocol) -> Bytes {
         match protocol {
             Protocol::Messages => {
                 Bytes::from(anthropic::error_body(self.status(), &self.message()))
             }
+            Protocol::Gemini => Bytes::from(gemini::error_body(self.status(), &self.message())),
             _ => self.body(),
         }
     }

@@ -453,8 +453,9 @@ impl Default for ServerSection {
 /// Request headers the OpenAI and Anthropic JS SDKs (and fetch-based clients) send from a
 /// browser. `x-stainless-*` covers the SDKs' platform headers (`x-stainless-lang`,
 /// `-package-version`, `-os`, `-arch`, `-runtime`, `-runtime-version`, `-retry-count`,
-/// `-timeout`, `-async`, `-helper-method`, `-poll-helper`, ...).
-const DEFAULT_ALLOW_HEADERS: [&str; 13] = [
+/// `-timeout`, `-async`, `-helper-method`, `-poll-helper`, ...). The Google GenAI SDK sends
+/// `x-goog-api-key` and `x-goog-api-client`.
+const DEFAULT_ALLOW_HEADERS: [&str; 15] = [
     "authorization",
     "content-type",
     "x-api-key",
@@ -468,6 +469,8 @@ const DEFAULT_ALLOW_HEADERS: [&str; 13] = [
     "idempotency-key",
     "x-request-id",
     "x-stainless-*",
+    "x-goog-api-key",
+    "x-goog-api-client",
 ];
 
 /// Response headers the gateway sends that a page may read.

@@ -1,5 +1,6 @@
 //! Client API keys: stored as SHA-256 hex, looked up by hash, compared in constant time.
-//! Keys come from `Authorization: Bearer` or `x-api-key`. Logs and metrics only ever see a
+//! Keys come from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key` (the Gemini API;
+//! its `?key=` query parameter is read by the caller and given as a fallback). Logs and metrics only ever see a
 //! key's id.
 
 use crate::config::error::ConfigError;
@@ -230,10 +231,21 @@ impl Keys {
 
     /// The key presented by the client: `Ok(None)` when the gateway runs open.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<ApiKey>>, GatewayError> {
+        self.authenticate_with(headers, None)
+    }
+
+    /// [`Keys::authenticate`], with `fallback` (a key the URL carries: the Gemini API's
+    /// `?key=`) when no header presents one.
+    pub fn authenticate_with(
+        &self,
+        headers: &HeaderMap,
+        fallback: Option<&str>,
+    ) -> Result<Option<Arc<ApiKey>>, GatewayError> {
         if self.is_open() {
             return Ok(None);
         }
-        let Some(presented) = presented_key(headers) else {
+        let fallback = fallback.map(str::trim).filter(|k| !k.is_empty());
+        let Some(presented) = presented_key(headers).or(fallback) else {
             return Err(GatewayError::Unauthorized {
                 message: "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key`.".into(),
             });
@@ -275,7 +287,7 @@ impl Keys {
     }
 }
 
-/// `Authorization: Bearer <key>` or `x-api-key: <key>`.
+/// `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>`.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(http::header::AUTHORIZATION)
@@ -289,11 +301,15 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
             return Some(k.trim()).filter(|k| !k.is_empty());
         }
     }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+    ["x-api-key", "x-goog-api-key"]
+        .into_iter()
+        .find_map(|name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+        })
 }
 
 #[cfg(test)]
@@ -355,6 +371,30 @@ mod tests {
         assert_eq!(k.authenticate(&HeaderMap::new()).unwrap_err().status(), 401);
         assert!(k.is_admin(&h("authorization", "Bearer sk-admin")));
         assert!(!k.is_admin(&h("authorization", "Bearer sk-good")));
+    }
+
+    #[test]
+    fn gemini_header_and_query_key() {
+        let k = keys(None);
+        let by_header = k.authenticate(&h("x-goog-api-key", "sk-good")).unwrap();
+        assert_eq!(by_header.unwrap().id, "team-a");
+        let none = HeaderMap::new();
+        assert!(k
+            .authenticate_with(&none, Some("sk-good"))
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            k.authenticate_with(&none, Some(" ")).unwrap_err().status(),
+            401
+        );
+        // A header wins over the URL.
+        let bad_header = h("x-goog-api-key", "sk-bad");
+        assert_eq!(
+            k.authenticate_with(&bad_header, Some("sk-good"))
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 
     #[test]

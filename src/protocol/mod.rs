@@ -1,6 +1,6 @@
 //! Client protocols that providers don't speak, translated onto Chat Completions and back:
-//! the OpenAI Responses API ([`responses`]), the Anthropic Messages API ([`anthropic`]) and
-//! legacy Completions ([`completions`]). The request side turns the client's body into a chat
+//! the OpenAI Responses API ([`responses`]), the Anthropic Messages API ([`anthropic`]),
+//! legacy Completions ([`completions`]) and the Gemini API ([`gemini`]). The request side turns the client's body into a chat
 //! request that then takes the chat path (routing, fixing, cascade, limits, retries); the
 //! response side is a [`ResponseTranslator`] the proxy's response body filter feeds with the
 //! upstream's chat answer, streaming included.
@@ -10,6 +10,7 @@
 pub mod anthropic;
 pub mod chat_stream;
 pub mod completions;
+pub mod gemini;
 pub mod responses;
 pub mod sse;
 pub mod store;
@@ -27,14 +28,16 @@ pub enum Protocol {
     Responses,
     Messages,
     Completions,
+    Gemini,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 4] = [
+    pub const ALL: [Protocol; 5] = [
         Protocol::Chat,
         Protocol::Responses,
         Protocol::Messages,
         Protocol::Completions,
+        Protocol::Gemini,
     ];
 
     pub fn label(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Protocol {
             Protocol::Responses => "responses",
             Protocol::Messages => "messages",
             Protocol::Completions => "completions",
+            Protocol::Gemini => "gemini",
         }
     }
 }
@@ -76,6 +80,8 @@ pub enum Translation {
         meta: completions::CompletionMeta,
         stream: bool,
     },
+    /// The framing (JSON, SSE, JSON array) is in the meta.
+    Gemini { meta: gemini::GeminiMeta },
 }
 
 impl std::fmt::Debug for Translation {
@@ -92,6 +98,7 @@ impl Translation {
             Translation::Responses { .. } => Protocol::Responses,
             Translation::Messages { .. } => Protocol::Messages,
             Translation::Completions { .. } => Protocol::Completions,
+            Translation::Gemini { .. } => Protocol::Gemini,
         }
     }
 
@@ -101,6 +108,15 @@ impl Translation {
             Translation::Responses { stream, .. }
             | Translation::Messages { stream, .. }
             | Translation::Completions { stream, .. } => *stream,
+            Translation::Gemini { meta } => meta.framing.is_stream(),
+        }
+    }
+
+    /// The content type of a streamed answer: SSE, except Gemini's JSON array.
+    pub fn stream_content_type(&self) -> &'static str {
+        match self {
+            Translation::Gemini { meta } => meta.framing.content_type(),
+            _ => "text/event-stream",
         }
     }
 
@@ -114,14 +130,17 @@ impl Translation {
             Translation::Completions { meta, stream } => {
                 completions::translator(meta.clone(), *stream)
             }
+            Translation::Gemini { meta } => gemini::translator(meta.clone()),
         }
     }
 
     /// An upstream error answer (non-2xx) in the client's protocol: Anthropic's shape on
-    /// `/v1/messages` (503 becomes 529 `overloaded_error`); OpenAI's shape passes through.
+    /// `/v1/messages` (503 becomes 529 `overloaded_error`), Google's on the Gemini API;
+    /// OpenAI's shape passes through.
     pub fn error_answer(&self, status: u16, body: &[u8]) -> Option<(u16, Vec<u8>)> {
         match self {
             Translation::Messages { .. } => Some(anthropic::translate_error(status, body)),
+            Translation::Gemini { .. } => Some(gemini::translate_error(status, body)),
             _ => None,
         }
     }

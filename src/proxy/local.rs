@@ -1,6 +1,6 @@
 //! Answers the gateway gives itself: health on the API listener, `/`, `/v1/models` and
-//! `/v1/models/{id}` (in Anthropic's shape for a client that sends `anthropic-version`), stored
-//! responses and Anthropic's `count_tokens`.
+//! `/v1/models/{id}` (in Anthropic's shape for a client that sends `anthropic-version`), the
+//! Gemini model list, stored responses, Anthropic's `count_tokens` and Gemini's `countTokens`.
 
 use super::respond;
 use crate::config::Runtime;
@@ -8,7 +8,7 @@ use crate::error::GatewayError;
 use crate::policy::auth::ApiKey;
 use crate::protocol::store::{Owner, ResponseStore};
 use crate::protocol::Protocol;
-use crate::protocol::{anthropic, responses};
+use crate::protocol::{anthropic, gemini, responses};
 use crate::request::caps::ItemCaps;
 use crate::request::kind::{Endpoint, Kind};
 use bytes::Bytes;
@@ -56,6 +56,19 @@ pub async fn answer(
             let id = Endpoint::model_id(path).unwrap_or_default();
             let m = model(rt, key.as_deref(), id)?;
             Bytes::from(if anthropic { anthropic_model(&m) } else { m }.to_string())
+        }
+        Endpoint::GeminiModels => {
+            let all = models_for(&rt.models_json, key.as_deref());
+            let list = gemini::models_list(&all, |id| rt.route(Kind::Chat, id).is_some());
+            Bytes::from(list.to_string())
+        }
+        Endpoint::GeminiModel => {
+            let id = crate::request::translate::gemini_model(path)?;
+            let allowed = key.as_deref().is_none_or(|k| k.allows(&id));
+            if !allowed || rt.route(Kind::Chat, &id).is_none() {
+                return Err(GatewayError::ModelNotFound { model: id });
+            }
+            Bytes::from(gemini::model_object(&id).to_string())
         }
         Endpoint::StoredResponse => {
             let id = Endpoint::stored_response_id(path).unwrap_or_default();
@@ -137,6 +150,24 @@ pub async fn count_tokens(
     caps.check(Endpoint::Messages, &req, None)?;
     let n = anthropic::count_tokens(&req)?;
     let answer = json!({"input_tokens": n});
+    send_json(session, 200, Bytes::from(answer.to_string())).await
+}
+
+/// `POST /v1beta/models/{model}:countTokens`: `{"totalTokens": N}`, the estimate of
+/// `protocol::gemini::count_tokens` (the model in the path is checked like any model name;
+/// the estimate does not depend on it).
+pub async fn gemini_count_tokens(
+    session: &mut Session,
+    caps: &ItemCaps,
+    path: &str,
+    body: &[u8],
+) -> Result<(), GatewayError> {
+    crate::request::translate::gemini_model(path)?;
+    let req: Value =
+        serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+    caps.check(Endpoint::GeminiCountTokens, &req, None)?;
+    let n = gemini::count_tokens(&req)?;
+    let answer = json!({"totalTokens": n});
     send_json(session, 200, Bytes::from(answer.to_string())).await
 }
 

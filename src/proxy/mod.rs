@@ -439,9 +439,9 @@ const AFFINITY_HEADER: &str = "x-llm-relay-affinity";
 const CLIENT_CREDENTIALS: [&str; 5] = [
     "authorization",
     "x-api-key",
-    "x-goog-api-key",
     "api-key",
     "proxy-authorization",
+    "x-goog-api-key",
 ];
 
 impl Gateway {
@@ -467,6 +467,10 @@ impl Gateway {
         if let Some((status, body)) = local::health(&rt, &path) {
             return Box::pin(local::send_json(session, status, body)).await;
         }
+        if Endpoint::is_gemini_path(&path) {
+            // Google's error shape from the start: a path or method refused here too.
+            info.protocol = Protocol::Gemini;
+        }
         let endpoint = Endpoint::classify(req.method.as_str(), &path)?;
         info.protocol = endpoint.protocol();
         if matches!(endpoint, Endpoint::Models | Endpoint::Model)
@@ -484,7 +488,14 @@ impl Gateway {
             ))
             .await;
         }
-        let key = rt.keys.authenticate(&req.headers)?;
+        // The Gemini API also takes the key as `?key=` (never sent upstream: a translated
+        // request has no query there, and `key` is a credential parameter anyway).
+        let url_key = (info.protocol == Protocol::Gemini)
+            .then(|| crate::protocol::gemini::query_param(query.as_deref(), "key"))
+            .flatten();
+        let key = rt
+            .keys
+            .authenticate_with(&req.headers, url_key.as_deref())?;
         info.key = key.clone();
         // Admission before any work: the request counts and takes its concurrency slots now,
         // so a refused or excess request costs no body read, parse or translation; the
@@ -518,6 +529,10 @@ impl Gateway {
         if endpoint == Endpoint::CountTokens {
             return Box::pin(local::count_tokens(session, &rt.body.items, &body)).await;
         }
+        if endpoint == Endpoint::GeminiCountTokens {
+            let caps = &rt.body.items;
+            return Box::pin(local::gemini_count_tokens(session, caps, &path, &body)).await;
+        }
         if endpoint == Endpoint::ResponseInputTokens {
             let owner = key.as_deref().map(|k| k.id.as_str());
             let store = (&self.responses, owner);
@@ -526,7 +541,8 @@ impl Gateway {
         // Token estimates count what the client sent (a translated body exists only parsed).
         let client_len = body.len();
         let store = (&self.responses, key.as_deref().map(|k| k.id.as_str()));
-        let incoming = Box::pin(translate::incoming(&rt, store, endpoint, body)).await?;
+        let url = (path.as_str(), query.as_deref());
+        let incoming = Box::pin(translate::incoming(&rt, store, (endpoint, url), body)).await?;
         let mut headers = Vec::new();
         if !incoming.dropped_tools.is_empty() {
             headers.push((
@@ -661,7 +677,7 @@ fn translate_reply(h: &Handoff, resp: &mut ResponseHeader) -> Result<Reply> {
         *slot = Some(t.translator());
         resp.remove_header(&http::header::CONTENT_LENGTH);
         if t.stream() {
-            resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
+            resp.insert_header(http::header::CONTENT_TYPE, t.stream_content_type())?;
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         } else {

@@ -76,8 +76,31 @@ impl ItemCaps {
                 at_most(messages, self.messages, "messages", "max_messages")
             }
             Endpoint::Responses => self.responses(req, history),
+            Endpoint::GeminiGenerate | Endpoint::GeminiStream | Endpoint::GeminiCountTokens => {
+                self.gemini(crate::protocol::gemini::counted(req))
+            }
             _ => Ok(()),
         }
+    }
+
+    /// Gemini `contents` count as messages; each function declaration and each built-in
+    /// tool (`googleSearch`, ...) of `tools` as a tool.
+    fn gemini(&self, req: &Value) -> Result<(), GatewayError> {
+        let tools = req
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+            .flat_map(|t| t.iter())
+            .map(|(name, v)| match name.as_str() {
+                "functionDeclarations" | "function_declarations" => len(Some(v)),
+                _ => 1,
+            })
+            .fold(0, usize::saturating_add);
+        at_most(tools, self.tools, "tools", "max_tools")?;
+        let contents = len(req.get("contents"));
+        at_most(contents, self.messages, "contents", "max_messages")
     }
 
     fn responses(&self, req: &Value, history: Option<&History>) -> Result<(), GatewayError> {
@@ -242,6 +265,31 @@ mod tests {
         assert_eq!(
             param(Endpoint::Embeddings, req, &[]).as_deref(),
             Some("model")
+        );
+    }
+
+    #[test]
+    fn gemini_counts_contents_and_declarations() {
+        let c = json!({"role": "user", "parts": []});
+        for e in [Endpoint::GeminiGenerate, Endpoint::GeminiStream] {
+            assert_eq!(param(e, json!({"contents": [c, c]}), &[]), None);
+            assert_eq!(
+                param(e, json!({"contents": [c, c, c]}), &[]).as_deref(),
+                Some("contents")
+            );
+            let tools = json!([{"functionDeclarations": [{}, {}]}, {"googleSearch": {}}]);
+            assert_eq!(param(e, json!({"tools": tools}), &[]), None);
+            let tools = json!([{"functionDeclarations": [{}, {}], "codeExecution": {}},
+                {"googleSearch": {}}]);
+            assert_eq!(
+                param(e, json!({"tools": tools}), &[]).as_deref(),
+                Some("tools")
+            );
+        }
+        let wrapped = json!({"generateContentRequest": {"contents": [c, c, c]}});
+        assert_eq!(
+            param(Endpoint::GeminiCountTokens, wrapped, &[]).as_deref(),
+            Some("contents")
         );
     }
 

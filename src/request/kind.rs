@@ -36,6 +36,17 @@ pub enum Endpoint {
     Completions,
     /// `GET` / `HEAD /`: a liveness answer for clients that probe the base URL first.
     Root,
+    /// `POST /v1beta/models/{model}:generateContent` (Gemini API, translated onto chat).
+    GeminiGenerate,
+    /// `POST /v1beta/models/{model}:streamGenerateContent` (SSE with `alt=sse`, else a
+    /// JSON array streamed element by element).
+    GeminiStream,
+    /// `POST /v1beta/models/{model}:countTokens`: an estimate, answered locally.
+    GeminiCountTokens,
+    /// `GET /v1beta/models`: the model list in Gemini's shape, answered locally.
+    GeminiModels,
+    /// `GET /v1beta/models/{model}`: one model in Gemini's shape, answered locally.
+    GeminiModel,
 }
 
 /// The routing family of an endpoint: what `routes[].kinds` and `defaults` name.
@@ -139,6 +150,19 @@ impl Endpoint {
                 })
             }
             "/" => (Endpoint::Root, &["GET", "HEAD"]),
+            "/v1beta/models" => (Endpoint::GeminiModels, &["GET", "HEAD"]),
+            p if Self::gemini_call(p).is_some() => match Self::gemini_call(p) {
+                Some((_, "generateContent")) => (Endpoint::GeminiGenerate, &["POST"]),
+                Some((_, "streamGenerateContent")) => (Endpoint::GeminiStream, &["POST"]),
+                Some((_, "countTokens")) => (Endpoint::GeminiCountTokens, &["POST"]),
+                // embedContent, batchGenerateContent, …: not served.
+                _ => {
+                    return Err(GatewayError::NotFound {
+                        path: path.to_string(),
+                    })
+                }
+            },
+            p if Self::gemini_model_id(p).is_some() => (Endpoint::GeminiModel, &["GET", "HEAD"]),
             p if Self::stored_response_id(p).is_some() => {
                 (Endpoint::StoredResponse, &["GET", "DELETE"])
             }
@@ -191,6 +215,27 @@ impl Endpoint {
         (!id.is_empty()).then_some(id)
     }
 
+    /// Whether a path is the Gemini API's (`/v1beta/…`): its refusals take Google's shape,
+    /// an unknown path or method included.
+    pub fn is_gemini_path(path: &str) -> bool {
+        path == "/v1beta" || path.starts_with("/v1beta/")
+    }
+
+    /// The model and method of `/v1beta/models/{model}:{method}`, the model as it appears in
+    /// the path (percent-encoded; see `protocol::gemini::decode_model`).
+    pub fn gemini_call(path: &str) -> Option<(&str, &str)> {
+        let rest = path.strip_prefix("/v1beta/models/")?;
+        let (model, method) = rest.rsplit_once(':')?;
+        (!model.is_empty()).then_some((model, method))
+    }
+
+    /// The model of `GET /v1beta/models/{model}` (no `:method`), as it appears in the path.
+    pub fn gemini_model_id(path: &str) -> Option<&str> {
+        let id = path.strip_prefix("/v1beta/models/")?;
+        let id = id.strip_suffix('/').unwrap_or(id);
+        (!id.is_empty() && !id.contains(':')).then_some(id)
+    }
+
     /// The client protocol an endpoint speaks.
     pub fn protocol(self) -> Protocol {
         match self {
@@ -201,6 +246,11 @@ impl Endpoint {
             | Endpoint::ResponseCancel => Protocol::Responses,
             Endpoint::Messages | Endpoint::CountTokens => Protocol::Messages,
             Endpoint::Completions => Protocol::Completions,
+            Endpoint::GeminiGenerate
+            | Endpoint::GeminiStream
+            | Endpoint::GeminiCountTokens
+            | Endpoint::GeminiModels
+            | Endpoint::GeminiModel => Protocol::Gemini,
             _ => Protocol::Chat,
         }
     }
@@ -221,9 +271,14 @@ impl Endpoint {
             | Endpoint::Messages
             | Endpoint::Completions
             | Endpoint::CountTokens
-            | Endpoint::ResponseInputTokens => Kind::Chat,
+            | Endpoint::ResponseInputTokens
+            | Endpoint::GeminiGenerate
+            | Endpoint::GeminiStream
+            | Endpoint::GeminiCountTokens => Kind::Chat,
             Endpoint::Models
             | Endpoint::Model
+            | Endpoint::GeminiModels
+            | Endpoint::GeminiModel
             | Endpoint::StoredResponse
             | Endpoint::ResponseInputItems
             | Endpoint::ResponseCancel
@@ -242,7 +297,9 @@ impl Endpoint {
             | Endpoint::StoredResponse
             | Endpoint::ResponseInputItems
             | Endpoint::ResponseCancel
-            | Endpoint::Root => BodyFormat::None,
+            | Endpoint::Root
+            | Endpoint::GeminiModels
+            | Endpoint::GeminiModel => BodyFormat::None,
             _ => BodyFormat::Json,
         }
     }
@@ -255,7 +312,10 @@ impl Endpoint {
             | Endpoint::Responses
             | Endpoint::Messages
             | Endpoint::CountTokens
-            | Endpoint::ResponseInputTokens => "/chat/completions",
+            | Endpoint::ResponseInputTokens
+            | Endpoint::GeminiGenerate
+            | Endpoint::GeminiStream
+            | Endpoint::GeminiCountTokens => "/chat/completions",
             Endpoint::Completions => "/completions",
             Endpoint::StoredResponse | Endpoint::ResponseInputItems | Endpoint::ResponseCancel => {
                 "/responses"
@@ -268,7 +328,9 @@ impl Endpoint {
             Endpoint::AudioTranscriptions => "/audio/transcriptions",
             Endpoint::AudioTranslations => "/audio/translations",
             Endpoint::AudioSpeech => "/audio/speech",
-            Endpoint::Models | Endpoint::Model => "/models",
+            Endpoint::Models | Endpoint::Model | Endpoint::GeminiModels | Endpoint::GeminiModel => {
+                "/models"
+            }
         }
     }
 }
@@ -347,5 +409,52 @@ mod tests {
         );
         assert_eq!(Endpoint::classify("HEAD", "/"), Ok(Endpoint::Root));
         assert!(Endpoint::classify("GET", "/v1/responses/a/b").is_err());
+    }
+
+    #[test]
+    fn classify_gemini() {
+        let c = |m, p| Endpoint::classify(m, p);
+        assert_eq!(
+            c("POST", "/v1beta/models/gemini-2.5-pro:generateContent"),
+            Ok(Endpoint::GeminiGenerate)
+        );
+        assert_eq!(
+            c("POST", "/v1beta/models/hy:streamGenerateContent"),
+            Ok(Endpoint::GeminiStream)
+        );
+        assert_eq!(
+            c("POST", "/v1beta/models/models/hy:countTokens"),
+            Ok(Endpoint::GeminiCountTokens)
+        );
+        assert_eq!(c("GET", "/v1beta/models"), Ok(Endpoint::GeminiModels));
+        assert_eq!(c("GET", "/v1beta/models/"), Ok(Endpoint::GeminiModels));
+        assert_eq!(c("GET", "/v1beta/models/hy"), Ok(Endpoint::GeminiModel));
+        assert_eq!(
+            c("POST", "/v1beta/models/hy:embedContent")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            c("POST", "/v1beta/models/:generateContent")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            c("GET", "/v1beta/models/hy:generateContent")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            Endpoint::gemini_call("/v1beta/models/a%2Fb:countTokens"),
+            Some(("a%2Fb", "countTokens"))
+        );
+        for e in [Endpoint::GeminiGenerate, Endpoint::GeminiModels] {
+            assert_eq!(e.protocol(), Protocol::Gemini);
+        }
+        assert_eq!(Endpoint::GeminiStream.kind(), Some(Kind::Chat));
+        assert_eq!(Endpoint::GeminiModel.kind(), None);
     }
 }

@@ -1,5 +1,5 @@
-//! The request side of the client protocols: a Responses, Messages or legacy Completions body
-//! becomes a Chat Completions body that then takes the chat path like any chat request, plus
+//! The request side of the client protocols: a Responses, Messages, legacy Completions or
+//! Gemini body becomes a Chat Completions body that then takes the chat path like any chat request, plus
 //! the [`Translation`] its answer needs. Chat and the other kinds pass through unchanged.
 
 use super::caps::ItemCaps;
@@ -9,7 +9,7 @@ use crate::chat::elide::Elided;
 use crate::config::Runtime;
 use crate::error::GatewayError;
 use crate::protocol::store::{Owner, ResponseStore};
-use crate::protocol::{anthropic, completions, responses, Keep, Protocol, Translation};
+use crate::protocol::{anthropic, completions, gemini, responses, Keep, Protocol, Translation};
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
@@ -125,11 +125,12 @@ fn header_safe(name: &str) -> String {
 
 /// Translates `body` of `endpoint` when the client spoke a protocol other than chat.
 /// `owner` is the key's id (`None` without keys): a `previous_response_id` is looked up as
-/// its, and what this request stores becomes its.
+/// its, and what this request stores becomes its. `url` is the request's path and query:
+/// the Gemini API names the model in the path and the framing in the query.
 pub async fn incoming(
     rt: &Runtime,
     (store, owner): (&Arc<dyn ResponseStore>, Owner<'_>),
-    endpoint: Endpoint,
+    (endpoint, url): (Endpoint, (&str, Option<&str>)),
     body: Bytes,
 ) -> Result<Incoming, GatewayError> {
     // Each parsed body is counted (`rt.body.items`) before it is translated or validated.
@@ -155,6 +156,11 @@ pub async fn incoming(
             Ok(i)
         }
         Endpoint::Completions => from_completions(rt, body),
+        Endpoint::GeminiGenerate | Endpoint::GeminiStream => {
+            let req = parse_object(&body)?;
+            caps.check(endpoint, &req, None)?;
+            from_gemini(endpoint, url, &req)
+        }
         Endpoint::Chat => {
             let cut = Elided::cut(&body);
             let json = parse_object(cut.as_ref().map_or(&body[..], |(rest, _)| rest))?;
@@ -215,6 +221,40 @@ fn from_messages(req: &Value) -> Result<Incoming, GatewayError> {
         stream: t.stream,
     };
     Ok(Incoming::chat(t.chat, translation, dropped))
+}
+
+/// A Gemini request: the model from the path (decoded, capped like any model name), the
+/// framing from the method and `alt`.
+fn from_gemini(
+    endpoint: Endpoint,
+    (path, query): (&str, Option<&str>),
+    req: &Value,
+) -> Result<Incoming, GatewayError> {
+    let model = gemini_model(path)?;
+    let alt = gemini::query_param(query, "alt");
+    let meta = gemini::GeminiMeta {
+        response_id: new_id(""),
+        framing: gemini::Framing::of(endpoint == Endpoint::GeminiStream, alt.as_deref()),
+        ..Default::default()
+    };
+    let t = gemini::to_chat(req, &model, meta)?;
+    let dropped = t.meta.dropped_tools.clone();
+    Ok(Incoming::chat(
+        t.chat,
+        Translation::Gemini { meta: t.meta },
+        dropped,
+    ))
+}
+
+/// The model a Gemini path names (`/v1beta/models/{model}:…` or `/v1beta/models/{model}`).
+pub fn gemini_model(path: &str) -> Result<String, GatewayError> {
+    let raw = Endpoint::gemini_call(path)
+        .map(|(m, _)| m)
+        .or_else(|| Endpoint::gemini_model_id(path))
+        .unwrap_or_default();
+    let model = gemini::decode_model(raw)?;
+    super::caps::model_name(&model)?;
+    Ok(model)
 }
 
 /// Legacy completions pass through to pools that serve them (the `openai` provider) and are

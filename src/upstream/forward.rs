@@ -29,11 +29,12 @@ pub const DEFAULT_FORWARD: [&str; 11] = [
 
 /// Headers that are never forwarded, whatever a list says: the client's credentials for the
 /// gateway (the provider key takes their place).
-const NEVER: [&str; 4] = [
+const NEVER: [&str; 5] = [
     "authorization",
     "x-api-key",
     "api-key",
     "proxy-authorization",
+    "x-goog-api-key",
 ];
 
 /// A compiled allow-list: exact lowercase names and name prefixes (`x-stainless-*`).
@@ -136,7 +137,17 @@ mod tests {
     fn entries_are_checked() {
         assert!(Forward::new(["X-Tenant", "x-b3-*"])
             .is_ok_and(|f| f.allows("x-tenant") && f.allows("x-b3-traceid")));
-        for bad in ["*", "", "bad header", "authorization", "x-api-*", "a*"] {
+        let bad_ones = [
+            "*",
+            "",
+            "bad header",
+            "authorization",
+            "x-api-*",
+            "a*",
+            "x-goog-api-key",
+            "x-goog-*",
+        ];
+        for bad in bad_ones {
             let e = Forward::new([bad]);
             assert!(e.is_err(), "{bad:?} is refused");
         }

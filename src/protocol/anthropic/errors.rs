@@ -48,7 +48,7 @@ pub fn translate_error(status: u16, upstream_body: &[u8]) -> (u16, Vec<u8>) {
     (status, error_body(status, &truncate(&message)))
 }
 
-fn upstream_message(body: &[u8]) -> Option<String> {
+pub(crate) fn upstream_message(body: &[u8]) -> Option<String> {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         let found = [
             v.pointer("/error/message"),
@@ -69,7 +69,7 @@ fn upstream_message(body: &[u8]) -> Option<String> {
 }
 
 /// Cuts `s` to [`MAX_MESSAGE`] bytes on a character boundary.
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     if s.len() <= MAX_MESSAGE {
         return s.to_string();
     }
