@@ -14,6 +14,7 @@ pub mod responses;
 pub mod sse;
 pub mod store;
 pub mod translate;
+pub mod usage;
 
 use serde_json::Value;
 use std::sync::Arc;
