@@ -8,6 +8,7 @@
 //! Everything here is pure (no I/O) except [`store`], the stored Responses.
 
 pub mod anthropic;
+pub mod cache_hint;
 pub mod chat_stream;
 pub mod completions;
 pub mod responses;
