@@ -101,6 +101,58 @@ impl Usage {
     }
 }
 
+/// The other providers' usage objects, in and out of the hub's counts: one place for the
+/// arithmetic each of them does differently.
+impl Usage {
+    /// From an Anthropic `usage` (a Messages answer, `message_start` or `message_delta`):
+    /// `input_tokens` excludes cache reads and writes, so the prompt is the sum of the three.
+    pub fn from_anthropic(u: &Value) -> Usage {
+        let (input, read, write) = (
+            num(u.get("input_tokens")),
+            num(u.get("cache_read_input_tokens")),
+            num(u.get("cache_creation_input_tokens")),
+        );
+        Usage {
+            prompt: input.saturating_add(read).saturating_add(write),
+            completion: num(u.get("output_tokens")),
+            cached: read,
+            cache_write: write,
+            reasoning: 0,
+        }
+    }
+
+    /// From a Gemini `usageMetadata`: `promptTokenCount` already includes
+    /// `cachedContentTokenCount` (and tool-use prompts are input too); thinking
+    /// (`thoughtsTokenCount`) is output, billed as such, counted apart from the candidates.
+    pub fn from_gemini(m: &Value) -> Usage {
+        let thoughts = num(m.get("thoughtsTokenCount"));
+        Usage {
+            prompt: num(m.get("promptTokenCount"))
+                .saturating_add(num(m.get("toolUsePromptTokenCount"))),
+            completion: num(m.get("candidatesTokenCount")).saturating_add(thoughts),
+            cached: num(m.get("cachedContentTokenCount")),
+            cache_write: 0,
+            reasoning: thoughts,
+        }
+    }
+
+    /// A Gemini `usageMetadata` (the Gemini front door's answers).
+    pub fn to_gemini_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("promptTokenCount".into(), json!(self.prompt));
+        let candidates = self.completion.saturating_sub(self.reasoning);
+        m.insert("candidatesTokenCount".into(), json!(candidates));
+        if self.reasoning > 0 {
+            m.insert("thoughtsTokenCount".into(), json!(self.reasoning));
+        }
+        if self.cached > 0 {
+            m.insert("cachedContentTokenCount".into(), json!(self.cached));
+        }
+        m.insert("totalTokenCount".into(), json!(self.total()));
+        Value::Object(m)
+    }
+}
+
 fn num(v: Option<&Value>) -> u64 {
     v.and_then(Value::as_u64).unwrap_or(0)
 }
@@ -192,5 +244,28 @@ mod tests {
             let typed: UsageFields = serde_json::from_value(u.clone()).unwrap();
             assert_eq!(typed.usage(), Usage::reported_object(&u), "{u}");
         }
+    }
+    #[test]
+    fn anthropic_and_gemini_counts() {
+        let a = Usage::from_anthropic(&json!({"input_tokens": 10, "output_tokens": 5,
+            "cache_read_input_tokens": 60, "cache_creation_input_tokens": 30}));
+        assert_eq!(
+            (a.prompt, a.cached, a.cache_write, a.uncached()),
+            (100, 60, 30, 10)
+        );
+        let g = Usage::from_gemini(
+            &json!({"promptTokenCount": 100, "cachedContentTokenCount": 60,
+            "candidatesTokenCount": 7, "thoughtsTokenCount": 3, "totalTokenCount": 110}),
+        );
+        assert_eq!(
+            (g.prompt, g.cached, g.completion, g.reasoning),
+            (100, 60, 10, 3)
+        );
+        assert_eq!(
+            g.to_gemini_json(),
+            json!({"promptTokenCount": 100, "candidatesTokenCount": 7, "thoughtsTokenCount": 3,
+                "cachedContentTokenCount": 60, "totalTokenCount": 110})
+        );
+        assert_eq!(Usage::from_gemini(&g.to_gemini_json()), g);
     }
 }
