@@ -193,6 +193,31 @@ fn non_stream_response() {
     assert_eq!((u.prompt, u.completion), (5, 2));
 }
 
+/// The cache counts of the chat usage (`prompt_tokens_details`) stay in the completion's
+/// usage, in a JSON answer and in the stream's usage chunk.
+#[test]
+fn cache_counts_are_kept() {
+    let usage = json!({"prompt_tokens": 50, "completion_tokens": 2, "total_tokens": 52,
+        "prompt_tokens_details": {"cached_tokens": 40, "cache_creation_tokens": 8}});
+    let chat = json!({"id": "c", "choices": [{"index": 0, "message": {"content": "Hi"},
+        "finish_reason": "stop"}], "usage": usage});
+    let mut t = translator(meta(false), false);
+    let v: Value =
+        serde_json::from_slice(&body(t.as_mut(), &[chat.to_string().as_bytes()])).unwrap();
+    assert_eq!(v["usage"], usage);
+    let u = t.usage().unwrap();
+    assert_eq!((u.cached, u.cache_write), (40, 8));
+    let stream = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        json!({"id": "c", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}),
+        json!({"id": "c", "choices": [], "usage": usage}),
+    );
+    let out = run(meta(true), &[stream.as_bytes()]);
+    let ev = events(&out);
+    let last: Value = serde_json::from_str(&ev[ev.len() - 2]).unwrap();
+    assert_eq!(last["usage"], usage);
+}
+
 #[test]
 fn non_stream_invalid_json_passes_unchanged() {
     for raw in [

@@ -195,6 +195,20 @@ fn text() {
     assert_eq!(t.usage().map(|u| u.prompt), Some(9));
 }
 
+/// The stream's usage chunk's cache reads reach `response.completed` as
+/// `input_tokens_details.cached_tokens` (input tokens stay the whole prompt).
+#[test]
+fn cached_tokens_in_the_completed_response() {
+    let usage = "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":90,\"completion_tokens\":4,\
+\"prompt_tokens_details\":{\"cached_tokens\":64,\"cache_creation_tokens\":16}}}\n\n";
+    let body = text_stream().replace(USAGE, usage);
+    let evs = check(&body);
+    let resp = &evs.last().unwrap()["response"];
+    assert_eq!(resp["usage"]["input_tokens"], 90);
+    assert_eq!(resp["usage"]["input_tokens_details"]["cached_tokens"], 64);
+    assert_eq!(resp["usage"]["total_tokens"], 94);
+}
+
 #[test]
 fn reasoning_then_text() {
     let evs = check(&reasoning_stream());

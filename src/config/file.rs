@@ -325,6 +325,22 @@ fn default_budget_period() -> String {
 pub struct PriceSection {
     pub input_per_1m: f64,
     pub output_per_1m: f64,
+    /// Input read from the provider's prompt cache (absent: `input_per_1m`).
+    #[serde(default)]
+    pub cached_input_per_1m: Option<f64>,
+    /// Input written to the provider's prompt cache (absent: `input_per_1m`).
+    #[serde(default)]
+    pub cache_write_per_1m: Option<f64>,
+}
+
+impl PriceSection {
+    /// Every price given, for the `>= 0` check.
+    pub fn all(&self) -> impl Iterator<Item = f64> {
+        [self.input_per_1m, self.output_per_1m]
+            .into_iter()
+            .chain(self.cached_input_per_1m)
+            .chain(self.cache_write_per_1m)
+    }
 }
 
 /// `cascade:`

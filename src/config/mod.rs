@@ -593,7 +593,7 @@ fn build_router(
                 shared: r.cache_shared,
             },
             price: match r.price {
-                Some(p) if p.input_per_1m < 0.0 || p.output_per_1m < 0.0 => {
+                Some(p) if p.all().any(|v| v.is_nan() || v < 0.0) => {
                     return Err(ConfigError::at(
                         format!("{path}.price"),
                         "prices must be >= 0",
@@ -602,6 +602,8 @@ fn build_router(
                 Some(p) => Some(Price {
                     input_per_1m: p.input_per_1m,
                     output_per_1m: p.output_per_1m,
+                    cached_input_per_1m: p.cached_input_per_1m,
+                    cache_write_per_1m: p.cache_write_per_1m,
                 }),
                 None => None,
             },
@@ -685,5 +687,35 @@ mod tests {
         let bad = MIN.replace("pool: p\n    upstream", "pool: q\n    upstream");
         let e = Runtime::from_yaml(&bad).unwrap_err().to_string();
         assert_eq!(e, "routes[0].pool: unknown pool \"q\"");
+    }
+    /// `price` with and without the cache prices; a negative or NaN price names its route.
+    #[test]
+    fn cache_prices() {
+        let priced = |price: &str| {
+            MIN.replace(
+                "upstream_model",
+                &format!("price: {price}\n    upstream_model"),
+            )
+        };
+        let rt = Runtime::from_yaml(&priced("{input_per_1m: 2, output_per_1m: 8}")).unwrap();
+        let p = rt.route(Kind::Chat, "a").unwrap().price.unwrap();
+        assert_eq!((p.cached_input_per_1m, p.cache_write_per_1m), (None, None));
+        let rt = Runtime::from_yaml(&priced(
+            "{input_per_1m: 2, output_per_1m: 8, cached_input_per_1m: 0.5, cache_write_per_1m: 2.5}",
+        ))
+        .unwrap();
+        let p = rt.route(Kind::Chat, "a").unwrap().price.unwrap();
+        assert_eq!(
+            (p.cached_input_per_1m, p.cache_write_per_1m),
+            (Some(0.5), Some(2.5))
+        );
+        for bad in ["cached_input_per_1m: -1", "cache_write_per_1m: .nan"] {
+            let e = Runtime::from_yaml(&priced(&format!(
+                "{{input_per_1m: 2, output_per_1m: 8, {bad}}}"
+            )))
+            .unwrap_err()
+            .to_string();
+            assert_eq!(e, "routes[0].price: prices must be >= 0", "{bad}");
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::chat::cascade::Report;
 use crate::config::Runtime;
 use crate::observe::metrics::{metrics, status_class};
 use crate::policy::auth::ApiKey;
+use crate::protocol::usage::Usage;
 use crate::protocol::Protocol;
 use crate::proxy::handoff::Handoff;
 use crate::request::kind::Kind;
@@ -60,19 +61,15 @@ impl RequestInfo {
         if self.cache_hit == Some(true) {
             return Some(0); // answered from the cache: the upstream did no work
         }
-        let t = &self.handoff.as_ref()?.telemetry;
         // Saturating: the counts are the upstream's word (u64::MAX overflowed; the fuzzer).
-        let used = t
-            .prompt_tokens
-            .load(Ordering::Relaxed)
-            .saturating_add(t.completion_tokens.load(Ordering::Relaxed));
+        let used = self.handoff.as_ref()?.telemetry.usage().total();
         (used > 0).then_some(used)
     }
 }
 
 impl RequestInfo {
     /// What the answer cost (micro-dollars) by its route's `price`: from the usage the
-    /// upstream reported, else (a stream cut early) from the prompt estimate and one token
+    /// upstream reported (cache reads and writes at their own prices), else (a stream cut early) from the prompt estimate and one token
     /// per streamed event, so a priced answer that reached the upstream never costs zero.
     pub fn spend_micros(&self) -> u64 {
         let Some(h) = self.handoff.as_ref() else {
@@ -85,12 +82,9 @@ impl RequestInfo {
             return 0;
         }
         let t = &h.telemetry;
-        let (prompt, completion) = (
-            t.prompt_tokens.load(Ordering::Relaxed),
-            t.completion_tokens.load(Ordering::Relaxed),
-        );
-        if prompt.saturating_add(completion) > 0 {
-            return price.micros(prompt, completion);
+        let usage = t.usage();
+        if usage.total() > 0 {
+            return price.micros_of(&usage);
         }
         let streamed = t.events.load(Ordering::Relaxed);
         price.micros(self.prompt_estimate.max(1), streamed)
@@ -143,7 +137,7 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
         let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
         m.rate_limited.with_label_values(&[id]).inc();
     }
-    let (mut upstream, mut ttfb, mut tokens) = (Duration::ZERO, None, (0, 0));
+    let (mut upstream, mut ttfb, mut tokens) = (Duration::ZERO, None, Usage::default());
     if let Some(h) = info.handoff.as_ref() {
         let t = &h.telemetry;
         upstream = Duration::from_micros(t.upstream_us.load(Ordering::Relaxed));
@@ -154,13 +148,9 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
                 .with_label_values(&[k])
                 .observe(ttfb_us as f64 / 1e6);
         }
-        tokens = (
-            t.prompt_tokens.load(Ordering::Relaxed),
-            t.completion_tokens.load(Ordering::Relaxed),
-        );
-        if tokens.0 + tokens.1 > 0 {
-            m.tokens.with_label_values(&[model, "in"]).inc_by(tokens.0);
-            m.tokens.with_label_values(&[model, "out"]).inc_by(tokens.1);
+        tokens = t.usage();
+        if tokens.total() > 0 {
+            record_tokens(info, kind, model, &tokens);
         }
         let events = t.events.load(Ordering::Relaxed);
         if events > 0 {
@@ -186,13 +176,38 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
     }
 }
 
+/// Tokens of an answer: `llm_relay_tokens_total` (in, out), `llm_relay_cached_tokens_total`
+/// (read, write; series only once a provider reported cache use), and the statistics of the
+/// kind and of the key.
+fn record_tokens(info: &RequestInfo, kind: Kind, model: &str, u: &Usage) {
+    let m = metrics();
+    m.tokens.with_label_values(&[model, "in"]).inc_by(u.prompt);
+    m.tokens
+        .with_label_values(&[model, "out"])
+        .inc_by(u.completion);
+    if u.cached > 0 {
+        m.cached_tokens
+            .with_label_values(&[model, "read"])
+            .inc_by(u.cached);
+    }
+    if u.cache_write > 0 {
+        m.cached_tokens
+            .with_label_values(&[model, "write"])
+            .inc_by(u.cache_write);
+    }
+    crate::observe::stats::global().kind(kind).add_tokens(u);
+    if let Some(key) = info.key.as_ref() {
+        key.stats.add_tokens(u);
+    }
+}
+
 /// The span tree of one request, from the timings it recorded: the request (server) span with
 /// the body read, fixing, the cascade (a child per image) and the upstream exchange (client).
 fn spans(
     info: &RequestInfo,
     status: u16,
     total: Duration,
-    (tokens_in, tokens_out): (u64, u64),
+    tokens: Usage,
 ) -> Vec<crate::observe::trace::SpanRecord> {
     use crate::observe::trace::SpanRecord;
     use opentelemetry::trace::SpanKind;
@@ -229,12 +244,25 @@ fn spans(
         ));
         attrs.push(KeyValue::new("gen_ai.system", h.target.pool.name.clone()));
     }
-    if tokens_in + tokens_out > 0 {
-        attrs.push(KeyValue::new("gen_ai.usage.input_tokens", tokens_in as i64));
+    if tokens.total() > 0 {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        attrs.push(KeyValue::new("gen_ai.usage.input_tokens", n(tokens.prompt)));
         attrs.push(KeyValue::new(
             "gen_ai.usage.output_tokens",
-            tokens_out as i64,
+            n(tokens.completion),
         ));
+        if tokens.cached > 0 {
+            attrs.push(KeyValue::new(
+                "gen_ai.usage.cache_read.input_tokens",
+                n(tokens.cached),
+            ));
+        }
+        if tokens.cache_write > 0 {
+            attrs.push(KeyValue::new(
+                "gen_ai.usage.cache_creation.input_tokens",
+                n(tokens.cache_write),
+            ));
+        }
     }
     if let Some(k) = info.key.as_ref() {
         attrs.push(KeyValue::new("llm_relay.key_id", k.id.clone()));
@@ -362,6 +390,10 @@ struct AccessLine<'a> {
     ttfb_ms: Option<f64>,
     tokens_in: u64,
     tokens_out: u64,
+    /// Input tokens read from the provider's prompt cache (part of `tokens_in`).
+    cached_tokens: u64,
+    /// Input tokens written to the provider's prompt cache (part of `tokens_in`).
+    cache_write_tokens: u64,
     images: usize,
     cache_hits: usize,
     vision_calls: usize,
@@ -377,7 +409,7 @@ fn access_line(
     total: Duration,
     upstream: Duration,
     ttfb: Option<Duration>,
-    tokens: (u64, u64),
+    tokens: Usage,
 ) {
     let line = AccessLine {
         request_id: &info.request_id,
@@ -393,8 +425,10 @@ fn access_line(
         total_ms: ms(total),
         upstream_ms: ms(upstream),
         ttfb_ms: ttfb.map(ms),
-        tokens_in: tokens.0,
-        tokens_out: tokens.1,
+        tokens_in: tokens.prompt,
+        tokens_out: tokens.completion,
+        cached_tokens: tokens.cached,
+        cache_write_tokens: tokens.cache_write,
         images: info.cascade.images,
         cache_hits: info.cascade.hits,
         vision_calls: info.cascade.vision_calls,

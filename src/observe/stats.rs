@@ -3,6 +3,7 @@
 //! path. Per-key counters live in a registry keyed by id so they survive config reloads.
 
 use crate::chat::fix::{FixReport, RULES};
+use crate::protocol::usage::Usage;
 use crate::request::kind::Kind;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -20,6 +21,13 @@ pub struct Counters {
     pub streamed: AtomicU64,
     /// Spend in micro-dollars (routes with a price).
     pub spend_micros: AtomicU64,
+    /// Prompt tokens (cache reads and writes included), from the answers' usage.
+    pub tokens_in: AtomicU64,
+    pub tokens_out: AtomicU64,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cached_tokens: AtomicU64,
+    /// Prompt tokens written to the provider's prompt cache.
+    pub cache_write_tokens: AtomicU64,
 }
 
 impl Counters {
@@ -43,8 +51,21 @@ impl Counters {
         self.spend_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
+    /// Adds an answer's token counts.
+    pub fn add_tokens(&self, u: &Usage) {
+        self.tokens_in.fetch_add(u.prompt, Ordering::Relaxed);
+        self.tokens_out.fetch_add(u.completion, Ordering::Relaxed);
+        self.cached_tokens.fetch_add(u.cached, Ordering::Relaxed);
+        self.cache_write_tokens
+            .fetch_add(u.cache_write, Ordering::Relaxed);
+    }
+
     pub fn reset(&self) {
         for c in [
+            &self.tokens_in,
+            &self.tokens_out,
+            &self.cached_tokens,
+            &self.cache_write_tokens,
             &self.spend_micros,
             &self.total,
             &self.succeeded,
@@ -69,6 +90,10 @@ impl Counters {
             "bytes_out": self.bytes_out.load(Ordering::Relaxed),
             "streamed": self.streamed.load(Ordering::Relaxed),
             "spend_usd": self.spend_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            "tokens_in": self.tokens_in.load(Ordering::Relaxed),
+            "tokens_out": self.tokens_out.load(Ordering::Relaxed),
+            "cached_tokens": self.cached_tokens.load(Ordering::Relaxed),
+            "cache_write_tokens": self.cache_write_tokens.load(Ordering::Relaxed),
         })
     }
 }
@@ -229,10 +254,24 @@ mod tests {
             stats.kind(k).record(false, 1, 1, true);
         }
         stats.for_key("k").record(true, 1, 1, false);
+        let u = Usage {
+            prompt: 10,
+            completion: 2,
+            cached: 6,
+            cache_write: 3,
+            reasoning: 0,
+        };
+        stats.for_key("k").add_tokens(&u);
+        stats.kind(Kind::Chat).add_tokens(&u);
+        let json = stats.to_json();
+        assert_eq!(json["keys"]["k"]["cached_tokens"], 6, "{json}");
+        assert_eq!(json["kinds"]["chat"]["cache_write_tokens"], 3, "{json}");
+        assert_eq!(json["kinds"]["chat"]["tokens_in"], 10, "{json}");
         stats.reset();
         for k in Kind::ALL {
             assert_eq!(stats.kind(k).total.load(Ordering::Relaxed), 0, "{k:?}");
         }
         assert_eq!(stats.for_key("k").total.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.for_key("k").cached_tokens.load(Ordering::Relaxed), 0);
     }
 }

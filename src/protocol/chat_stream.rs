@@ -8,30 +8,7 @@
 
 use serde_json::Value;
 
-/// Token counts from a chat `usage` object.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt: u64,
-    pub completion: u64,
-    /// `prompt_tokens_details.cached_tokens`
-    pub cached: u64,
-    /// `completion_tokens_details.reasoning_tokens`
-    pub reasoning: u64,
-}
-
-impl Usage {
-    /// Reads the `usage` member of a chat completion or chunk (None when absent or null).
-    pub fn of(v: &Value) -> Option<Usage> {
-        let u = v.get("usage").filter(|u| u.is_object())?;
-        let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-        Some(Usage {
-            prompt: n(u.get("prompt_tokens")),
-            completion: n(u.get("completion_tokens")),
-            cached: n(u.pointer("/prompt_tokens_details/cached_tokens")),
-            reasoning: n(u.pointer("/completion_tokens_details/reasoning_tokens")),
-        })
-    }
-}
+pub use super::usage::Usage;
 
 /// One meaningful thing the upstream said.
 #[derive(Debug, Clone, PartialEq)]
@@ -410,6 +387,26 @@ mod tests {
         assert_eq!(out.len(), 40_001);
         let took = start.elapsed();
         assert!(took.as_secs() < 20, "{took:?}");
+    }
+
+    /// A usage chunk's cache reads and writes (`prompt_tokens_details`) are decoded.
+    #[test]
+    fn usage_chunk_with_cache_counts() {
+        let mut d = ChatStreamDecoder::new();
+        let mut out = Vec::new();
+        d.feed(
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"prompt_tokens_details\":{\"cached_tokens\":5,\"cache_creation_tokens\":3}}}\n\n",
+            &mut out,
+        );
+        let usage = out.iter().find_map(|e| match e {
+            ChatEvent::Usage(u) => Some(*u),
+            _ => None,
+        });
+        let u = usage.unwrap();
+        assert_eq!(
+            (u.prompt, u.cached, u.cache_write, u.uncached()),
+            (9, 5, 3, 1)
+        );
     }
 
     #[test]

@@ -199,12 +199,10 @@ fn finish_reason(reason: &str) -> &str {
     }
 }
 
+/// The chat usage as it came (`prompt_tokens_details` with the cache counts included): the
+/// legacy API's `usage` has the same shape.
 fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt,
-        "completion_tokens": u.completion,
-        "total_tokens": u.prompt.saturating_add(u.completion),
-    })
+    u.to_chat_json()
 }
 
 fn error_json(message: &str) -> Value {

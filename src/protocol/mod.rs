@@ -8,6 +8,7 @@
 //! Everything here is pure (no I/O) except [`store`], the stored Responses.
 
 pub mod anthropic;
+pub mod cache_hint;
 pub mod chat_stream;
 pub mod completions;
 pub mod gemini;
@@ -15,6 +16,7 @@ pub mod responses;
 pub mod sse;
 pub mod store;
 pub mod translate;
+pub mod usage;
 
 use serde_json::Value;
 use std::sync::Arc;

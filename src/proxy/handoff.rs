@@ -14,6 +14,7 @@ use super::client_watch::ClientWatch;
 use super::early_answer;
 use super::scan::Expect;
 use crate::error::GatewayError;
+use crate::protocol::usage::Usage;
 use crate::protocol::{ResponseTranslator, Translation};
 use crate::request::kind::Kind;
 use crate::upstream::route::Target;
@@ -36,12 +37,40 @@ pub struct Telemetry {
     pub ttfb_us: AtomicU64,
     /// The whole upstream exchange, µs.
     pub upstream_us: AtomicU64,
+    /// Every input token (cache reads and writes included), from the answer's `usage`.
     pub prompt_tokens: AtomicU64,
     pub completion_tokens: AtomicU64,
+    /// Input tokens read from the provider's prompt cache (part of `prompt_tokens`).
+    pub cached_tokens: AtomicU64,
+    /// Input tokens written to the provider's prompt cache (part of `prompt_tokens`).
+    pub cache_write_tokens: AtomicU64,
     /// SSE events forwarded.
     pub events: AtomicU64,
     /// The upstream's response status (0: none yet).
     pub status: AtomicU16,
+}
+
+impl Telemetry {
+    /// Keeps the counts of the answer's `usage` (the last one read wins).
+    pub fn record_usage(&self, u: &Usage) {
+        self.prompt_tokens.store(u.prompt, Ordering::Relaxed);
+        self.completion_tokens
+            .store(u.completion, Ordering::Relaxed);
+        self.cached_tokens.store(u.cached, Ordering::Relaxed);
+        self.cache_write_tokens
+            .store(u.cache_write, Ordering::Relaxed);
+    }
+
+    /// The counts recorded so far (zeros when no usage was read).
+    pub fn usage(&self) -> Usage {
+        Usage {
+            prompt: self.prompt_tokens.load(Ordering::Relaxed),
+            completion: self.completion_tokens.load(Ordering::Relaxed),
+            cached: self.cached_tokens.load(Ordering::Relaxed),
+            cache_write: self.cache_write_tokens.load(Ordering::Relaxed),
+            reasoning: 0,
+        }
+    }
 }
 
 /// Why `upstream_peer` could not give a try a peer.

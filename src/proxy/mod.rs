@@ -797,11 +797,7 @@ fn check_body(
     }
     let (judged, usage) = e.judge(buf);
     if let Some(u) = usage {
-        let t = &h.telemetry;
-        t.prompt_tokens
-            .store(u.prompt, std::sync::atomic::Ordering::Relaxed);
-        t.completion_tokens
-            .store(u.completion, std::sync::atomic::Ordering::Relaxed);
+        h.telemetry.record_usage(&u);
     }
     match judged {
         Ok(()) => {

@@ -8,6 +8,8 @@
 //! event (until its end arrives, typically within the same read).
 
 use crate::protocol::chat_stream::event_end;
+pub use crate::protocol::usage::Usage;
+use crate::protocol::usage::UsageFields;
 use crate::proxy::handoff::{Handoff, Telemetry};
 use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
@@ -85,8 +87,7 @@ impl ResponseScan {
             }
         };
         if let Some(u) = usage {
-            t.prompt_tokens.store(u.prompt, Ordering::Relaxed);
-            t.completion_tokens.store(u.completion, Ordering::Relaxed);
+            t.record_usage(&u);
         }
     }
 }
@@ -94,60 +95,25 @@ impl ResponseScan {
 /// Longest event the scanner follows (stripping mode forwards a longer one as it is).
 const MAX_EVENT: usize = 4 << 20;
 
-/// Token counts from a `usage` object.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt: u64,
-    pub completion: u64,
-}
-
 /// Reads `usage` from a whole JSON answer: a typed parse that skips everything else (a `Value`
 /// of the answer allocated every string in it).
 fn usage_in(body: &[u8]) -> Option<Usage> {
     #[derive(serde::Deserialize)]
     struct Answer {
         #[serde(default)]
-        usage: Option<Counts>,
+        usage: Option<UsageFields>,
     }
     serde_json::from_slice::<Answer>(body).ok()?.usage?.usage()
 }
 
 /// Reads a `usage` object given as raw JSON.
 fn usage_raw(raw: &RawValue) -> Option<Usage> {
-    serde_json::from_str::<Counts>(raw.get()).ok()?.usage()
+    serde_json::from_str::<UsageFields>(raw.get()).ok()?.usage()
 }
 
-#[derive(serde::Deserialize)]
-struct Counts {
-    #[serde(default)]
-    prompt_tokens: Option<Value>,
-    #[serde(default)]
-    completion_tokens: Option<Value>,
-}
-
-impl Counts {
-    /// As [`usage_of`] reads them: no prompt count, no usage; a missing completion count is 0.
-    fn usage(&self) -> Option<Usage> {
-        Some(Usage {
-            prompt: self.prompt_tokens.as_ref().and_then(Value::as_u64)?,
-            completion: self
-                .completion_tokens
-                .as_ref()
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-        })
-    }
-}
-
-/// Reads `usage` from a response or chunk object.
+/// Reads `usage` from a response or chunk object: no prompt count, no usage.
 pub fn usage_of(v: &Value) -> Option<Usage> {
-    let u = v.get("usage")?;
-    let prompt = u.get("prompt_tokens").and_then(Value::as_u64)?;
-    let completion = u
-        .get("completion_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    Some(Usage { prompt, completion })
+    Usage::reported(v)
 }
 
 /// The SSE events of one response: counted, usage read, the usage-only chunk removable.
@@ -461,6 +427,8 @@ mod tests {
             r#"{"usage":{"prompt_tokens":7}}"#,
             r#"{"usage":{"prompt_tokens":"7","completion_tokens":3}}"#,
             r#"{"usage":{"prompt_tokens":7,"completion_tokens":"3"}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":5,"cache_creation_tokens":2}}}"#,
+            r#"{"usage":{"prompt_tokens":9,"prompt_tokens_details":null}}"#,
             r#"{"usage":null}"#,
             r#"{"usage":5}"#,
             r#"{"data":[{"embedding":[0.1]}]}"#,
@@ -499,12 +467,29 @@ data: [DONE]\n\n";
                 s.usage,
                 Some(Usage {
                     prompt: 11,
-                    completion: 2
+                    completion: 2,
+                    ..Default::default()
                 })
             );
             assert_eq!(s.events, 4);
             assert!(s.done);
         }
+    }
+
+    /// The scan reads cache reads and writes from a stream's usage chunk and a JSON answer.
+    #[test]
+    fn reads_cache_counts() {
+        let stream = STREAM.replace(
+            "\"total_tokens\":13}",
+            "\"total_tokens\":13,\"prompt_tokens_details\":{\"cached_tokens\":8,\"cache_creation_tokens\":2}}",
+        );
+        let mut s = SseEvents::new(false);
+        s.feed(Bytes::from(stream));
+        s.finish();
+        let u = s.usage.unwrap();
+        assert_eq!((u.prompt, u.cached, u.cache_write), (11, 8, 2));
+        let body = br#"{"choices":[],"usage":{"prompt_tokens":11,"prompt_tokens_details":{"cached_tokens":8}}}"#;
+        assert_eq!(usage_in(body).map(|u| u.cached), Some(8));
     }
 
     #[test]

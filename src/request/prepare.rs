@@ -310,6 +310,12 @@ async fn prepare_chat(
         Some(v) => v,
         None => parse_object(&p.body)?,
     };
+    if p.translation.is_some() {
+        // Cache breakpoints a translated Messages request kept (`cache_control` on parts,
+        // tool calls, tools) are for providers that cache by them; none of the chat profiles
+        // does, so they get the body without them. (An `anthropic` provider keeps them.)
+        crate::protocol::cache_hint::strip(&mut v);
+    }
     if maybe_images && cascade::has_images(&v) {
         let Some(settings) = rt.cascade.as_ref() else {
             return Err(GatewayError::bad_param(

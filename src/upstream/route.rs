@@ -52,16 +52,37 @@ pub struct Route {
 }
 
 /// US dollars per million tokens (so micro-dollars per token).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Price {
     pub input_per_1m: f64,
     pub output_per_1m: f64,
+    /// Input read from the provider's prompt cache; None: `input_per_1m`.
+    pub cached_input_per_1m: Option<f64>,
+    /// Input written to the provider's prompt cache; None: `input_per_1m`.
+    pub cache_write_per_1m: Option<f64>,
 }
 
 impl Price {
     /// The cost of an answer in micro-dollars, rounded up (a paid answer never costs zero).
     pub fn micros(&self, prompt: u64, completion: u64) -> u64 {
-        (prompt as f64 * self.input_per_1m + completion as f64 * self.output_per_1m).ceil() as u64
+        self.micros_of(&crate::protocol::usage::Usage {
+            prompt,
+            completion,
+            ..Default::default()
+        })
+    }
+
+    /// The cost of an answer from its usage: cache reads and writes at their own prices,
+    /// the rest of the prompt at the input price, rounded up.
+    pub fn micros_of(&self, u: &crate::protocol::usage::Usage) -> u64 {
+        let input = self.input_per_1m;
+        let cached = self.cached_input_per_1m.unwrap_or(input);
+        let write = self.cache_write_per_1m.unwrap_or(input);
+        (u.uncached() as f64 * input
+            + u.cached as f64 * cached
+            + u.cache_write as f64 * write
+            + u.completion as f64 * self.output_per_1m)
+            .ceil() as u64
     }
 }
 
@@ -135,5 +156,41 @@ impl Router {
             cache: CachePolicy::default(),
             price: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::Price;
+    use crate::protocol::usage::Usage;
+
+    /// (prompt - cached - write) × input + cached × cached_input + write × cache_write +
+    /// completion × output; absent cache prices are the input price.
+    #[test]
+    fn cache_reads_and_writes_have_their_own_prices() {
+        let u = Usage {
+            prompt: 1_000_000,
+            completion: 100_000,
+            cached: 600_000,
+            cache_write: 300_000,
+            reasoning: 0,
+        };
+        let flat = Price {
+            input_per_1m: 3.0,
+            output_per_1m: 15.0,
+            ..Default::default()
+        };
+        assert_eq!(flat.micros_of(&u), 3_000_000 + 1_500_000);
+        assert_eq!(flat.micros_of(&u), flat.micros(u.prompt, u.completion));
+        let cached = Price {
+            cached_input_per_1m: Some(0.3),
+            cache_write_per_1m: Some(3.75),
+            ..flat
+        };
+        // 100k × 3 + 600k × 0.3 + 300k × 3.75 + 100k × 15 (micro-dollars per token = $ per 1M)
+        assert_eq!(
+            cached.micros_of(&u),
+            300_000 + 180_000 + 1_125_000 + 1_500_000
+        );
     }
 }

@@ -24,6 +24,21 @@ struct Usage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+/// Prompt-cache counts (`x-mock-cached-tokens`, `x-mock-cache-write-tokens`), in the gateway's
+/// convention: `cached_tokens` is OpenAI's field, `cache_creation_tokens` its extension.
+#[derive(Serialize, Clone, Copy)]
+struct PromptDetails {
+    cached_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    cache_creation_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -32,7 +47,24 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: None,
         }
+    }
+
+    /// With the request's cache knobs: the cached and written tokens are added to the prompt
+    /// (which includes them) and reported in `prompt_tokens_details`.
+    fn cached(mut self, knobs: &ReqKnobs) -> Self {
+        let (read, write) = (knobs.cached_tokens, knobs.cache_write_tokens);
+        let extra = read.saturating_add(write);
+        if extra > 0 {
+            self.prompt_tokens = self.prompt_tokens.saturating_add(extra);
+            self.total_tokens = self.total_tokens.saturating_add(extra);
+            self.prompt_tokens_details = Some(PromptDetails {
+                cached_tokens: read,
+                cache_creation_tokens: write,
+            });
+        }
+        self
     }
 }
 
@@ -168,6 +200,7 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
             reply,
             reasoning,
             prompt_tokens,
+            knobs,
         };
         return if streamed {
             a.stream(&app, &knobs, include_usage)
@@ -197,7 +230,7 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
             },
             finish_reason: finish(&knobs),
         }],
-        usage: Usage::new(prompt_tokens, tokens(content.len())),
+        usage: Usage::new(prompt_tokens, tokens(content.len())).cached(&knobs),
     };
     match serde_json::to_vec(&completion) {
         Ok(b) => json_bytes(StatusCode::OK, b),
@@ -258,7 +291,7 @@ fn stream(
             created,
             model,
             choices: Vec::new(),
-            usage: Some(Some(Usage::new(prompt, n as u64 - 1))),
+            usage: Some(Some(Usage::new(prompt, n as u64 - 1).cached(knobs))),
         };
         pieces.push(sse(&chunk));
     }
@@ -286,6 +319,7 @@ struct Answer<'a> {
     reply: agent::Reply,
     reasoning: Option<String>,
     prompt_tokens: u64,
+    knobs: ReqKnobs,
 }
 
 impl Answer<'_> {
@@ -301,8 +335,8 @@ impl Answer<'_> {
             agent::Reply::Text(t) => tokens(t.len()),
             agent::Reply::ToolCall { arguments, .. } => tokens(arguments.len()),
         };
-        json!({"prompt_tokens": self.prompt_tokens, "completion_tokens": out,
-               "total_tokens": self.prompt_tokens + out})
+        let usage = Usage::new(self.prompt_tokens, out).cached(&self.knobs);
+        serde_json::to_value(usage).unwrap_or(Value::Null)
     }
 
     fn completion(&self) -> Value {

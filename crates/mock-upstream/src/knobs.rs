@@ -34,6 +34,12 @@ pub struct ReqKnobs {
     /// one (an HTML error page, JSON cut off mid-way, an empty JSON object), or, for chat,
     /// Hunyuan's moderation stop (`finish_reason: "sensitive"`).
     pub body: Option<BadBody>,
+    /// `x-mock-cached-tokens`: chat usage reports this many prompt tokens read from the prompt
+    /// cache (`prompt_tokens_details.cached_tokens`, added to `prompt_tokens`).
+    pub cached_tokens: u64,
+    /// `x-mock-cache-write-tokens`: and this many written to it
+    /// (`prompt_tokens_details.cache_creation_tokens`, added to `prompt_tokens`).
+    pub cache_write_tokens: u64,
 }
 
 /// The answers of `x-mock-body`.
@@ -71,6 +77,8 @@ impl ReqKnobs {
                 Some(b"sensitive") => Some(BadBody::Sensitive),
                 _ => None,
             },
+            cached_tokens: header(h, "x-mock-cached-tokens").unwrap_or(0),
+            cache_write_tokens: header(h, "x-mock-cache-write-tokens").unwrap_or(0),
         }
     }
 

@@ -53,21 +53,23 @@ pub(super) fn stop_reason(finish: &str, has_tool_use: bool) -> &'static str {
 
 /// Anthropic's usage object from a chat usage (or the estimate when the upstream sent none).
 ///
-/// Chat `prompt_tokens` includes cached tokens; Anthropic's `input_tokens` excludes cache reads
-/// (total input = input + cache_read + cache_creation), so cached tokens are moved over.
+/// Chat `prompt_tokens` includes cache reads and writes; Anthropic's `input_tokens` excludes
+/// both (total input = input + cache_read + cache_creation), so they are moved over:
+/// `prompt_tokens_details.cached_tokens` → `cache_read_input_tokens`, the gateway's
+/// `prompt_tokens_details.cache_creation_tokens` → `cache_creation_input_tokens`.
 pub(super) fn usage_json(
     usage: Option<crate::protocol::chat_stream::Usage>,
     meta: &MessageMeta,
     output: u64,
 ) -> Value {
-    let (input, cached, output) = match usage {
-        Some(u) => (u.prompt.saturating_sub(u.cached), u.cached, u.completion),
-        None => (meta.input_tokens_estimate, 0, output),
+    let (input, cached, written, output) = match usage {
+        Some(u) => (u.uncached(), u.cached, u.cache_write, u.completion),
+        None => (meta.input_tokens_estimate, 0, 0, output),
     };
     serde_json::json!({
         "input_tokens": input,
         "output_tokens": output,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     })
 }

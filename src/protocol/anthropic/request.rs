@@ -2,12 +2,14 @@
 //!
 //! Anthropic content is a list of typed blocks; chat has roles with string or part-list
 //! content, `tool_calls` on assistant messages and `tool` messages for results. The mapping
-//! keeps everything a chat model can use and drops what it can't (thinking signatures, cache
-//! hints, server tools), never user-visible text. What can't be dropped silently (a PDF) is a
-//! 400 so the user learns why.
+//! keeps everything a chat model can use and drops what it can't (thinking signatures, server
+//! tools), never user-visible text. What can't be dropped silently (a PDF) is a 400 so the
+//! user learns why. Cache breakpoints (`cache_control`) stay on the chat part, tool call or
+//! tool the block became (see [`crate::protocol::cache_hint`]); a hinted text stays a part.
 
 use super::count::estimate_request;
 use super::meta::{tool_id, MessageMeta, Translated};
+use crate::protocol::cache_hint;
 use crate::protocol::translate::TranslateError;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
@@ -63,12 +65,12 @@ fn chat_messages(obj: &Map<String, Value>, id: &str) -> Result<Vec<Value>, Trans
     }
     conv.flush_deferred();
     let mut messages = Vec::new();
-    let system = system_text(obj.get("system"))?
-        .into_iter()
-        .chain(conv.leading_system);
-    let system = join(system);
-    if !system.is_empty() {
-        messages.push(json!({"role": "system", "content": system}));
+    let mut system = system_parts(obj.get("system"))?;
+    for text in conv.leading_system {
+        system.text(text);
+    }
+    if let Some(content) = system.into_content() {
+        messages.push(json!({"role": "system", "content": content}));
     }
     messages.extend(conv.out);
     if messages.is_empty() {
@@ -124,30 +126,36 @@ fn required_messages(obj: &Map<String, Value>) -> Result<&Vec<Value>, TranslateE
     }
 }
 
-/// `system`: a string or text blocks (Claude Code sends several, with `cache_control`, which
-/// chat has no use for). Blocks are joined with a blank line so they stay separate paragraphs.
+/// `system`: a string or text blocks (Claude Code sends several, with `cache_control`).
+/// Blocks are joined with a blank line so they stay separate paragraphs; when one carries a
+/// cache breakpoint they stay text parts, the breakpoint on its part.
 ///
 /// Claude Code's first block, `x-anthropic-billing-header: cc_version=…;`, is dropped: it is
 /// accounting metadata for Anthropic, not an instruction, and its hash changes between call
 /// kinds, which at the very start of the prompt would defeat the upstream's prefix cache.
-fn system_text(system: Option<&Value>) -> Result<Option<String>, TranslateError> {
-    let text = match system {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(blocks)) => join(
-            blocks
-                .iter()
-                .filter_map(block_text)
-                .filter(|t| !t.starts_with(BILLING_HEADER)),
-        ),
+fn system_parts(system: Option<&Value>) -> Result<Parts, TranslateError> {
+    let mut parts = Parts::default();
+    match system {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => parts.text(s.clone()),
+        Some(Value::Array(blocks)) => {
+            for b in blocks {
+                let Some(text) = block_text(b).filter(|t| !t.starts_with(BILLING_HEADER)) else {
+                    continue;
+                };
+                let before = parts.0.len();
+                parts.text(text);
+                parts.hint_since(before, b);
+            }
+        }
         Some(_) => {
             return Err(TranslateError::new(
                 "system: Input should be a valid string or list of text blocks",
                 "system",
             ))
         }
-    };
-    Ok((!text.is_empty()).then_some(text))
+    }
+    Ok(parts)
 }
 
 const BILLING_HEADER: &str = "x-anthropic-billing-header:";
@@ -194,12 +202,24 @@ impl Parts {
         }
     }
 
-    /// A string when there is only text (the form every chat upstream accepts), else parts.
+    /// Puts `block`'s cache breakpoint, if any, on the last part it added (parts from
+    /// `before` on); a block that added nothing loses it.
+    fn hint_since(&mut self, before: usize, block: &Value) {
+        if self.0.len() > before {
+            if let Some(last) = self.0.last_mut() {
+                cache_hint::put(last, cache_hint::of(block));
+            }
+        }
+    }
+
+    /// A string when there is only text without cache breakpoints (the form every chat
+    /// upstream accepts), else parts.
     fn into_content(self) -> Option<Value> {
         if self.0.is_empty() {
             return None;
         }
-        if self.0.iter().all(|p| p["type"] == "text") {
+        let hinted = self.0.iter().any(|p| p.get(cache_hint::KEY).is_some());
+        if !hinted && self.0.iter().all(|p| p["type"] == "text") {
             let texts = self
                 .0
                 .iter()
@@ -313,27 +333,27 @@ impl<'a> Converter<'a> {
     /// which chat assistant messages cannot carry.
     fn assistant(&mut self, i: usize, blocks: &[Value]) -> Result<(), TranslateError> {
         self.flush_deferred();
-        let mut texts = Vec::new();
+        let mut texts = Parts::default();
         let mut calls = Vec::new();
         for (j, b) in blocks.iter().enumerate() {
             match block_type(b) {
                 "tool_use" => calls.push(self.tool_call(i, j, b)?),
                 "thinking" | "redacted_thinking" | "image" | "server_tool_use" => {}
-                _ => texts.extend(block_text(b)),
+                _ => {
+                    let before = texts.0.len();
+                    texts.text(block_text(b).unwrap_or_default());
+                    texts.hint_since(before, b);
+                }
             }
         }
         self.open_calls.clear();
         for id in calls.iter().filter_map(|c| c["id"].as_str()) {
             *self.open_calls.entry(id.to_owned()).or_default() += 1;
         }
-        if texts.is_empty() && calls.is_empty() {
+        if texts.0.is_empty() && calls.is_empty() {
             return Ok(());
         }
-        let content = if texts.is_empty() {
-            Value::Null
-        } else {
-            Value::String(join(texts.into_iter()))
-        };
+        let content = texts.into_content().unwrap_or(Value::Null);
         let mut msg = Map::new();
         msg.insert("role".into(), json!("assistant"));
         msg.insert("content".into(), content);
@@ -362,8 +382,10 @@ impl<'a> Converter<'a> {
             None | Some(Value::Null) => "{}".to_string(),
             Some(v) => v.to_string(),
         };
-        Ok(json!({"id": id, "type": "function",
-            "function": {"name": name, "arguments": arguments}}))
+        let mut call = json!({"id": id, "type": "function",
+            "function": {"name": name, "arguments": arguments}});
+        cache_hint::put(&mut call, cache_hint::of(b));
+        Ok(call)
     }
 
     /// Takes one open call with `id`; false when none is open (an orphan result).
@@ -387,20 +409,24 @@ impl<'a> Converter<'a> {
         let mut own = Parts::default();
         for (j, b) in blocks.iter().enumerate() {
             if block_type(b) != "tool_result" {
+                let before = own.0.len();
                 user_part(i, j, b, &mut own)?;
+                own.hint_since(before, b);
                 continue;
             }
             let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
             let (text, images) = tool_result(i, j, b)?;
             if self.close_call(id) {
-                tool_msgs.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
+                tool_msgs.push(tool_message(id, text, cache_hint::of(b)));
                 if !images.is_empty() {
                     tool_images.text(format!("Images returned by tool call {id}:"));
                     tool_images.0.extend(images);
                 }
             } else {
+                let before = own.0.len();
                 own.text(format!("[Result of tool call {id}]\n{text}"));
                 own.0.extend(images);
+                own.hint_since(before, b);
             }
         }
         self.open_calls.clear();
@@ -412,6 +438,20 @@ impl<'a> Converter<'a> {
         }
         Ok(())
     }
+}
+
+/// A `tool` message: its text as a string, or as one text part carrying the result's cache
+/// breakpoint.
+fn tool_message(id: &str, text: String, hint: Option<&Value>) -> Value {
+    let content = match hint {
+        None => Value::String(text),
+        Some(_) => {
+            let mut part = json!({"type": "text", "text": text});
+            cache_hint::put(&mut part, hint);
+            json!([part])
+        }
+    };
+    json!({"role": "tool", "tool_call_id": id, "content": content})
 }
 
 /// The text of a `system` message's blocks (documents inlined like in a user turn; images,
@@ -586,7 +626,9 @@ fn tools(
             f.insert("description".into(), json!(d));
         }
         f.insert("parameters".into(), parameters);
-        functions.push(json!({"type": "function", "function": f}));
+        let mut tool = json!({"type": "function", "function": f});
+        cache_hint::put(&mut tool, cache_hint::of(t));
+        functions.push(tool);
     }
     if functions.is_empty() {
         return Ok(dropped);
@@ -691,6 +733,17 @@ mod tests {
         chat(req)["messages"].as_array().unwrap().clone()
     }
 
+    /// The chat body as it goes to a provider without cache breakpoints.
+    fn plain(req: Value) -> Value {
+        let mut c = chat(req);
+        cache_hint::strip(&mut c);
+        c
+    }
+
+    fn plain_msgs(req: Value) -> Vec<Value> {
+        plain(req)["messages"].as_array().unwrap().clone()
+    }
+
     fn req(messages: Value) -> Value {
         json!({"model": "claude-x", "max_tokens": 100, "messages": messages})
     }
@@ -775,10 +828,16 @@ mod tests {
             {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.fbe; cc_entrypoint=sdk-cli;"},
             {"type": "text", "text": "You are a Claude agent.", "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]);
-        let m = msgs(r.clone());
+        let m = plain_msgs(r.clone());
         assert_eq!(
             m[0],
             json!({"role": "system", "content": "You are a Claude agent.\n\nBe brief."})
+        );
+        let eph = json!({"type": "ephemeral"});
+        assert_eq!(
+            msgs(r.clone())[0]["content"],
+            json!([{"type": "text", "text": "You are a Claude agent.", "cache_control": eph},
+                {"type": "text", "text": "Be brief.", "cache_control": eph}])
         );
         r["system"] = json!("plain");
         assert_eq!(msgs(r.clone())[0]["content"], "plain");
@@ -789,7 +848,7 @@ mod tests {
     #[test]
     fn system_messages_inside_messages() {
         // Claude Code turn 1: user, then a system message last.
-        let m = msgs(req(json!([
+        let m = plain_msgs(req(json!([
             {"role": "system", "content": "leading"},
             {"role": "user", "content": [{"type": "text", "text": "<system-reminder>ctx</system-reminder>"},
                                          {"type": "text", "text": "Run it", "cache_control": {"type": "ephemeral"}}]},
@@ -820,7 +879,7 @@ mod tests {
     /// The shape of Claude Code's second main-loop request (samples/claude_turn2.json).
     #[test]
     fn claude_code_turn_two() {
-        let t = to_chat(&json!({
+        let mut t = to_chat(&json!({
             "model": "claude-opus-4-8",
             "messages": [
                 {"role": "user", "content": [{"type": "text", "text": "<system-reminder>date</system-reminder>"},
@@ -840,6 +899,17 @@ mod tests {
             "max_tokens": 64000, "thinking": {"type": "adaptive"},
             "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
             "output_config": {"effort": "high"}, "stream": true}), "msg_1".into()).unwrap();
+        // The breakpoints are kept where the blocks went.
+        let eph = json!({"type": "ephemeral"});
+        assert_eq!(
+            t.chat["messages"][0]["content"],
+            json!([{"type": "text", "text": "You are a Claude agent.", "cache_control": eph}])
+        );
+        assert_eq!(
+            t.chat["messages"][4]["content"],
+            json!([{"type": "text", "text": "relay-ok-42", "cache_control": eph}])
+        );
+        cache_hint::strip(&mut t.chat);
         let m = t.chat["messages"].as_array().unwrap();
         let roles: Vec<_> = m.iter().map(|m| m["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["system", "user", "user", "assistant", "tool"]);
@@ -999,7 +1069,12 @@ mod tests {
             {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
             {"type": "computer_20250124", "name": "computer", "display_width_px": 1}]);
         r["tool_choice"] = json!({"type": "any", "disable_parallel_tool_use": true});
-        let t = to_chat(&r, "m".into()).unwrap();
+        let mut t = to_chat(&r, "m".into()).unwrap();
+        assert_eq!(
+            t.chat["tools"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        cache_hint::strip(&mut t.chat);
         assert_eq!(
             t.meta.dropped_tools,
             [
@@ -1040,5 +1115,46 @@ mod tests {
         assert!(c.get("tools").is_none() && c.get("tool_choice").is_none());
         r["tools"] = json!([{"description": "nameless", "input_schema": {}}]);
         assert_eq!(err(r).param.as_deref(), Some("tools[0].name"));
+    }
+    /// Every place a breakpoint can be: a user text, an image, an orphan result, a matched
+    /// result, an assistant text and a tool call; stripped, the body is the unhinted one.
+    #[test]
+    fn cache_breakpoints_are_kept_in_place() {
+        let eph = json!({"type": "ephemeral", "ttl": "1h"});
+        let hinted = req(json!([
+            {"role": "user", "content": [{"type": "text", "text": "a"},
+                {"type": "text", "text": "b", "cache_control": eph},
+                {"type": "image", "source": {"type": "url", "url": "https://x/i.png"}, "cache_control": eph},
+                {"type": "tool_result", "tool_use_id": "ghost", "content": "late", "cache_control": eph}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "ok", "cache_control": eph},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {}, "cache_control": eph}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "done", "cache_control": eph}]},
+        ]));
+        let m = msgs(hinted.clone());
+        assert_eq!(
+            m[0]["content"],
+            json!([{"type": "text", "text": "a"},
+                {"type": "text", "text": "b", "cache_control": eph},
+                {"type": "image_url", "image_url": {"url": "https://x/i.png"}, "cache_control": eph},
+                {"type": "text", "text": "[Result of tool call ghost]\nlate", "cache_control": eph}])
+        );
+        assert_eq!(
+            m[1]["content"],
+            json!([{"type": "text", "text": "ok", "cache_control": eph}])
+        );
+        assert_eq!(m[1]["tool_calls"][0]["cache_control"], eph);
+        assert_eq!(
+            m[2]["content"],
+            json!([{"type": "text", "text": "done", "cache_control": eph}])
+        );
+        // Without the hints, the translation is what stripping gives.
+        let mut bare = hinted.clone();
+        for msg in bare["messages"].as_array_mut().unwrap() {
+            for b in msg["content"].as_array_mut().unwrap() {
+                b.as_object_mut().unwrap().remove("cache_control");
+            }
+        }
+        assert!(!cache_hint::any(&chat(bare.clone())));
+        assert_eq!(plain(hinted), chat(bare));
     }
 }

@@ -117,11 +117,7 @@ fn fold_sse(body: &[u8]) -> Value {
                 }
             }
             ChatEvent::Finish(f) => finish = Value::String(f),
-            ChatEvent::Usage(u) => {
-                usage = json!({"prompt_tokens": u.prompt,
-                "completion_tokens": u.completion,
-                "prompt_tokens_details": {"cached_tokens": u.cached}})
-            }
+            ChatEvent::Usage(u) => usage = u.to_chat_json(),
             ChatEvent::Error(m) => return json!({"error": {"message": m}}),
             ChatEvent::Start { .. } | ChatEvent::Done => {}
         }
@@ -416,5 +412,34 @@ mod tests {
         assert_eq!(v["stop_reason"], "max_tokens");
         assert_eq!(v["usage"]["input_tokens"], 3);
         assert_eq!(t.usage().map(|u| u.completion), Some(2));
+    }
+    /// Cache reads and writes leave `input_tokens` for their own fields, in a JSON answer and
+    /// in an SSE body folded into one.
+    #[test]
+    fn cache_counts_are_moved_out_of_input() {
+        let mut c = completion(json!({"role": "assistant", "content": "Hi!"}), "stop");
+        c["usage"]["prompt_tokens_details"] =
+            json!({"cached_tokens": 20, "cache_creation_tokens": 25});
+        let v = translate(meta(false), &c);
+        assert_eq!(
+            v["usage"],
+            json!({"input_tokens": 5, "output_tokens": 7,
+                "cache_creation_input_tokens": 25, "cache_read_input_tokens": 20})
+        );
+        let body = concat!(
+            "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":2,",
+            "\"prompt_tokens_details\":{\"cached_tokens\":60,\"cache_creation_tokens\":30}}}\n\n",
+            "data: [DONE]\n\n");
+        let mut t = BodyTranslator::new(meta(false));
+        t.feed(body.as_bytes());
+        let v: Value = serde_json::from_slice(&t.finish()).unwrap();
+        assert_eq!(
+            v["usage"],
+            json!({"input_tokens": 10, "output_tokens": 2,
+                "cache_creation_input_tokens": 30, "cache_read_input_tokens": 60})
+        );
+        let u = t.usage().unwrap();
+        assert_eq!((u.prompt, u.cached, u.cache_write), (100, 60, 30));
     }
 }

@@ -357,7 +357,7 @@ mod tests {
         )
     }
 
-    const USAGE: &str = "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"total_tokens\":120,\"prompt_tokens_details\":{\"cached_tokens\":30}}}\n\n";
+    const USAGE: &str = "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"total_tokens\":120,\"prompt_tokens_details\":{\"cached_tokens\":30,\"cache_creation_tokens\":10}}}\n\n";
     const DONE: &str = "data: [DONE]\n\n";
 
     fn call(index: usize, id: Option<&str>, name: Option<&str>, args: &str) -> String {
@@ -484,8 +484,11 @@ mod tests {
             json!({"stop_reason": "end_turn", "stop_sequence": null})
         );
         assert_eq!(md["usage"]["output_tokens"], 20);
-        assert_eq!(md["usage"]["input_tokens"], 70);
+        // Cache reads and writes are out of `input_tokens` (100 - 30 - 10), in their own fields.
+        assert_eq!(md["usage"]["input_tokens"], 60);
         assert_eq!(md["usage"]["cache_read_input_tokens"], 30);
+        assert_eq!(md["usage"]["cache_creation_input_tokens"], 10);
+        assert_eq!(start["usage"]["cache_read_input_tokens"], 0);
     }
 
     fn reasoning_input() -> String {
