@@ -12,7 +12,7 @@
 //!   is what that client receives.
 
 use llm_relay::chat::fix::{FixPolicy, ModelCaps};
-use llm_relay::protocol::{anthropic, completions, responses, Protocol, Translation};
+use llm_relay::protocol::{anthropic, completions, gemini, responses, Protocol, Translation};
 use llm_relay::providers::{Provider, ProviderKind};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -24,11 +24,12 @@ const PROVIDERS: [ProviderKind; 4] = [
     ProviderKind::Gemini,
 ];
 
-const PROTOCOLS: [Protocol; 4] = [
+const PROTOCOLS: [Protocol; 5] = [
     Protocol::Chat,
     Protocol::Responses,
     Protocol::Messages,
     Protocol::Completions,
+    Protocol::Gemini,
 ];
 
 /// The status each provider's `error` fixture comes with.
@@ -70,10 +71,28 @@ fn read_json(p: &Path) -> Value {
 }
 
 /// A client request as the chat request the gateway works on, with the response side's
-/// translation (`None` for chat).
+/// translation (`None` for chat). A Gemini request names its model and stream in the path:
+/// here the model is `m`, and `stream` asks for `:streamGenerateContent?alt=sse`.
 fn to_chat(protocol: Protocol, req: &Value) -> Result<(Value, Option<Translation>), String> {
+    to_chat_as(protocol, req, false)
+}
+
+fn to_chat_as(
+    protocol: Protocol,
+    req: &Value,
+    stream: bool,
+) -> Result<(Value, Option<Translation>), String> {
     const NOW: u64 = 1_700_000_000;
     match protocol {
+        Protocol::Gemini => {
+            let meta = gemini::GeminiMeta {
+                response_id: "fixture".into(),
+                framing: gemini::Framing::of(stream, Some("sse")),
+                ..Default::default()
+            };
+            let t = gemini::to_chat(req, "m", meta).map_err(|e| e.message)?;
+            Ok((t.chat, Some(Translation::Gemini { meta: t.meta })))
+        }
         Protocol::Chat => Ok((req.clone(), None)),
         Protocol::Responses => {
             let t = responses::continue_chat(req, None, "resp_fixture".into(), NOW)
@@ -110,12 +129,12 @@ fn provider(kind: ProviderKind) -> Provider {
 
 /// What `kind` is sent for a client's request: the request as it came when it passes
 /// through, else its chat translation rendered for the provider (or the refusal).
-fn rendered(protocol: Protocol, req: &Value, kind: ProviderKind) -> Value {
+fn rendered(protocol: Protocol, req: &Value, kind: ProviderKind, stream_case: bool) -> Value {
     let p = provider(kind);
     if protocol != Protocol::Chat && p.speaks(protocol) {
         return json!({"passes_through": true, "body": req});
     }
-    let (mut chat, _) = match to_chat(protocol, req) {
+    let (mut chat, _) = match to_chat_as(protocol, req, stream_case) {
         Ok(c) => c,
         Err(e) => return json!({"client_error": e}),
     };
@@ -146,7 +165,8 @@ fn requests_rendered_for_every_provider() {
                     stem(&case),
                     kind.label()
                 );
-                insta::assert_json_snapshot!(name, rendered(protocol, &req, kind));
+                let stream = stem(&case).starts_with("stream");
+                insta::assert_json_snapshot!(name, rendered(protocol, &req, kind, stream));
                 seen += 1;
             }
         }

@@ -117,6 +117,12 @@ impl Provider {
         )
     }
 
+    /// Whether it caches prompts by the client's `cache_control` breakpoints (which are then
+    /// kept on the way through chat).
+    pub fn caches_by_hints(&self) -> bool {
+        self.kind == ProviderKind::Anthropic
+    }
+
     /// Whether a chat body must be rewritten for this provider (a chat body that needs no
     /// rewrite goes upstream byte for byte).
     pub fn rewrites_chat(&self) -> bool {

@@ -67,16 +67,19 @@ pub struct ReRender {
     pub wants_usage: bool,
     pub caps: ModelCaps,
     pub hint: usize,
+    /// Translated: cache breakpoints in it came from the client's protocol.
+    pub translated: bool,
 }
 
 impl ReRender {
     /// The body, path and usage stripping of a try on `pool`.
     pub fn render(&self, pool: &Pool) -> Result<(Rendered, bool), GatewayError> {
+        let c = self.chat.clone();
         render(
             pool,
             self.caps,
-            self.chat.clone(),
-            self.wants_usage,
+            c,
+            (self.wants_usage, self.translated),
             self.hint,
         )
     }
@@ -89,9 +92,15 @@ pub fn render(
     pool: &Pool,
     caps: ModelCaps,
     mut chat: Value,
-    wants_usage: bool,
+    (wants_usage, translated): (bool, bool),
     hint: usize,
 ) -> Result<(Rendered, bool), GatewayError> {
+    if translated && !pool.provider.caches_by_hints() {
+        // Cache breakpoints a translated Messages request kept (`cache_control` on parts,
+        // tool calls, tools) are for providers that cache by them: the others get the body
+        // without them (strict OpenAI-compatible servers refuse unknown members of parts).
+        crate::protocol::cache_hint::strip(&mut chat);
+    }
     let strip = if pool.provider.kind.answers_chat() {
         let add = wants_usage && pool.request_usage;
         if add {
@@ -310,12 +319,6 @@ async fn prepare_chat(
         Some(v) => v,
         None => parse_object(&p.body)?,
     };
-    if p.translation.is_some() {
-        // Cache breakpoints a translated Messages request kept (`cache_control` on parts,
-        // tool calls, tools) are for providers that cache by them; none of the chat profiles
-        // does, so they get the body without them. (An `anthropic` provider keeps them.)
-        crate::protocol::cache_hint::strip(&mut v);
-    }
     if maybe_images && cascade::has_images(&v) {
         let Some(settings) = rt.cascade.as_ref() else {
             return Err(GatewayError::bad_param(
@@ -362,9 +365,11 @@ async fn prepare_chat(
             wants_usage,
             caps,
             hint,
+            translated: p.translation.is_some(),
         }));
     }
-    let (rendered, strip) = render(&pool, caps, v, wants_usage, hint)?;
+    let flags = (wants_usage, p.translation.is_some());
+    let (rendered, strip) = render(&pool, caps, v, flags, hint)?;
     p.strip_usage = strip;
     p.fixed = rendered.fixed;
     p.body = rendered.body;

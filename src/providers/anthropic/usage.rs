@@ -46,6 +46,7 @@ impl Tokens {
             prompt: self.prompt(),
             completion: self.output,
             cached: self.cache_read,
+            cache_write: self.cache_creation,
             reasoning: 0,
         }
     }

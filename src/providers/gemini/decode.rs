@@ -154,6 +154,7 @@ pub(super) fn usage_of(r: &Value) -> Option<(Value, Usage)> {
         prompt: n("promptTokenCount"),
         completion: n("candidatesTokenCount") + thoughts,
         cached: n("cachedContentTokenCount"),
+        cache_write: 0,
         reasoning: thoughts,
     };
     let v = json!({
