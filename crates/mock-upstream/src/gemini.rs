@@ -97,7 +97,7 @@ pub async fn generate(
         },
         _ => return not_found(&model_and_method),
     };
-    if let Err(resp) = authenticate(&headers, &uri) {
+    if let Some(resp) = refused(&headers, &uri) {
         return resp;
     }
     if knobs.delay_ms > 0 {
@@ -140,24 +140,25 @@ fn query<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn authenticate(headers: &HeaderMap, uri: &Uri) -> Result<(), Response> {
+/// Google's refusal of a request without an API key (`None`: it has one).
+fn refused(headers: &HeaderMap, uri: &Uri) -> Option<Response> {
     let key = headers
         .get("x-goog-api-key")
         .and_then(|v| v.to_str().ok())
         .or_else(|| query(uri, "key"))
         .filter(|k| !k.trim().is_empty());
     if key.is_some() {
-        return Ok(());
+        return None;
     }
     if headers.contains_key(header::AUTHORIZATION) {
-        return Err(google_error(
+        return Some(google_error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
             "Request had invalid authentication credentials. Expected OAuth 2 access token, \
              login cookie or other valid authentication credential.",
         ));
     }
-    Err(google_error(
+    Some(google_error(
         StatusCode::FORBIDDEN,
         "PERMISSION_DENIED",
         "Method doesn't allow unregistered callers (callers without established identity). \

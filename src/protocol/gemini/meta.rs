@@ -174,6 +174,7 @@ mod tests {
             prompt: 100,
             completion: 30,
             cached: 40,
+            cache_write: 0,
             reasoning: 10,
         };
         assert_eq!(

@@ -140,6 +140,7 @@ fn usage_with_thoughts_and_cache() {
             prompt: 100,
             completion: 50,
             cached: 64,
+            cache_write: 0,
             reasoning: 30
         })
     );

@@ -48,6 +48,7 @@ fn text_answer_and_usage() {
             prompt: 130,
             completion: 5,
             cached: 100,
+            cache_write: 20,
             reasoning: 0
         })
     );
