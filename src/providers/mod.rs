@@ -22,9 +22,10 @@ use pingora::http::RequestHeader;
 use serde_json::Value;
 
 /// What a pool speaks: a closed set, chosen by `pools.<name>.provider.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ProviderKind {
     /// OpenAI chat and everything OpenAI-compatible: bodies pass through.
+    #[default]
     OpenAi,
     /// Hunyuan's OpenAI-compatible endpoint: chat bodies are fixed to its rules.
     Hunyuan,
@@ -114,6 +115,7 @@ impl Provider {
             (ProviderKind::OpenAi | ProviderKind::Hunyuan, Protocol::Chat)
                 | (ProviderKind::OpenAi, Protocol::Completions)
                 | (ProviderKind::Anthropic, Protocol::Messages)
+                | (ProviderKind::Gemini, Protocol::Gemini)
         )
     }
 

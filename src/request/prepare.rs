@@ -214,7 +214,10 @@ pub async fn prepare(
         strip_usage: false,
         path: None,
         rerender: None,
-        native: endpoint == Endpoint::Messages,
+        native: matches!(
+            endpoint,
+            Endpoint::Messages | Endpoint::GeminiGenerate | Endpoint::GeminiStream
+        ),
     };
     if kind == Kind::Chat && !p.native {
         let flags = ChatFlags {
@@ -227,7 +230,10 @@ pub async fn prepare(
             started,
         };
         prepare_chat(rt, cascade, &mut p, (json, elided), flags).await?;
-    } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
+    } else if p.target.model != p.requested_model
+        && endpoint.body_format() == BodyFormat::Json
+        && !endpoint.is_gemini()
+    {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
         p.body = serialise(&v, p.body.len())?;

@@ -92,6 +92,16 @@ async fn messages_pass_through_natively() {
     assert!(last["headers"].get("authorization").is_none(), "{last}");
     let text = last.to_string();
     assert!(!text.contains("client-key-never-upstream"), "{text}");
+    // The usage of a passed-through answer is counted (Anthropic's own `usage`).
+    let metrics = crate::common::instances::metrics(&gw).await;
+    let counted = |dir: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("llm_relay_tokens_total")
+                && l.contains(&format!("direction=\"{dir}\""))
+                && !l.ends_with(" 0")
+        })
+    };
+    assert!(counted("in") && counted("out"), "{metrics}");
 }
 
 #[tokio::test]
