@@ -200,6 +200,19 @@ pub async fn prepare(
         started,
     } = input;
     let target = route(rt, kind, &peeked.model)?;
+    if kind != Kind::Chat && !target.pool.provider.kind.answers_chat() {
+        // Anthropic's and Gemini's native APIs serve chat only (embeddings, images and audio
+        // have other APIs there): say so instead of forwarding to a path they do not have.
+        return Err(GatewayError::bad_param(
+            format!(
+                "The model `{}` is served by a {} pool, which serves chat only, not {}.",
+                peeked.model,
+                target.pool.provider.kind.label(),
+                kind.name()
+            ),
+            "model",
+        ));
+    }
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
     let mut p = Prepared {
         kind,

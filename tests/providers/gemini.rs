@@ -247,3 +247,21 @@ async fn gemini_clients_pass_through_to_a_gemini_pool() {
         "usage of passed-through answers counted: {metrics}"
     );
 }
+
+/// Anthropic's and Gemini's native APIs serve chat only: another kind on their model is a
+/// clear 400, not a request to a path the provider does not have.
+#[tokio::test]
+async fn other_kinds_on_a_chat_only_provider_are_refused_clearly() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&config(&mock));
+    let (status, text) = post(
+        &gw,
+        "/v1/embeddings",
+        &[],
+        &json!({"model": "flash", "input": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("chat only"), "{text}");
+    assert_eq!(mock.stats().await["requests"]["gemini"], 0);
+}
