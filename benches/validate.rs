@@ -1,7 +1,7 @@
 //! Request validation per kind (one borrowed parse that also yields model and stream).
 //! Goal: well under a millisecond for realistic bodies.
 use criterion::{criterion_group, criterion_main, Criterion};
-use llm_relay::request::kind::Endpoint;
+use llm_relay::core::kind::Endpoint;
 use llm_relay::request::validate;
 use serde_json::json;
 

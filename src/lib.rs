@@ -12,7 +12,7 @@
 pub mod admin;
 pub mod chat;
 pub mod config;
-pub mod error;
+pub mod core;
 pub mod observe;
 pub mod policy;
 pub mod protocol;

@@ -16,7 +16,7 @@
 
 use crate::chat::cascade::CascadeState;
 use crate::config::ConfigHandle;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use async_trait::async_trait;
 
 pub mod overview;

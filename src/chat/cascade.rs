@@ -10,7 +10,7 @@ use super::elide::{Elided, UrlText};
 use super::image_cache::{DescriptionCache, Source};
 use super::image_key::{description_key, fast_key, image_key, ImageKey};
 use super::vision::{self, VisionError};
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use crate::observe::trace::TraceCtx;
 use crate::policy::auth::ApiKey;
 use crate::upstream::route::Target;

@@ -24,7 +24,7 @@ pub struct FileConfig {
     pub routes: Vec<RouteSection>,
     /// Default pool per request kind, used when no route matches the model.
     #[serde(default)]
-    pub defaults: BTreeMap<crate::request::kind::Kind, String>,
+    pub defaults: BTreeMap<crate::core::kind::Kind, String>,
     /// The image→text cascade for text-only models.
     #[serde(default)]
     pub cascade: Option<CascadeSection>,
@@ -701,7 +701,7 @@ pub struct RouteSection {
     pub upstream_model: Option<String>,
     /// Kinds this route serves; empty means all.
     #[serde(default)]
-    pub kinds: Vec<crate::request::kind::Kind>,
+    pub kinds: Vec<crate::core::kind::Kind>,
     /// Whether the model accepts image parts.
     #[serde(default)]
     pub vision: bool,

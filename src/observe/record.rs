@@ -3,12 +3,12 @@
 
 use crate::chat::cascade::Report;
 use crate::config::Runtime;
+use crate::core::kind::Kind;
+use crate::core::protocol::Protocol;
+use crate::core::usage::Usage;
 use crate::observe::metrics::{metrics, status_class};
 use crate::policy::auth::ApiKey;
-use crate::protocol::usage::Usage;
-use crate::protocol::Protocol;
 use crate::proxy::handoff::Handoff;
-use crate::request::kind::Kind;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,9 +4,9 @@
 
 use crate::config::error::ConfigError;
 use crate::config::file::BodySection;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
+use crate::core::kind::Kind;
 use crate::request::caps::ItemCaps;
-use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
 use std::time::Duration;

@@ -13,10 +13,11 @@
 use super::client_watch::ClientWatch;
 use super::early_answer;
 use super::scan::Expect;
-use crate::error::GatewayError;
-use crate::protocol::usage::Usage;
-use crate::protocol::{ResponseTranslator, Translation};
-use crate::request::kind::Kind;
+use crate::core::error::GatewayError;
+use crate::core::kind::Kind;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
+use crate::protocol::Translation;
 use crate::upstream::route::Target;
 use crate::upstream::Member;
 use bytes::{Bytes, BytesMut};

@@ -4,13 +4,13 @@
 
 use super::respond;
 use crate::config::Runtime;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
+use crate::core::kind::{Endpoint, Kind};
+use crate::core::protocol::Protocol;
 use crate::policy::auth::ApiKey;
 use crate::protocol::store::{Owner, ResponseStore};
-use crate::protocol::Protocol;
 use crate::protocol::{anthropic, gemini, responses};
 use crate::request::caps::ItemCaps;
-use crate::request::kind::{Endpoint, Kind};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use serde_json::{json, Value};

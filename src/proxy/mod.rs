@@ -20,16 +20,16 @@ pub mod scan;
 
 use crate::chat::cascade::CascadeState;
 use crate::config::{ConfigHandle, Runtime};
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
+use crate::core::kind::{Endpoint, Kind};
+use crate::core::protocol::Protocol;
 use crate::observe::metrics::metrics;
 use crate::observe::record::{self, RequestInfo};
 use crate::policy::auth::ApiKey;
 use crate::policy::limit::{Admission, Ask, Limiter};
 use crate::policy::quota;
 use crate::protocol::store::ResponseStore;
-use crate::protocol::Protocol;
 use crate::providers::ProviderKind;
-use crate::request::kind::{Endpoint, Kind};
 use crate::request::{prepare, translate};
 use crate::upstream::Member;
 use async_trait::async_trait;
@@ -134,7 +134,7 @@ pub struct Ctx {
 pub enum Decode {
     /// A 2xx answer, through the provider's decoder.
     /// (In a mutex only because the context must be `Sync`; only its try touches it.)
-    Answer(std::sync::Mutex<Box<dyn crate::protocol::ResponseTranslator>>),
+    Answer(std::sync::Mutex<Box<dyn crate::core::translate::ResponseTranslator>>),
     /// An error answer, collected and mapped onto OpenAI's error shape at its end.
     Error(u16, BytesMut),
 }

@@ -12,9 +12,9 @@
 //! a stream; only complete 200 answers are kept.
 
 use crate::config::file::ResponseCacheSection;
+use crate::core::kind::Kind;
 use crate::observe::metrics::metrics;
 use crate::policy::shared::SharedState;
-use crate::request::kind::Kind;
 use crate::request::prepare::Prepared;
 use crate::upstream::route::CacheMode;
 use bytes::Bytes;

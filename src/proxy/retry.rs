@@ -7,7 +7,7 @@
 
 use super::client_watch::ClientWatch;
 use super::handoff::{self, Deadlines, Handoff, UpstreamError};
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use crate::observe::metrics::metrics;
 use crate::observe::record::RequestInfo;
 use crate::request::prepare::{Prepared, ReRender};

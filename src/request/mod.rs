@@ -2,7 +2,6 @@
 //! `model` of multipart uploads, the client protocols translated onto chat, and the routed,
 //! rewritten body.
 pub mod caps;
-pub mod kind;
 pub mod multipart;
 pub mod prepare;
 pub mod translate;

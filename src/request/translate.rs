@@ -3,13 +3,14 @@
 //! the [`Translation`] its answer needs. Chat and the other kinds pass through unchanged.
 
 use super::caps::ItemCaps;
-use super::kind::{Endpoint, Kind};
 use super::prepare::parse_object;
 use crate::chat::elide::Elided;
 use crate::config::Runtime;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
+use crate::core::kind::{Endpoint, Kind};
+use crate::core::protocol::Protocol;
 use crate::protocol::store::{Owner, ResponseStore};
-use crate::protocol::{anthropic, completions, gemini, responses, Keep, Protocol, Translation};
+use crate::protocol::{anthropic, completions, gemini, responses, Keep, Translation};
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use super::Pool;
 use crate::chat::fix::ModelCaps;
-use crate::request::kind::Kind;
+use crate::core::kind::Kind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wildmatch::WildMatch;
@@ -65,7 +65,7 @@ pub struct Price {
 impl Price {
     /// The cost of an answer in micro-dollars, rounded up (a paid answer never costs zero).
     pub fn micros(&self, prompt: u64, completion: u64) -> u64 {
-        self.micros_of(&crate::protocol::usage::Usage {
+        self.micros_of(&crate::core::usage::Usage {
             prompt,
             completion,
             ..Default::default()
@@ -74,7 +74,7 @@ impl Price {
 
     /// The cost of an answer from its usage: cache reads and writes at their own prices,
     /// the rest of the prompt at the input price, rounded up.
-    pub fn micros_of(&self, u: &crate::protocol::usage::Usage) -> u64 {
+    pub fn micros_of(&self, u: &crate::core::usage::Usage) -> u64 {
         let input = self.input_per_1m;
         let cached = self.cached_input_per_1m.unwrap_or(input);
         let write = self.cache_write_per_1m.unwrap_or(input);
@@ -162,7 +162,7 @@ impl Router {
 #[cfg(test)]
 mod price_tests {
     use super::Price;
-    use crate::protocol::usage::Usage;
+    use crate::core::usage::Usage;
 
     /// (prompt - cached - write) × input + cached × cached_input + write × cache_write +
     /// completion × output; absent cache prices are the input price.

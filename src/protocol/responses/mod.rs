@@ -12,7 +12,7 @@ mod output;
 mod request;
 mod stream;
 
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
 
 pub use history::{weigh, History};
 pub use items::{input_items, input_tokens};

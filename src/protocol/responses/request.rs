@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::history::History;
 use super::meta::{ResponseMeta, Translated};
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 
 /// Fields the gateway handles itself or that chat has no use for: never in the chat body.
 /// (`store`, `previous_response_id`: the gateway's store; `include`, `prompt_cache_key`,

@@ -20,7 +20,7 @@ mod shared;
 pub use memory::MemoryStore;
 pub use shared::RedisStore;
 
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use crate::protocol::responses::{weigh, History};
 use async_trait::async_trait;
 use serde_json::Value;
