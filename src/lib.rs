@@ -10,6 +10,8 @@
 //!   └─► policy, observe ─────────┘        config (runtime) builds every settings type
 //! ```
 pub mod admin;
+pub mod body;
+pub mod cascade;
 pub mod chat;
 pub mod config;
 pub mod core;
@@ -19,4 +21,6 @@ pub mod protocol;
 pub mod providers;
 pub mod proxy;
 pub mod request;
+pub mod runtime;
+pub mod state;
 pub mod upstream;

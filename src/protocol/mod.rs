@@ -13,10 +13,10 @@ pub mod chat_stream;
 pub mod completions;
 pub mod gemini;
 pub mod responses;
-pub mod store;
 
 use crate::core::protocol::Protocol;
 use crate::core::translate::ResponseTranslator;
+use crate::state::store;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use std::sync::Arc;
 pub struct Keep {
     pub store: Arc<dyn store::ResponseStore>,
     /// The stored history (if any), then this request's input.
-    pub conversation: Arc<responses::History>,
+    pub conversation: Arc<crate::state::store::history::History>,
     /// The id of the key that asked (`None` without keys).
     pub owner: Option<String>,
 }

@@ -107,8 +107,8 @@ pub struct Handoff {
     pub member: OnceLock<String>,
     /// Where to keep a complete answer (the exact response cache).
     pub cache: Option<(
-        Arc<super::response_cache::ResponseCache>,
-        super::response_cache::CacheKey,
+        Arc<crate::state::response_cache::ResponseCache>,
+        crate::state::response_cache::CacheKey,
     )>,
     /// The translator of the response under way: the try feeds it; the retry loop ends it
     /// with the protocol's error event when the upstream breaks mid-response.

@@ -3,6 +3,7 @@
 
 use super::Pool;
 use crate::chat::fix::ModelCaps;
+use crate::config::choices::CacheMode;
 use crate::core::kind::Kind;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -92,17 +93,6 @@ pub struct CachePolicy {
     pub mode: CacheMode,
     /// Entries are shared between keys (else each key has its own).
     pub shared: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CacheMode {
-    /// Embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`.
-    #[default]
-    Auto,
-    /// Every chat too.
-    Always,
-    Never,
 }
 
 /// The outcome of routing one request.

@@ -3,6 +3,8 @@
 //! the engine's novelty pool.
 
 use bytes::Bytes;
+use llm_relay::body::multipart::summarize;
+use llm_relay::body::validate;
 use llm_relay::chat::elide::Elided;
 use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, LeadingNonUser, ModelCaps};
 use llm_relay::core::error::GatewayError;
@@ -11,9 +13,7 @@ use llm_relay::core::protocol::Protocol;
 use llm_relay::protocol::chat_stream::ChatStreamDecoder;
 use llm_relay::protocol::{anthropic, completions, responses, Translation};
 use llm_relay::proxy::scan::{usage_of, Expect, FinishReasonMap, SseEvents};
-use llm_relay::request::multipart::summarize;
 use llm_relay::request::prepare::parse_object;
-use llm_relay::request::validate;
 use mock_upstream::strict::check_chat;
 use serde_json::{json, Value};
 

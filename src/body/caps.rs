@@ -12,7 +12,7 @@
 use crate::config::file::BodySection;
 use crate::core::error::GatewayError;
 use crate::core::kind::Endpoint;
-use crate::protocol::responses::History;
+use crate::state::store::history::History;
 use serde_json::Value;
 
 /// Longest model name accepted, in bytes. Real names are under 64 (`hunyuan-turbos-latest`,
