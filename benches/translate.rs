@@ -276,6 +276,47 @@ fn bench_translate(c: &mut Criterion) {
     }
 }
 
+/// The provider seam (issue 19): the translated 40-turn conversation rendered for the
+/// Anthropic and Gemini providers, and the 60-event stream as those providers send it (made
+/// by the client-side translators from the chat stream) decoded back into chat.
+fn bench_providers(c: &mut Criterion) {
+    use llm_relay::providers::{anthropic as up_anthropic, gemini as up_gemini};
+    let r_req = responses_request();
+    let r = responses::to_chat(&r_req, None, "resp_bench".into(), 1).expect("responses");
+    let (stream, _) = chat_stream();
+    let a_req = anthropic_request();
+    let a = anthropic::to_chat(&a_req, "msg_bench".into()).expect("anthropic");
+    let mut anthropic_sse = Vec::new();
+    let mut t = anthropic::translator(a.meta.clone(), true);
+    anthropic_sse.extend(t.feed(&stream));
+    anthropic_sse.extend(t.finish());
+    let meta = llm_relay::protocol::gemini::GeminiMeta {
+        framing: llm_relay::protocol::gemini::Framing::Sse,
+        ..Default::default()
+    };
+    let mut gemini_sse = Vec::new();
+    let mut t = llm_relay::protocol::gemini::translator(meta);
+    gemini_sse.extend(t.feed(&stream));
+    gemini_sse.extend(t.finish());
+    eprintln!(
+        "provider streams: anthropic {} bytes, gemini {} bytes",
+        anthropic_sse.len(),
+        gemini_sse.len()
+    );
+    c.bench_function("render/chat_to_anthropic_40turn", |b| {
+        b.iter(|| up_anthropic::render(black_box(&r.chat)))
+    });
+    c.bench_function("render/chat_to_gemini_40turn", |b| {
+        b.iter(|| up_gemini::render(black_box(&r.chat)))
+    });
+    c.bench_function("decode/anthropic_to_chat_60ev", |b| {
+        b.iter(|| run(up_anthropic::decoder(true, "m"), black_box(&anthropic_sse)))
+    });
+    c.bench_function("decode/gemini_to_chat_60ev", |b| {
+        b.iter(|| run(up_gemini::decoder(true, "m"), black_box(&gemini_sse)))
+    });
+}
+
 /// Responses: N tools, half distinct functions, half distinct built-in types (dropped): the
 /// request that took 10.8 s at N = 128k when the tool lists were scanned per tool.
 fn responses_tools(n: usize) -> Value {
@@ -412,5 +453,5 @@ fn bench_scaling(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_translate, bench_scaling);
+criterion_group!(benches, bench_translate, bench_providers, bench_scaling);
 criterion_main!(benches);

@@ -159,3 +159,53 @@ async fn claude_code_completes_a_shell_round_trip() {
     .await;
     assert!(logged, "{}", gw.log_text());
 }
+
+/// Claude Code against an `anthropic` pool (the mock's strict native `/v1/messages`): its
+/// requests pass through untranslated (tools, `cache_control`, `anthropic-beta`, thinking
+/// blocks and their signatures as it sent them) and the shell round trip completes.
+#[tokio::test]
+async fn claude_code_passes_through_to_an_anthropic_pool() {
+    let bin = agent_bin();
+    let mock = Mock::start(true);
+    let gw = Gateway::start(&format!(
+        "pools:\n  claude:\n    urls: [\"http://{}/v1\"]\n    provider: {{type: anthropic, api_key_env: TEST_PROVIDER_KEY}}\n\
+         routes:\n  - {{model: \"claude-*\", pool: claude}}\n",
+        mock.addr
+    ));
+    let (home, work) = scratch("claude-native");
+    let answer = run(
+        Command::new(bin.join("claude"))
+            .args(["-p", TASK, "--allowedTools", "Bash"])
+            .current_dir(&work)
+            .env("HOME", &home)
+            .env("ANTHROPIC_BASE_URL", gw.url(""))
+            .env("ANTHROPIC_API_KEY", "sk-relay-test")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_TELEMETRY", "1")
+            .stdin(std::process::Stdio::null()),
+        &gw,
+    );
+    let stats = mock.stats().await;
+    assert!(answer.contains("relay-ok-42"), "claude answered: {answer}");
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
+    assert_eq!(
+        stats["requests"]["chat"], 0,
+        "nothing was translated to chat: {stats}"
+    );
+    assert!(
+        stats["requests"]["messages"].as_u64() >= Some(2),
+        "two turns: {stats}"
+    );
+    let last = &stats["last"]["messages"];
+    assert_eq!(last["headers"]["x-api-key"], common::gateway::PROVIDER_KEY);
+    assert!(
+        !last.to_string().contains("sk-relay-test"),
+        "the client's key stayed in the gateway: {last}"
+    );
+    // The tool result went back as Claude Code wrote it: a `tool_result` block.
+    let body = last["body"].to_string();
+    assert!(
+        body.contains("tool_result") && body.contains("relay-ok-42"),
+        "{body}"
+    );
+}

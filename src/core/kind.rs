@@ -217,6 +217,14 @@ impl Endpoint {
 
     /// Whether a path is the Gemini API's (`/v1beta/…`): its refusals take Google's shape,
     /// an unknown path or method included.
+    /// The Gemini calls whose body carries no model (it is in the path).
+    pub fn is_gemini(self) -> bool {
+        matches!(
+            self,
+            Endpoint::GeminiGenerate | Endpoint::GeminiStream | Endpoint::GeminiCountTokens
+        )
+    }
+
     pub fn is_gemini_path(path: &str) -> bool {
         path == "/v1beta" || path.starts_with("/v1beta/")
     }

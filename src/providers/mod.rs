@@ -9,7 +9,14 @@
 //! a body made for it.
 //!
 //! The provider modules ([`anthropic`], [`gemini`]) are pure (no I/O). Adding a provider is a
-//! variant of [`ProviderKind`], its module, and one arm in each `match` below.
+//! variant of [`ProviderKind`], its module, and one arm in each `match` below (and a `type`
+//! in `config::file::ProviderSection`).
+//!
+//! Why an enum and not a trait object: the set of providers is closed (each is code in this
+//! crate, and config names it by `type`), so dispatch is a `match` the compiler checks for
+//! every provider, with no allocation or vtable on the request path; the open seams are the
+//! provider modules' three functions (`render`, `decoder`, `error_to_chat`), which have the
+//! same shape for every provider.
 
 pub mod anthropic;
 pub mod gemini;
@@ -23,9 +30,10 @@ use pingora::http::RequestHeader;
 use serde_json::Value;
 
 /// What a pool speaks: a closed set, chosen by `pools.<name>.provider.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ProviderKind {
     /// OpenAI chat and everything OpenAI-compatible: bodies pass through.
+    #[default]
     OpenAi,
     /// Hunyuan's OpenAI-compatible endpoint: chat bodies are fixed to its rules.
     Hunyuan,
@@ -49,6 +57,20 @@ impl ProviderKind {
     pub fn answers_chat(self) -> bool {
         matches!(self, ProviderKind::OpenAi | ProviderKind::Hunyuan)
     }
+}
+
+/// What a provider's API can take (see [`Provider::capabilities`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Image parts in user messages.
+    pub vision: bool,
+    /// Function tools and tool calls.
+    pub tools: bool,
+    /// Answers carry the model's reasoning.
+    pub reasoning: bool,
+    /// Prompt caching by explicit breakpoints (`cache_control`); providers without it cache
+    /// implicitly (OpenAI, Gemini's implicit cache) or not at all.
+    pub caching: bool,
 }
 
 /// The Anthropic API version sent when the client did not choose one.
@@ -115,13 +137,29 @@ impl Provider {
             (ProviderKind::OpenAi | ProviderKind::Hunyuan, Protocol::Chat)
                 | (ProviderKind::OpenAi, Protocol::Completions)
                 | (ProviderKind::Anthropic, Protocol::Messages)
+                | (ProviderKind::Gemini, Protocol::Gemini)
         )
+    }
+
+    /// What the provider's API can take. Per-model limits (a text-only model, a model
+    /// without tools) are the route's (`routes[].vision`, `routes[].tools`); these are the
+    /// API's own.
+    pub fn capabilities(&self) -> Capabilities {
+        let k = self.kind;
+        Capabilities {
+            vision: true,
+            tools: true,
+            // Reasoning comes back as `reasoning_content` (Hunyuan's t1, Anthropic's thinking,
+            // Gemini's thoughts); OpenAI's chat API does not return it.
+            reasoning: k != ProviderKind::OpenAi,
+            caching: k == ProviderKind::Anthropic,
+        }
     }
 
     /// Whether it caches prompts by the client's `cache_control` breakpoints (which are then
     /// kept on the way through chat).
     pub fn caches_by_hints(&self) -> bool {
-        self.kind == ProviderKind::Anthropic
+        self.capabilities().caching
     }
 
     /// Whether a chat body must be rewritten for this provider (a chat body that needs no

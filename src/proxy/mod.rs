@@ -541,7 +541,7 @@ impl Gateway {
         let client_len = body.len();
         let store = (&self.responses, key.as_deref().map(|k| k.id.as_str()));
         let url = (path.as_str(), query.as_deref());
-        let incoming = Box::pin(translate::incoming(&rt, store, (endpoint, url), body)).await?;
+        let mut incoming = Box::pin(translate::incoming(&rt, store, (endpoint, url), body)).await?;
         let mut headers = Vec::new();
         if !incoming.dropped_tools.is_empty() {
             headers.push((
@@ -550,13 +550,18 @@ impl Gateway {
             ));
             info.dropped_tools = incoming.dropped_tools.clone();
         }
-        let peek = prepare::peek(
-            incoming.endpoint,
-            content_type.as_deref(),
-            &incoming.body,
-            incoming.json.as_ref(),
-        );
-        let peeked = Box::pin(peek).await?;
+        let peeked = match incoming.peeked.take() {
+            Some(p) => p,
+            None => {
+                let peek = prepare::peek(
+                    incoming.endpoint,
+                    content_type.as_deref(),
+                    &incoming.body,
+                    incoming.json.as_ref(),
+                );
+                Box::pin(peek).await?
+            }
+        };
         info.requested_model = Some(peeked.model.clone());
         authorize(key.as_deref(), &peeked.model)?;
         let tokens = quota::reservation(
@@ -594,7 +599,10 @@ impl Gateway {
         let query = query.filter(|_| !translated);
         let path_and_query = match prepared.path.take() {
             Some(p) => upstream_path(&p, query.as_deref()),
-            None if prepared.native => upstream_path("/messages", query.as_deref()),
+            None if prepared.native => {
+                let native = native_path(endpoint, &prepared.target.model);
+                upstream_path(&native, query.as_deref())
+            }
             None => upstream_path(endpoint.upstream_suffix(), query.as_deref()),
         };
         if let Some(cache) = &self.response_cache {
@@ -930,6 +938,18 @@ const CREDENTIAL_PARAMS: [&str; 12] = [
     "secret",
     "client_secret",
 ];
+
+/// The provider's path for a request passed through in its own protocol: Messages, or the
+/// Gemini method on the routed model (an alias renames the model in the path).
+fn native_path(endpoint: Endpoint, model: &str) -> String {
+    match endpoint {
+        Endpoint::GeminiGenerate => crate::providers::gemini::method_path(model, "generateContent"),
+        Endpoint::GeminiStream => {
+            crate::providers::gemini::method_path(model, "streamGenerateContent")
+        }
+        _ => "/messages".to_string(),
+    }
+}
 
 /// The upstream path with the client's query, minus credential-like parameters.
 fn upstream_path(suffix: &str, query: Option<&str>) -> String {

@@ -202,7 +202,7 @@ fn handoff_for(
         member: OnceLock::new(),
         translator: Default::default(),
         expect: if p.native {
-            super::scan::Expect::native_messages(p.stream)
+            super::scan::Expect::native(pool.provider.kind, p.stream)
         } else {
             super::scan::Expect::for_request(p.kind, p.stream)
         },

@@ -11,6 +11,7 @@ use crate::core::kind::Kind;
 use crate::core::sse::event_end;
 pub use crate::core::usage::Usage;
 use crate::core::usage::UsageFields;
+use crate::providers::ProviderKind;
 use crate::proxy::handoff::{Handoff, Telemetry};
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
@@ -35,6 +36,9 @@ pub enum ResponseScan {
     Sse(SseEvents),
     /// A JSON answer with `usage` (chat, embeddings), kept up to a bound to read the tokens.
     Json(BytesMut),
+    /// A provider's own JSON answer passed through (Anthropic `usage`, Gemini
+    /// `usageMetadata`), kept up to the same bound.
+    Native(ProviderKind, BytesMut),
 }
 
 /// JSON answers longer than this are not scanned for usage.
@@ -43,9 +47,18 @@ const JSON_SCAN_CAP: usize = 2 << 20;
 impl ResponseScan {
     /// The scan for a response: SSE events, or a successful chat/embeddings JSON answer.
     pub fn for_response(h: &Handoff, resp: &ResponseHeader) -> ResponseScan {
+        let dialect = match h.target.pool.provider.kind {
+            k @ (ProviderKind::Anthropic | ProviderKind::Gemini) if h.native => k,
+            _ => ProviderKind::OpenAi,
+        };
         if is_sse(&resp.headers) {
-            ResponseScan::Sse(SseEvents::new(h.strip_usage))
+            let mut s = SseEvents::new(h.strip_usage);
+            s.dialect = dialect;
+            ResponseScan::Sse(s)
         } else if matches!(h.kind, Kind::Chat | Kind::Embeddings) && resp.status.is_success() {
+            if dialect != ProviderKind::OpenAi {
+                return ResponseScan::Native(dialect, BytesMut::new());
+            }
             ResponseScan::Json(BytesMut::new())
         } else {
             ResponseScan::Off
@@ -71,6 +84,21 @@ impl ResponseScan {
                 }
                 t.events.store(scanner.events, Ordering::Relaxed);
                 scanner.usage
+            }
+            ResponseScan::Native(dialect, buf) => {
+                if let Some(chunk) = body.as_ref() {
+                    if buf.len() + chunk.len() > JSON_SCAN_CAP {
+                        *self = ResponseScan::Off;
+                        return;
+                    }
+                    buf.extend_from_slice(chunk);
+                }
+                if !end {
+                    return;
+                }
+                serde_json::from_slice::<Value>(buf)
+                    .ok()
+                    .and_then(|v| native_usage(*dialect, &v, None))
             }
             ResponseScan::Json(buf) => {
                 if let Some(chunk) = body.as_ref() {
@@ -129,6 +157,9 @@ pub struct SseEvents {
     pub events: u64,
     pub usage: Option<Usage>,
     pub done: bool,
+    /// Whose events these are: chat (the gateway's hub), or a provider's own stream passed
+    /// through to a client of its protocol.
+    pub dialect: ProviderKind,
 }
 
 impl SseEvents {
@@ -200,6 +231,17 @@ impl SseEvents {
             return true; // comments, `event:` lines, keep-alives
         };
         self.events += 1;
+        if self.dialect != ProviderKind::OpenAi {
+            // A provider's own stream passed through: its usage, never stripped.
+            if memmem::find(data, b"sage").is_some() {
+                if let Ok(v) = serde_json::from_slice::<Value>(data) {
+                    if let Some(u) = native_usage(self.dialect, &v, self.usage) {
+                        self.usage = Some(u);
+                    }
+                }
+            }
+            return true;
+        }
         if data.trim_ascii() == b"[DONE]" {
             self.done = true;
             return true;
@@ -225,6 +267,30 @@ impl SseEvents {
             }
         }
         true
+    }
+}
+
+/// The usage in a provider's own answer or event, merged with what an earlier event said:
+/// Anthropic's `message_start` has the input counts and `message_delta` the output; a Gemini
+/// event's `usageMetadata` is the total so far.
+fn native_usage(dialect: ProviderKind, v: &Value, before: Option<Usage>) -> Option<Usage> {
+    match dialect {
+        ProviderKind::Anthropic => {
+            let u = v
+                .get("usage")
+                .or_else(|| v.get("message").and_then(|m| m.get("usage")))?;
+            let now = Usage::from_anthropic(u);
+            Some(match before {
+                // `message_delta` repeats no input counts (or only some): keep the start's.
+                Some(b) if u.get("input_tokens").is_none() => Usage {
+                    completion: now.completion,
+                    ..b
+                },
+                _ => now,
+            })
+        }
+        ProviderKind::Gemini => v.get("usageMetadata").map(Usage::from_gemini),
+        _ => None,
     }
 }
 
@@ -257,12 +323,15 @@ pub struct Expect {
 }
 
 impl Expect {
-    /// An Anthropic `message` passed through (`/v1/messages` to an `anthropic` pool).
-    pub fn native_messages(stream: bool) -> Option<Expect> {
-        (!stream).then_some(Expect {
-            key: "content",
-            cap: 8 << 20,
-        })
+    /// A provider's own answer passed through to a client of its protocol: an Anthropic
+    /// `message` has `content`, a Gemini answer `candidates`.
+    pub fn native(provider: ProviderKind, stream: bool) -> Option<Expect> {
+        let key = match provider {
+            ProviderKind::Anthropic => "content",
+            ProviderKind::Gemini => "candidates",
+            _ => "choices",
+        };
+        (!stream).then_some(Expect { key, cap: 8 << 20 })
     }
 
     pub fn for_request(kind: Kind, stream: bool) -> Option<Expect> {

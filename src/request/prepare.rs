@@ -202,6 +202,19 @@ pub async fn prepare(
         started,
     } = input;
     let target = route(rt, kind, &peeked.model)?;
+    if kind != Kind::Chat && !target.pool.provider.kind.answers_chat() {
+        // Anthropic's and Gemini's native APIs serve chat only (embeddings, images and audio
+        // have other APIs there): say so instead of forwarding to a path they do not have.
+        return Err(GatewayError::bad_param(
+            format!(
+                "The model `{}` is served by a {} pool, which serves chat only, not {}.",
+                peeked.model,
+                target.pool.provider.kind.label(),
+                kind.name()
+            ),
+            "model",
+        ));
+    }
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;
     let mut p = Prepared {
         kind,
@@ -216,7 +229,10 @@ pub async fn prepare(
         strip_usage: false,
         path: None,
         rerender: None,
-        native: endpoint == Endpoint::Messages,
+        native: matches!(
+            endpoint,
+            Endpoint::Messages | Endpoint::GeminiGenerate | Endpoint::GeminiStream
+        ),
     };
     if kind == Kind::Chat && !p.native {
         let flags = ChatFlags {
@@ -229,7 +245,10 @@ pub async fn prepare(
             started,
         };
         prepare_chat(rt, cascade, &mut p, (json, elided), flags).await?;
-    } else if p.target.model != p.requested_model && endpoint.body_format() == BodyFormat::Json {
+    } else if p.target.model != p.requested_model
+        && endpoint.body_format() == BodyFormat::Json
+        && !endpoint.is_gemini()
+    {
         let mut v = parse_object(&p.body)?;
         v["model"] = Value::String(p.target.model.clone());
         p.body = serialise(&v, p.body.len())?;

@@ -4,6 +4,7 @@
 
 use super::prepare::parse_object;
 use crate::body::caps::ItemCaps;
+use crate::body::validate::Peeked;
 use crate::chat::elide::Elided;
 use crate::core::error::GatewayError;
 use crate::core::kind::{Endpoint, Kind};
@@ -37,6 +38,9 @@ pub struct Incoming {
     /// The conversation the request names (`prompt_cache_key`, `user`, `metadata.user_id`),
     /// hashed: pools with `affinity` send it to the same member.
     pub affinity: Option<u64>,
+    /// What routing needs, when the body does not say it (a Gemini request passed through:
+    /// its model is in the path).
+    pub peeked: Option<Peeked>,
 }
 
 /// The conversation a request names, for member affinity: the first of `prompt_cache_key`
@@ -65,6 +69,7 @@ impl Incoming {
             translation: None,
             dropped_tools: Vec::new(),
             affinity: None,
+            peeked: None,
         }
     }
 
@@ -77,6 +82,7 @@ impl Incoming {
             translation: Some(translation),
             dropped_tools: bounded_dropped(dropped_tools),
             affinity: None,
+            peeked: None,
         }
     }
 }
@@ -160,6 +166,14 @@ pub async fn incoming(
         Endpoint::GeminiGenerate | Endpoint::GeminiStream => {
             let req = parse_object(&body)?;
             caps.check(endpoint, &req, None)?;
+            let model = gemini_model(url.0)?;
+            if routes_speak(rt, &model, Protocol::Gemini) {
+                // Forwarded as it came, to the path of the routed model (see `native_path`).
+                let peeked = gemini_peek(endpoint, model, &req);
+                let mut i = Incoming::unchanged(endpoint, body, None);
+                i.peeked = Some(peeked);
+                return Ok(i);
+            }
             from_gemini(endpoint, url, &req)
         }
         Endpoint::Chat => {
@@ -247,6 +261,21 @@ fn from_gemini(
     ))
 }
 
+/// What routing needs from a Gemini request passed through: the model is the path's, the
+/// stream the method's, the output cap `generationConfig.maxOutputTokens`; its usage comes
+/// with every stream (nothing to ask for or strip).
+fn gemini_peek(endpoint: Endpoint, model: String, req: &Value) -> Peeked {
+    Peeked {
+        model,
+        stream: endpoint == Endpoint::GeminiStream,
+        max_tokens: req
+            .pointer("/generationConfig/maxOutputTokens")
+            .and_then(Value::as_u64),
+        stream_options: false,
+        include_usage: true,
+    }
+}
+
 /// The model a Gemini path names (`/v1beta/models/{model}:…` or `/v1beta/models/{model}`).
 pub fn gemini_model(path: &str) -> Result<String, GatewayError> {
     let raw = Endpoint::gemini_call(path)
@@ -286,6 +315,11 @@ fn from_completions(rt: &Runtime, body: Bytes) -> Result<Incoming, GatewayError>
 /// translated (and then refused by routing, in the client's protocol).
 fn passes_through(rt: &Runtime, req: &Value, protocol: Protocol) -> bool {
     let model = req.get("model").and_then(Value::as_str).unwrap_or_default();
+    routes_speak(rt, model, protocol)
+}
+
+/// Whether every pool a request for `model` may be tried on speaks `protocol`.
+fn routes_speak(rt: &Runtime, model: &str, protocol: Protocol) -> bool {
     rt.route(Kind::Chat, model).is_some_and(|t| {
         t.pool.provider.speaks(protocol)
             && t.fallback

@@ -92,6 +92,16 @@ async fn messages_pass_through_natively() {
     assert!(last["headers"].get("authorization").is_none(), "{last}");
     let text = last.to_string();
     assert!(!text.contains("client-key-never-upstream"), "{text}");
+    // The usage of a passed-through answer is counted (Anthropic's own `usage`).
+    let metrics = crate::common::instances::metrics(&gw).await;
+    let counted = |dir: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("llm_relay_tokens_total")
+                && l.contains(&format!("direction=\"{dir}\""))
+                && !l.ends_with(" 0")
+        })
+    };
+    assert!(counted("in") && counted("out"), "{metrics}");
 }
 
 #[tokio::test]
@@ -257,4 +267,40 @@ async fn an_odd_chat_history_is_rendered_to_anthropics_rules() {
         0,
         "{stats}"
     );
+}
+
+/// The cascade's vision model may be served by an `anthropic` pool: the vision call is rendered
+/// as Messages (the image as a base64 source block), its answer decoded, and the description
+/// reaches the (strict Hunyuan) text model.
+#[tokio::test]
+async fn the_cascade_can_describe_with_an_anthropic_vision_model() {
+    const PNG: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let mock = Mock::start(true);
+    let gw = Gateway::start(&format!(
+        "cascade:\n  vision_model: claude-vision\n  timeout_ms: 5000\n\
+         pools:\n  claude:\n    urls: [\"{up}/v1\"]\n    provider: {{type: anthropic, api_key_env: TEST_PROVIDER_KEY}}\n  \
+         hy:\n    urls: [\"{up}/v1\"]\n    provider: {{type: hunyuan}}\n\
+         routes:\n  - {{model: claude-vision, pool: claude, vision: true, upstream_model: claude-sonnet-4-5}}\n  \
+         - {{model: hunyuan-turbos-latest, pool: hy}}\n",
+        up = mock.url("")
+    ));
+    let body = json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": PNG}}
+    ]}]});
+    let (status, text) = post(&gw, "/v1/chat/completions", &[], &body).await;
+    assert_eq!(status, 200, "{text}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["requests"]["messages"], 1, "one vision call: {stats}");
+    let vision = &stats["last"]["messages"]["body"];
+    assert_eq!(vision["model"], "claude-sonnet-4-5");
+    let blocks = vision["messages"][0]["content"].to_string();
+    assert!(
+        blocks.contains("\"base64\"") && blocks.contains("image/png"),
+        "{blocks}"
+    );
+    let sent = stats["last"]["chat"]["body"]["messages"].to_string();
+    assert!(!sent.contains("image_url"), "{sent}");
+    assert!(sent.contains("[Image description]"), "{sent}");
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
 }

@@ -189,3 +189,79 @@ async fn gemini_errors_come_back_in_the_clients_shape() {
     let v: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(v["type"], "error", "Anthropic's shape: {v}");
 }
+
+/// A Gemini client to a `gemini` pool: the body passes through untranslated, to the path of
+/// the routed model (an alias renames it there), with `alt=sse` kept, the client's key
+/// dropped (header and `?key=`) and the pool's key set; the usage is still counted.
+#[tokio::test]
+async fn gemini_clients_pass_through_to_a_gemini_pool() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&config(&mock));
+    let body = json!({
+        "contents": [{"role": "user", "parts": [{"text": "Hello"}]}],
+        "generationConfig": {"maxOutputTokens": 64, "topK": 3},
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]
+    });
+    let (status, text) = post(
+        &gw,
+        "/v1beta/models/flash:generateContent?key=client-secret",
+        &[],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert!(
+        v["candidates"][0]["content"]["parts"][0]["text"].is_string(),
+        "{v}"
+    );
+    let last = last_gemini(&mock).await;
+    assert_eq!(
+        last["uri"], "/v1beta/models/gemini-2.5-flash:generateContent",
+        "{last}"
+    );
+    assert_eq!(last["body"], body, "the body was changed on the way");
+    assert_eq!(last["headers"]["x-goog-api-key"], PROVIDER_KEY);
+    assert!(!last.to_string().contains("client-secret"), "{last}");
+    let (status, text) = post(
+        &gw,
+        "/v1beta/models/flash:streamGenerateContent?alt=sse",
+        &[("x-goog-api-key", "client-secret")],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"candidates\""), "{text}");
+    let last = last_gemini(&mock).await;
+    assert_eq!(
+        last["uri"],
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
+    assert!(!last.to_string().contains("client-secret"), "{last}");
+    let metrics = crate::common::instances::metrics(&gw).await;
+    let tokens_in = metrics
+        .lines()
+        .find(|l| l.starts_with("llm_relay_tokens_total") && l.contains("direction=\"in\""));
+    assert!(
+        tokens_in.is_some_and(|l| !l.ends_with(" 0")),
+        "usage of passed-through answers counted: {metrics}"
+    );
+}
+
+/// Anthropic's and Gemini's native APIs serve chat only: another kind on their model is a
+/// clear 400, not a request to a path the provider does not have.
+#[tokio::test]
+async fn other_kinds_on_a_chat_only_provider_are_refused_clearly() {
+    let mock = Mock::start(false);
+    let gw = Gateway::start(&config(&mock));
+    let (status, text) = post(
+        &gw,
+        "/v1/embeddings",
+        &[],
+        &json!({"model": "flash", "input": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("chat only"), "{text}");
+    assert_eq!(mock.stats().await["requests"]["gemini"], 0);
+}

@@ -53,3 +53,9 @@ pub fn decoder(stream: bool, model: &str) -> Box<dyn ResponseTranslator> {
         Box::new(decode::BodyDecoder::new(model))
     }
 }
+
+/// The path of a Gemini `method` on `model` below the pool's base URL (a request passed
+/// through from a Gemini client): the model as one percent-encoded path segment.
+pub fn method_path(model: &str, method: &str) -> String {
+    format!("/models/{}:{method}", render::encode_segment(model))
+}

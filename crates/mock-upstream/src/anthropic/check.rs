@@ -172,9 +172,17 @@ fn messages(m: Option<&Value>, thinking: bool) -> Result<(), String> {
     };
     let mut calls: HashSet<String> = HashSet::new();
     let mut last_assistant = None;
+    // Mid-conversation `system` messages (the `mid-conversation-system` beta Claude Code
+    // uses) stand between turns: they take no part in the alternation.
+    let mut turn = 0;
     for (i, msg) in list.iter().enumerate() {
         let role = msg.get("role").and_then(Value::as_str).unwrap_or("");
-        let want = if i % 2 == 0 { "user" } else { "assistant" };
+        if role == "system" && turn > 0 {
+            content(msg, i, false)?;
+            continue;
+        }
+        let want = if turn % 2 == 0 { "user" } else { "assistant" };
+        turn += 1;
         if role != want {
             return Err(if i == 0 {
                 "messages: first message must use the \"user\" role".into()

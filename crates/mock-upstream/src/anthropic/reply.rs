@@ -246,7 +246,13 @@ fn as_chat(req: &Value) -> Value {
             Some(json!({"type": "function", "function": {"name": name, "parameters": params}}))
         })
         .collect();
-    let Some(last) = list(req, "messages").last() else {
+    // Mid-conversation `system` messages are context, not a turn to answer.
+    let turns = list(req, "messages");
+    let Some(last) = turns
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) != Some("system"))
+    else {
         return json!({"tools": tools, "messages": []});
     };
     let result = content(last)
@@ -255,7 +261,11 @@ fn as_chat(req: &Value) -> Value {
         .map(|b| block_text(b.get("content")));
     let msg = match (last.get("role").and_then(Value::as_str), result) {
         (Some("user"), Some(r)) => json!({"role": "tool", "content": r}),
-        (Some("user"), None) => json!({"role": "user", "content": block_text(last.get("content"))}),
+        // The user's own words are the turn's last text block (Claude Code puts its
+        // `<system-reminder>` context blocks, which may quote commands, before them).
+        (Some("user"), None) => {
+            json!({"role": "user", "content": last_text_block(last.get("content"))})
+        }
         _ => json!({"role": "assistant", "content": ""}),
     };
     json!({"tools": tools, "messages": [msg]})
@@ -282,6 +292,19 @@ fn block_text(c: Option<&Value>) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         _ => String::new(),
+    }
+}
+
+fn last_text_block(c: Option<&Value>) -> String {
+    match c {
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .rev()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .find_map(|b| b.get("text").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string(),
+        other => block_text(other),
     }
 }
 
