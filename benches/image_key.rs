@@ -3,8 +3,8 @@
 //! cache hit pays since the alias map; `alias_hit`: fast key + alias lookup.
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use llm_relay::chat::image_cache::DescriptionCache;
 use llm_relay::chat::image_key::{fast_key, image_key};
+use llm_relay::state::image_cache::DescriptionCache;
 use std::time::Duration;
 
 fn bench(c: &mut Criterion) {

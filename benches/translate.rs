@@ -207,7 +207,7 @@ fn chat_stream() -> (Vec<u8>, usize) {
 }
 
 /// Feeds the stream in network-sized pieces, as the proxy's body filter does.
-fn run(mut t: Box<dyn llm_relay::protocol::ResponseTranslator>, body: &[u8]) -> usize {
+fn run(mut t: Box<dyn llm_relay::core::translate::ResponseTranslator>, body: &[u8]) -> usize {
     let mut n = 0;
     for piece in body.chunks(1400) {
         n += t.feed(piece).len();

@@ -1,8 +1,8 @@
 //! Request validation per kind (one borrowed parse that also yields model and stream).
 //! Goal: well under a millisecond for realistic bodies.
 use criterion::{criterion_group, criterion_main, Criterion};
-use llm_relay::request::kind::Endpoint;
-use llm_relay::request::validate;
+use llm_relay::body::validate;
+use llm_relay::core::kind::Endpoint;
 use serde_json::json;
 
 fn agent_body(messages: usize) -> Vec<u8> {

@@ -6,10 +6,8 @@ use serde_json::{json, Value};
 
 fn tr(
     req: Value,
-) -> Result<
-    llm_relay::protocol::completions::Translated,
-    llm_relay::protocol::translate::TranslateError,
-> {
+) -> Result<llm_relay::protocol::completions::Translated, llm_relay::core::translate::TranslateError>
+{
     to_chat(&req, "cmpl-1".into(), 42)
 }
 
@@ -151,10 +149,7 @@ fn rejects_bad_model_and_prompts() {
 
 // ---------------------------------------------------------------- non-stream responses
 
-fn body(
-    t: &mut dyn llm_relay::protocol::translate::ResponseTranslator,
-    pieces: &[&[u8]],
-) -> Vec<u8> {
+fn body(t: &mut dyn llm_relay::core::translate::ResponseTranslator, pieces: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for p in pieces {
         out.extend(t.feed(p));

@@ -12,7 +12,8 @@
 //!   is what that client receives.
 
 use llm_relay::chat::fix::{FixPolicy, ModelCaps};
-use llm_relay::protocol::{anthropic, completions, gemini, responses, Protocol, Translation};
+use llm_relay::core::protocol::Protocol;
+use llm_relay::protocol::{anthropic, completions, gemini, responses, Translation};
 use llm_relay::providers::{Provider, ProviderKind};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ fn requests_rendered_for_every_provider() {
 
 /// Feeds `bytes` in pieces of `step` (a split may fall anywhere: mid-event, mid-character).
 fn feed_all(
-    t: &mut dyn llm_relay::protocol::ResponseTranslator,
+    t: &mut dyn llm_relay::core::translate::ResponseTranslator,
     bytes: &[u8],
     step: usize,
 ) -> Vec<u8> {

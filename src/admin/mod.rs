@@ -14,9 +14,9 @@
 //! - `GET /`: the status page (static HTML; it asks for the admin key and sends it on its
 //!   polls of `/admin/overview`).
 
-use crate::chat::cascade::CascadeState;
-use crate::config::ConfigHandle;
-use crate::error::GatewayError;
+use crate::cascade::CascadeState;
+use crate::core::error::GatewayError;
+use crate::runtime::ConfigHandle;
 use async_trait::async_trait;
 
 pub mod overview;
@@ -34,9 +34,9 @@ pub struct Admin {
     pub config_path: Option<String>,
     pub cascade: Arc<CascadeState>,
     /// The size the cascade cache was built with (reloads do not resize it).
-    pub cache_capacity: crate::observe::health::CacheCapacity,
+    pub cache_capacity: crate::runtime::health::CacheCapacity,
     /// The shared Redis, when configured: a `/health` component of its own.
-    pub shared: Option<Arc<crate::policy::shared::SharedState>>,
+    pub shared: Option<Arc<crate::state::redis::SharedState>>,
     /// The limiter: each key's usage against its limits in `/admin/stats`.
     pub limiter: Arc<crate::policy::limit::Limiter>,
 }
@@ -122,12 +122,12 @@ impl ServeHttp for Admin {
             "/" | "/index.html" if method == "GET" => return page(),
             "/health/live" => return json(200, crate::proxy::local::LIVE.to_vec()),
             "/health/ready" => {
-                let (status, body) = crate::observe::health::readiness(&rt);
+                let (status, body) = crate::runtime::health::readiness(&rt);
                 return json(status, body.to_string().into_bytes());
             }
             "/health" => {
                 let mut report =
-                    crate::observe::health::report(&rt, &self.cascade, self.cache_capacity);
+                    crate::runtime::health::report(&rt, &self.cascade, self.cache_capacity);
                 if let Some(shared) = &self.shared {
                     let redis = shared.health();
                     if !shared.is_up() && report["status"] == "healthy" {
@@ -184,7 +184,7 @@ impl ServeHttp for Admin {
             }
             ("GET", "/admin/alerts") => json(
                 200,
-                crate::observe::alerts::snapshot().to_string().into_bytes(),
+                crate::runtime::alerts::snapshot().to_string().into_bytes(),
             ),
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())

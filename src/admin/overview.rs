@@ -3,11 +3,11 @@
 //! statistics); the page turns them into rates and windowed percentiles from the difference of
 //! two polls, the CLI shows them as they are.
 
-use crate::chat::cascade::CascadeState;
-use crate::config::Runtime;
-use crate::observe::health::CacheCapacity;
+use crate::cascade::CascadeState;
 use crate::observe::metrics::metrics;
 use crate::policy::quota::{Quota, Window};
+use crate::runtime::health::CacheCapacity;
+use crate::runtime::Runtime;
 use prometheus::core::Collector;
 use prometheus::proto::Metric;
 use serde_json::{json, Map, Value};
@@ -122,7 +122,7 @@ fn histogram_json(h: &prometheus::HistogramVec) -> Value {
 /// The overview document.
 pub fn overview(rt: &Runtime, cascade: &CascadeState, capacity: CacheCapacity) -> Value {
     let m = metrics();
-    let health = crate::observe::health::report(rt, cascade, capacity);
+    let health = crate::runtime::health::report(rt, cascade, capacity);
     let pools: Vec<Value> = health["components"]["pools"]
         .as_object()
         .map(|p| {
@@ -196,7 +196,7 @@ pub fn overview(rt: &Runtime, cascade: &CascadeState, capacity: CacheCapacity) -
         }
     }
     let cache = cascade.cache.snapshot();
-    let alerts = crate::observe::alerts::snapshot();
+    let alerts = crate::runtime::alerts::snapshot();
     let firing: Vec<Value> = alerts["alerts"]
         .as_array()
         .map(|a| a.iter().filter(|s| s["firing"] == true).cloned().collect())

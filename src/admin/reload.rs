@@ -4,7 +4,8 @@
 //! statistics live outside the runtime config and survive. An invalid file is refused with a
 //! logged error naming the key path, and the old config stays.
 
-use crate::config::{ConfigError, ConfigHandle, Runtime};
+use crate::config::ConfigError;
+use crate::runtime::{ConfigHandle, Runtime};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;

@@ -14,7 +14,7 @@
 //! content differs. A token carries a per-process nonce and names a span of the same request
 //! only: a client that wrote one could at most point at its own bytes.
 
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use bytes::Bytes;
 use memchr::memmem;
 use serde_json::Value;

@@ -1,8 +1,4 @@
 //! The chat pipeline: message fixing for picky providers and the image→text cascade.
-pub mod cascade;
 pub mod elide;
 pub mod fix;
-pub mod image_cache;
 pub mod image_key;
-pub mod shared_cache;
-pub mod vision;

@@ -24,7 +24,7 @@ pub struct FileConfig {
     pub routes: Vec<RouteSection>,
     /// Default pool per request kind, used when no route matches the model.
     #[serde(default)]
-    pub defaults: BTreeMap<crate::request::kind::Kind, String>,
+    pub defaults: BTreeMap<crate::core::kind::Kind, String>,
     /// The image→text cascade for text-only models.
     #[serde(default)]
     pub cascade: Option<CascadeSection>,
@@ -139,7 +139,7 @@ pub struct RedisSection {
     pub timeout_ms: u64,
     /// `local` (per-instance counters and caches while Redis is away) or `refuse` (503).
     #[serde(default)]
-    pub on_failure: crate::policy::shared::OnFailure,
+    pub on_failure: crate::config::choices::RedisOnFailure,
     /// How many instances share the limits: the local fallback enforces limit / instances.
     #[serde(default = "default_instances")]
     pub instances: u32,
@@ -363,7 +363,7 @@ pub struct CascadeSection {
     pub timeout_ms: u64,
     /// `fail` (502 naming the vision failure) or `placeholder` (go on with a marked text).
     #[serde(default)]
-    pub on_failure: crate::chat::cascade::OnFailure,
+    pub on_failure: crate::config::choices::CascadeOnFailure,
     /// Vision calls of one request running at once.
     #[serde(default = "default_parallel")]
     pub max_parallel: usize,
@@ -701,7 +701,7 @@ pub struct RouteSection {
     pub upstream_model: Option<String>,
     /// Kinds this route serves; empty means all.
     #[serde(default)]
-    pub kinds: Vec<crate::request::kind::Kind>,
+    pub kinds: Vec<crate::core::kind::Kind>,
     /// Whether the model accepts image parts.
     #[serde(default)]
     pub vision: bool,
@@ -715,7 +715,7 @@ pub struct RouteSection {
     /// (embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`), `always`
     /// (every chat too), `never`.
     #[serde(default)]
-    pub cache: crate::upstream::route::CacheMode,
+    pub cache: crate::config::choices::CacheMode,
     /// Share cached answers between keys (by default each key has its own).
     #[serde(default)]
     pub cache_shared: bool,

@@ -3,8 +3,8 @@
 //! path. Per-key counters live in a registry keyed by id so they survive config reloads.
 
 use crate::chat::fix::{FixReport, RULES};
-use crate::protocol::usage::Usage;
-use crate::request::kind::Kind;
+use crate::core::kind::Kind;
+use crate::core::usage::Usage;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@
 
 use crate::config::error::ConfigError;
 use crate::config::file::AuthSection;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use crate::observe::stats::{Counters, StatsRegistry};
 use crate::policy::quota::Quota;
 use crate::upstream::route::Pattern;

@@ -17,11 +17,11 @@
 
 use super::local::{now_ms, LocalCounters, Reading};
 use super::quota::{self, Counter, Quota, Unit, Window};
-use super::shared::OnFailure;
 use super::shared_limits::{Lease, SharedLimits, Verdict};
+use crate::config::choices::RedisOnFailure as OnFailure;
 use crate::config::error::ConfigError;
 use crate::config::file::LimitsSection;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use crate::policy::auth::ApiKey;
 use pingora_limits::inflight::{Guard, Inflight};
 use std::sync::Arc;

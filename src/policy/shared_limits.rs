@@ -11,7 +11,7 @@
 
 use super::local::Reading;
 use super::quota::{Counter, Window};
-use super::shared::{SharedError, SharedState};
+use crate::state::redis::{SharedError, SharedState};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -8,7 +8,8 @@
 
 use serde_json::Value;
 
-pub use super::usage::Usage;
+use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::usage::Usage;
 
 /// One meaningful thing the upstream said.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,51 +205,6 @@ fn str_of(v: &Value, key: &str) -> String {
         .to_string()
 }
 
-/// Where to resume the search for an event's end in a buffer of `len` bytes whose first
-/// `scanned` bytes held none: 3 bytes back, as a separator (up to 4 bytes) may straddle two
-/// pieces. Searching the whole incomplete event again on every piece made a long event that
-/// arrives in small pieces quadratic (a 1 MB event in 16-byte pieces: minutes of CPU).
-pub(crate) fn resume_at(scanned: usize, len: usize) -> usize {
-    scanned.min(len).saturating_sub(3)
-}
-
-/// The end of the first complete event in `buf` and the length of its separator (`\n\n` or
-/// `\r\n\r\n`, whichever comes first). One pass over the line feeds: searching for each
-/// separator in turn scanned to the end of the buffer for the one that was absent, on every
-/// event, so a body of many events read at once (a non-streamed answer folded from SSE, one
-/// large read) was quadratic (4,000 events in 700 KB: 0.4 s; 16,000: 7 s).
-pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    memchr::memchr_iter(b'\n', buf).find_map(|i| {
-        if i > 0 && buf[i - 1] == b'\r' && buf.get(i + 1..i + 3) == Some(b"\r\n") {
-            Some((i - 1, 4))
-        } else if buf.get(i + 1) == Some(&b'\n') {
-            Some((i, 2))
-        } else {
-            None
-        }
-    })
-}
-
-/// The `data:` payload of an event; several `data:` lines are joined with `\n` (SSE rules).
-pub(crate) fn data_of(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-    let mut lines = event
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter_map(|l| l.strip_prefix(b"data:"))
-        .map(|d| d.strip_prefix(b" ").unwrap_or(d));
-    let first = lines.next()?;
-    let rest: Vec<&[u8]> = lines.collect();
-    if rest.is_empty() {
-        return Some(std::borrow::Cow::Borrowed(first));
-    }
-    let mut joined = first.to_vec();
-    for l in rest {
-        joined.push(b'\n');
-        joined.extend_from_slice(l);
-    }
-    Some(std::borrow::Cow::Owned(joined))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,31 +303,6 @@ mod tests {
         assert!(sent.len() > text.len() && sent.ends_with(b"data: [DONE]\n\n"));
         let took = start.elapsed();
         assert!(took.as_secs() < 20, "{took:?}");
-    }
-
-    /// The one-pass search finds what searching for each separator in turn found, on every
-    /// string of `\r`, `\n` and `x` up to 8 bytes.
-    #[test]
-    fn event_end_finds_the_first_separator() {
-        fn naive(buf: &[u8]) -> Option<(usize, usize)> {
-            let find = |n: &[u8]| buf.windows(n.len()).position(|w| w == n);
-            match (find(b"\n\n"), find(b"\r\n\r\n")) {
-                (Some(a), Some(b)) => Some(if a <= b { (a, 2) } else { (b, 4) }),
-                (a, b) => a.map(|a| (a, 2)).or(b.map(|b| (b, 4))),
-            }
-        }
-        for len in 0..=8u32 {
-            for mut code in 0..3usize.pow(len) {
-                let buf: Vec<u8> = (0..len)
-                    .map(|_| {
-                        let b = [b'\r', b'\n', b'x'][code % 3];
-                        code /= 3;
-                        b
-                    })
-                    .collect();
-                assert_eq!(event_end(&buf), naive(&buf), "{buf:?}");
-            }
-        }
     }
 
     /// 40,000 events in one read (a non-streamed answer folded from SSE reads the body at

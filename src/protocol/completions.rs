@@ -31,9 +31,10 @@
 use rustc_hash::FxHashSet;
 use serde_json::{json, Map, Value};
 
-use crate::protocol::chat_stream::{data_of, event_end, resume_at, Usage};
-use crate::protocol::sse;
-use crate::protocol::translate::{ResponseTranslator, TranslateError};
+use crate::core::sse;
+use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::translate::{ResponseTranslator, TranslateError};
+use crate::core::usage::Usage;
 
 /// A legacy completions request expressed as a chat request.
 #[derive(Clone, Debug)]

@@ -13,45 +13,12 @@ pub mod chat_stream;
 pub mod completions;
 pub mod gemini;
 pub mod responses;
-pub mod sse;
-pub mod store;
-pub mod translate;
-pub mod usage;
 
+use crate::core::protocol::Protocol;
+use crate::core::translate::ResponseTranslator;
+use crate::state::store;
 use serde_json::Value;
 use std::sync::Arc;
-pub use translate::{ResponseTranslator, TranslateError};
-
-/// The protocol the client spoke: a bounded label for metrics, stats and the access log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Protocol {
-    #[default]
-    Chat,
-    Responses,
-    Messages,
-    Completions,
-    Gemini,
-}
-
-impl Protocol {
-    pub const ALL: [Protocol; 5] = [
-        Protocol::Chat,
-        Protocol::Responses,
-        Protocol::Messages,
-        Protocol::Completions,
-        Protocol::Gemini,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Protocol::Chat => "chat",
-            Protocol::Responses => "responses",
-            Protocol::Messages => "messages",
-            Protocol::Completions => "completions",
-            Protocol::Gemini => "gemini",
-        }
-    }
-}
 
 /// Where a finished Responses answer is kept, with the conversation it answered and the key
 /// it belongs to.
@@ -59,7 +26,7 @@ impl Protocol {
 pub struct Keep {
     pub store: Arc<dyn store::ResponseStore>,
     /// The stored history (if any), then this request's input.
-    pub conversation: Arc<responses::History>,
+    pub conversation: Arc<crate::state::store::history::History>,
     /// The id of the key that asked (`None` without keys).
     pub owner: Option<String>,
 }

@@ -23,7 +23,8 @@ pub mod gemini;
 
 use crate::chat::fix::ModelCaps;
 use crate::chat::fix::{fix_hunyuan_report, FixPolicy};
-use crate::protocol::{Protocol, ResponseTranslator, TranslateError};
+use crate::core::protocol::Protocol;
+use crate::core::translate::{ResponseTranslator, TranslateError};
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 use serde_json::Value;

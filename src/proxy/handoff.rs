@@ -13,10 +13,11 @@
 use super::client_watch::ClientWatch;
 use super::early_answer;
 use super::scan::Expect;
-use crate::error::GatewayError;
-use crate::protocol::usage::Usage;
-use crate::protocol::{ResponseTranslator, Translation};
-use crate::request::kind::Kind;
+use crate::core::error::GatewayError;
+use crate::core::kind::Kind;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
+use crate::protocol::Translation;
 use crate::upstream::route::Target;
 use crate::upstream::Member;
 use bytes::{Bytes, BytesMut};
@@ -106,8 +107,8 @@ pub struct Handoff {
     pub member: OnceLock<String>,
     /// Where to keep a complete answer (the exact response cache).
     pub cache: Option<(
-        Arc<super::response_cache::ResponseCache>,
-        super::response_cache::CacheKey,
+        Arc<crate::state::response_cache::ResponseCache>,
+        crate::state::response_cache::CacheKey,
     )>,
     /// The translator of the response under way: the try feeds it; the retry loop ends it
     /// with the protocol's error event when the upstream breaks mid-response.

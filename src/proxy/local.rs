@@ -3,14 +3,14 @@
 //! Gemini model list, stored responses, Anthropic's `count_tokens` and Gemini's `countTokens`.
 
 use super::respond;
-use crate::config::Runtime;
-use crate::error::GatewayError;
+use crate::body::caps::ItemCaps;
+use crate::core::error::GatewayError;
+use crate::core::kind::{Endpoint, Kind};
+use crate::core::protocol::Protocol;
 use crate::policy::auth::ApiKey;
-use crate::protocol::store::{Owner, ResponseStore};
-use crate::protocol::Protocol;
 use crate::protocol::{anthropic, gemini, responses};
-use crate::request::caps::ItemCaps;
-use crate::request::kind::{Endpoint, Kind};
+use crate::runtime::Runtime;
+use crate::state::store::{Owner, ResponseStore};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use serde_json::{json, Value};
@@ -28,7 +28,7 @@ pub fn health(rt: &Runtime, path: &str) -> Option<(u16, Bytes)> {
     match path {
         "/health/live" => Some((200, Bytes::from_static(LIVE))),
         "/health/ready" => {
-            let (s, v) = crate::observe::health::readiness(rt);
+            let (s, v) = crate::runtime::health::readiness(rt);
             Some((s, Bytes::from(v.to_string())))
         }
         _ => None,
@@ -121,7 +121,7 @@ pub async fn input_tokens(
     body: &[u8],
 ) -> Result<(), GatewayError> {
     let req: Value =
-        serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+        serde_json::from_slice(body).map_err(|e| crate::body::validate::parse_error(&e))?;
     let history = match req.get("previous_response_id").and_then(Value::as_str) {
         Some(id) => Some(
             store
@@ -146,7 +146,7 @@ pub async fn count_tokens(
     body: &[u8],
 ) -> Result<(), GatewayError> {
     let req: Value =
-        serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+        serde_json::from_slice(body).map_err(|e| crate::body::validate::parse_error(&e))?;
     caps.check(Endpoint::Messages, &req, None)?;
     let n = anthropic::count_tokens(&req)?;
     let answer = json!({"input_tokens": n});
@@ -164,7 +164,7 @@ pub async fn gemini_count_tokens(
 ) -> Result<(), GatewayError> {
     crate::request::translate::gemini_model(path)?;
     let req: Value =
-        serde_json::from_slice(body).map_err(|e| crate::request::validate::parse_error(&e))?;
+        serde_json::from_slice(body).map_err(|e| crate::body::validate::parse_error(&e))?;
     caps.check(Endpoint::GeminiCountTokens, &req, None)?;
     let n = gemini::count_tokens(&req)?;
     let answer = json!({"totalTokens": n});
@@ -174,7 +174,7 @@ pub async fn gemini_count_tokens(
 /// Answers from the response cache: a stream is sent again event by event.
 pub async fn replay(
     session: &mut Session,
-    c: &crate::proxy::response_cache::Cached,
+    c: &crate::state::response_cache::Cached,
     headers: &[(&'static str, String)],
 ) -> Result<(), GatewayError> {
     let failed = |e: pingora::BError| GatewayError::Internal {

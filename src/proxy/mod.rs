@@ -7,40 +7,39 @@
 //! translate the response) are run by the hand-off (`handoff::pipe`) for each try, on the
 //! client's task and session, with a per-try context: `ctx.handoff` is `Some` exactly there.
 
-pub mod body;
 pub mod client_watch;
-pub mod cors;
 pub mod early_answer;
 pub mod handoff;
 pub mod local;
+pub mod record;
 pub mod respond;
-pub mod response_cache;
 pub mod retry;
 pub mod scan;
 
-use crate::chat::cascade::CascadeState;
-use crate::config::{ConfigHandle, Runtime};
-use crate::error::GatewayError;
+use crate::body::read::{self as body, ReadError};
+use crate::cascade::CascadeState;
+use crate::core::error::GatewayError;
+use crate::core::kind::{Endpoint, Kind};
+use crate::core::protocol::Protocol;
 use crate::observe::metrics::metrics;
-use crate::observe::record::{self, RequestInfo};
 use crate::policy::auth::ApiKey;
+use crate::policy::cors;
 use crate::policy::limit::{Admission, Ask, Limiter};
 use crate::policy::quota;
-use crate::protocol::store::ResponseStore;
-use crate::protocol::Protocol;
 use crate::providers::ProviderKind;
-use crate::request::kind::{Endpoint, Kind};
+use crate::proxy::record::RequestInfo;
 use crate::request::{prepare, translate};
+use crate::runtime::{ConfigHandle, Runtime};
+use crate::state::response_cache::{self, ResponseCache};
+use crate::state::store::ResponseStore;
 use crate::upstream::Member;
 use async_trait::async_trait;
-use body::ReadError;
 use bytes::{Bytes, BytesMut};
 use handoff::{Handoff, PeerFailure};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
-use response_cache::ResponseCache;
 use scan::{is_sse, ResponseScan};
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,7 +133,7 @@ pub struct Ctx {
 pub enum Decode {
     /// A 2xx answer, through the provider's decoder.
     /// (In a mutex only because the context must be `Sync`; only its try touches it.)
-    Answer(std::sync::Mutex<Box<dyn crate::protocol::ResponseTranslator>>),
+    Answer(std::sync::Mutex<Box<dyn crate::core::translate::ResponseTranslator>>),
     /// An error answer, collected and mapped onto OpenAI's error shape at its end.
     Error(u16, BytesMut),
 }
@@ -609,7 +608,8 @@ impl Gateway {
         if let Some(cache) = &self.response_cache {
             let opt_in = header_str(session.req_header(), response_cache::HEADER);
             let id = key.as_deref().map(|k| k.id.as_str());
-            if let Some(k) = ResponseCache::key(&prepared, &path_and_query, opt_in, id) {
+            if let Some(k) = crate::request::cache_key::key(&prepared, &path_and_query, opt_in, id)
+            {
                 if let Some(hit) = Box::pin(cache.get(&k)).await {
                     info.cache_hit = Some(true);
                     headers.push((response_cache::HEADER, "hit".into()));

@@ -2,8 +2,9 @@
 //! keep it alive when the request body was fully read, so an SDK's pooled connection survives
 //! a 4xx.
 
-use crate::error::GatewayError;
-use crate::protocol::Protocol;
+use crate::core::error::GatewayError;
+use crate::core::protocol::Protocol;
+use crate::protocol::{anthropic, gemini};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -46,8 +47,18 @@ pub async fn error(
         session.set_keepalive(None);
     }
     let headers: Vec<(&'static str, String)> = e.headers().iter().chain(extra).cloned().collect();
-    let body = e.body_for(protocol);
+    let body = body_for(e, protocol);
     if let Err(err) = send(session, e.status(), "application/json", body, &headers).await {
         log::debug!("could not send error {}: {err}", e.status());
+    }
+}
+
+/// The body of `e` in the client's protocol: Anthropic's shape on the Messages API, Google's
+/// on the Gemini API, OpenAI's everywhere else.
+pub fn body_for(e: &GatewayError, protocol: Protocol) -> Bytes {
+    match protocol {
+        Protocol::Messages => Bytes::from(anthropic::error_body(e.status(), &e.message())),
+        Protocol::Gemini => Bytes::from(gemini::error_body(e.status(), &e.message())),
+        _ => e.body(),
     }
 }

@@ -7,9 +7,9 @@
 
 use super::client_watch::ClientWatch;
 use super::handoff::{self, Deadlines, Handoff, UpstreamError};
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use crate::observe::metrics::metrics;
-use crate::observe::record::RequestInfo;
+use crate::proxy::record::RequestInfo;
 use crate::request::prepare::{Prepared, ReRender};
 use crate::upstream::route::Target;
 use crate::upstream::settings::RetryPolicy;

@@ -7,12 +7,12 @@
 //! removed, every chunk is forwarded as it came; only the stripping mode holds back a partial
 //! event (until its end arrives, typically within the same read).
 
-use crate::protocol::chat_stream::event_end;
-pub use crate::protocol::usage::Usage;
-use crate::protocol::usage::UsageFields;
+use crate::core::kind::Kind;
+use crate::core::sse::event_end;
+pub use crate::core::usage::Usage;
+use crate::core::usage::UsageFields;
 use crate::providers::ProviderKind;
 use crate::proxy::handoff::{Handoff, Telemetry};
-use crate::request::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use memchr::memmem;
 use pingora::http::ResponseHeader;

@@ -6,18 +6,20 @@
 //! on such a route parses the body again to rename its model. Bodies that need no change are
 //! forwarded without a re-serialisation.
 
-use crate::chat::cascade::{self, CascadeState, Report};
+use crate::body::multipart;
+use crate::body::validate;
+use crate::body::validate::Peeked;
+use crate::cascade;
+use crate::cascade::{CascadeState, Report};
 use crate::chat::elide::Elided;
 use crate::chat::fix::ModelCaps;
-use crate::config::Runtime;
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
+use crate::core::kind::{BodyFormat, Endpoint, Kind};
 use crate::observe::trace::TraceCtx;
 use crate::policy::auth::ApiKey;
 use crate::protocol::Translation;
 use crate::providers::Rendered;
-use crate::request::kind::{BodyFormat, Endpoint, Kind};
-use crate::request::multipart;
-use crate::request::validate::{self, Peeked};
+use crate::runtime::Runtime;
 use crate::upstream::route::Target;
 use crate::upstream::Pool;
 use bytes::Bytes;
@@ -54,8 +56,8 @@ pub struct Prepared {
     pub native: bool,
     /// Where to keep the answer (the exact response cache), when it is cacheable.
     pub cache: Option<(
-        std::sync::Arc<crate::proxy::response_cache::ResponseCache>,
-        crate::proxy::response_cache::CacheKey,
+        std::sync::Arc<crate::state::response_cache::ResponseCache>,
+        crate::state::response_cache::CacheKey,
     )>,
 }
 

@@ -2,15 +2,16 @@
 //! Gemini body becomes a Chat Completions body that then takes the chat path like any chat request, plus
 //! the [`Translation`] its answer needs. Chat and the other kinds pass through unchanged.
 
-use super::caps::ItemCaps;
-use super::kind::{Endpoint, Kind};
 use super::prepare::parse_object;
-use super::validate::Peeked;
+use crate::body::caps::ItemCaps;
+use crate::body::validate::Peeked;
 use crate::chat::elide::Elided;
-use crate::config::Runtime;
-use crate::error::GatewayError;
-use crate::protocol::store::{Owner, ResponseStore};
-use crate::protocol::{anthropic, completions, gemini, responses, Keep, Protocol, Translation};
+use crate::core::error::GatewayError;
+use crate::core::kind::{Endpoint, Kind};
+use crate::core::protocol::Protocol;
+use crate::protocol::{anthropic, completions, gemini, responses, Keep, Translation};
+use crate::runtime::Runtime;
+use crate::state::store::{Owner, ResponseStore};
 use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
@@ -282,7 +283,7 @@ pub fn gemini_model(path: &str) -> Result<String, GatewayError> {
         .or_else(|| Endpoint::gemini_model_id(path))
         .unwrap_or_default();
     let model = gemini::decode_model(raw)?;
-    super::caps::model_name(&model)?;
+    crate::body::caps::model_name(&model)?;
     Ok(model)
 }
 

@@ -6,7 +6,6 @@
 pub mod discovery;
 pub mod forward;
 pub mod member;
-pub mod refresher;
 pub mod route;
 pub mod settings;
 

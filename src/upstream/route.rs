@@ -3,7 +3,8 @@
 
 use super::Pool;
 use crate::chat::fix::ModelCaps;
-use crate::request::kind::Kind;
+use crate::config::choices::CacheMode;
+use crate::core::kind::Kind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wildmatch::WildMatch;
@@ -65,7 +66,7 @@ pub struct Price {
 impl Price {
     /// The cost of an answer in micro-dollars, rounded up (a paid answer never costs zero).
     pub fn micros(&self, prompt: u64, completion: u64) -> u64 {
-        self.micros_of(&crate::protocol::usage::Usage {
+        self.micros_of(&crate::core::usage::Usage {
             prompt,
             completion,
             ..Default::default()
@@ -74,7 +75,7 @@ impl Price {
 
     /// The cost of an answer from its usage: cache reads and writes at their own prices,
     /// the rest of the prompt at the input price, rounded up.
-    pub fn micros_of(&self, u: &crate::protocol::usage::Usage) -> u64 {
+    pub fn micros_of(&self, u: &crate::core::usage::Usage) -> u64 {
         let input = self.input_per_1m;
         let cached = self.cached_input_per_1m.unwrap_or(input);
         let write = self.cache_write_per_1m.unwrap_or(input);
@@ -92,17 +93,6 @@ pub struct CachePolicy {
     pub mode: CacheMode,
     /// Entries are shared between keys (else each key has its own).
     pub shared: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CacheMode {
-    /// Embeddings, and chat at `temperature: 0` or with `x-llm-relay-cache: on`.
-    #[default]
-    Auto,
-    /// Every chat too.
-    Always,
-    Never,
 }
 
 /// The outcome of routing one request.
@@ -162,7 +152,7 @@ impl Router {
 #[cfg(test)]
 mod price_tests {
     use super::Price;
-    use crate::protocol::usage::Usage;
+    use crate::core::usage::Usage;
 
     /// (prompt - cached - write) × input + cached × cached_input + write × cache_write +
     /// completion × output; absent cache prices are the input price.

@@ -3,16 +3,17 @@
 //! the engine's novelty pool.
 
 use bytes::Bytes;
+use llm_relay::body::multipart::summarize;
+use llm_relay::body::validate;
 use llm_relay::chat::elide::Elided;
 use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, LeadingNonUser, ModelCaps};
-use llm_relay::error::GatewayError;
+use llm_relay::core::error::GatewayError;
+use llm_relay::core::kind::{Endpoint, Kind};
+use llm_relay::core::protocol::Protocol;
 use llm_relay::protocol::chat_stream::ChatStreamDecoder;
-use llm_relay::protocol::{anthropic, completions, responses, Protocol, Translation};
+use llm_relay::protocol::{anthropic, completions, responses, Translation};
 use llm_relay::proxy::scan::{usage_of, Expect, FinishReasonMap, SseEvents};
-use llm_relay::request::kind::{Endpoint, Kind};
-use llm_relay::request::multipart::summarize;
 use llm_relay::request::prepare::parse_object;
-use llm_relay::request::validate;
 use mock_upstream::strict::check_chat;
 use serde_json::{json, Value};
 
@@ -35,13 +36,13 @@ fn client_error(e: &GatewayError, protocol: Protocol) -> String {
         (400..500).contains(&status),
         "status {status} for bad input: {e:?}"
     );
-    let body = e.body_for(protocol);
+    let body = llm_relay::proxy::respond::body_for(e, protocol);
     let v: Value = serde_json::from_slice(&body).expect("error body is JSON");
     assert!(v["error"].is_object(), "error body {v}");
     label("error", &e.message())
 }
 
-fn translate_error(e: &llm_relay::protocol::TranslateError) -> String {
+fn translate_error(e: &llm_relay::core::translate::TranslateError) -> String {
     assert!(
         !e.message.is_empty(),
         "a translation error without a message"

@@ -21,7 +21,7 @@
 //!
 //! The units are additive, so the stream translator estimates output tokens incrementally.
 
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use serde_json::Value;
 
 /// Tokens for the assistant reply's start marker.

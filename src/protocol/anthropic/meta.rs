@@ -58,7 +58,7 @@ pub(super) fn stop_reason(finish: &str, has_tool_use: bool) -> &'static str {
 /// `prompt_tokens_details.cached_tokens` → `cache_read_input_tokens`, the gateway's
 /// `prompt_tokens_details.cache_creation_tokens` → `cache_creation_input_tokens`.
 pub(super) fn usage_json(
-    usage: Option<crate::protocol::chat_stream::Usage>,
+    usage: Option<crate::core::usage::Usage>,
     meta: &MessageMeta,
     output: u64,
 ) -> Value {

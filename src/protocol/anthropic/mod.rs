@@ -23,7 +23,7 @@ pub use meta::{MessageMeta, Translated};
 pub use request::to_chat;
 pub(crate) use response::tool_input;
 
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
 
 /// The response translator for one request: [`stream::StreamTranslator`] when the client asked
 /// for SSE, else [`response::BodyTranslator`] (buffers the chat JSON, answers from `finish`).

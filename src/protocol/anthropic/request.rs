@@ -9,8 +9,8 @@
 
 use super::count::estimate_request;
 use super::meta::{tool_id, MessageMeta, Translated};
+use crate::core::translate::TranslateError;
 use crate::protocol::cache_hint;
-use crate::protocol::translate::TranslateError;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 

@@ -8,8 +8,9 @@
 use super::count::{text_units, tokens};
 use super::errors::error_json;
 use super::meta::{stop_reason, tool_id, usage_json, MessageMeta};
-use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
+use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder};
 use serde_json::{json, Value};
 
 /// Buffers a chat completion and answers with the translated message.

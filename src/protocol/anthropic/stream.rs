@@ -24,9 +24,10 @@
 use super::count::{text_units, tokens};
 use super::errors::error_json;
 use super::meta::{stop_reason, usage_json, MessageMeta};
-use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
-use crate::protocol::sse;
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::sse;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
+use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -5,10 +5,10 @@
 //! function call or response its name and the JSON text of its arguments or response.
 
 use super::meta::field;
+use crate::core::translate::TranslateError;
 use crate::protocol::anthropic::count::{
     text_units, tokens, BASE, IMAGE, PER_MESSAGE, PER_TOOL, TOOLS_PREAMBLE,
 };
-use crate::protocol::translate::TranslateError;
 use serde_json::Value;
 
 /// `countTokens` → `totalTokens`. The body is `{"contents": …}` or

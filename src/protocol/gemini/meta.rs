@@ -1,7 +1,7 @@
 //! The types and small mappings the request and response sides share.
 
+use crate::core::usage::Usage;
 use crate::protocol::anthropic::count::tokens;
-use crate::protocol::chat_stream::Usage;
 use serde_json::{json, Map, Value};
 
 /// A Gemini request expressed as a chat request, plus what the response side needs.

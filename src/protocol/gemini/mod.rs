@@ -27,7 +27,7 @@ pub use models::{list as models_list, model as model_object};
 pub use path::{decode_model, percent_decode, query_param};
 pub use request::to_chat;
 
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
 
 /// The response translator for one request, by its framing.
 pub fn translator(meta: GeminiMeta) -> Box<dyn ResponseTranslator> {

@@ -2,7 +2,7 @@
 //! text forms of function results and code-execution parts.
 
 use super::meta::field;
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use serde_json::{json, Value};
 
 /// A function's `response` as text: a lone string member (`{"output": "…"}`, the shape

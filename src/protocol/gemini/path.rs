@@ -1,7 +1,7 @@
 //! What a Gemini URL carries besides the body: the model in the path
 //! (`/v1beta/models/{model}:generateContent`) and the query parameters `alt` and `key`.
 
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 
 /// The model a path names, as the client meant it: percent-decoded (the SDKs encode what is
 /// not URL-safe), without a leading `models/` (the resource name's prefix, which some clients

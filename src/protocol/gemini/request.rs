@@ -20,7 +20,7 @@
 use super::meta::{field, GeminiMeta, Translated};
 use super::parts::{code_text, push_paragraph, result_text, Media, Parts};
 use super::tools::{generation, tools};
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;

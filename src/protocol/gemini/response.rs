@@ -8,9 +8,10 @@
 
 use super::errors::error_json;
 use super::meta::{finish_reason, function_call, response, usage_metadata, GeminiMeta};
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
 use crate::protocol::anthropic::count::text_units;
-use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
-use crate::protocol::translate::ResponseTranslator;
+use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
 

@@ -15,9 +15,10 @@
 use super::errors::error_json;
 use super::meta::{finish_reason, response, usage_metadata, Framing, GeminiMeta};
 use super::response::Calls;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
 use crate::protocol::anthropic::count::text_units;
-use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
-use crate::protocol::translate::ResponseTranslator;
+use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder};
 use serde_json::{json, Value};
 
 /// Translates one streamed answer.
@@ -51,7 +52,7 @@ impl StreamTranslator {
     /// One element of the stream, framed.
     fn emit(&mut self, v: &Value, out: &mut Vec<u8>) {
         match self.meta.framing {
-            Framing::Sse => crate::protocol::sse::data(out, v),
+            Framing::Sse => crate::core::sse::data(out, v),
             _ => {
                 out.extend_from_slice(if self.sent == 0 { b"[" } else { b",\r\n" });
                 out.extend_from_slice(v.to_string().as_bytes());

@@ -18,7 +18,7 @@
 //!   the request's `safetySettings` and `cachedContent`.
 
 use super::meta::field;
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use serde_json::{json, Map, Value};
 
 /// Adds `tools` and `tool_choice`; returns the dropped built-in tools.

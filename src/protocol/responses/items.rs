@@ -2,10 +2,10 @@
 //! (`GET /v1/responses/{id}/input_items`) and an input-token estimate
 //! (`POST /v1/responses/input_tokens`).
 
+use crate::core::translate::TranslateError;
 use crate::protocol::anthropic::count::{
     text_units, BASE, IMAGE, PER_MESSAGE, PER_TOOL, TOOLS_PREAMBLE,
 };
-use crate::protocol::translate::TranslateError;
 use serde_json::{json, Map, Value};
 
 /// Items per page unless `limit` says otherwise (OpenAI's default), and the most.

@@ -1,6 +1,6 @@
 //! The types the request and response sides share.
 
-use super::history::History;
+use crate::state::store::history::History;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 

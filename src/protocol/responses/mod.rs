@@ -5,16 +5,14 @@
 //! turns a Responses request into a chat request with [`to_chat`], runs it through its chat
 //! pipeline, and turns the chat answer back with [`translator`] (streaming or not).
 
-mod history;
 mod items;
 mod meta;
 mod output;
 mod request;
 mod stream;
 
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
 
-pub use history::{weigh, History};
 pub use items::{input_items, input_tokens};
 pub use meta::{ResponseMeta, Translated};
 pub use output::NonStreamTranslator;

@@ -4,8 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use super::meta::ResponseMeta;
-use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
+use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder};
 
 /// One output item as the answer builds it.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,9 +4,9 @@ use rustc_hash::FxHashSet;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-use super::history::History;
 use super::meta::{ResponseMeta, Translated};
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
+use crate::state::store::history::History;
 
 /// Fields the gateway handles itself or that chat has no use for: never in the chat body.
 /// (`store`, `previous_response_id`: the gateway's store; `include`, `prompt_cache_key`,

@@ -11,9 +11,10 @@ use super::meta::ResponseMeta;
 use super::output::{
     custom_input, is_custom, item_id, item_json, response_json, terminal_event, End, Item,
 };
-use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder, Usage};
-use crate::protocol::sse;
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::sse;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
+use crate::protocol::chat_stream::{ChatEvent, ChatStreamDecoder};
 
 struct Slot {
     item: Item,

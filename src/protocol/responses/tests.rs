@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::state::store::history::History;
 
 fn tr(req: Value) -> Translated {
     to_chat(&req, None, "resp_abc".into(), 7).unwrap()

@@ -8,8 +8,8 @@
 use super::errors::{message_of, openai_error, openai_type, truncate};
 use super::events::{finish_reason, message_events, Ev, EventDecoder};
 use super::usage::Tokens;
-use crate::protocol::chat_stream::Usage;
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
 use serde_json::{json, Map, Value};
 
 pub(super) struct BodyDecoder {

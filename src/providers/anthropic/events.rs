@@ -3,7 +3,7 @@
 //! translators both consume [`Ev`]s, so the two paths cannot drift apart.
 
 use super::usage::Tokens;
-use crate::protocol::chat_stream::{data_of, event_end, resume_at};
+use crate::core::sse::{data_of, event_end, resume_at};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 

@@ -70,7 +70,7 @@ mod usage;
 #[cfg(test)]
 mod tests;
 
-use crate::protocol::translate::{ResponseTranslator, TranslateError};
+use crate::core::translate::{ResponseTranslator, TranslateError};
 
 pub use errors::error_to_chat;
 pub use render::DEFAULT_MAX_TOKENS;

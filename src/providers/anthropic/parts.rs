@@ -4,7 +4,7 @@
 //! cannot take (audio, a file by id, an image type it doesn't read) is a [`TranslateError`]
 //! naming the part, never silently lost.
 
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use base64::Engine;
 use serde_json::{json, Value};
 

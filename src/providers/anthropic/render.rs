@@ -4,7 +4,7 @@
 
 use super::tools::{self, Tools};
 use super::turns;
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use serde_json::{json, Map, Value};
 
 /// `max_tokens` when the chat request names none (Anthropic requires one; chat defaults to

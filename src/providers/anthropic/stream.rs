@@ -16,9 +16,9 @@ use super::decode::{now_secs, Signature};
 use super::errors::{message_of, openai_error, openai_type, truncate};
 use super::events::{finish_reason, message_events, Ev, EventDecoder};
 use super::usage::Tokens;
-use crate::protocol::chat_stream::Usage;
-use crate::protocol::sse;
-use crate::protocol::translate::ResponseTranslator;
+use crate::core::sse;
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

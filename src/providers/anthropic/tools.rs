@@ -1,7 +1,7 @@
 //! Chat `tools`, `tool_choice` and `parallel_tool_calls` → Anthropic `tools` and
 //! `tool_choice`.
 
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use serde_json::{json, Map, Value};
 
 /// What the tools render to.

@@ -7,7 +7,7 @@
 //! moved or added). One pass; the ids awaiting a result sit in a hash set.
 
 use super::parts::{self, Side};
-use crate::protocol::translate::TranslateError;
+use crate::core::translate::TranslateError;
 use rustc_hash::FxHashSet;
 use serde_json::{json, Value};
 

@@ -6,7 +6,7 @@
 //! OpenAI field: `prompt_tokens_details.cache_creation_tokens` is our documented extension
 //! (they are priced apart, so they must not be lost).
 
-use crate::protocol::chat_stream::Usage;
+use crate::core::usage::Usage;
 use serde_json::{json, Value};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

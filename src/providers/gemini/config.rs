@@ -23,7 +23,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol::TranslateError;
+use crate::core::translate::TranslateError;
 
 type Obj = Map<String, Value>;
 

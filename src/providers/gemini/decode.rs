@@ -21,8 +21,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol::chat_stream::{data_of, event_end, Usage};
-use crate::protocol::ResponseTranslator;
+use crate::core::sse::{data_of, event_end};
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
 
 /// What one candidate of one response said.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::decoder;
-use crate::protocol::chat_stream::Usage;
+use crate::core::usage::Usage;
 
 /// Feeds `body` in two pieces; returns the translated JSON and the usage seen.
 fn decode(body: &str) -> (Value, Option<Usage>) {

@@ -41,7 +41,7 @@ mod stream_tests;
 pub use errors::error_to_chat;
 pub use render::render;
 
-use crate::protocol::ResponseTranslator;
+use crate::core::translate::ResponseTranslator;
 
 /// The upstream's 2xx Gemini answer (JSON, or SSE when `stream`) → a chat completion JSON, or
 /// chat SSE (`data: {chat.completion.chunk}\n\n` ... `data: [DONE]\n\n`). `model` is written

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol::TranslateError;
+use crate::core::translate::TranslateError;
 
 /// Google's documented placeholder for a function call whose thought signature is unknown.
 pub(super) const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";

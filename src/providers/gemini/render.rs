@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::config;
 use super::parts::{content_parts, function_call, text_of, Allowed};
-use crate::protocol::TranslateError;
+use crate::core::translate::TranslateError;
 
 /// OpenAI chat request body (validated; `model` already the upstream's model) → (path below the
 /// pool's base URL, Gemini request body). Path: `/models/{model}:generateContent`, or

@@ -21,9 +21,10 @@ use super::decode::{
     blocked, candidates, error_json, error_message, finish_reason, model_name, now_secs,
     read_parts, usage_of, Ids,
 };
-use crate::protocol::chat_stream::{data_of, event_end, resume_at, Usage};
-use crate::protocol::sse;
-use crate::protocol::ResponseTranslator;
+use crate::core::sse;
+use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::translate::ResponseTranslator;
+use crate::core::usage::Usage;
 
 /// Longest event followed; a longer one is dropped (memory stays bounded).
 const MAX_EVENT: usize = 8 << 20;

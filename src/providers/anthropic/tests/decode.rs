@@ -1,7 +1,7 @@
 //! `decoder(false, …)`: a Messages answer → one chat completion.
 
 use super::super::decoder;
-use crate::protocol::chat_stream::Usage;
+use crate::core::usage::Usage;
 use serde_json::{json, Value};
 
 fn decode(body: &[u8]) -> (Value, Option<Usage>) {

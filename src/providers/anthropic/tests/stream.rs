@@ -49,7 +49,7 @@ pub(super) const SSE: &str = concat!(
 );
 
 /// Feeds `body` in pieces of `size` bytes, then finishes.
-fn run(body: &[u8], size: usize) -> (Vec<u8>, Option<crate::protocol::chat_stream::Usage>) {
+fn run(body: &[u8], size: usize) -> (Vec<u8>, Option<crate::core::usage::Usage>) {
     let mut d = decoder(true, "claude-client");
     let mut out = Vec::new();
     for piece in body.chunks(size.max(1)) {

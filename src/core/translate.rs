@@ -31,7 +31,7 @@ pub trait ResponseTranslator: Send {
     fn finish(&mut self) -> Vec<u8>;
     fn fail(&mut self, message: &str) -> Vec<u8>;
     /// The usage seen so far (prompt, completion tokens), for metrics.
-    fn usage(&self) -> Option<crate::protocol::chat_stream::Usage>;
+    fn usage(&self) -> Option<crate::core::usage::Usage>;
     /// The final protocol-level response object, once complete (the Responses API stores it
     /// for `previous_response_id`); None for protocols or states that have none.
     fn final_response(&self) -> Option<serde_json::Value> {

@@ -4,10 +4,10 @@
 //! forwarded as they came). Each failure is a 400 whose `param` names the field and whose
 //! message a person understands.
 
-use crate::error::GatewayError;
-use crate::request::caps;
-use crate::request::kind::Endpoint;
-use crate::request::multipart::FormSummary;
+use crate::body::caps;
+use crate::body::multipart::FormSummary;
+use crate::core::error::GatewayError;
+use crate::core::kind::Endpoint;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;

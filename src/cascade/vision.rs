@@ -151,3 +151,11 @@ async fn read_capped(resp: reqwest::Response) -> Result<Vec<u8>, VisionError> {
     }
     Ok(body)
 }
+
+impl From<VisionError> for crate::core::error::GatewayError {
+    fn from(e: VisionError) -> crate::core::error::GatewayError {
+        crate::core::error::GatewayError::BadGateway {
+            message: format!("An image could not be described: {e}."),
+        }
+    }
+}

@@ -4,16 +4,14 @@
 //! the oldest snapshot still inside it, logs each firing and resolving once per transition,
 //! sets a gauge per rule, and keeps the states for `GET /admin/alerts`.
 
-pub mod rules;
-
-use crate::chat::cascade::CascadeState;
-use crate::config::{ConfigHandle, Runtime};
+use crate::cascade::CascadeState;
+use crate::observe::alert_rules::{AlertRule, Rule};
 use crate::observe::metrics::metrics;
+use crate::runtime::{ConfigHandle, Runtime};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use prometheus::core::Collector;
-use rules::{AlertRule, Rule};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};

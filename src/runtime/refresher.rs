@@ -1,9 +1,9 @@
 //! Background work that keeps the runtime config's pools fresh, off the request path:
 //! periodic re-resolution of upstream host names, active health checks, and the health gauges.
 
-use crate::config::ConfigHandle;
 use crate::observe::health;
 use crate::observe::metrics::metrics;
+use crate::runtime::ConfigHandle;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;

@@ -3,7 +3,7 @@
 //! (quick_cache's placeholder guard: the first caller computes, the others wait for its value).
 //! Shared by all worker threads; it outlives config reloads.
 
-use super::image_key::{FastKey, ImageKey};
+use crate::chat::image_key::{FastKey, ImageKey};
 use quick_cache::sync::Cache;
 use quick_cache::Lifecycle;
 use serde::Serialize;

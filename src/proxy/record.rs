@@ -1,14 +1,14 @@
 //! The end of a request: metrics, statistics per kind and key, and the JSON access-log line,
 //! recorded once per request (its tries are part of it).
 
-use crate::chat::cascade::Report;
-use crate::config::Runtime;
+use crate::cascade::Report;
+use crate::core::kind::Kind;
+use crate::core::protocol::Protocol;
+use crate::core::usage::Usage;
 use crate::observe::metrics::{metrics, status_class};
 use crate::policy::auth::ApiKey;
-use crate::protocol::usage::Usage;
-use crate::protocol::Protocol;
 use crate::proxy::handoff::Handoff;
-use crate::request::kind::Kind;
+use crate::runtime::Runtime;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,6 +6,7 @@
 //! background probe ([`RedisProbe`]) reconnects with backoff and marks it up again. So a slow
 //! or dead Redis costs a request at most one timeout, and then the fallback applies.
 
+use crate::config::choices::RedisOnFailure as OnFailure;
 use crate::config::error::ConfigError;
 use crate::config::file::RedisSection;
 use crate::observe::metrics::metrics;
@@ -20,17 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
-
-/// What requests that need shared state do while Redis is away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    /// Per-instance counters (limits divided by `instances`) and the in-process caches.
-    #[default]
-    Local,
-    /// 503 in the client's protocol.
-    Refuse,
-}
 
 /// Validated `redis:` settings.
 #[derive(Debug, Clone)]

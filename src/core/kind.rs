@@ -1,7 +1,7 @@
 //! Request kinds: what the client asked for, decided from the method and path alone.
 
-use crate::error::GatewayError;
-use crate::protocol::Protocol;
+use crate::core::error::GatewayError;
+use crate::core::protocol::Protocol;
 
 /// The OpenAI endpoints the gateway serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,9 +10,9 @@
 //! metrics and error messages, and the refusal never echoes it whole.
 
 use crate::config::file::BodySection;
-use crate::error::GatewayError;
-use crate::protocol::responses::History;
-use crate::request::kind::Endpoint;
+use crate::core::error::GatewayError;
+use crate::core::kind::Endpoint;
+use crate::state::store::history::History;
 use serde_json::Value;
 
 /// Longest model name accepted, in bytes. Real names are under 64 (`hunyuan-turbos-latest`,

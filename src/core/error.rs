@@ -1,10 +1,11 @@
-//! One error type for everything the gateway refuses itself, mapped in one place to an HTTP
-//! status and a client-facing body: OpenAI's shape (`{"error":{"message","type","param",
-//! "code"}}`) so every OpenAI SDK maps our refusals to its usual exception classes,
-//! Anthropic's on `/v1/messages`, or Google's on the Gemini API (`/v1beta/models/…`). The layers' own typed errors (config, upstream, vision,
+//! One error type for everything the gateway refuses itself, with its HTTP status and the
+//! OpenAI-shaped body (`{"error":{"message","type","param","code"}}`) so every OpenAI SDK maps
+//! our refusals to its usual exception classes. The client's own shape (Anthropic's on
+//! `/v1/messages`, Google's on the Gemini API) is chosen at the edge, in
+//! `proxy::respond::body_for`. The layers' own typed errors (config, upstream, vision,
 //! translation) convert into it with `From`.
 
-use crate::protocol::{anthropic, gemini, Protocol, TranslateError};
+use crate::core::translate::TranslateError;
 use bytes::Bytes;
 use serde_json::json;
 
@@ -175,18 +176,6 @@ impl GatewayError {
         Bytes::from(v.to_string())
     }
 
-    /// The body in the client's protocol: Anthropic's shape on the Messages API, Google's
-    /// on the Gemini API, OpenAI's everywhere else.
-    pub fn body_for(&self, protocol: Protocol) -> Bytes {
-        match protocol {
-            Protocol::Messages => {
-                Bytes::from(anthropic::error_body(self.status(), &self.message()))
-            }
-            Protocol::Gemini => Bytes::from(gemini::error_body(self.status(), &self.message())),
-            _ => self.body(),
-        }
-    }
-
     /// Headers that belong with this answer.
     pub fn headers(&self) -> &[(&'static str, String)] {
         match self {
@@ -212,14 +201,6 @@ impl From<TranslateError> for GatewayError {
             message: e.message,
             param: e.param,
             code: None,
-        }
-    }
-}
-
-impl From<crate::chat::vision::VisionError> for GatewayError {
-    fn from(e: crate::chat::vision::VisionError) -> GatewayError {
-        GatewayError::BadGateway {
-            message: format!("An image could not be described: {e}."),
         }
     }
 }

@@ -8,9 +8,8 @@
 //! one waiter takes over. When Redis is away every call goes straight to the vision model (the
 //! first level still deduplicates within the instance).
 
-use super::vision::VisionError;
 use crate::observe::metrics::metrics;
-use crate::policy::shared::SharedState;
+use crate::state::redis::SharedState;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,11 +44,11 @@ impl SharedDescriptions {
     }
 
     /// The description of `key`: from Redis, from the instance describing it now, or made by
-    /// `make` here (and shared).
-    pub async fn get_or_make<F, Fut>(&self, key: &[u8; 32], make: F) -> Result<String, VisionError>
+    /// `make` here (and shared). `make`'s error (the vision call's) is handed back as it is.
+    pub async fn get_or_make<F, Fut, E>(&self, key: &[u8; 32], make: F) -> Result<String, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, VisionError>>,
+        Fut: Future<Output = Result<String, E>>,
     {
         let (value_key, lock_key) = self.keys(key);
         let deadline = Instant::now() + self.lock_ttl + self.lock_ttl;

@@ -14,14 +14,15 @@
 //! In-process by default ([`MemoryStore`]), in Redis with it ([`RedisStore`]); the trait is
 //! async so the request path does not care which.
 
+pub mod history;
 mod memory;
 mod shared;
 
 pub use memory::MemoryStore;
 pub use shared::RedisStore;
 
-use crate::error::GatewayError;
-use crate::protocol::responses::{weigh, History};
+use crate::core::error::GatewayError;
+use crate::state::store::history::{weigh, History};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;

@@ -13,14 +13,9 @@
 
 use crate::config::file::ResponseCacheSection;
 use crate::observe::metrics::metrics;
-use crate::policy::shared::SharedState;
-use crate::request::kind::Kind;
-use crate::request::prepare::Prepared;
-use crate::upstream::route::CacheMode;
+use crate::state::redis::SharedState;
 use bytes::Bytes;
 use quick_cache::sync::Cache;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,12 +91,6 @@ pub struct ResponseCache {
 /// The opt-in header.
 pub const HEADER: &str = "x-llm-relay-cache";
 
-#[derive(Deserialize)]
-struct Temperature {
-    #[serde(default)]
-    temperature: Option<f64>,
-}
-
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
@@ -118,50 +107,6 @@ impl ResponseCache {
             max_entry_bytes: c.max_entry_bytes,
             shared,
         }
-    }
-
-    /// The key of a cacheable request, `None` when this request is not cached.
-    pub fn key(
-        p: &Prepared,
-        path: &str,
-        opt_in: Option<&str>,
-        key_id: Option<&str>,
-    ) -> Option<CacheKey> {
-        let policy = p.target.cache;
-        if policy.mode == CacheMode::Never || opt_in == Some("off") || p.translation.is_some() {
-            return None;
-        }
-        let cacheable = match p.kind {
-            Kind::Embeddings => true,
-            Kind::Chat => {
-                policy.mode == CacheMode::Always
-                    || opt_in == Some("on")
-                    || serde_json::from_slice::<Temperature>(&p.body)
-                        .is_ok_and(|t| t.temperature == Some(0.0))
-            }
-            _ => false,
-        };
-        if !cacheable {
-            return None;
-        }
-        // One key order: serde_json's maps are sorted.
-        let body: serde_json::Value = serde_json::from_slice(&p.body).ok()?;
-        let mut h = Sha256::new();
-        for part in [path, &p.target.pool.name, &p.target.model] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        h.update(
-            if policy.shared {
-                "*"
-            } else {
-                key_id.unwrap_or("-")
-            }
-            .as_bytes(),
-        );
-        h.update([0]);
-        h.update(body.to_string().as_bytes());
-        Some(h.finalize().into())
     }
 
     fn redis_key(shared: &SharedState, key: &CacheKey) -> String {

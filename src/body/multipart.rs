@@ -2,7 +2,7 @@
 //! uploads route by model like JSON requests do. The body is already in memory (capped); the
 //! upload itself is forwarded unchanged.
 
-use crate::error::GatewayError;
+use crate::core::error::GatewayError;
 use bytes::Bytes;
 
 /// What routing and validation need from a multipart form.

@@ -13,8 +13,8 @@
 
 use super::memory::MemoryStore;
 use super::{NotStored, Owner, ResponseStore, Sizing, Stored};
-use crate::policy::shared::SharedState;
-use crate::protocol::responses::History;
+use crate::state::redis::SharedState;
+use crate::state::store::history::History;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

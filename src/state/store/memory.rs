@@ -171,7 +171,7 @@ impl ResponseStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::responses::History;
+    use crate::state::store::history::History;
     use serde_json::{json, Value};
     use std::time::Duration;
 

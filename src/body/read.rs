@@ -2,11 +2,11 @@
 //! model inside the body picks the pool, and chat bodies are rewritten. Bounded in size (413)
 //! and in total time (408), because a client that drips bytes beats any per-read timeout.
 
+use crate::body::caps::ItemCaps;
 use crate::config::error::ConfigError;
 use crate::config::file::BodySection;
-use crate::error::GatewayError;
-use crate::request::caps::ItemCaps;
-use crate::request::kind::Kind;
+use crate::core::error::GatewayError;
+use crate::core::kind::Kind;
 use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
 use std::time::Duration;

@@ -6,13 +6,15 @@
 //! included (`image_key::description_key`): the prompt shapes the description, and a
 //! description made for one tenant's text must not be served into another tenant's request.
 
-use super::elide::{Elided, UrlText};
-use super::image_cache::{DescriptionCache, Source};
-use super::image_key::{description_key, fast_key, image_key, ImageKey};
-use super::vision::{self, VisionError};
-use crate::error::GatewayError;
+pub mod vision;
+
+use crate::chat::elide::{Elided, UrlText};
+use crate::chat::image_key::{description_key, fast_key, image_key, ImageKey};
+use crate::config::choices::CascadeOnFailure as OnFailure;
+use crate::core::error::GatewayError;
 use crate::observe::trace::TraceCtx;
 use crate::policy::auth::ApiKey;
+use crate::state::image_cache::{DescriptionCache, Source};
 use crate::upstream::route::Target;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -20,17 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// What to do when an image cannot be described.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    /// Refuse the request with a 502 that names the vision failure.
-    #[default]
-    Fail,
-    /// Go on with a marked placeholder text.
-    Placeholder,
-}
+use vision::VisionError;
 
 /// The text that replaces an image that could not be described (policy `placeholder`).
 pub const PLACEHOLDER: &str = "[image could not be described]";
@@ -61,7 +53,7 @@ pub struct CascadeState {
     /// multiplying the load on the vision model.
     pub slots: tokio::sync::Semaphore,
     /// The second level in the shared Redis (several instances), when configured.
-    pub shared: Option<super::shared_cache::SharedDescriptions>,
+    pub shared: Option<crate::state::shared_cache::SharedDescriptions>,
     pub client: reqwest::Client,
     pub vision_calls: AtomicU64,
     pub vision_failures: AtomicU64,
