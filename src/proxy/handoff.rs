@@ -12,7 +12,7 @@
 
 use super::client_watch::ClientWatch;
 use super::early_answer;
-use super::scan::Expect;
+use super::expect::Expect;
 use crate::core::error::GatewayError;
 use crate::core::kind::Kind;
 use crate::core::translate::ResponseTranslator;

@@ -9,6 +9,7 @@
 
 pub mod client_watch;
 pub mod early_answer;
+pub mod expect;
 pub mod handoff;
 pub mod local;
 pub mod record;

@@ -202,9 +202,9 @@ fn handoff_for(
         member: OnceLock::new(),
         translator: Default::default(),
         expect: if p.native {
-            super::scan::Expect::native(pool.provider.kind, p.stream)
+            super::expect::Expect::native(pool.provider.kind, p.stream)
         } else {
-            super::scan::Expect::for_request(p.kind, p.stream)
+            super::expect::Expect::for_request(p.kind, p.stream)
         },
         native: p.native,
         affinity: None,
