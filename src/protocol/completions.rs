@@ -194,10 +194,7 @@ pub fn translator(meta: CompletionMeta, stream: bool) -> Box<dyn ResponseTransla
 }
 
 fn finish_reason(reason: &str) -> &str {
-    match reason {
-        "sensitive" => "content_filter",
-        other => other,
-    }
+    crate::core::finish::normalize(reason)
 }
 
 /// The chat usage as it came (`prompt_tokens_details` with the cache counts included): the

@@ -42,10 +42,10 @@ pub struct MessageMeta {
 /// `stop_sequence` is never produced here: chat's `stop` doesn't say whether a stop sequence
 /// matched (see [`response`] for the upstreams that do).
 pub(super) fn stop_reason(finish: &str, has_tool_use: bool) -> &'static str {
-    match finish {
+    match crate::core::finish::normalize(finish) {
         "length" => "max_tokens",
         "tool_calls" | "function_call" => "tool_use",
-        "content_filter" | "sensitive" => "refusal",
+        "content_filter" => "refusal",
         _ if has_tool_use => "tool_use",
         _ => "end_turn",
     }

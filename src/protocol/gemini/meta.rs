@@ -84,9 +84,9 @@ pub(super) fn field<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Va
 /// Gemini (the client sees the `functionCall` parts); a reason chat does not define is a
 /// natural end too.
 pub(super) fn finish_reason(chat: &str) -> &'static str {
-    match chat {
+    match crate::core::finish::normalize(chat) {
         "length" => "MAX_TOKENS",
-        "content_filter" | "sensitive" => "SAFETY",
+        "content_filter" => "SAFETY",
         _ => "STOP",
     }
 }

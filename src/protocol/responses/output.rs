@@ -141,7 +141,7 @@ pub(crate) fn response_json(
             json!({"reason": "max_output_tokens"}),
             Value::Null,
         ),
-        End::Finished("content_filter") | End::Finished("sensitive") => (
+        End::Finished(r) if crate::core::finish::normalize(r) == "content_filter" => (
             "incomplete",
             json!({"reason": "content_filter"}),
             Value::Null,
