@@ -19,6 +19,7 @@
 //! same shape for every provider.
 
 pub mod anthropic;
+pub mod buffered;
 pub mod gemini;
 
 use crate::chat::fix::ModelCaps;

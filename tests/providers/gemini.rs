@@ -3,6 +3,7 @@
 //! requests and get their own protocol back, streams and tool round trips included; the key
 //! goes as `x-goog-api-key`; errors come back in the client's shape.
 
+use super::util::{post, shell_tool, tool_call_of};
 use crate::common::gateway::{Gateway, PROVIDER_KEY};
 use crate::common::mock::Mock;
 use serde_json::{json, Value};
@@ -17,21 +18,6 @@ fn config(mock: &Mock) -> String {
 
 async fn last_gemini(mock: &Mock) -> Value {
     mock.stats().await["last"]["gemini"].clone()
-}
-
-async fn post(gw: &Gateway, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, String) {
-    let mut req = reqwest::Client::new().post(gw.url(path)).json(body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.expect("send");
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap_or_default())
-}
-
-fn shell_tool() -> Value {
-    json!({"type": "function", "function": {"name": "shell", "description": "Run a command",
-        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}})
 }
 
 #[tokio::test]
@@ -86,25 +72,7 @@ async fn a_chat_tool_round_trip_streams_through_a_gemini_pool() {
     assert!(last_gemini(&mock).await["uri"]
         .as_str()
         .is_some_and(|u| u.ends_with(":streamGenerateContent?alt=sse")));
-    let mut id = String::new();
-    let mut args = String::new();
-    for line in text.lines() {
-        let Some(data) = line.strip_prefix("data: ") else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            continue;
-        };
-        if let Some(tc) = v["choices"][0]["delta"]["tool_calls"][0].as_object() {
-            if let Some(i) = tc.get("id").and_then(Value::as_str) {
-                id = i.to_string();
-            }
-            if let Some(a) = tc.get("function").and_then(|f| f["arguments"].as_str()) {
-                args.push_str(a);
-            }
-        }
-    }
-    assert!(!id.is_empty(), "{text}");
+    let (id, args) = tool_call_of(&text);
     assert_eq!(
         serde_json::from_str::<Value>(&args).ok(),
         Some(json!({"command": "echo hi"}))

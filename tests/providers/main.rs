@@ -10,3 +10,4 @@ mod anthropic;
 mod config;
 mod fallback;
 mod gemini;
+mod util;

@@ -8,63 +8,14 @@
 use super::errors::{message_of, openai_error, openai_type, truncate};
 use super::events::{finish_reason, message_events, Ev, EventDecoder};
 use super::usage::Tokens;
-use crate::core::translate::ResponseTranslator;
-use crate::core::usage::Usage;
+use crate::providers::buffered::Decoded;
 use serde_json::{json, Map, Value};
 
-pub(super) struct BodyDecoder {
-    model: String,
-    body: Vec<u8>,
-    usage: Option<Usage>,
-    done: bool,
-}
-
-impl BodyDecoder {
-    pub fn new(model: &str) -> Self {
-        BodyDecoder {
-            model: model.to_string(),
-            body: Vec::new(),
-            usage: None,
-            done: false,
-        }
-    }
-}
-
-impl ResponseTranslator for BodyDecoder {
-    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        if !self.done {
-            self.body.extend_from_slice(chunk);
-        }
-        Vec::new()
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        let body = std::mem::take(&mut self.body);
-        let out = match events_of(&body).and_then(fold) {
-            Ok(answer) => {
-                self.usage = answer.tokens.map(|t| t.usage());
-                answer.completion(&self.model)
-            }
-            Err(e) => e,
-        };
-        out.to_string().into_bytes()
-    }
-
-    fn fail(&mut self, message: &str) -> Vec<u8> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        openai_error(message, "server_error", None)
-            .to_string()
-            .into_bytes()
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
+/// A whole (non-streamed) Messages answer as a chat completion, or the OpenAI error body.
+pub(super) fn decode_body(model: &str, body: &[u8]) -> Decoded {
+    let answer = events_of(body).and_then(fold)?;
+    let usage = answer.tokens.map(|t| t.usage());
+    Ok((answer.completion(model), usage))
 }
 
 /// The events of a 2xx body, or the OpenAI error body to answer with.

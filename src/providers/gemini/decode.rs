@@ -22,7 +22,6 @@
 use serde_json::{json, Map, Value};
 
 use crate::core::sse::{data_of, event_end};
-use crate::core::translate::ResponseTranslator;
 use crate::core::usage::Usage;
 
 /// What one candidate of one response said.
@@ -179,59 +178,11 @@ pub(super) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Buffers a Gemini answer and answers with the chat completion.
-pub struct BodyDecoder {
-    model: String,
-    body: Vec<u8>,
-    usage: Option<Usage>,
-    done: bool,
-}
-
-impl BodyDecoder {
-    pub fn new(model: &str) -> Self {
-        BodyDecoder {
-            model: model.to_string(),
-            body: Vec::new(),
-            usage: None,
-            done: false,
-        }
-    }
-}
-
-impl ResponseTranslator for BodyDecoder {
-    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        if !self.done {
-            self.body.extend_from_slice(chunk);
-        }
-        Vec::new()
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        let body = std::mem::take(&mut self.body);
-        let out = responses(&body).and_then(|r| completion(&r, &self.model));
-        match out {
-            Ok((v, usage)) => {
-                self.usage = usage;
-                v.to_string().into_bytes()
-            }
-            Err(msg) => error_json(&msg).to_string().into_bytes(),
-        }
-    }
-
-    fn fail(&mut self, message: &str) -> Vec<u8> {
-        if std::mem::replace(&mut self.done, true) {
-            return Vec::new();
-        }
-        self.body = Vec::new();
-        error_json(message).to_string().into_bytes()
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
+/// A whole (non-streamed) Gemini answer as a chat completion, or the OpenAI error body.
+pub(super) fn decode_body(model: &str, body: &[u8]) -> crate::providers::buffered::Decoded {
+    responses(body)
+        .and_then(|r| completion(&r, model))
+        .map_err(|msg| error_json(&msg))
 }
 
 /// The Gemini responses in a body: one JSON object, a JSON array of them, or SSE events.

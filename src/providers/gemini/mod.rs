@@ -50,7 +50,10 @@ pub fn decoder(stream: bool, model: &str) -> Box<dyn ResponseTranslator> {
     if stream {
         Box::new(stream::StreamDecoder::new(model))
     } else {
-        Box::new(decode::BodyDecoder::new(model))
+        let model = model.to_string();
+        Box::new(crate::providers::buffered::Buffered::new(
+            move |b: &[u8]| decode::decode_body(&model, b),
+        ))
     }
 }
 
