@@ -99,8 +99,8 @@ pub async fn describe(
     })?;
     let status = resp.status();
     let mut bytes = read_capped(resp).await?;
-    if let Some((_, b)) = provider.error_to_chat(status.as_u16(), &bytes) {
-        if !status.is_success() {
+    if !status.is_success() {
+        if let Some((_, b)) = provider.error_to_chat(status.as_u16(), &bytes) {
             bytes = b;
         }
     }

@@ -73,10 +73,7 @@ where
         if body.bytes.is_none() {
             break; // taken by a try whose answer reached the client: nothing to retry
         }
-        let mut h = handoff_for(&prepared, body, pool, info, (&s, last));
-        // A retry leaves the conversation's member: it may be the one that failed.
-        h.affinity = s.affinity.filter(|_| i == 0);
-        let h = Arc::new(h);
+        let h = Arc::new(handoff_for(&prepared, body, pool, info, (&s, last, i == 0)));
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
         let pipe = handoff::pipe(via, session, h, &mut body.bytes, deadlines);
@@ -176,7 +173,7 @@ fn handoff_for(
     body: &Body,
     pool: &Arc<Pool>,
     info: &RequestInfo,
-    (s, last): (&Send, bool),
+    (s, last, first): (&Send, bool, bool),
 ) -> Handoff {
     let mut target = p.target.clone();
     target.pool = pool.clone();
@@ -207,7 +204,8 @@ fn handoff_for(
             super::expect::Expect::for_request(p.kind, p.stream)
         },
         native: p.native,
-        affinity: None,
+        // A retry leaves the conversation's member: it may be the one that failed.
+        affinity: s.affinity.filter(|_| first),
         invalid: Default::default(),
         unchecked: Default::default(),
     }

@@ -87,6 +87,14 @@ impl ReRender {
     }
 }
 
+/// A try may go to a pool of another provider (the route's fallback): it renders its own
+/// body from the chat request, which is then kept.
+fn needs_rerender(t: &Target) -> bool {
+    t.fallback
+        .as_ref()
+        .is_some_and(|f| f.provider.kind != t.pool.provider.kind)
+}
+
 /// Renders a chat request for `pool`'s provider (the per-try step): the usage option for a
 /// provider that answers chat (when the pool asks for usage), its rules and its shape. The
 /// bool: the try removes the usage-only chunk before the client sees it.
@@ -313,11 +321,7 @@ async fn prepare_chat(
     let pool = p.target.pool.clone();
     // A try on a pool of another provider (a fallback) renders its own body from the chat
     // request: keep it.
-    let keep = p
-        .target
-        .fallback
-        .as_ref()
-        .is_some_and(|f| f.provider.kind != pool.provider.kind);
+    let keep = needs_rerender(&p.target);
     // A translated request exists only as a Value: it is always serialised.
     let raw = p.translation.is_none();
     let rewrites = keep || maybe_images || (renders && pool.provider.rewrites_chat());
@@ -367,11 +371,7 @@ async fn prepare_chat(
     let hint = hint.max(1024);
     let caps = p.target.caps;
     let pool = p.target.pool.clone();
-    let keep = p
-        .target
-        .fallback
-        .as_ref()
-        .is_some_and(|f| f.provider.kind != pool.provider.kind);
+    let keep = needs_rerender(&p.target);
     if !renders {
         if wants_usage && pool.request_usage {
             add_usage_option(&mut v);
