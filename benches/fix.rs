@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench --bench fix -- --warm-up-time 1 --measurement-time 3`
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use llm_relay::chat::fix::{fix_hunyuan, FixPolicy, ModelCaps};
+use llm_relay::chat::fix::{fix_chat, fix_hunyuan, FixPolicy, FixReport, ModelCaps};
+use llm_relay::chat::model::ChatRequest;
 use mock_upstream::strict::check_chat;
 use serde_json::{json, Value};
 
@@ -116,6 +117,22 @@ fn bench_fix(c: &mut Criterion) {
             let mut v: Value = serde_json::from_slice(black_box(&bytes)).unwrap_or(Value::Null);
             fix_hunyuan(&mut v, &policy, CAPS);
             serde_json::to_vec(&v).unwrap_or_default()
+        })
+    });
+
+    // What the `hunyuan` provider does per try: the typed model made from the parse, fixed,
+    // and serialised directly.
+    c.bench_function("fix_hunyuan/parse_typed_fix_serialize_40msg_20kb", |b| {
+        b.iter(|| {
+            let v: Value = serde_json::from_slice(black_box(&bytes)).unwrap_or(Value::Null);
+            let Value::Object(o) = v else {
+                return Vec::new();
+            };
+            let Ok(mut typed) = ChatRequest::from_map(o) else {
+                return Vec::new();
+            };
+            fix_chat(&mut typed, &policy, CAPS, &mut FixReport::default());
+            serde_json::to_vec(&typed).unwrap_or_default()
         })
     });
 

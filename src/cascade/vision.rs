@@ -50,7 +50,7 @@ pub async fn describe(
         .select()
         .ok_or_else(|| VisionError::NoMember(target.pool.name.clone()))?;
     let scheme = if member.tls { "https" } else { "http" };
-    let mut body = json!({
+    let body = json!({
         "model": target.model,
         "stream": false,
         "messages": [{"role": "user", "content": [
@@ -70,7 +70,7 @@ pub async fn describe(
             tools: false,
         };
         let r = provider
-            .render_chat(&mut body, caps, 1024)
+            .render_chat(body, caps, 1024)
             .map_err(|_| VisionError::Unreadable)?;
         (r.path, r.body)
     };

@@ -2,3 +2,4 @@
 pub mod elide;
 pub mod fix;
 pub mod image_key;
+pub mod model;

@@ -23,7 +23,8 @@ pub mod buffered;
 pub mod gemini;
 
 use crate::chat::fix::ModelCaps;
-use crate::chat::fix::{fix_hunyuan_report, FixPolicy};
+use crate::chat::fix::{fix_chat, FixPolicy, FixReport};
+use crate::chat::model::ChatRequest;
 use crate::core::protocol::Protocol;
 use crate::core::translate::{ResponseTranslator, TranslateError};
 use http::HeaderValue;
@@ -171,37 +172,52 @@ impl Provider {
 
     /// Renders the gateway's chat request for this provider. `chat` is the request as the
     /// client's protocol gave it (cascade done, model set to the upstream's); the `hunyuan`
-    /// provider fixes it in place. `hint`: the expected body size.
+    /// provider fixes it on the typed model (`chat::model`) and serialises that directly.
+    /// `hint`: the expected body size.
     pub fn render_chat(
         &self,
-        chat: &mut Value,
+        mut chat: Value,
         caps: ModelCaps,
         hint: usize,
     ) -> Result<Rendered, TranslateError> {
         match self.kind {
             ProviderKind::OpenAi => Ok(Rendered {
                 path: "/chat/completions".into(),
-                body: serialise(chat, hint)?,
+                body: serialise(&chat, hint)?,
                 fixed: None,
             }),
             ProviderKind::Hunyuan => {
                 let started = std::time::Instant::now();
-                let report = fix_hunyuan_report(chat, &self.fix, caps);
-                crate::observe::stats::global().record_fix(report);
-                let fixed = Some((started, started.elapsed()));
+                let Value::Object(obj) = std::mem::take(&mut chat) else {
+                    return Ok(Rendered {
+                        path: "/chat/completions".into(),
+                        body: serialise(&chat, hint)?,
+                        fixed: None,
+                    });
+                };
+                let body = match ChatRequest::from_map(obj) {
+                    Ok(mut typed) => {
+                        let mut report = FixReport::default();
+                        fix_chat(&mut typed, &self.fix, caps, &mut report);
+                        crate::observe::stats::global().record_fix(report);
+                        serialise(&typed, hint)?
+                    }
+                    // No messages: validation refuses it first; sent as it is otherwise.
+                    Err(obj) => serialise(&obj, hint)?,
+                };
                 Ok(Rendered {
                     path: "/chat/completions".into(),
-                    body: serialise(chat, hint)?,
-                    fixed,
+                    body,
+                    fixed: Some((started, started.elapsed())),
                 })
             }
             ProviderKind::Anthropic => Ok(Rendered {
                 path: "/messages".into(),
-                body: serialise(&anthropic::render(chat)?, hint)?,
+                body: serialise(&anthropic::render(&chat)?, hint)?,
                 fixed: None,
             }),
             ProviderKind::Gemini => {
-                let (path, body) = gemini::render(chat)?;
+                let (path, body) = gemini::render(&chat)?;
                 Ok(Rendered {
                     path,
                     body: serialise(&body, hint)?,
@@ -244,7 +260,7 @@ impl Provider {
 }
 
 /// `hint`: the size it is expected to have (the client's body): one allocation, no regrowth.
-fn serialise(v: &Value, hint: usize) -> Result<bytes::Bytes, TranslateError> {
+fn serialise(v: &impl serde::Serialize, hint: usize) -> Result<bytes::Bytes, TranslateError> {
     let mut out = Vec::with_capacity(hint + hint / 8 + 64);
     serde_json::to_writer(&mut out, v)
         .map(|()| bytes::Bytes::from(out))

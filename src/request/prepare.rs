@@ -123,7 +123,7 @@ pub fn render(
     };
     let rendered = pool
         .provider
-        .render_chat(&mut chat, caps, hint)
+        .render_chat(chat, caps, hint)
         .map_err(GatewayError::from)?;
     Ok((rendered, strip))
 }

@@ -4,42 +4,16 @@ use serde_json::{Map, Value};
 
 use super::policy::Texts;
 use super::{role, tools, Msg, Role};
-
-/// Step 0: drops non-object messages and maps every role to one Hunyuan knows.
-/// `developer` → system; `function` → tool without id (so rule 8 folds it into text);
-/// missing, non-string or unknown → user.
-pub(crate) fn normalize_messages(raw: Vec<Value>) -> Vec<Msg> {
-    raw.into_iter()
-        .filter_map(|v| match v {
-            Value::Object(mut m) => {
-                map_role(&mut m);
-                Some(m)
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-fn map_role(m: &mut Msg) {
-    let mapped = match m.get("role").and_then(Value::as_str) {
-        Some("system" | "user" | "assistant" | "tool") => return,
-        Some("developer") => Role::System,
-        Some("function") => {
-            // A legacy function result answers no tool call id: never pair it.
-            m.remove("tool_call_id");
-            Role::Tool
-        }
-        _ => Role::User,
-    };
-    m.insert("role".into(), Value::String(mapped.as_str().into()));
-}
+use crate::chat::model::Content;
 
 /// Rule 1: Hunyuan rejects `reasoning_content` in request messages (clients such as
 /// DeepSeek-style UIs echo it back).
-pub(crate) fn drop_reasoning_content(msgs: &mut [Msg]) {
+pub(crate) fn drop_reasoning_content(msgs: &mut [Msg]) -> bool {
+    let mut changed = false;
     for m in msgs {
-        m.remove("reasoning_content");
+        changed |= m.rest.remove("reasoning_content").is_some();
     }
+    changed
 }
 
 /// Rule 2: every content becomes a string, except a user message's array on a vision model,
@@ -48,20 +22,38 @@ pub(crate) fn drop_reasoning_content(msgs: &mut [Msg]) {
 /// silently; other part types (audio, files) become `[<type> content omitted]`. Other roles'
 /// arrays are flattened even on a vision model (Hunyuan documents images in user turns only).
 /// Missing/null content becomes "" (rule 4 fills it); numbers and booleans become their JSON
-/// text.
-pub(crate) fn normalize_content(msgs: &mut [Msg], images: bool, image_omitted: &str) {
+/// text. Changed: any content that was not a string, unless a kept part array is unchanged.
+pub(crate) fn normalize_content(msgs: &mut [Msg], images: bool, image_omitted: &str) -> bool {
+    let mut changed = false;
     for m in msgs.iter_mut() {
         let keep_images = images && role(m) == Role::User;
-        match m.get_mut("content") {
-            Some(Value::String(_)) => {}
-            Some(slot) => {
-                let v = std::mem::take(slot);
-                *slot = normalize_value(v, keep_images, image_omitted);
+        let c = std::mem::replace(&mut m.content, Content::Missing);
+        let (new, same) = match c {
+            Content::Text(s) => (Content::Text(s), true),
+            Content::Missing => (Content::Text(String::new()), false),
+            Content::Parts(p) => {
+                // Only a vision user message can keep its parts: compare those exactly.
+                let before = keep_images.then(|| p.clone());
+                let out = normalize_value(Value::Array(p), keep_images, image_omitted);
+                let same = matches!((&out, &before), (Value::Array(a), Some(b)) if a == b);
+                (content_of(out), same)
             }
-            None => {
-                m.insert("content".into(), Value::String(String::new()));
-            }
-        }
+            Content::Other(v) => (
+                content_of(normalize_value(v, keep_images, image_omitted)),
+                false,
+            ),
+        };
+        changed |= !same;
+        m.content = new;
+    }
+    changed
+}
+
+fn content_of(v: Value) -> Content {
+    match v {
+        Value::String(s) => Content::Text(s),
+        Value::Array(p) => Content::Parts(p),
+        other => Content::Other(other),
     }
 }
 
@@ -198,59 +190,77 @@ fn part_is_blank(p: &Value) -> bool {
 }
 
 pub(crate) fn content_blank(m: &Msg) -> bool {
-    m.get("content").is_none_or(is_blank)
+    match &m.content {
+        Content::Missing => true,
+        Content::Text(s) => !not_blank(s),
+        Content::Parts(p) => p.iter().all(part_is_blank),
+        Content::Other(v) => is_blank(v),
+    }
 }
 
 /// The content as plain text (for folding a tool result into another message).
 pub(crate) fn content_text(m: &Msg) -> Option<&str> {
-    m.get("content")
-        .and_then(Value::as_str)
-        .filter(|s| not_blank(s))
+    m.content.as_text().filter(|s| not_blank(s))
 }
 
 /// Appends content to a message, a blank line between texts; blank additions are ignored and
 /// a blank target is replaced. Strings and part arrays mix (vision user messages).
-pub(crate) fn append_content(into: &mut Msg, add: Value) {
+pub(crate) fn append_content(into: &mut Msg, add: Content) {
+    let add = match add {
+        Content::Missing => return,
+        Content::Text(s) => Value::String(s),
+        Content::Parts(p) => Value::Array(p),
+        Content::Other(v) => v,
+    };
     if is_blank(&add) {
         return;
     }
-    let slot = into.entry("content").or_insert(Value::Null);
-    if is_blank(slot) {
-        *slot = add;
+    if content_blank(into) {
+        into.content = content_of(add);
         return;
     }
-    match (slot, add) {
-        (Value::String(s), Value::String(a)) => {
+    let slot = std::mem::replace(&mut into.content, Content::Missing);
+    into.content = match (slot, add) {
+        (Content::Text(mut s), Value::String(a)) => {
             s.push_str("\n\n");
             s.push_str(&a);
+            Content::Text(s)
         }
-        (Value::Array(p), Value::String(a)) => p.push(text_part(a)),
-        (Value::Array(p), Value::Array(a)) => p.extend(a),
+        (Content::Parts(mut p), Value::String(a)) => {
+            p.push(text_part(a));
+            Content::Parts(p)
+        }
+        (Content::Parts(mut p), Value::Array(a)) => {
+            p.extend(a);
+            Content::Parts(p)
+        }
         (slot, add) => {
             // String + parts, or content that step 2 has not seen: go through parts.
-            let mut parts = match std::mem::take(slot) {
-                Value::Array(p) => p,
-                Value::String(s) => vec![text_part(s)],
-                other => vec![text_part(other.to_string())],
+            let mut parts = match slot {
+                Content::Parts(p) => p,
+                Content::Text(s) => vec![text_part(s)],
+                Content::Other(other) => vec![text_part(other.to_string())],
+                Content::Missing => Vec::new(),
             };
             match add {
                 Value::Array(a) => parts.extend(a),
                 Value::String(a) => parts.push(text_part(a)),
                 other => parts.push(text_part(other.to_string())),
             }
-            *slot = Value::Array(parts);
+            Content::Parts(parts)
         }
-    }
+    };
 }
 
 /// Appends a line of text (see [`append_content`]).
 pub(crate) fn push_text(into: &mut Msg, text: String) {
-    append_content(into, Value::String(text));
+    append_content(into, Content::Text(text));
 }
 
 /// Rule 4: Hunyuan rejects empty content ("messages 中 content 不能为空"). An assistant
 /// message with tool calls says which tools it calls; other roles get a short placeholder.
-pub(crate) fn fill_empty_content(msgs: &mut [Msg], t: &Texts) {
+pub(crate) fn fill_empty_content(msgs: &mut [Msg], t: &Texts) -> bool {
+    let mut changed = false;
     for m in msgs.iter_mut().filter(|m| content_blank(m)) {
         let text = match role(m) {
             Role::User | Role::System => t.empty_user.to_owned(),
@@ -260,6 +270,8 @@ pub(crate) fn fill_empty_content(msgs: &mut [Msg], t: &Texts) {
                 None => t.empty_assistant.to_owned(),
             },
         };
-        m.insert("content".into(), Value::String(text));
+        m.content = Content::Text(text);
+        changed = true;
     }
+    changed
 }

@@ -6,7 +6,7 @@
 //!
 //! | step | rule | function |
 //! |------|------|----------|
-//! | 0 | drop non-object messages, map roles | `content::normalize_messages` |
+//! | 0 | drop non-object messages, map roles | `chat::model::Message::from_value` |
 //! | 1 | drop `reasoning_content` | `content::drop_reasoning_content` |
 //! | 2 | flatten array content (text model) / tidy it (vision model) | `content::normalize_content` |
 //! | – | keep only well-formed `tool_calls`, the rest becomes text | `tools::sanitize_tool_calls` |
@@ -37,6 +37,9 @@
 //! text, and every tool message becomes a user message `[tool result <id>]: …`, so the turns
 //! still alternate user / assistant and nothing the model saw before is lost.
 //!
+//! The rules work on the typed request of `chat::model` (made from the parsed body by moving
+//! its fields, no copy) and each says whether it changed something, which feeds [`FixReport`].
+//!
 //! Never panics: a request that is not an object, or whose `messages` is missing or not an
 //! array, is left alone (the gateway validates before fixing); an empty `messages` stays empty.
 
@@ -50,8 +53,10 @@ mod trim;
 #[cfg(test)]
 mod tests;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+pub use crate::chat::model::Role;
+use crate::chat::model::{ChatRequest, Message};
 pub use policy::{FixPolicy, LeadingNonUser, OutOfRange, ParamRange, Placeholders};
 
 /// What a target model can accept.
@@ -61,46 +66,18 @@ pub struct ModelCaps {
     pub tools: bool,
 }
 
-/// One message. After step 0 every message is an object, so the rules work on maps directly
-/// instead of re-checking `Value::Object` everywhere.
-pub(crate) type Msg = Map<String, Value>;
+/// One message of the typed chat model (`chat::model`): the rules read and write its typed
+/// fields, and every other member rides along in `rest`.
+pub(crate) type Msg = Message;
 
-/// The canonical roles; anything else was mapped in step 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    System,
-    User,
-    Assistant,
-    Tool,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-        }
-    }
-}
-
-/// The role of a normalised message (anything unexpected reads as user, like step 0 maps it).
+/// The role of a message.
 pub(crate) fn role(m: &Msg) -> Role {
-    match m.get("role").and_then(Value::as_str) {
-        Some("system") => Role::System,
-        Some("assistant") => Role::Assistant,
-        Some("tool") => Role::Tool,
-        _ => Role::User,
-    }
+    m.role
 }
 
 /// A new message with string content.
 pub(crate) fn new_msg(role: Role, text: &str) -> Msg {
-    let mut m = Msg::new();
-    m.insert("role".into(), Value::String(role.as_str().into()));
-    m.insert("content".into(), Value::String(text.into()));
-    m
+    Message::new(role, text)
 }
 
 /// Index of the first non-system message (the system message, if any, is at 0 after rule 3).
@@ -132,9 +109,8 @@ pub const RULES: [&str; 14] = [
     "params",
 ];
 
-/// Which rules changed the request. A rule counts when it changed the shape of the messages
-/// (their number, roles, keys, content kind and length, tool calls) or, for `params`, the
-/// top-level keys or the clamped values: a cheap fingerprint per step, no copy of the request.
+/// Which rules changed the request (each rule reports it; `params` reports a removed key or a
+/// changed value).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FixReport(u16);
 
@@ -167,132 +143,54 @@ impl FixReport {
 /// [`fix_hunyuan`], reporting which rules changed something.
 pub fn fix_hunyuan_report(req: &mut Value, policy: &FixPolicy, caps: ModelCaps) -> FixReport {
     let mut report = FixReport::default();
-    let Some(obj) = req.as_object_mut() else {
+    let Value::Object(obj) = req else {
         return report;
     };
-    let Some(Value::Array(raw)) = obj.get_mut("messages") else {
-        return report;
+    let mut chat = match ChatRequest::from_map(std::mem::take(obj)) {
+        Ok(chat) => chat,
+        Err(untouched) => {
+            *obj = untouched;
+            return report;
+        }
     };
-    let raw_print = print_values(raw);
-    let mut msgs = content::normalize_messages(std::mem::take(raw));
-    report.mark(0, raw_print != print(&msgs));
-    if !msgs.is_empty() {
-        fix_messages(&mut msgs, policy, caps, &mut report);
-    }
-    obj.insert(
-        "messages".into(),
-        Value::Array(msgs.into_iter().map(Value::Object).collect()),
-    );
-    let params_before = print_params(obj);
-    params::fix_params(obj, policy, caps);
-    report.mark(13, params_before != print_params(obj));
+    fix_chat(&mut chat, policy, caps, &mut report);
+    *obj = chat.into_map();
     report
 }
 
-/// Rules 1–10 on a non-empty, normalised message list.
+/// The rules on the typed request (see the module comment for their order).
+pub fn fix_chat(chat: &mut ChatRequest, policy: &FixPolicy, caps: ModelCaps, r: &mut FixReport) {
+    r.mark(0, chat.normalised);
+    if !chat.messages.is_empty() {
+        fix_messages(&mut chat.messages, policy, caps, r);
+    }
+    r.mark(13, params::fix_params(&mut chat.params, policy, caps));
+}
+
+/// Rules 1–10 on a non-empty, normalised message list. Each rule says whether it changed
+/// something: no fingerprint of the messages is taken between rules.
 fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps, r: &mut FixReport) {
     let t = policy.placeholders.resolved();
-    let mut last = print(msgs);
-    let mut step = |msgs: &[Msg], rule: usize| {
-        let now = print(msgs);
-        r.mark(rule, now != last);
-        last = now;
-    };
-    content::drop_reasoning_content(msgs);
-    step(msgs, 1);
-    content::normalize_content(msgs, caps.images, t.image_omitted);
-    step(msgs, 2);
+    r.mark(1, content::drop_reasoning_content(msgs));
+    r.mark(
+        2,
+        content::normalize_content(msgs, caps.images, t.image_omitted),
+    );
     // After rule 2: invalid calls are appended to the content as text, which must be settled.
-    tools::sanitize_tool_calls(msgs);
-    step(msgs, 3);
+    r.mark(3, tools::sanitize_tool_calls(msgs));
     if !caps.tools {
-        tools::tools_to_text(msgs, &t);
-        step(msgs, 4);
+        r.mark(4, tools::tools_to_text(msgs, &t));
     }
-    order::merge_system(msgs);
-    step(msgs, 5);
-    order::merge_consecutive(msgs);
-    step(msgs, 6);
-    tools::pair_tool_results(msgs, &t);
-    step(msgs, 7);
-    order::merge_consecutive(msgs);
-    step(msgs, 6);
-    content::fill_empty_content(msgs, &t);
-    step(msgs, 8);
-    order::leading_user(msgs, policy.leading_non_user, &t);
-    step(msgs, 9);
-    order::assistant_between_tool_and_user(msgs, &t);
-    step(msgs, 10);
-    order::end_with_user(msgs, &t);
-    step(msgs, 11);
-    trim::trim_to_max(msgs, policy.max_messages, policy.leading_non_user, &t);
-    step(msgs, 12);
-}
-
-/// A fingerprint of the messages' shape: count, and per message its role, keys, content
-/// kind and length, tool calls and tool call id.
-fn print(msgs: &[Msg]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    msgs.len().hash(&mut h);
-    for m in msgs {
-        print_msg(m, &mut h);
-    }
-    h.finish()
-}
-
-/// [`print`] of the raw `messages` (non-objects count as a marker).
-fn print_values(raw: &[Value]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    raw.len().hash(&mut h);
-    for v in raw {
-        match v.as_object() {
-            Some(m) => print_msg(m, &mut h),
-            None => u8::MAX.hash(&mut h),
-        }
-    }
-    h.finish()
-}
-
-fn print_msg(m: &Msg, h: &mut impl std::hash::Hasher) {
-    use std::hash::Hash;
-    // One pass over the entries (no lookups); an absent key shows in the key list.
-    m.len().hash(h);
-    for (k, v) in m {
-        k.hash(h);
-        match k.as_str() {
-            "role" | "tool_call_id" => v.as_str().hash(h),
-            "content" => match v {
-                Value::String(s) => (0u8, s.len()).hash(h),
-                Value::Array(a) => (1u8, a.len()).hash(h),
-                Value::Null => 2u8.hash(h),
-                _ => 3u8.hash(h),
-            },
-            "tool_calls" => v.as_array().map(Vec::len).hash(h),
-            _ => {}
-        }
-    }
-}
-
-/// The top-level keys and the values the parameter policy may change.
-fn print_params(obj: &Map<String, Value>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    obj.len().hash(&mut h);
-    for k in obj.keys() {
-        k.hash(&mut h);
-    }
-    for k in ["temperature", "top_p", "seed"] {
-        let v = obj.get(k);
-        (v.is_some(), v.and_then(Value::as_f64).map(f64::to_bits)).hash(&mut h);
-    }
-    let strict = obj.get("tools").and_then(Value::as_array).map(|tools| {
-        tools
-            .iter()
-            .filter(|t| t.get("function").is_some_and(|f| f.get("strict").is_some()))
-            .count()
-    });
-    strict.hash(&mut h);
-    h.finish()
+    r.mark(5, order::merge_system(msgs));
+    r.mark(6, order::merge_consecutive(msgs));
+    r.mark(7, tools::pair_tool_results(msgs, &t));
+    r.mark(6, order::merge_consecutive(msgs));
+    r.mark(8, content::fill_empty_content(msgs, &t));
+    r.mark(9, order::leading_user(msgs, policy.leading_non_user, &t));
+    r.mark(10, order::assistant_between_tool_and_user(msgs, &t));
+    r.mark(11, order::end_with_user(msgs, &t));
+    r.mark(
+        12,
+        trim::trim_to_max(msgs, policy.max_messages, policy.leading_non_user, &t),
+    );
 }

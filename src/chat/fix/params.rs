@@ -4,37 +4,47 @@ use serde_json::{Map, Number, Value};
 use super::policy::{FixPolicy, OutOfRange, ParamRange, ALWAYS_ALLOWED};
 use super::ModelCaps;
 
-/// Applies `drop_params`, `allow_params`, the tool rules and the numeric ranges.
-pub(crate) fn fix_params(req: &mut Map<String, Value>, policy: &FixPolicy, caps: ModelCaps) {
+/// Applies `drop_params`, `allow_params`, the tool rules and the numeric ranges; whether
+/// anything changed.
+pub(crate) fn fix_params(
+    req: &mut Map<String, Value>,
+    policy: &FixPolicy,
+    caps: ModelCaps,
+) -> bool {
+    let mut changed = false;
     for k in &policy.drop_params {
-        req.remove(k.as_str());
+        changed |= req.remove(k.as_str()).is_some();
     }
     if let Some(allow) = &policy.allow_params {
+        let n = req.len();
         req.retain(|k, _| ALWAYS_ALLOWED.contains(&k.as_str()) || allow.iter().any(|a| a == k));
+        changed |= req.len() != n;
     }
-    fix_tools(req, caps.tools, policy.strip_tool_strict);
+    changed |= fix_tools(req, caps.tools, policy.strip_tool_strict);
     if let Some(r) = &policy.temperature {
-        fix_float(req, "temperature", r);
+        changed |= fix_float(req, "temperature", r);
     }
     if let Some(r) = &policy.top_p {
-        fix_float(req, "top_p", r);
+        changed |= fix_float(req, "top_p", r);
     }
     if let Some(r) = &policy.seed {
-        fix_seed(req, r);
+        changed |= fix_seed(req, r);
     }
+    changed
 }
 
 /// Removes `tools`/`tool_choice` for a model without tools, or when `tools` is not a
 /// non-empty array (a `tool_choice` without tools is an error upstream); strips
 /// `function.strict`, which Hunyuan rejects.
-fn fix_tools(req: &mut Map<String, Value>, tools_ok: bool, strip_strict: bool) {
+fn fix_tools(req: &mut Map<String, Value>, tools_ok: bool, strip_strict: bool) -> bool {
+    let mut changed = false;
     let keep = tools_ok
         && match req.get_mut("tools") {
             Some(Value::Array(list)) if !list.is_empty() => {
                 if strip_strict {
                     for f in list.iter_mut().filter_map(|t| t.get_mut("function")) {
                         if let Some(f) = f.as_object_mut() {
-                            f.remove("strict");
+                            changed |= f.remove("strict").is_some();
                         }
                     }
                 }
@@ -43,9 +53,10 @@ fn fix_tools(req: &mut Map<String, Value>, tools_ok: bool, strip_strict: bool) {
             _ => false,
         };
     if !keep {
-        req.remove("tools");
-        req.remove("tool_choice");
+        changed |= req.remove("tools").is_some();
+        changed |= req.remove("tool_choice").is_some();
     }
+    changed
 }
 
 /// The value moved into the range, or None to drop it.
@@ -63,14 +74,14 @@ fn bring_into(x: f64, r: &ParamRange) -> Option<f64> {
 
 /// A float parameter: kept if in range, else clamped or dropped; non-numbers (null
 /// included) are dropped so the upstream default applies.
-fn fix_float(req: &mut Map<String, Value>, key: &str, r: &ParamRange) {
+fn fix_float(req: &mut Map<String, Value>, key: &str, r: &ParamRange) -> bool {
     let Some(v) = req.get(key) else {
-        return;
+        return false;
     };
     let x = v.as_f64();
     let fixed = x.and_then(|x| bring_into(x, r));
     if fixed.is_some() && fixed == x {
-        return; // in range: keep the client's exact number
+        return false; // in range: keep the client's exact number
     }
     match fixed.and_then(Number::from_f64) {
         Some(n) => {
@@ -80,19 +91,20 @@ fn fix_float(req: &mut Map<String, Value>, key: &str, r: &ParamRange) {
             req.remove(key);
         }
     }
+    true
 }
 
 /// `seed` must be an integer in range; a non-integer is dropped, an integral float becomes
 /// an integer.
-fn fix_seed(req: &mut Map<String, Value>, r: &ParamRange) {
+fn fix_seed(req: &mut Map<String, Value>, r: &ParamRange) -> bool {
     let Some(v) = req.get("seed") else {
-        return;
+        return false;
     };
     let is_int = v.is_i64() || v.is_u64();
     let x = v.as_f64().filter(|x| x.fract() == 0.0);
     let fixed = x.and_then(|x| bring_into(x, r)).map(f64::round);
     if is_int && fixed.is_some() && fixed == x {
-        return;
+        return false;
     }
     match fixed {
         // In i64 range: seeds are small and a bound beyond it would be a config error.
@@ -103,4 +115,5 @@ fn fix_seed(req: &mut Map<String, Value>, r: &ParamRange) {
             req.remove("seed");
         }
     }
+    true
 }

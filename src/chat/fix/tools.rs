@@ -9,35 +9,30 @@ use serde_json::Value;
 use super::content::{content_text, push_text};
 use super::policy::Texts;
 use super::{new_msg, role, Msg, Role};
+use crate::chat::model::ToolCall;
 
 /// Keeps only well-formed assistant `tool_calls` (string `id`, `function.name`, `arguments` as
 /// a JSON string, `type: function`); anything else, legacy `function_call` included, becomes a
 /// `[tool call …]` line in the message text, so rules 4 and 8 only ever see valid calls.
-/// An empty `tool_calls` array is removed.
-pub(crate) fn sanitize_tool_calls(msgs: &mut [Msg]) {
-    for m in msgs.iter_mut() {
-        if !m.contains_key("tool_calls") && !m.contains_key("function_call") {
-            continue;
-        }
+/// An empty `tool_calls` array is removed. Well-formed calls are already typed
+/// (`chat::model`): only raw call members left in `rest` need work.
+pub(crate) fn sanitize_tool_calls(msgs: &mut [Msg]) -> bool {
+    let mut changed = false;
+    for m in msgs.iter_mut().filter(|m| m.has_raw_calls()) {
+        changed = true;
         let is_assistant = role(m) == Role::Assistant;
-        if is_assistant && already_valid(m) {
-            continue; // the common case: no rebuild
-        }
         let mut text: Vec<String> = Vec::new();
-        if let Some(fc) = m.remove("function_call").filter(|v| !v.is_null()) {
+        if let Some(fc) = m.rest.remove("function_call").filter(|v| !v.is_null()) {
             text.push(describe_call(&fc));
         }
-        match m.remove("tool_calls") {
+        match m.rest.remove("tool_calls") {
             Some(Value::Array(calls)) => {
-                let mut valid = Vec::with_capacity(calls.len());
                 for c in calls {
-                    match valid_call(c) {
-                        Ok(c) if is_assistant => valid.push(c),
-                        Ok(c) | Err(c) => text.push(describe_call(&c)),
+                    match ToolCall::normalise(c) {
+                        Ok(c) if is_assistant => m.tool_calls.push(c),
+                        Ok(c) => text.push(describe_call(&c.into_value())),
+                        Err(c) => text.push(describe_call(&c)),
                     }
-                }
-                if !valid.is_empty() {
-                    m.insert("tool_calls".into(), Value::Array(valid));
                 }
             }
             Some(Value::Null) | None => {}
@@ -47,54 +42,12 @@ pub(crate) fn sanitize_tool_calls(msgs: &mut [Msg]) {
             push_text(m, text.join("\n"));
         }
     }
+    changed
 }
 
-/// Non-empty `tool_calls` that [`valid_call`] would keep unchanged, and no `function_call`.
-fn already_valid(m: &Msg) -> bool {
-    let Some(Value::Array(calls)) = m.get("tool_calls") else {
-        return false;
-    };
-    !calls.is_empty()
-        && !m.contains_key("function_call")
-        && calls.iter().all(|c| {
-            let f = c.get("function");
-            non_blank_str(c.get("id"))
-                && c.get("type").and_then(Value::as_str) == Some("function")
-                && non_blank_str(f.and_then(|f| f.get("name")))
-                && f.and_then(|f| f.get("arguments"))
-                    .is_some_and(Value::is_string)
-        })
-}
-
-fn non_blank_str(v: Option<&Value>) -> bool {
-    v.and_then(Value::as_str)
-        .is_some_and(|s| !s.trim().is_empty())
-}
-
-/// `Ok(call)` normalised, or `Err(call)` unchanged if it cannot be sent as a tool call.
-fn valid_call(c: Value) -> Result<Value, Value> {
-    let Value::Object(mut o) = c else {
-        return Err(c);
-    };
-    let ok =
-        non_blank_str(o.get("id")) && non_blank_str(o.get("function").and_then(|f| f.get("name")));
-    if !ok {
-        return Err(Value::Object(o));
-    }
-    if let Some(Value::Object(f)) = o.get_mut("function") {
-        let args = match f.get("arguments") {
-            Some(Value::String(_)) => None,
-            None | Some(Value::Null) => Some("{}".to_owned()),
-            Some(other) => Some(other.to_string()),
-        };
-        if let Some(a) = args {
-            f.insert("arguments".into(), Value::String(a));
-        }
-    }
-    if o.get("type").and_then(Value::as_str) != Some("function") {
-        o.insert("type".into(), Value::String("function".into()));
-    }
-    Ok(Value::Object(o))
+/// `[tool call <id>: <name>(<arguments>)]` for a typed call.
+fn describe_typed(c: &ToolCall) -> String {
+    format!("[tool call {}: {}({})]", c.id, c.name, c.arguments)
 }
 
 /// `[tool call <id>: <name>(<arguments>)]` for a tool call or a legacy `function_call`.
@@ -117,38 +70,17 @@ fn describe_call(c: &Value) -> String {
 
 /// Comma-separated names of the message's tool calls, or None if it has none.
 pub(crate) fn call_names(m: &Msg) -> Option<String> {
-    let calls = m.get("tool_calls").and_then(Value::as_array)?;
-    let names: Vec<&str> = calls
-        .iter()
-        .filter_map(|c| c.get("function")?.get("name")?.as_str())
-        .collect();
+    let names: Vec<&str> = m.tool_calls.iter().map(|c| c.name.as_str()).collect();
     (!names.is_empty()).then(|| names.join(", "))
-}
-
-fn has_calls(m: &Msg) -> bool {
-    m.get("tool_calls")
-        .and_then(Value::as_array)
-        .is_some_and(|c| !c.is_empty())
-}
-
-fn call_ids(m: &Msg) -> Vec<String> {
-    m.get("tool_calls")
-        .and_then(Value::as_array)
-        .map(|calls| {
-            calls
-                .iter()
-                .filter_map(|c| c.get("id")?.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `[tool result <id>]: <content>`; the label falls back to the (function) name.
 pub(crate) fn result_text(m: &Msg, t: &Texts) -> String {
-    let label = match m.get("tool_call_id") {
-        Some(Value::String(id)) => id.clone(),
-        Some(v) if !v.is_null() => v.to_string(),
+    let label = match (&m.tool_call_id, m.rest.get("tool_call_id")) {
+        (Some(id), _) => id.clone(),
+        (None, Some(v)) if !v.is_null() => v.to_string(),
         _ => m
+            .rest
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or("?")
@@ -164,25 +96,30 @@ fn tool_to_user(m: &Msg, t: &Texts) -> Msg {
 }
 
 /// Replaces an assistant message's tool calls by `[tool call …]` lines in its text.
-pub(crate) fn calls_to_text(m: &mut Msg) {
-    if let Some(Value::Array(calls)) = m.remove("tool_calls") {
-        let lines: Vec<String> = calls.iter().map(describe_call).collect();
-        if !lines.is_empty() {
-            push_text(m, lines.join("\n"));
-        }
+pub(crate) fn calls_to_text(m: &mut Msg) -> bool {
+    let calls = std::mem::take(&mut m.tool_calls);
+    let lines: Vec<String> = calls.iter().map(describe_typed).collect();
+    if !lines.is_empty() {
+        push_text(m, lines.join("\n"));
     }
+    !calls.is_empty()
 }
 
 /// For a model without tool support: tool calls become assistant text and tool messages
 /// become user messages (merged by rule 6), so the turns still alternate and nothing is lost.
-pub(crate) fn tools_to_text(msgs: &mut [Msg], t: &Texts) {
+pub(crate) fn tools_to_text(msgs: &mut [Msg], t: &Texts) -> bool {
+    let mut changed = false;
     for m in msgs.iter_mut() {
         match role(m) {
-            Role::Assistant => calls_to_text(m),
-            Role::Tool => *m = tool_to_user(m, t),
+            Role::Assistant => changed |= calls_to_text(m),
+            Role::Tool => {
+                *m = tool_to_user(m, t);
+                changed = true;
+            }
             _ => {}
         }
     }
+    changed
 }
 
 /// Rule 8: Hunyuan wants every tool message right after the assistant turn whose call it
@@ -190,14 +127,17 @@ pub(crate) fn tools_to_text(msgs: &mut [Msg], t: &Texts) {
 /// answered. An orphan result inside a tool block is folded into the block's last result; an
 /// orphan elsewhere becomes user text `[tool result <id>]: …` (rule 6 merges it with its
 /// neighbour). An unanswered call gets a `missing_tool_result` result.
-pub(crate) fn pair_tool_results(msgs: &mut Vec<Msg>, t: &Texts) {
+pub(crate) fn pair_tool_results(msgs: &mut Vec<Msg>, t: &Texts) -> bool {
+    if paired(msgs) {
+        return false;
+    }
     let mut out = Vec::with_capacity(msgs.len() + 2);
     let mut it = std::mem::take(msgs).into_iter().peekable();
     while let Some(m) = it.next() {
         match role(&m) {
             Role::Tool => out.push(tool_to_user(&m, t)),
-            Role::Assistant if has_calls(&m) => {
-                let ids = call_ids(&m);
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let ids: Vec<String> = m.tool_calls.iter().map(|c| c.id.clone()).collect();
                 out.push(m);
                 answer_block(&mut out, &mut it, &ids, t);
             }
@@ -205,6 +145,51 @@ pub(crate) fn pair_tool_results(msgs: &mut Vec<Msg>, t: &Texts) {
         }
     }
     *msgs = out;
+    true
+}
+
+/// Rule 8 already holds: every tool message answers, in order, a distinct call of the
+/// assistant turn opening its block, and every call of that turn is answered.
+fn paired(msgs: &[Msg]) -> bool {
+    let mut i = 0;
+    while i < msgs.len() {
+        let m = &msgs[i];
+        i += 1;
+        match m.role {
+            Role::Tool => return false,
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let calls = &m.tool_calls;
+                let block = msgs[i..]
+                    .iter()
+                    .take_while(|r| r.role == Role::Tool)
+                    .count();
+                if block != calls.len() || !block_answers(calls, &msgs[i..i + block]) {
+                    return false;
+                }
+                i += block;
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Each result names a call of `calls`, no call twice (`block` is as long as `calls`).
+fn block_answers(calls: &[ToolCall], block: &[Msg]) -> bool {
+    let mut left: FxHashMap<&str, usize> = FxHashMap::default();
+    for c in calls {
+        *left.entry(c.id.as_str()).or_default() += 1;
+    }
+    block.iter().all(|r| {
+        r.tool_call_id
+            .as_deref()
+            .and_then(|id| left.get_mut(id))
+            .is_some_and(|n| {
+                let ok = *n > 0;
+                *n = n.saturating_sub(1);
+                ok
+            })
+    })
 }
 
 /// Consumes the tool messages following an assistant turn with calls `ids`.
@@ -223,7 +208,7 @@ fn answer_block<I: Iterator<Item = Msg>>(
     }
     let mut orphans = Vec::new();
     while let Some(m) = it.next_if(|m| role(m) == Role::Tool) {
-        let id = m.get("tool_call_id").and_then(Value::as_str);
+        let id = m.tool_call_id.as_deref();
         let slot = id.and_then(|id| unanswered.get_mut(id)).and_then(Vec::pop);
         match slot {
             Some(i) => {
@@ -235,7 +220,7 @@ fn answer_block<I: Iterator<Item = Msg>>(
     }
     for (id, _) in ids.iter().zip(&answered).filter(|(_, done)| !**done) {
         let mut r = new_msg(Role::Tool, t.missing_tool_result);
-        r.insert("tool_call_id".into(), Value::String(id.clone()));
+        r.tool_call_id = Some(id.clone());
         out.push(r);
     }
     // `ids` is not empty (has_calls), so the block now ends with a tool message.

@@ -13,15 +13,22 @@ const MIN_MESSAGES: usize = 4;
 /// round does not fit (an assistant with more parallel calls than the limit), that round is
 /// turned into text: assistant `[tool call …]` lines and one user message with the results.
 /// Then rules 5 and 9 are applied again.
-pub(crate) fn trim_to_max(msgs: &mut Vec<Msg>, max: usize, mode: LeadingNonUser, t: &Texts) {
+pub(crate) fn trim_to_max(
+    msgs: &mut Vec<Msg>,
+    max: usize,
+    mode: LeadingNonUser,
+    t: &Texts,
+) -> bool {
     let max = max.max(MIN_MESSAGES);
-    if msgs.len() > max {
-        let start = body_start(msgs);
-        let body = msgs.split_off(start);
-        msgs.extend(newest_turns(body, max - start, t));
+    if msgs.len() <= max {
+        return false; // rules 5 and 9 already hold: they ran just before
     }
+    let start = body_start(msgs);
+    let body = msgs.split_off(start);
+    msgs.extend(newest_turns(body, max - start, t));
     order::leading_user(msgs, mode, t);
     order::end_with_user(msgs, t);
+    true
 }
 
 /// Where each turn starts: every user message, and every assistant message with its tool
@@ -74,7 +81,7 @@ fn compact_last_round(body: &mut Vec<Msg>, t: &Texts) {
     let Some(mut assistant) = round.next() else {
         return;
     };
-    calls_to_text(&mut assistant);
+    let _ = calls_to_text(&mut assistant);
     body.push(assistant);
     let results: Vec<String> = round.map(|m| result_text(&m, t)).collect();
     if !results.is_empty() {
