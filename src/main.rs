@@ -191,6 +191,10 @@ fn main() {
         cascade: cascade.clone(),
         responses,
         response_cache,
+        slots: shared_limits.clone().map(|s| {
+            Arc::new(llm_relay::policy::pool_slots::PoolSlots(s))
+                as Arc<dyn llm_relay::upstream::gate::SlotStore>
+        }),
         connector: pingora::connectors::http::Connector::new(Some(
             pingora::connectors::ConnectorOptions::from_server_conf(&server.configuration),
         )),

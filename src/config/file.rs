@@ -547,10 +547,18 @@ pub struct PoolSection {
     /// `Authorization: Bearer`). The key itself never goes in this file.
     #[serde(default)]
     pub api_key_env: Option<String>,
-    /// What the pool speaks: `{type: openai | hunyuan | anthropic | gemini, ...}` (default
-    /// `openai`).
+    /// What the pool speaks: `{type: openai | hunyuan | anthropic | gemini | hunyuan_native,
+    /// ...}` (default `openai`).
     #[serde(default)]
     pub provider: Option<ProviderSection>,
+    /// The provider's concurrency limit for this pool (e.g. Hunyuan's 5 per account): tries
+    /// beyond it wait in `queue`, then get a 429 with `Retry-After`. Shared across instances
+    /// through Redis when `redis:` is configured. Unset: no limit.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// How tries wait for a slot of `max_concurrency`.
+    #[serde(default)]
+    pub queue: QueueSection,
     /// The old spelling of `provider`: `openai` or `hunyuan`. Still read; `-t` refuses it
     /// next to `provider`.
     #[serde(default)]
@@ -661,6 +669,37 @@ pub enum ProviderSection {
         #[serde(default)]
         api_key_env: Option<String>,
     },
+    /// Hunyuan's native API (`hunyuan.tencentcloudapi.com`, action `ChatCompletions`), signed
+    /// with TC3-HMAC-SHA256 from a SecretId and SecretKey read from the environment; chat
+    /// bodies are fixed to Hunyuan's rules (`fix`) and rendered in its PascalCase shape.
+    HunyuanNative {
+        secret_id_env: String,
+        secret_key_env: String,
+        /// `X-TC-Region` (e.g. `ap-guangzhou`); not sent when unset.
+        #[serde(default)]
+        region: Option<String>,
+        #[serde(default)]
+        fix: Option<Box<FixPolicy>>,
+    },
+}
+
+/// `pools.<name>.queue:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSection {
+    /// Tries waiting at most; one more is refused at once.
+    pub max: usize,
+    /// The longest a try waits for a slot, ms.
+    pub wait_ms: u64,
+}
+
+impl Default for QueueSection {
+    fn default() -> Self {
+        QueueSection {
+            max: 64,
+            wait_ms: 10_000,
+        }
+    }
 }
 
 /// `pools.<name>.timeouts:`

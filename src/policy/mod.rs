@@ -4,5 +4,6 @@ pub mod auth;
 pub mod cors;
 pub mod limit;
 pub mod local;
+pub mod pool_slots;
 pub mod quota;
 pub mod shared_limits;

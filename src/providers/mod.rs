@@ -21,6 +21,7 @@
 pub mod anthropic;
 pub mod buffered;
 pub mod gemini;
+pub mod hunyuan_native;
 
 use crate::chat::fix::ModelCaps;
 use crate::chat::fix::{fix_chat, FixPolicy, FixReport};
@@ -43,6 +44,9 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini's `generateContent`.
     Gemini,
+    /// Hunyuan's native API (TC3-signed, PascalCase bodies): fixed like `Hunyuan`, then
+    /// rendered and decoded by [`hunyuan_native`].
+    HunyuanNative,
 }
 
 impl ProviderKind {
@@ -52,7 +56,19 @@ impl ProviderKind {
             ProviderKind::Hunyuan => "hunyuan",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::HunyuanNative => "hunyuan_native",
         }
+    }
+
+    /// Whether its chat requests go through Hunyuan's message rules.
+    pub fn fixes(self) -> bool {
+        matches!(self, ProviderKind::Hunyuan | ProviderKind::HunyuanNative)
+    }
+
+    /// Whether it reports errors in a 2xx body (Tencent Cloud API answers them with HTTP 200):
+    /// such an answer is read whole before its status is decided.
+    pub fn errors_in_ok_body(self) -> bool {
+        self == ProviderKind::HunyuanNative
     }
 
     /// Whether its chat answers are OpenAI chat as they come (no decoding).
@@ -90,6 +106,15 @@ pub struct Provider {
     pub fix: FixPolicy,
     /// `anthropic-version` sent when the client sent none.
     pub anthropic_version: HeaderValue,
+    /// The `hunyuan_native` provider's signing credentials and region.
+    pub tc3: Option<std::sync::Arc<Tc3>>,
+}
+
+/// TC3-HMAC-SHA256 signing material of a `hunyuan_native` pool.
+#[derive(Debug)]
+pub struct Tc3 {
+    pub creds: hunyuan_native::sign::Credentials,
+    pub region: Option<String>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -118,6 +143,7 @@ impl Provider {
             key,
             fix,
             anthropic_version: HeaderValue::from_static(ANTHROPIC_VERSION),
+            tc3: None,
         }
     }
 
@@ -125,6 +151,8 @@ impl Provider {
     pub fn key_header(kind: ProviderKind) -> (&'static str, bool) {
         match kind {
             ProviderKind::OpenAi | ProviderKind::Hunyuan => ("authorization", true),
+            // Signed per request (`sign_payload`), no key header.
+            ProviderKind::HunyuanNative => ("authorization", false),
             ProviderKind::Anthropic => ("x-api-key", false),
             ProviderKind::Gemini => ("x-goog-api-key", false),
         }
@@ -186,7 +214,7 @@ impl Provider {
                 body: serialise(&chat, hint)?,
                 fixed: None,
             }),
-            ProviderKind::Hunyuan => {
+            ProviderKind::Hunyuan | ProviderKind::HunyuanNative => {
                 let started = std::time::Instant::now();
                 let Value::Object(obj) = std::mem::take(&mut chat) else {
                     return Ok(Rendered {
@@ -195,18 +223,24 @@ impl Provider {
                         fixed: None,
                     });
                 };
+                let native = self.kind == ProviderKind::HunyuanNative;
                 let body = match ChatRequest::from_map(obj) {
                     Ok(mut typed) => {
                         let mut report = FixReport::default();
                         fix_chat(&mut typed, &self.fix, caps, &mut report);
                         crate::observe::stats::global().record_fix(report);
-                        serialise(&typed, hint)?
+                        if native {
+                            serialise(&hunyuan_native::render(&typed)?, hint)?
+                        } else {
+                            serialise(&typed, hint)?
+                        }
                     }
                     // No messages: validation refuses it first; sent as it is otherwise.
                     Err(obj) => serialise(&obj, hint)?,
                 };
+                let path = if native { "/" } else { "/chat/completions" };
                 Ok(Rendered {
-                    path: "/chat/completions".into(),
+                    path: path.into(),
                     body,
                     fixed: Some((started, started.elapsed())),
                 })
@@ -246,6 +280,7 @@ impl Provider {
             ProviderKind::OpenAi | ProviderKind::Hunyuan => None,
             ProviderKind::Anthropic => Some(anthropic::decoder(stream, model)),
             ProviderKind::Gemini => Some(gemini::decoder(stream, model)),
+            ProviderKind::HunyuanNative => Some(hunyuan_native::decoder(stream, model)),
         }
     }
 
@@ -255,7 +290,51 @@ impl Provider {
             ProviderKind::OpenAi | ProviderKind::Hunyuan => None,
             ProviderKind::Anthropic => Some(anthropic::error_to_chat(status, body)),
             ProviderKind::Gemini => Some(gemini::error_to_chat(status, body)),
+            ProviderKind::HunyuanNative => Some(hunyuan_native::error_to_chat(status, body)),
         }
+    }
+
+    /// A 2xx body that is really an error (see [`ProviderKind::errors_in_ok_body`]): the
+    /// status it stands for and OpenAI's error body.
+    pub fn error_in_ok_body(&self, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+        match self.kind {
+            ProviderKind::HunyuanNative => hunyuan_native::error_in_body(body),
+            _ => None,
+        }
+    }
+
+    /// The provider's own id of the request named in its answer body, if any.
+    pub fn request_id_in(&self, body: &[u8]) -> Option<String> {
+        match self.kind {
+            ProviderKind::HunyuanNative => hunyuan_native::request_id(body),
+            _ => None,
+        }
+    }
+
+    /// Signs a request whose signature covers its body and host (TC3 for `hunyuan_native`):
+    /// called once the body of the try is known. Other providers were signed by [`sign`].
+    pub fn sign_payload(
+        &self,
+        req: &mut RequestHeader,
+        host: &str,
+        payload: &[u8],
+    ) -> pingora::Result<()> {
+        let Some(tc3) = self.tc3.as_ref() else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let headers =
+            hunyuan_native::sign::sign(&tc3.creds, host, payload, now, tc3.region.as_deref());
+        for (name, value) in headers {
+            let mut v = HeaderValue::from_str(&value).map_err(|e| {
+                pingora::Error::because(pingora::ErrorType::InternalError, "signing", e)
+            })?;
+            v.set_sensitive(name.eq_ignore_ascii_case("authorization"));
+            req.insert_header(name, v)?;
+        }
+        Ok(())
     }
 }
 

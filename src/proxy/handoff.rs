@@ -49,6 +49,9 @@ pub struct Telemetry {
     pub events: AtomicU64,
     /// The upstream's response status (0: none yet).
     pub status: AtomicU16,
+    /// The provider's own id of the request, when its answer names one (Tencent Cloud's
+    /// `RequestId`): the access log keeps it, so an operator can quote it to the provider.
+    pub upstream_request_id: std::sync::OnceLock<String>,
 }
 
 impl Telemetry {
@@ -183,6 +186,12 @@ pub enum UpstreamError {
     ClientGone,
     #[error("pool `{pool}` sent an invalid answer: {detail}")]
     Invalid { pool: String, detail: String },
+    #[error("every slot of pool `{pool}` (max_concurrency {limit}) is busy")]
+    Saturated {
+        pool: String,
+        limit: u32,
+        retry_after_s: u64,
+    },
 }
 
 impl UpstreamError {
@@ -194,6 +203,7 @@ impl UpstreamError {
                 | UpstreamError::NoMember { .. }
                 | UpstreamError::HeldStatus { .. }
                 | UpstreamError::Invalid { .. }
+                | UpstreamError::Saturated { .. }
         )
     }
 
@@ -227,6 +237,10 @@ impl From<UpstreamError> for GatewayError {
             _ => format!("{}.", capitalised(&e)),
         };
         match e {
+            UpstreamError::Saturated { retry_after_s, .. } => GatewayError::RateLimited {
+                message: format!("{message} Retry after {retry_after_s} s."),
+                headers: vec![("retry-after", retry_after_s.to_string())],
+            },
             UpstreamError::NoMember { .. } => GatewayError::Unavailable { message },
             UpstreamError::FirstByte { .. }
             | UpstreamError::Timeout { .. }
@@ -334,6 +348,14 @@ where
         .await
         .map_err(|e| phase_failed(h, &e))?;
     let member = ctx.member().cloned();
+    if let Some(m) = member.as_ref() {
+        // A signature over the body and host (TC3) is made once both are final.
+        h.target
+            .pool
+            .provider
+            .sign_payload(&mut req, &m.authority, payload)
+            .map_err(|e| phase_failed(h, &e))?;
+    }
     let report = |failed: bool| {
         if let (true, Some(m)) = (failed, member.as_ref()) {
             h.target.pool.report_failure(m);
@@ -351,6 +373,8 @@ where
         return Err(try_failure(h, None));
     };
     let mut resp = Box::new(header.clone());
+    let ahead = read_ahead(h, &mut up, &mut resp, clock).await?;
+    let mut up = Upstream { up, ahead };
     // Held back or not by the upstream's own status: the filter may rewrite it (a 503 is an
     // Anthropic client's 529).
     let status = resp.status.as_u16();
@@ -389,7 +413,7 @@ where
     };
     if done && sent {
         let idle = peer.options.idle_timeout;
-        Box::pin(via.connector.release_http_session(up, &*peer, idle)).await;
+        Box::pin(via.connector.release_http_session(up.up, &*peer, idle)).await;
     }
     Ok(())
 }
@@ -585,7 +609,7 @@ async fn stream<P>(
     proxy: &P,
     session: &mut Session,
     ctx: &mut P::CTX,
-    up: &mut ClientSession,
+    up: &mut Upstream,
     mut resp: Box<ResponseHeader>,
     clock: &mut Clock,
 ) -> Result<bool, UpstreamError>
@@ -603,12 +627,12 @@ where
     while !ended {
         // An empty upstream body still passes the filters once, with its end: a translated
         // error answer, for one, is written there.
-        let next = match up.response_done() {
+        let next = match up.done() {
             true => Ok(None),
-            false => next_chunk(up, clock, false).await?,
+            false => up.next(clock, false).await?,
         };
         let (mut data, end) = match next {
-            Ok(Some(b)) => (Some(b), up.response_done()),
+            Ok(Some(b)) => (Some(b), up.done()),
             Ok(None) => (None, true),
             Err(e) => {
                 return Err(UpstreamError::Broken {
@@ -634,7 +658,7 @@ async fn hold<P>(
     proxy: &P,
     session: &mut Session,
     ctx: &mut P::CTX,
-    up: &mut ClientSession,
+    up: &mut Upstream,
     header: Box<ResponseHeader>,
     cap: usize,
     clock: &mut Clock,
@@ -649,13 +673,13 @@ where
         failed: None,
         broke: false,
     };
-    let mut ended = up.response_done();
+    let mut ended = up.done();
     if ended {
         let _ = proxy.response_body_filter(session, &mut None, true, ctx);
     }
     while !ended {
-        let (mut data, end) = match next_chunk(up, clock, true).await? {
-            Ok(Some(b)) => (Some(b), up.response_done()),
+        let (mut data, end) = match up.next(clock, true).await? {
+            Ok(Some(b)) => (Some(b), up.done()),
             Ok(None) => (None, true),
             Err(e) => {
                 answer.failed = Some(format!("the answer broke off: {e}"));
@@ -676,6 +700,76 @@ where
         }
     }
     Ok(answer)
+}
+
+/// The upstream's answer body: what was read ahead of the filters (see [`read_ahead`]), then
+/// the rest from the connection.
+struct Upstream {
+    up: ClientSession,
+    ahead: Option<Bytes>,
+}
+
+impl Upstream {
+    fn done(&mut self) -> bool {
+        self.ahead.is_none() && self.up.response_done()
+    }
+
+    async fn next(
+        &mut self,
+        clock: &mut Clock,
+        holding: bool,
+    ) -> Result<Result<Option<Bytes>, Box<pingora::Error>>, UpstreamError> {
+        match self.ahead.take() {
+            Some(b) => Ok(Ok(Some(b))),
+            None => next_chunk(&mut self.up, clock, holding).await,
+        }
+    }
+}
+
+/// Most of a 2xx answer read ahead to find an error in it (a longer one is not an error).
+const AHEAD_CAP: usize = 8 << 20;
+
+/// A provider that reports errors in a 2xx body (Tencent Cloud API: HTTP 200 with
+/// `Response.Error`) has its non-SSE 2xx answer read whole before the filters see the header,
+/// so the status the client gets is honest (`AuthFailure` is a 401, `LimitExceeded` a 429)
+/// and a retryable one is retried. Also keeps the provider's request id for the access log.
+async fn read_ahead(
+    h: &Handoff,
+    up: &mut ClientSession,
+    resp: &mut ResponseHeader,
+    clock: &mut Clock,
+) -> Result<Option<Bytes>, UpstreamError> {
+    let provider = &h.target.pool.provider;
+    if !provider.kind.errors_in_ok_body()
+        || !resp.status.is_success()
+        || crate::proxy::scan::is_sse(&resp.headers)
+    {
+        return Ok(None);
+    }
+    let invalid = |detail: String| UpstreamError::Invalid {
+        pool: h.target.pool.name.clone(),
+        detail,
+    };
+    let mut buf = BytesMut::new();
+    while !up.response_done() {
+        match next_chunk(up, clock, true).await? {
+            Ok(Some(b)) if buf.len() + b.len() > AHEAD_CAP => {
+                return Err(invalid(format!("an answer over {AHEAD_CAP} bytes")))
+            }
+            Ok(Some(b)) => buf.extend_from_slice(&b),
+            Ok(None) => break,
+            Err(e) => return Err(invalid(format!("the answer broke off: {e}"))),
+        }
+    }
+    let body = buf.freeze();
+    if let Some(id) = provider.request_id_in(&body) {
+        let _ = h.telemetry.upstream_request_id.set(id);
+    }
+    if let Some((status, _)) = provider.error_in_ok_body(&body) {
+        resp.set_status(status)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(Some(body))
 }
 
 /// An HTTP/1.1 client needs a framed body to keep its connection: a response whose length is

@@ -88,6 +88,8 @@ pub struct Gateway {
     pub response_cache: Option<Arc<ResponseCache>>,
     /// Pingora's connector and upstream connection pool, used by the hand-off.
     pub connector: pingora::connectors::http::Connector,
+    /// Pools' concurrency slots shared with other instances (Redis configured).
+    pub slots: Option<Arc<dyn crate::upstream::gate::SlotStore>>,
 }
 
 /// How a try turns the upstream's answer into the client's.
@@ -285,7 +287,9 @@ impl ProxyHttp for Gateway {
             // Passive health: an upstream that answers 502/503/504 is failing, others work; a
             // checked JSON answer is judged when it is complete.
             match resp.status.as_u16() {
-                502..=504 => h.target.pool.report_failure(member),
+                // A provider's rate limit (Hunyuan's `LimitExceeded`, a 429) counts against
+                // the member like a failure: enough in a row trip its breaker.
+                429 | 502..=504 => h.target.pool.report_failure(member),
                 _ if h.invalid.get().is_some() => h.target.pool.report_failure(member),
                 _ if ctx.check.is_some() => {}
                 _ => member.health.success(),
@@ -312,6 +316,11 @@ impl ProxyHttp for Gateway {
                 // The body changes length when the usage chunk is removed.
                 resp.remove_header(&http::header::CONTENT_LENGTH);
             }
+        }
+        if resp.status == 429 && !resp.headers.contains_key(http::header::RETRY_AFTER) {
+            // The provider said "too many" without saying when: the breaker's cooldown.
+            let s = h.target.pool.health.cooldown.as_secs().max(1);
+            resp.insert_header(http::header::RETRY_AFTER, s.to_string())?;
         }
         ctx.reply = translate_reply(&h, resp)?;
         if h.cache.is_some() && resp.status == 200 {
@@ -632,6 +641,7 @@ impl Gateway {
             headers,
             started: ctx.start,
             traceparent,
+            slots: self.slots.clone(),
         };
         let via = handoff::Via {
             proxy: self,

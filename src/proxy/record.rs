@@ -400,6 +400,9 @@ struct AccessLine<'a> {
     retries: u32,
     dropped_tools: &'a [String],
     cache: Option<&'static str>,
+    /// The provider's own request id, when its answer names one (Tencent Cloud's `RequestId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_request_id: Option<&'a str>,
 }
 
 fn access_line(
@@ -435,6 +438,11 @@ fn access_line(
         retries: info.retries,
         dropped_tools: &info.dropped_tools,
         cache: info.cache_hit.map(|h| if h { "hit" } else { "miss" }),
+        upstream_request_id: info
+            .handoff
+            .as_ref()
+            .and_then(|h| h.telemetry.upstream_request_id.get())
+            .map(String::as_str),
     };
     if let Ok(line) = serde_json::to_string(&line) {
         crate::observe::access_log::write(line);

@@ -11,6 +11,7 @@ use crate::core::error::GatewayError;
 use crate::observe::metrics::metrics;
 use crate::proxy::record::RequestInfo;
 use crate::request::prepare::{Prepared, ReRender};
+use crate::upstream::gate::{Pass, Refused, SlotStore};
 use crate::upstream::route::Target;
 use crate::upstream::settings::RetryPolicy;
 use crate::upstream::Pool;
@@ -30,6 +31,8 @@ pub struct Send {
     pub started: Instant,
     /// The `traceparent` naming the gateway's upstream span (tracing on).
     pub traceparent: Option<String>,
+    /// Where pools' concurrency slots are shared with other instances (Redis configured).
+    pub slots: Option<Arc<dyn SlotStore>>,
 }
 
 /// Forwards `prepared`, retrying as configured; `Err` is an error to answer the client with.
@@ -52,8 +55,13 @@ where
     own.strip_usage = prepared.strip_usage;
     // A body rendered for a pool of another provider (a fallback), made when first needed.
     let mut other: Option<Body> = None;
+    // A pool whose slots are all busy (it already waited its queue) is not tried again.
+    let mut saturated: Option<&str> = None;
     for (i, pool) in attempts.iter().enumerate() {
         let last = i + 1 == attempts.len();
+        if saturated == Some(pool.name.as_str()) {
+            continue;
+        }
         if i > 0 {
             info.retries += 1;
             metrics().retries.with_label_values(&[&pool.name]).inc();
@@ -73,6 +81,18 @@ where
         if body.bytes.is_none() {
             break; // taken by a try whose answer reached the client: nothing to retry
         }
+        // Held until the try's answer has ended (streams included).
+        let _slot = match Box::pin(slot(session, pool, s.slots.as_ref())).await {
+            Slot::Held(pass) => pass,
+            Slot::ClientGone => return client_gone(session, info),
+            Slot::Refused(e) if !last => {
+                log::warn!("request {}: {e}", info.request_id);
+                saturated = Some(pool.name.as_str());
+                last_error = Some(e);
+                continue;
+            }
+            Slot::Refused(e) => return Err(e.into()),
+        };
         let h = Arc::new(handoff_for(&prepared, body, pool, info, (&s, last, i == 0)));
         info.handoff = Some(h.clone());
         let deadlines = deadlines(&pool.timeouts, s.started);
@@ -107,6 +127,47 @@ where
         },
         GatewayError::from,
     ))
+}
+
+/// A try's slot of its pool's concurrency limit.
+enum Slot {
+    Held(Option<Pass>),
+    Refused(UpstreamError),
+    ClientGone,
+}
+
+/// Waits for a slot of `pool`'s `max_concurrency` (none to wait for without one), as long
+/// as the client is there.
+async fn slot(session: &Session, pool: &Pool, shared: Option<&Arc<dyn SlotStore>>) -> Slot {
+    let Some(gate) = pool.gate.as_ref() else {
+        return Slot::Held(None);
+    };
+    if let Some(store) = shared {
+        gate.share(store.clone());
+    }
+    let client = ClientWatch::new(session);
+    let entered = tokio::select! {
+        r = gate.enter() => r,
+        _ = client.gone() => return Slot::ClientGone,
+    };
+    match entered {
+        Ok(pass) => Slot::Held(Some(pass)),
+        Err(why) => {
+            let reason = match why {
+                Refused::QueueFull => "queue_full",
+                Refused::Deadline => "deadline",
+            };
+            metrics()
+                .pool_saturated
+                .with_label_values(&[&pool.name, reason])
+                .inc();
+            Slot::Refused(UpstreamError::Saturated {
+                pool: pool.name.clone(),
+                limit: gate.settings.limit,
+                retry_after_s: gate.settings.wait.as_secs().clamp(1, 30),
+            })
+        }
+    }
 }
 
 /// What one provider's tries send: the body (taken by a try whose answer reaches the client),

@@ -441,6 +441,20 @@ fn build_pool(name: &str, p: &PoolSection) -> Result<Pool, ConfigError> {
         pool.forward = Forward::new(list.iter().map(String::as_str))
             .map_err(|e| e.under("forward_headers"))?;
     }
+    if let Some(limit) = p.max_concurrency {
+        if limit == 0 {
+            return Err(ConfigError::at(
+                "max_concurrency",
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        let settings = crate::upstream::gate::GateSettings {
+            limit,
+            queue: p.queue.max,
+            wait: std::time::Duration::from_millis(p.queue.wait_ms),
+        };
+        pool.gate = Some(Arc::new(crate::upstream::gate::Gate::new(name, settings)));
+    }
     Ok(pool)
 }
 
@@ -490,6 +504,15 @@ fn build_provider(p: &PoolSection) -> Result<Provider, ConfigError> {
         (Some(S::Gemini { api_key_env }), _) => {
             (ProviderKind::Gemini, api_key_env.as_ref(), None, None)
         }
+        (
+            Some(S::HunyuanNative {
+                secret_id_env,
+                secret_key_env,
+                region,
+                fix,
+            }),
+            _,
+        ) => return native_provider(p, secret_id_env, secret_key_env, region.as_deref(), fix),
     };
     let key_env = match (key_env, p.api_key_env.as_ref()) {
         (Some(_), Some(_)) => {
@@ -521,6 +544,63 @@ fn build_provider(p: &PoolSection) -> Result<Provider, ConfigError> {
         provider.anthropic_version = HeaderValue::from_str(v)
             .map_err(|_| ConfigError::at("provider.version", "not a valid header value"))?;
     }
+    Ok(provider)
+}
+
+/// The `hunyuan_native` provider: its SecretId and SecretKey from the environment (checked at
+/// load, never logged), its region and its fixing policy.
+fn native_provider(
+    p: &PoolSection,
+    id_env: &str,
+    key_env: &str,
+    region: Option<&str>,
+    fix: &Option<Box<crate::chat::fix::FixPolicy>>,
+) -> Result<Provider, ConfigError> {
+    if p.api_key_env.is_some() {
+        return Err(ConfigError::at(
+            "api_key_env",
+            "a `hunyuan_native` pool signs with `provider.secret_id_env` and \
+             `provider.secret_key_env`, not an API key",
+        ));
+    }
+    let fix = match (fix.as_deref(), p.fix.as_ref()) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::at(
+                "fix",
+                "set in `provider.fix` too: keep one",
+            ))
+        }
+        (a, b) => a.or(b).cloned().unwrap_or_default(),
+    };
+    let read = |var: &str, field: &str| {
+        let v = std::env::var(var).map_err(|_| {
+            ConfigError::at(
+                format!("provider.{field}"),
+                format!("environment variable {var} is not set"),
+            )
+        })?;
+        let v = v.trim().to_string();
+        if v.is_empty() {
+            return Err(ConfigError::at(
+                format!("provider.{field}"),
+                format!("environment variable {var} is empty"),
+            ));
+        }
+        Ok(v)
+    };
+    let creds = crate::providers::hunyuan_native::sign::Credentials {
+        secret_id: read(id_env, "secret_id_env")?,
+        secret_key: read(key_env, "secret_key_env")?,
+    };
+    if let Some(r) = region {
+        HeaderValue::from_str(r)
+            .map_err(|_| ConfigError::at("provider.region", "not a valid header value"))?;
+    }
+    let mut provider = Provider::new(ProviderKind::HunyuanNative, None, fix);
+    provider.tc3 = Some(Arc::new(crate::providers::Tc3 {
+        creds,
+        region: region.map(str::to_owned),
+    }));
     Ok(provider)
 }
 

@@ -5,6 +5,7 @@
 
 pub mod discovery;
 pub mod forward;
+pub mod gate;
 pub mod member;
 pub mod route;
 pub mod settings;
@@ -35,6 +36,8 @@ pub struct Pool {
     /// Send one conversation to the same member (`pools.<name>.affinity`), so the
     /// provider's prompt cache on that member hits.
     pub affinity: bool,
+    /// The provider's concurrency limit (`pools.<name>.max_concurrency`).
+    pub gate: Option<std::sync::Arc<gate::Gate>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -65,6 +68,7 @@ impl Pool {
             retry: RetryPolicy::default(),
             forward: forward::Forward::default(),
             affinity: false,
+            gate: None,
         }
     }
 

@@ -7,6 +7,7 @@ mod common;
 
 mod affinity;
 mod anthropic;
+mod concurrency;
 mod config;
 mod fallback;
 mod gemini;
