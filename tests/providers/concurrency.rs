@@ -133,3 +133,24 @@ async fn a_try_that_waits_past_the_deadline_is_a_429() {
     .await;
     assert!(ok, "the slot never came back");
 }
+
+/// Two instances on one redis-server share the pool's slots: while one instance holds the
+/// only slot, the other's try waits and is refused at its deadline.
+#[tokio::test]
+async fn the_slots_are_shared_between_instances_through_redis() {
+    let redis = crate::common::redis::Redis::start();
+    let mock = Mock::start(true);
+    let yaml = format!(
+        "redis:\n  url: \"{}\"\n  instances: 2\n  lease_ttl_ms: 2000\n{}",
+        redis.url(),
+        config(&mock, 300)
+    );
+    let a = Gateway::start(&yaml);
+    let b = Gateway::start(&yaml);
+    let holder = hold_slot(&a).await;
+    let refused = post(&b).await;
+    assert_eq!(refused.status(), 429, "B took a slot A holds");
+    drop(holder);
+    let ok = wait_until(Duration::from_secs(20), || async { post(&b).await.status() == 200 }).await;
+    assert!(ok, "A's slot never came back to the fleet");
+}
