@@ -131,7 +131,13 @@ fn bench_fix(c: &mut Criterion) {
             let Ok(mut typed) = ChatRequest::from_map(o) else {
                 return Vec::new();
             };
-            fix_chat(&mut typed, &policy, CAPS, &mut FixReport::default());
+            fix_chat(
+                &mut typed,
+                &policy,
+                CAPS,
+                Default::default(),
+                &mut FixReport::default(),
+            );
             serde_json::to_vec(&typed).unwrap_or_default()
         })
     });

@@ -369,3 +369,116 @@ proptest! {
         prop_assert!(again.is_empty(), "{:?} changed a fixed request: {:#}", rules, once);
     }
 }
+
+/// A route's `trim.max_input_tokens` on the typed request (`fix_chat`), as the fixing
+/// providers run it.
+fn fix_with_trim(req: &Value, caps: ModelCaps, budget: u64) -> (Value, bool) {
+    use llm_relay::chat::fix::{fix_chat, FixReport, Trim};
+    use llm_relay::chat::model::ChatRequest;
+    let Value::Object(o) = req.clone() else {
+        return (req.clone(), false);
+    };
+    let Ok(mut chat) = ChatRequest::from_map(o) else {
+        return (req.clone(), false);
+    };
+    let mut report = FixReport::default();
+    let trim = Trim {
+        max_messages: None,
+        max_input_tokens: Some(budget),
+    };
+    fix_chat(&mut chat, &FixPolicy::default(), caps, trim, &mut report);
+    let trimmed = report.rules().any(|r| r == "trim_to_tokens");
+    (Value::Object(chat.into_map()), trimmed)
+}
+
+/// The same estimate as the gateway's (4 bytes a token, 4 a message), over the output.
+fn estimate(v: &Value) -> u64 {
+    v["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    let text = match &m["content"] {
+                        Value::String(s) => s.len(),
+                        Value::Null => 0,
+                        other => other.to_string().len(),
+                    };
+                    let calls: usize = m["tool_calls"]
+                        .as_array()
+                        .map(|c| {
+                            c.iter()
+                                .map(|c| {
+                                    let f = &c["function"];
+                                    f["name"].as_str().map_or(0, str::len)
+                                        + f["arguments"].as_str().map_or(0, str::len)
+                                })
+                                .sum()
+                        })
+                        .unwrap_or(0);
+                    ((text + calls) as u64).div_ceil(4) + 4
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Trimmed to a token budget, a conversation is still one Hunyuan accepts, keeps its
+    /// system prompt and is smaller; untrimmed, it is what the fixer alone makes.
+    #[test]
+    fn a_token_budget_keeps_an_accepted_conversation(
+        req in request(),
+        caps in caps(),
+        budget in 0u64..400,
+    ) {
+        prop_assume!(has_object_message(&req));
+        let (out, trimmed) = fix_with_trim(&req, caps, budget);
+        if let Err(v) = check_chat(&out, caps.images) {
+            prop_assert!(false, "rejected: {}\noutput: {:#}", v.message, out);
+        }
+        let plain = fixed(&req, &FixPolicy::default(), caps);
+        let sys = |v: &Value| v["messages"][0]["role"] == "system";
+        prop_assert_eq!(sys(&out), sys(&plain), "the system prompt went: {:#}", out);
+        if trimmed {
+            prop_assert!(estimate(&out) < estimate(&plain), "trimming grew it: {:#}", out);
+        } else {
+            prop_assert_eq!(&out, &plain);
+        }
+    }
+}
+
+#[test]
+fn a_long_agent_history_is_cut_to_the_budget_at_turn_boundaries() {
+    let mut msgs = vec![json!({"role": "system", "content": "You are terse."})];
+    for i in 0..30 {
+        msgs.push(json!({"role": "user", "content": format!("question {i} {}", "x".repeat(400))}));
+        msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": format!("c{i}"), "type": "function", "function": {"name": "shell", "arguments": "{}"}}]}));
+        msgs.push(
+            json!({"role": "tool", "tool_call_id": format!("c{i}"), "content": "y".repeat(400)}),
+        );
+        msgs.push(json!({"role": "assistant", "content": format!("answer {i}")}));
+    }
+    msgs.push(json!({"role": "user", "content": "the last question"}));
+    let req = json!({"model": "m", "messages": msgs});
+    let caps = ModelCaps {
+        images: false,
+        tools: true,
+    };
+    let (out, trimmed) = fix_with_trim(&req, caps, 2000);
+    assert!(trimmed);
+    assert_eq!(check_chat(&out, false), Ok(()));
+    assert!(estimate(&out) <= 2000, "{}", estimate(&out));
+    let m = out["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(m[0]["content"], "You are terse.");
+    assert_eq!(m[m.len() - 1]["content"], "the last question");
+    assert!(m.len() > 5, "cut more than needed: {}", m.len());
+    // Every tool result still follows its call.
+    for (i, x) in m.iter().enumerate() {
+        if x["role"] == "tool" {
+            assert_eq!(m[i - 1]["tool_calls"][0]["id"], x["tool_call_id"]);
+        }
+    }
+}

@@ -144,7 +144,7 @@ fn rendered(protocol: Protocol, req: &Value, kind: ProviderKind, stream_case: bo
         images: true,
         tools: true,
     };
-    match p.render_chat(chat, caps, 1024) {
+    match p.render_chat(chat, caps, Default::default(), 1024) {
         Ok(r) => {
             let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
             json!({"path": r.path, "body": body})

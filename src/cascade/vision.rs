@@ -70,7 +70,7 @@ pub async fn describe(
             tools: false,
         };
         let r = provider
-            .render_chat(body, caps, 1024)
+            .render_chat(body, caps, Default::default(), 1024)
             .map_err(|_| VisionError::Unreadable)?;
         (r.path, r.body)
     };

@@ -733,6 +733,11 @@ impl Default for TimeoutSection {
 pub struct RouteSection {
     /// A model name, or a glob with `*` (e.g. `hunyuan-*`).
     pub model: String,
+    /// The context policy of chat on this route (`{max_messages, max_input_tokens}`): the
+    /// oldest whole turns go first, the system prompt and tool call/result pairs stay. Applies
+    /// on pools that fix messages (`hunyuan`, `hunyuan_native`).
+    #[serde(default)]
+    pub trim: Option<crate::chat::fix::Trim>,
     /// The pool serving it.
     pub pool: String,
     /// The provider's model id when `model` is an alias (exact routes only).

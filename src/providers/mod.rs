@@ -24,7 +24,7 @@ pub mod gemini;
 pub mod hunyuan_native;
 
 use crate::chat::fix::ModelCaps;
-use crate::chat::fix::{fix_chat, FixPolicy, FixReport};
+use crate::chat::fix::{fix_chat, FixPolicy, FixReport, Trim};
 use crate::chat::model::ChatRequest;
 use crate::core::protocol::Protocol;
 use crate::core::translate::{ResponseTranslator, TranslateError};
@@ -206,6 +206,7 @@ impl Provider {
         &self,
         mut chat: Value,
         caps: ModelCaps,
+        trim: Trim,
         hint: usize,
     ) -> Result<Rendered, TranslateError> {
         match self.kind {
@@ -227,7 +228,7 @@ impl Provider {
                 let body = match ChatRequest::from_map(obj) {
                     Ok(mut typed) => {
                         let mut report = FixReport::default();
-                        fix_chat(&mut typed, &self.fix, caps, &mut report);
+                        fix_chat(&mut typed, &self.fix, caps, trim, &mut report);
                         crate::observe::stats::global().record_fix(report);
                         if native {
                             serialise(&hunyuan_native::render(&typed)?, hint)?

@@ -12,7 +12,7 @@ use crate::body::validate::Peeked;
 use crate::cascade;
 use crate::cascade::{CascadeState, Report};
 use crate::chat::elide::Elided;
-use crate::chat::fix::ModelCaps;
+use crate::chat::fix::{ModelCaps, Trim};
 use crate::core::error::GatewayError;
 use crate::core::kind::{BodyFormat, Endpoint, Kind};
 use crate::observe::trace::TraceCtx;
@@ -68,6 +68,7 @@ pub struct ReRender {
     /// The client streams and did not ask for the usage chunk.
     pub wants_usage: bool,
     pub caps: ModelCaps,
+    pub trim: Trim,
     pub hint: usize,
     /// Translated: cache breakpoints in it came from the client's protocol.
     pub translated: bool,
@@ -79,7 +80,7 @@ impl ReRender {
         let c = self.chat.clone();
         render(
             pool,
-            self.caps,
+            (self.caps, self.trim),
             c,
             (self.wants_usage, self.translated),
             self.hint,
@@ -100,7 +101,7 @@ fn needs_rerender(t: &Target) -> bool {
 /// bool: the try removes the usage-only chunk before the client sees it.
 pub fn render(
     pool: &Pool,
-    caps: ModelCaps,
+    (caps, trim): (ModelCaps, Trim),
     mut chat: Value,
     (wants_usage, translated): (bool, bool),
     hint: usize,
@@ -123,7 +124,7 @@ pub fn render(
     };
     let rendered = pool
         .provider
-        .render_chat(chat, caps, hint)
+        .render_chat(chat, caps, trim, hint)
         .map_err(GatewayError::from)?;
     Ok((rendered, strip))
 }
@@ -385,12 +386,13 @@ async fn prepare_chat(
             chat: v.clone(),
             wants_usage,
             caps,
+            trim: p.target.trim,
             hint,
             translated: p.translation.is_some(),
         }));
     }
     let flags = (wants_usage, p.translation.is_some());
-    let (rendered, strip) = render(&pool, caps, v, flags, hint)?;
+    let (rendered, strip) = render(&pool, (caps, p.target.trim), v, flags, hint)?;
     p.strip_usage = strip;
     p.fixed = rendered.fixed;
     p.body = rendered.body;

@@ -671,6 +671,7 @@ fn build_router(
                 images: r.vision,
                 tools: r.tools,
             },
+            trim: r.trim.unwrap_or_default(),
             cache: CachePolicy {
                 mode: r.cache,
                 shared: r.cache_shared,

@@ -2,7 +2,7 @@
 //! sent upstream (aliases) and what the model can take (images, tools).
 
 use super::Pool;
-use crate::chat::fix::ModelCaps;
+use crate::chat::fix::{ModelCaps, Trim};
 use crate::config::choices::CacheMode;
 use crate::core::kind::Kind;
 use std::collections::HashMap;
@@ -48,6 +48,8 @@ pub struct Route {
     /// Empty: every kind.
     pub kinds: Vec<Kind>,
     pub caps: ModelCaps,
+    /// The route's context policy (`routes[].trim`).
+    pub trim: Trim,
     pub cache: CachePolicy,
     pub price: Option<Price>,
 }
@@ -104,6 +106,7 @@ pub struct Target {
     /// The model id sent upstream (alias resolved).
     pub model: String,
     pub caps: ModelCaps,
+    pub trim: Trim,
     pub cache: CachePolicy,
     pub price: Option<Price>,
 }
@@ -131,6 +134,7 @@ impl Router {
                     .clone()
                     .unwrap_or_else(|| model.to_string()),
                 caps: r.caps,
+                trim: r.trim,
                 cache: r.cache,
                 price: r.price,
             });
@@ -143,6 +147,7 @@ impl Router {
                 images: false,
                 tools: true,
             },
+            trim: Trim::default(),
             cache: CachePolicy::default(),
             price: None,
         })

@@ -151,6 +151,9 @@ async fn the_slots_are_shared_between_instances_through_redis() {
     let refused = post(&b).await;
     assert_eq!(refused.status(), 429, "B took a slot A holds");
     drop(holder);
-    let ok = wait_until(Duration::from_secs(20), || async { post(&b).await.status() == 200 }).await;
+    let ok = wait_until(Duration::from_secs(20), || async {
+        post(&b).await.status() == 200
+    })
+    .await;
     assert!(ok, "A's slot never came back to the fleet");
 }

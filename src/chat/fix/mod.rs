@@ -19,7 +19,8 @@
 //! | 5 | first turn after system is user | `order::leading_user` |
 //! | 7 | an assistant turn between tool and user | `order::assistant_between_tool_and_user` |
 //! | 9 | last message is user or tool | `order::end_with_user` |
-//! | 10 | at most `max_messages`, then 5 and 9 again | `trim::trim_to_max` |
+//! | 10 | at most `max_messages` (the route's `trim.max_messages` if lower), then 5 and 9 again | `trim::trim_to_max` |
+//! | 10b | at most the route's `trim.max_input_tokens` (estimated), then 5 and 9 again | `trim::trim_to_tokens` |
 //! | 11 | parameters | `params::fix_params` |
 //!
 //! Why this order: merging (6) before pairing (8) joins split assistant turns so their tool calls
@@ -58,6 +59,7 @@ use serde_json::Value;
 pub use crate::chat::model::Role;
 use crate::chat::model::{ChatRequest, Message};
 pub use policy::{FixPolicy, LeadingNonUser, OutOfRange, ParamRange, Placeholders};
+pub use trim::Trim;
 
 /// What a target model can accept.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,7 +94,7 @@ pub fn fix_hunyuan(req: &mut Value, policy: &FixPolicy, caps: ModelCaps) {
 
 /// The rule names of [`FixReport`], in the order the rules run (the `rule` label of
 /// `llm_relay_fix_rewrites_total`).
-pub const RULES: [&str; 14] = [
+pub const RULES: [&str; 15] = [
     "normalize_messages",
     "drop_reasoning_content",
     "normalize_content",
@@ -107,6 +109,8 @@ pub const RULES: [&str; 14] = [
     "end_with_user",
     "trim_to_max",
     "params",
+    // Runs right after `trim_to_max` (a route's `trim.max_input_tokens`).
+    "trim_to_tokens",
 ];
 
 /// Which rules changed the request (each rule reports it; `params` reports a removed key or a
@@ -153,23 +157,35 @@ pub fn fix_hunyuan_report(req: &mut Value, policy: &FixPolicy, caps: ModelCaps) 
             return report;
         }
     };
-    fix_chat(&mut chat, policy, caps, &mut report);
+    fix_chat(&mut chat, policy, caps, Trim::default(), &mut report);
     *obj = chat.into_map();
     report
 }
 
 /// The rules on the typed request (see the module comment for their order).
-pub fn fix_chat(chat: &mut ChatRequest, policy: &FixPolicy, caps: ModelCaps, r: &mut FixReport) {
+pub fn fix_chat(
+    chat: &mut ChatRequest,
+    policy: &FixPolicy,
+    caps: ModelCaps,
+    trim: Trim,
+    r: &mut FixReport,
+) {
     r.mark(0, chat.normalised);
     if !chat.messages.is_empty() {
-        fix_messages(&mut chat.messages, policy, caps, r);
+        fix_messages(&mut chat.messages, policy, caps, trim, r);
     }
     r.mark(13, params::fix_params(&mut chat.params, policy, caps));
 }
 
 /// Rules 1–10 on a non-empty, normalised message list. Each rule says whether it changed
 /// something: no fingerprint of the messages is taken between rules.
-fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps, r: &mut FixReport) {
+fn fix_messages(
+    msgs: &mut Vec<Msg>,
+    policy: &FixPolicy,
+    caps: ModelCaps,
+    trim: Trim,
+    r: &mut FixReport,
+) {
     let t = policy.placeholders.resolved();
     r.mark(1, content::drop_reasoning_content(msgs));
     r.mark(
@@ -189,8 +205,15 @@ fn fix_messages(msgs: &mut Vec<Msg>, policy: &FixPolicy, caps: ModelCaps, r: &mu
     r.mark(9, order::leading_user(msgs, policy.leading_non_user, &t));
     r.mark(10, order::assistant_between_tool_and_user(msgs, &t));
     r.mark(11, order::end_with_user(msgs, &t));
+    let max = trim
+        .max_messages
+        .map_or(policy.max_messages, |m| m.min(policy.max_messages));
     r.mark(
         12,
-        trim::trim_to_max(msgs, policy.max_messages, policy.leading_non_user, &t),
+        trim::trim_to_max(msgs, max, policy.leading_non_user, &t),
     );
+    if let Some(budget) = trim.max_input_tokens {
+        let mode = policy.leading_non_user;
+        r.mark(14, trim::trim_to_tokens(msgs, budget, mode, &t));
+    }
 }
