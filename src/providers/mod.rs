@@ -21,6 +21,7 @@
 pub mod anthropic;
 pub mod buffered;
 pub mod gemini;
+pub mod hunyuan_native;
 
 use crate::chat::fix::ModelCaps;
 use crate::chat::fix::{fix_chat, FixPolicy, FixReport};
