@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_toolchain
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# tests/sdk.rs drives the gateway with the official OpenAI Python SDK.
-python3 -c "import openai, anthropic, opentelemetry.proto" 2>/dev/null \
-  || python3 -m pip install -q openai anthropic opentelemetry-proto
+# tests/sdk.rs drives the gateway with the official OpenAI Python SDK; tests/hunyuan_native_sign.rs
+# checks the TC3 signature against Tencent Cloud's official SDK.
+python3 -c "import openai, anthropic, opentelemetry.proto, tencentcloud.hunyuan" 2>/dev/null \
+  || python3 -m pip install -q openai anthropic opentelemetry-proto \
+    tencentcloud-sdk-python-common tencentcloud-sdk-python-hunyuan
 # tests/agents.rs runs Codex CLI and Claude Code, tests/gemini/ @google/genai and Gemini CLI
 # (npm packages, installed by the tests themselves).
 command -v npm >/dev/null 2>&1 || need_apt npm npm

@@ -113,7 +113,7 @@ pub struct Provider {
 /// TC3-HMAC-SHA256 signing material of a `hunyuan_native` pool.
 #[derive(Debug)]
 pub struct Tc3 {
-    pub creds: hunyuan_native::sign::Credentials,
+    pub creds: hunyuan_native::Credentials,
     pub region: Option<String>,
 }
 
@@ -326,8 +326,7 @@ impl Provider {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let headers =
-            hunyuan_native::sign::sign(&tc3.creds, host, payload, now, tc3.region.as_deref());
+        let headers = hunyuan_native::sign(&tc3.creds, host, payload, now, tc3.region.as_deref());
         for (name, value) in headers {
             let mut v = HeaderValue::from_str(&value).map_err(|e| {
                 pingora::Error::because(pingora::ErrorType::InternalError, "signing", e)

@@ -588,7 +588,7 @@ fn native_provider(
         }
         Ok(v)
     };
-    let creds = crate::providers::hunyuan_native::sign::Credentials {
+    let creds = crate::providers::hunyuan_native::Credentials {
         secret_id: read(id_env, "secret_id_env")?,
         secret_key: read(key_env, "secret_key_env")?,
     };

@@ -11,4 +11,5 @@ mod concurrency;
 mod config;
 mod fallback;
 mod gemini;
+mod hunyuan_native;
 mod util;

@@ -30,10 +30,12 @@ pub enum Kind {
     Messages,
     /// Gemini `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// Hunyuan's native API (`POST /`, `X-TC-Action: ChatCompletions`).
+    HunyuanNative,
     Vision,
 }
 
-const KIND_NAMES: [&str; 11] = [
+const KIND_NAMES: [&str; 12] = [
     "chat",
     "embeddings",
     "images",
@@ -44,9 +46,10 @@ const KIND_NAMES: [&str; 11] = [
     "completions",
     "messages",
     "gemini",
+    "hunyuan_native",
     "vision",
 ];
-const COUNTED: usize = 10;
+const COUNTED: usize = 11;
 
 /// The body of a recorded request.
 pub enum LastBody {
@@ -93,7 +96,7 @@ pub struct Stats {
     pub vision_calls: AtomicU64,
     pub strict_rejections: AtomicU64,
     pub streams: Arc<crate::stream::StreamCounters>,
-    last: [ArcSwapOption<Last>; 11],
+    last: [ArcSwapOption<Last>; 12],
 }
 
 impl Stats {

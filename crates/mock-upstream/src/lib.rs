@@ -9,10 +9,13 @@ pub mod anthropic;
 mod app;
 mod chat;
 mod gemini;
+pub mod hunyuan_native;
 mod knobs;
 mod media;
 mod stream;
 pub mod strict;
+
+pub use hunyuan_native::{MOCK_SECRET_ID, MOCK_SECRET_KEY};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +32,7 @@ pub const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 fn router(app: Arc<App>) -> Router {
     Router::new()
+        .route("/", post(hunyuan_native::chat_completions))
         .route("/v1/chat/completions", post(chat::chat))
         .route("/v1/embeddings", post(media::embeddings))
         .route("/v1/images/generations", post(media::image_generations))
