@@ -75,11 +75,18 @@ pub async fn describe(
         (r.path, r.body)
     };
     let url = format!("{scheme}://{}{}{path}", member.authority, member.base_path);
+    // A `hunyuan_native` vision model: the call is signed over its body and host (reqwest
+    // sends the URL's authority as `Host`).
+    let action = crate::providers::hunyuan_native::ACTION;
+    let signed = provider.tc3_headers(action, &member.authority, &bytes);
     let mut req = client
         .post(url)
         .timeout(timeout)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(bytes);
+    for (name, value) in signed {
+        req = req.header(name, value);
+    }
     if let Some(key) = provider.key.as_ref() {
         let (name, _) = crate::providers::Provider::key_header(provider.kind);
         req = req.header(name, key.clone());

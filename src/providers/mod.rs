@@ -304,6 +304,24 @@ impl Provider {
         }
     }
 
+    /// The TC3 signature headers of a `hunyuan_native` request of `action` (none for other
+    /// providers), signed now.
+    pub fn tc3_headers(
+        &self,
+        action: &str,
+        host: &str,
+        payload: &[u8],
+    ) -> Vec<(&'static str, String)> {
+        let Some(tc3) = self.tc3.as_ref() else {
+            return Vec::new();
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let region = tc3.region.as_deref();
+        hunyuan_native::sign_action(&tc3.creds, (host, action), payload, now, region)
+    }
+
     /// The provider's own id of the request named in its answer body, if any.
     pub fn request_id_in(&self, body: &[u8]) -> Option<String> {
         match self.kind {
@@ -320,14 +338,7 @@ impl Provider {
         host: &str,
         payload: &[u8],
     ) -> pingora::Result<()> {
-        let Some(tc3) = self.tc3.as_ref() else {
-            return Ok(());
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let headers = hunyuan_native::sign(&tc3.creds, host, payload, now, tc3.region.as_deref());
-        for (name, value) in headers {
+        for (name, value) in self.tc3_headers(hunyuan_native::ACTION, host, payload) {
             let mut v = HeaderValue::from_str(&value).map_err(|e| {
                 pingora::Error::because(pingora::ErrorType::InternalError, "signing", e)
             })?;

@@ -11,6 +11,7 @@ pub mod client_watch;
 pub mod early_answer;
 pub mod expect;
 pub mod handoff;
+pub mod images;
 pub mod local;
 pub mod record;
 pub mod respond;
@@ -602,6 +603,22 @@ impl Gateway {
             started: ctx.start,
         };
         let prepared = Box::pin(prepare::prepare(&rt, &self.cascade, input)).await?;
+        if prepared.kind == Kind::Images
+            && prepared.target.pool.provider.kind == ProviderKind::HunyuanNative
+        {
+            // The provider's image API is a job the gateway drives (see `images`).
+            let client = &self.cascade.client;
+            let job =
+                images::generate(session, client, &prepared.target, &prepared.body, ctx.start);
+            return match Box::pin(job).await? {
+                Some((status, body)) => Box::pin(local::send_json(session, status, body)).await,
+                None => {
+                    session.set_keepalive(None);
+                    info.broken = true;
+                    Ok(())
+                }
+            };
+        }
         info.cascade = prepared.cascade.clone();
         info.fixed = prepared.fixed;
         // A translated request has no query of its own upstream.

@@ -211,7 +211,9 @@ pub async fn prepare(
         started,
     } = input;
     let target = route(rt, kind, &peeked.model)?;
-    if kind != Kind::Chat && !target.pool.provider.kind.answers_chat() {
+    let native_images = endpoint == Endpoint::ImagesGenerations
+        && target.pool.provider.kind == crate::providers::ProviderKind::HunyuanNative;
+    if kind != Kind::Chat && !target.pool.provider.kind.answers_chat() && !native_images {
         // Anthropic's and Gemini's native APIs serve chat only (embeddings, images and audio
         // have other APIs there): say so instead of forwarding to a path they do not have.
         return Err(GatewayError::bad_param(

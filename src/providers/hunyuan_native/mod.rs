@@ -27,7 +27,7 @@ mod tests;
 
 pub use errors::{error_in_body, error_to_chat, request_id};
 pub use render::render;
-pub use sign::{sign, Credentials};
+pub use sign::{sign, sign_action, Credentials};
 
 use crate::core::translate::ResponseTranslator;
 

@@ -50,8 +50,20 @@ pub fn sign(
     timestamp: u64,
     region: Option<&str>,
 ) -> Vec<(&'static str, String)> {
+    sign_action(c, (host, ACTION), payload, timestamp, region)
+}
+
+/// [`sign`] for another action of the same service (the image jobs: `SubmitHunyuanImageJob`,
+/// `QueryHunyuanImageJob`, `TextToImageLite`).
+pub fn sign_action(
+    c: &Credentials,
+    (host, action): (&str, &str),
+    payload: &[u8],
+    timestamp: u64,
+    region: Option<&str>,
+) -> Vec<(&'static str, String)> {
     let date = utc_date(timestamp);
-    let signature = signature(c, host, payload, timestamp, &date);
+    let signature = signature(c, (host, action), payload, timestamp, &date);
     let authorization = format!(
         "{ALGORITHM} Credential={}/{date}/{SERVICE}/tc3_request, SignedHeaders={SIGNED_HEADERS}, Signature={signature}",
         c.secret_id
@@ -59,7 +71,7 @@ pub fn sign(
     let mut headers = vec![
         ("Authorization", authorization),
         ("Content-Type", CONTENT_TYPE.to_string()),
-        ("X-TC-Action", ACTION.to_string()),
+        ("X-TC-Action", action.to_string()),
         ("X-TC-Version", VERSION.to_string()),
         ("X-TC-Timestamp", timestamp.to_string()),
     ];
@@ -70,11 +82,17 @@ pub fn sign(
 }
 
 /// The hex signature of the request.
-fn signature(c: &Credentials, host: &str, payload: &[u8], timestamp: u64, date: &str) -> String {
+fn signature(
+    c: &Credentials,
+    (host, action): (&str, &str),
+    payload: &[u8],
+    timestamp: u64,
+    date: &str,
+) -> String {
     let canonical = format!(
         "POST\n/\n\ncontent-type:{CONTENT_TYPE}\nhost:{}\nx-tc-action:{}\n\n{SIGNED_HEADERS}\n{}",
         host.trim().to_ascii_lowercase(),
-        ACTION.to_ascii_lowercase(),
+        action.to_ascii_lowercase(),
         hex::encode(Sha256::digest(payload)),
     );
     let to_sign = format!(
