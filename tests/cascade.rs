@@ -345,3 +345,59 @@ async fn large_image_that_is_not_valid_json_text_is_a_400() {
         Some(good.as_str())
     );
 }
+
+/// `POST /admin/cascade/warm`: images described ahead of time are hits for the first user
+/// request that sends them with the same question (here none), and a second warm-up finds
+/// them cached; the admin key is required and bad bodies are 400s.
+#[tokio::test]
+async fn warming_describes_ahead_and_the_first_request_is_a_hit() {
+    let (mock, gw) = setup("fail", 5000);
+    let warm = |body: Value| {
+        let url = gw.admin_url("/admin/cascade/warm");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("send");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let url_image = "https://example.com/warm.png";
+    let (s, v) = warm(json!({"images": [PNG_A, url_image], "concurrency": 2})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["described"].as_u64(), v["cached"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    assert_eq!(mock.stats().await["vision_calls"], 2);
+    // A user's request with the image and no text: no vision call.
+    let req = json!({"model": "hunyuan-turbos-latest", "messages": [{"role": "user",
+        "content": [{"type": "image_url", "image_url": {"url": PNG_A}}]}]});
+    let (s, v) = post(&gw, &req).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        mock.stats().await["vision_calls"],
+        2,
+        "the warmed image was described again"
+    );
+    let (s, v) = warm(json!({"images": [url_image]})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["cached"], 1, "{v}");
+    let (s, _) = warm(json!({"images": []})).await;
+    assert_eq!(s, 400);
+    let text = reqwest::get(gw.admin_url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        text.contains("llm_relay_cascade_warm_total{result=\"described\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("llm_relay_cascade_warm_pending 0"), "{text}");
+}

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 pub mod overview;
 pub mod reload;
 pub mod status;
+pub mod warm;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
@@ -39,6 +40,28 @@ pub struct Admin {
     pub shared: Option<Arc<crate::state::redis::SharedState>>,
     /// The limiter: each key's usage against its limits in `/admin/stats`.
     pub limiter: Arc<crate::policy::limit::Limiter>,
+}
+
+/// The largest warm-up body (data URLs included).
+const WARM_BODY_LIMIT: usize = 64 << 20;
+
+/// An admin request's body, at most `limit` bytes.
+async fn read_body(session: &mut ServerSession, limit: usize) -> Result<Vec<u8>, GatewayError> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > limit => {
+                return Err(GatewayError::BodyTooLarge { limit })
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(GatewayError::bad_request(format!(
+                    "The body could not be read: {e}"
+                )))
+            }
+        }
+    }
 }
 
 fn json(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -189,10 +212,26 @@ impl ServeHttp for Admin {
             ("GET", "/admin/cascade") => {
                 json(200, self.cascade.snapshot().to_string().into_bytes())
             }
+            ("POST", "/admin/cascade/warm") => {
+                let body = match read_body(session, WARM_BODY_LIMIT).await {
+                    Ok(b) => b,
+                    Err(e) => return error(e),
+                };
+                let rt = self.config.load_full();
+                match warm::warm(&rt, &self.cascade, &body).await {
+                    Ok(doc) => json(200, doc.to_string().into_bytes()),
+                    Err(e) => error(e),
+                }
+            }
             (
                 _,
-                "/admin/stats" | "/admin/stats/reset" | "/admin/cascade" | "/admin/alerts"
-                | "/admin/reload" | "/admin/overview",
+                "/admin/stats"
+                | "/admin/stats/reset"
+                | "/admin/cascade"
+                | "/admin/alerts"
+                | "/admin/reload"
+                | "/admin/overview"
+                | "/admin/cascade/warm",
             ) => error(GatewayError::MethodNotAllowed { method, path }),
             _ => error(GatewayError::NotFound { path }),
         }

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub fix_rewrites: IntCounterVec,
     pub pool_slots: IntGaugeVec,
     pub image_jobs: IntGaugeVec,
+    pub cascade_warm: IntCounterVec,
+    pub cascade_warm_pending: IntGauge,
     pub image_jobs_total: IntCounterVec,
     pub pool_saturated: IntCounterVec,
 }
@@ -98,6 +100,8 @@ impl Metrics {
             draining: IntGauge::new("llm_relay_draining", "1 while the process drains before exit or upgrade.").unwrap_or_else(|e| panic!("{e}")),
             access_log_dropped: IntCounter::new("llm_relay_access_log_dropped_total", "Access-log lines dropped because the writer thread fell behind (or could not start).").unwrap_or_else(|e| panic!("{e}")),
             finish_reason_rewrites: counter("llm_relay_finish_reason_rewrites_total", "Upstream finish_reason values rewritten for strict clients (hunyuan profile), by the upstream's value.", &["reason"]),
+            cascade_warm: counter("llm_relay_cascade_warm_total", "Images described ahead of time (POST /admin/cascade/warm), by result: described, cached, failed.", &["result"]),
+            cascade_warm_pending: IntGauge::new("llm_relay_cascade_warm_pending", "Images of warm-up calls not yet described.").unwrap_or_else(|e| panic!("{e}")),
             image_jobs: gauge_vec("llm_relay_image_jobs", "Image generation jobs the gateway is driving on a provider (hunyuan_native pools), by pool.", &["pool"]),
             image_jobs_total: counter("llm_relay_image_jobs_total", "Image generation jobs ended, by pool and result: done, failed, client_gone.", &["pool", "result"]),
             pool_slots: gauge_vec("llm_relay_pool_slots", "A pool's concurrency slots (pools.<name>.max_concurrency) on this instance: held, waiting.", &["pool", "state"]),
@@ -138,6 +142,8 @@ impl Metrics {
             Box::new(m.fix_rewrites.clone()),
             Box::new(m.pool_slots.clone()),
             Box::new(m.image_jobs.clone()),
+            Box::new(m.cascade_warm.clone()),
+            Box::new(m.cascade_warm_pending.clone()),
             Box::new(m.image_jobs_total.clone()),
             Box::new(m.pool_saturated.clone()),
         ];

@@ -12,4 +12,5 @@ mod config;
 mod fallback;
 mod gemini;
 mod hunyuan_native;
+mod images;
 mod util;
