@@ -683,6 +683,15 @@ pub enum ProviderSection {
     },
 }
 
+/// `routes[].tools_unsupported`: what a request with tools gets on a route without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolsUnsupported {
+    #[default]
+    Text,
+    Refuse,
+}
+
 /// `pools.<name>.queue:`
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -752,6 +761,11 @@ pub struct RouteSection {
     /// Whether the model accepts tools.
     #[serde(default = "yes")]
     pub tools: bool,
+    /// On a route with `tools: false`, a request that offers tools: `text` (default: they are
+    /// left out and the conversation's tool calls and results become text) or `refuse` (a
+    /// 400 that names `tools`).
+    #[serde(default)]
+    pub tools_unsupported: ToolsUnsupported,
     /// A pool tried once when every try on `pool` failed before a response started.
     #[serde(default)]
     pub fallback: Option<String>,

@@ -141,6 +141,13 @@ fn add_usage_option(v: &mut Value) {
     }
 }
 
+/// The chat request offers at least one tool.
+fn offers_tools(json: Option<&Value>) -> bool {
+    json.and_then(|v| v.get("tools"))
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty())
+}
+
 /// Validates the request and finds its model (`Peeked`), before any routing.
 pub async fn peek(
     endpoint: Endpoint,
@@ -224,6 +231,16 @@ pub async fn prepare(
                 kind.name()
             ),
             "model",
+        ));
+    }
+    if target.refuse_tools && kind == Kind::Chat && offers_tools(json.as_ref()) {
+        return Err(GatewayError::bad_param(
+            format!(
+                "The model `{}` takes no tools; send the request without `tools`, or to a model \
+                 that has them.",
+                peeked.model
+            ),
+            "tools",
         ));
     }
     let wants_usage = kind == Kind::Chat && peeked.stream && !peeked.include_usage;

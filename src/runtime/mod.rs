@@ -672,6 +672,8 @@ fn build_router(
                 tools: r.tools,
             },
             trim: r.trim.unwrap_or_default(),
+            refuse_tools: !r.tools
+                && r.tools_unsupported == crate::config::file::ToolsUnsupported::Refuse,
             cache: CachePolicy {
                 mode: r.cache,
                 shared: r.cache_shared,

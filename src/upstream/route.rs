@@ -50,6 +50,8 @@ pub struct Route {
     pub caps: ModelCaps,
     /// The route's context policy (`routes[].trim`).
     pub trim: Trim,
+    /// A request with tools on a route without them is refused (`tools_unsupported: refuse`).
+    pub refuse_tools: bool,
     pub cache: CachePolicy,
     pub price: Option<Price>,
 }
@@ -107,6 +109,7 @@ pub struct Target {
     pub model: String,
     pub caps: ModelCaps,
     pub trim: Trim,
+    pub refuse_tools: bool,
     pub cache: CachePolicy,
     pub price: Option<Price>,
 }
@@ -135,6 +138,7 @@ impl Router {
                     .unwrap_or_else(|| model.to_string()),
                 caps: r.caps,
                 trim: r.trim,
+                refuse_tools: r.refuse_tools,
                 cache: r.cache,
                 price: r.price,
             });
@@ -148,6 +152,7 @@ impl Router {
                 tools: true,
             },
             trim: Trim::default(),
+            refuse_tools: false,
             cache: CachePolicy::default(),
             price: None,
         })

@@ -109,3 +109,42 @@ fn closed_sets_name_the_allowed_values() {
     ));
     assert!(ok, "{err}");
 }
+
+/// `routes[].tools_unsupported`: on a route whose model has no tools, `refuse` answers a
+/// request that offers tools with a 400 naming `tools` (in the client's protocol); the default,
+/// `text`, sends it without them.
+#[tokio::test]
+async fn a_route_without_tools_refuses_or_drops_them_as_configured() {
+    let mock = crate::common::mock::Mock::start(true);
+    let yaml = format!(
+        "pools:\n  hy:\n    urls: [\"{}/v1\"]\n    provider: {{type: hunyuan}}\n\
+         routes:\n  - {{model: hy-vision-2.0, pool: hy, vision: true, tools: false, tools_unsupported: refuse}}\n  \
+         - {{model: hunyuan-t1-vision, pool: hy, vision: true, tools: false}}\n",
+        mock.url("")
+    );
+    let gw = crate::common::gateway::Gateway::start(&yaml);
+    use serde_json::json;
+    let tools = json!([crate::util::shell_tool()]);
+    let chat = |model: &str| {
+        json!({"model": model, "tools": tools,
+        "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let (status, body) =
+        crate::util::post(&gw, "/v1/chat/completions", &[], &chat("hy-vision-2.0")).await;
+    assert_eq!(status, 400, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    assert_eq!(v["error"]["param"], "tools", "{v}");
+    let msg = json!({"model": "hy-vision-2.0", "max_tokens": 32, "tools": [{"name": "shell",
+        "input_schema": {"type": "object"}}], "messages": [{"role": "user", "content": "hi"}]});
+    let (status, body) = crate::util::post(&gw, "/v1/messages", &[], &msg).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"type\":\"error\""), "{body}");
+    let (status, body) =
+        crate::util::post(&gw, "/v1/chat/completions", &[], &chat("hunyuan-t1-vision")).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = mock.stats().await;
+    assert!(
+        sent["last"]["chat"]["body"].get("tools").is_none(),
+        "{sent}"
+    );
+}
