@@ -62,9 +62,100 @@ pub(crate) fn data_of(event: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     Some(std::borrow::Cow::Owned(joined))
 }
 
+/// Longest event a [`Splitter`] holds; a longer one is dropped (memory stays bounded).
+pub const MAX_EVENT: usize = 8 << 20;
+
+/// Splits an SSE body that arrives in pieces (any split: mid-event, mid-separator) into whole
+/// events, searching each byte for an event's end once (see [`resume_at`]). Every SSE reader
+/// of the gateway (the chat decoder, the providers' stream decoders, the Completions
+/// translator) holds one.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    carry: Vec<u8>,
+    /// How much of `carry` was already searched for an event's end.
+    scanned: usize,
+}
+
+impl Splitter {
+    /// Takes one piece; calls `on_event` with each event it completes, in order, for as long as
+    /// `on_event` returns `true`. On `false` (the reader has ended) the rest is dropped.
+    pub fn feed(&mut self, chunk: &[u8], mut on_event: impl FnMut(&[u8]) -> bool) {
+        let mut carry = std::mem::take(&mut self.carry);
+        carry.extend_from_slice(chunk);
+        let mut start = 0;
+        let mut from = resume_at(self.scanned, carry.len());
+        while let Some((end, sep)) = carry.get(from..).and_then(event_end) {
+            let end = from + end;
+            let go_on = carry.get(start..end).is_none_or(&mut on_event);
+            start = end + sep;
+            from = start;
+            if !go_on {
+                self.scanned = 0;
+                return;
+            }
+        }
+        carry.drain(..start.min(carry.len()));
+        if carry.len() > MAX_EVENT {
+            carry.clear();
+        }
+        self.scanned = carry.len();
+        self.carry = carry;
+    }
+
+    /// The body ended: its unterminated last event, unless it is blank.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        self.scanned = 0;
+        let rest = std::mem::take(&mut self.carry);
+        (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
+    }
+
+    /// Drops what is held (the reader failed).
+    pub fn clear(&mut self) {
+        self.carry = Vec::new();
+        self.scanned = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any split of a body gives the same events as the whole body.
+    #[test]
+    fn a_splitter_finds_the_same_events_in_any_split() {
+        let body = b"data: a\n\nevent: x\r\ndata: b\r\n\r\ndata: c\n\ndata: tail";
+        let whole = {
+            let mut sp = Splitter::default();
+            let mut ev = Vec::new();
+            sp.feed(body, |e| {
+                ev.push(e.to_vec());
+                true
+            });
+            ev.extend(sp.finish());
+            ev
+        };
+        assert_eq!(whole.len(), 4);
+        for size in 1..body.len() {
+            let mut sp = Splitter::default();
+            let mut ev = Vec::new();
+            for piece in body.chunks(size) {
+                sp.feed(piece, |e| {
+                    ev.push(e.to_vec());
+                    true
+                });
+            }
+            ev.extend(sp.finish());
+            assert_eq!(ev, whole, "pieces of {size}");
+        }
+        // A reader that stops takes no further event.
+        let mut sp = Splitter::default();
+        let mut n = 0;
+        sp.feed(body, |_| {
+            n += 1;
+            false
+        });
+        assert_eq!((n, sp.finish()), (1, None));
+    }
 
     /// The one-pass search finds what searching for each separator in turn found, on every
     /// string of `\r`, `\n` and `x` up to 8 bytes.

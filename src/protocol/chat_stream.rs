@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::sse::{data_of, Splitter};
 use crate::core::usage::Usage;
 
 /// One meaningful thing the upstream said.
@@ -46,17 +46,12 @@ pub enum ChatEvent {
 /// Decodes one response's chat SSE stream.
 #[derive(Debug, Default)]
 pub struct ChatStreamDecoder {
-    carry: Vec<u8>,
-    /// How much of `carry` was already searched for an event's end (see [`resume_at`]).
-    scanned: usize,
+    events: Splitter,
     started: bool,
     /// Tool-call indexes already announced, with their ids (a repeated id on a later chunk is
     /// the same call; a new id at a known index is a new call, which some upstreams do).
     tools: Vec<(usize, String)>,
 }
-
-/// Longest event followed; a longer one is dropped (memory stays bounded).
-const MAX_EVENT: usize = 8 << 20;
 
 impl ChatStreamDecoder {
     pub fn new() -> Self {
@@ -65,29 +60,17 @@ impl ChatStreamDecoder {
 
     /// Takes one piece of the body; appends the events it completes to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ChatEvent>) {
-        let mut carry = std::mem::take(&mut self.carry);
-        carry.extend_from_slice(chunk);
-        let mut start = 0;
-        let mut from = resume_at(self.scanned, carry.len());
-        while let Some((end, sep)) = event_end(&carry[from..]) {
-            let end = from + end;
-            self.decode_event(&carry[start..end], out);
-            start = end + sep;
-            from = start;
-        }
-        carry.drain(..start);
-        if carry.len() > MAX_EVENT {
-            carry.clear();
-        }
-        self.scanned = carry.len();
-        self.carry = carry;
+        let mut events = std::mem::take(&mut self.events);
+        events.feed(chunk, |e| {
+            self.decode_event(e, out);
+            true
+        });
+        self.events = events;
     }
 
     /// The body ended: decodes an unterminated last event, if any.
     pub fn finish(&mut self, out: &mut Vec<ChatEvent>) {
-        self.scanned = 0;
-        let rest = std::mem::take(&mut self.carry);
-        if !rest.iter().all(u8::is_ascii_whitespace) {
+        if let Some(rest) = self.events.finish() {
             self.decode_event(&rest, out);
         }
     }

@@ -32,7 +32,7 @@ use rustc_hash::FxHashSet;
 use serde_json::{json, Map, Value};
 
 use crate::core::sse;
-use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::sse::{data_of, Splitter};
 use crate::core::translate::{ResponseTranslator, TranslateError};
 use crate::core::usage::Usage;
 
@@ -306,9 +306,6 @@ impl ResponseTranslator for BodyTranslator {
     }
 }
 
-/// Longest upstream event followed; a longer one is dropped (memory stays bounded).
-const MAX_EVENT: usize = 8 << 20;
-
 #[derive(Debug, PartialEq, Eq)]
 enum State {
     Open,
@@ -321,9 +318,7 @@ enum State {
 /// Streaming: each chat chunk becomes completion chunks as soon as it is complete.
 struct StreamTranslator {
     meta: CompletionMeta,
-    carry: Vec<u8>,
-    /// How much of `carry` was already searched for an event's end (see `resume_at`).
-    scanned: usize,
+    events: Splitter,
     state: State,
     usage: Option<Usage>,
     /// Choice indexes that sent something and have not finished (sets: `n` choices per
@@ -337,8 +332,7 @@ impl StreamTranslator {
     fn new(meta: CompletionMeta) -> Self {
         StreamTranslator {
             meta,
-            carry: Vec::new(),
-            scanned: 0,
+            events: Splitter::default(),
             state: State::Open,
             usage: None,
             open: FxHashSet::default(),
@@ -359,7 +353,7 @@ impl StreamTranslator {
     fn fail_with(&mut self, message: &str, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.state = State::Failed;
-            self.carry = Vec::new();
+            self.events.clear();
             sse::data(out, &error_json(message));
         }
     }
@@ -369,7 +363,7 @@ impl StreamTranslator {
             return;
         }
         self.state = State::Done;
-        self.carry = Vec::new();
+        self.events.clear();
         if self.meta.include_usage {
             if let Some(u) = &self.usage {
                 let mut c = self.chunk(json!([]));
@@ -455,28 +449,12 @@ impl ResponseTranslator for StreamTranslator {
         if self.state != State::Open {
             return out;
         }
-        let mut carry = std::mem::take(&mut self.carry);
-        carry.extend_from_slice(chunk);
-        let mut start = 0;
-        let mut from = resume_at(self.scanned, carry.len());
-        while let Some(rest) = carry.get(from..) {
-            let Some((end, sep)) = event_end(rest) else {
-                break;
-            };
-            if let Some(ev) = carry.get(start..from + end) {
-                self.event(ev, &mut out);
-            }
-            start = from + end + sep;
-            from = start;
-        }
-        if self.state == State::Open {
-            carry.drain(..start.min(carry.len()));
-            if carry.len() > MAX_EVENT {
-                carry.clear();
-            }
-            self.scanned = carry.len();
-            self.carry = carry;
-        }
+        let mut events = std::mem::take(&mut self.events);
+        events.feed(chunk, |e| {
+            self.event(e, &mut out);
+            self.state == State::Open
+        });
+        self.events = events;
         out
     }
 
@@ -485,8 +463,7 @@ impl ResponseTranslator for StreamTranslator {
         if self.state != State::Open {
             return out;
         }
-        let rest = std::mem::take(&mut self.carry);
-        if !rest.iter().all(u8::is_ascii_whitespace) {
+        if let Some(rest) = self.events.finish() {
             self.event(&rest, &mut out);
         }
         if self.state == State::Open {

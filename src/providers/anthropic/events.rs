@@ -3,7 +3,7 @@
 //! translators both consume [`Ev`]s, so the two paths cannot drift apart.
 
 use super::usage::Tokens;
-use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::sse::{data_of, Splitter};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -57,15 +57,10 @@ enum Block {
     Other,
 }
 
-/// Longest SSE event followed; a longer one is dropped (memory stays bounded).
-const MAX_EVENT: usize = 8 << 20;
-
 /// Decodes Anthropic SSE (or message JSON) into [`Ev`]s.
 #[derive(Debug, Default)]
 pub(super) struct EventDecoder {
-    carry: Vec<u8>,
-    /// How much of `carry` was already searched for an event's end.
-    scanned: usize,
+    events: Splitter,
     blocks: FxHashMap<u64, Block>,
     tools: usize,
     tokens: Tokens,
@@ -74,31 +69,17 @@ pub(super) struct EventDecoder {
 impl EventDecoder {
     /// Takes one piece of an SSE body; appends the events it completes to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Ev>) {
-        let mut carry = std::mem::take(&mut self.carry);
-        carry.extend_from_slice(chunk);
-        let mut start = 0;
-        let mut from = resume_at(self.scanned, carry.len());
-        while let Some((end, sep)) = carry.get(from..).and_then(event_end) {
-            let end = from + end;
-            if let Some(event) = carry.get(start..end) {
-                self.sse_event(event, out);
-            }
-            start = end + sep;
-            from = start;
-        }
-        carry.drain(..start.min(carry.len()));
-        if carry.len() > MAX_EVENT {
-            carry.clear();
-        }
-        self.scanned = carry.len();
-        self.carry = carry;
+        let mut events = std::mem::take(&mut self.events);
+        events.feed(chunk, |e| {
+            self.sse_event(e, out);
+            true
+        });
+        self.events = events;
     }
 
     /// The body ended: decodes an unterminated last event, if any.
     pub fn finish(&mut self, out: &mut Vec<Ev>) {
-        self.scanned = 0;
-        let rest = std::mem::take(&mut self.carry);
-        if !rest.iter().all(u8::is_ascii_whitespace) {
+        if let Some(rest) = self.events.finish() {
             self.sse_event(&rest, out);
         }
     }

@@ -22,12 +22,9 @@ use super::decode::{
     read_parts, usage_of, Ids,
 };
 use crate::core::sse;
-use crate::core::sse::{data_of, event_end, resume_at};
+use crate::core::sse::{data_of, Splitter};
 use crate::core::translate::ResponseTranslator;
 use crate::core::usage::Usage;
-
-/// Longest event followed; a longer one is dropped (memory stays bounded).
-const MAX_EVENT: usize = 8 << 20;
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 enum State {
@@ -52,9 +49,7 @@ struct Choice {
 pub struct StreamDecoder {
     model: String,
     created: u64,
-    carry: Vec<u8>,
-    /// How much of `carry` was already searched for an event's end (see `resume_at`).
-    scanned: usize,
+    events: Splitter,
     state: State,
     /// Set by the first response (its `responseId`).
     ids: Option<Ids>,
@@ -68,8 +63,7 @@ impl StreamDecoder {
         StreamDecoder {
             model: model.to_string(),
             created: now_secs(),
-            carry: Vec::new(),
-            scanned: 0,
+            events: Splitter::default(),
             state: State::Open,
             ids: None,
             choices: Vec::new(),
@@ -203,7 +197,7 @@ impl StreamDecoder {
     fn fail_with(&mut self, message: &str, out: &mut Vec<u8>) {
         if self.state == State::Open {
             self.state = State::Failed;
-            self.carry = Vec::new();
+            self.events.clear();
             sse::data(out, &error_json(message));
         }
     }
@@ -215,25 +209,12 @@ impl ResponseTranslator for StreamDecoder {
         if self.state != State::Open {
             return out;
         }
-        let mut carry = std::mem::take(&mut self.carry);
-        carry.extend_from_slice(chunk);
-        let mut start = 0;
-        let mut from = resume_at(self.scanned, carry.len());
-        while let Some((end, sep)) = event_end(&carry[from..]) {
-            let end = from + end;
-            self.event(&carry[start..end], &mut out);
-            start = end + sep;
-            from = start;
-        }
-        if self.state != State::Open {
-            return out;
-        }
-        carry.drain(..start);
-        if carry.len() > MAX_EVENT {
-            carry.clear();
-        }
-        self.scanned = carry.len();
-        self.carry = carry;
+        let mut events = std::mem::take(&mut self.events);
+        events.feed(chunk, |e| {
+            self.event(e, &mut out);
+            self.state == State::Open
+        });
+        self.events = events;
         out
     }
 
@@ -242,8 +223,7 @@ impl ResponseTranslator for StreamDecoder {
         if self.state != State::Open {
             return out;
         }
-        let rest = std::mem::take(&mut self.carry);
-        if !rest.iter().all(u8::is_ascii_whitespace) {
+        if let Some(rest) = self.events.finish() {
             self.event(&rest, &mut out);
         }
         if self.state != State::Open {
