@@ -6,18 +6,28 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::app::{App, KnobsPatch};
 use crate::knobs::{invalid_request, json_value};
 
+/// The counters plus `hunyuan_image`, the image jobs' counts (which live with the jobs).
+fn stats_json(app: &App) -> Value {
+    let mut v = app.stats.to_json();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("hunyuan_image".into(), app.hunyuan_images.to_json());
+    }
+    v
+}
+
 pub async fn stats(State(app): State<Arc<App>>) -> Response {
-    json_value(StatusCode::OK, &app.stats.to_json())
+    json_value(StatusCode::OK, &stats_json(&app))
 }
 
 pub async fn reset(State(app): State<Arc<App>>) -> Response {
     app.stats.reset();
-    json_value(StatusCode::OK, &app.stats.to_json())
+    app.hunyuan_images.reset();
+    json_value(StatusCode::OK, &stats_json(&app))
 }
 
 pub async fn control_get(State(app): State<Arc<App>>) -> Response {

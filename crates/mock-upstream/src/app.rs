@@ -30,7 +30,7 @@ pub enum Kind {
     Messages,
     /// Gemini `generateContent` / `streamGenerateContent`.
     Gemini,
-    /// Hunyuan's native API (`POST /`, `X-TC-Action: ChatCompletions`).
+    /// Hunyuan's native API (`POST /`, any `X-TC-Action`).
     HunyuanNative,
     Vision,
 }
@@ -192,6 +192,8 @@ pub struct App {
     pub strict: bool,
     pub stats: Stats,
     pub knobs: Knobs,
+    /// Hunyuan's image jobs (`SubmitHunyuanImageJob`), with their counts for `/_stats`.
+    pub hunyuan_images: crate::hunyuan_native::Jobs,
     next_id: AtomicU64,
 }
 
@@ -201,6 +203,7 @@ impl App {
             strict,
             stats: Stats::default(),
             knobs: Knobs::default(),
+            hunyuan_images: Default::default(),
             next_id: AtomicU64::new(1),
         }
     }

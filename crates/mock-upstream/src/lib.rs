@@ -32,7 +32,8 @@ pub const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", post(hunyuan_native::chat_completions))
+        .route("/", post(hunyuan_native::native))
+        .route("/_hy_images/{name}", get(hunyuan_native::png))
         .route("/v1/chat/completions", post(chat::chat))
         .route("/v1/embeddings", post(media::embeddings))
         .route("/v1/images/generations", post(media::image_generations))

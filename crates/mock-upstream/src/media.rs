@@ -17,7 +17,7 @@ use crate::stream::paced;
 use crate::BODY_LIMIT;
 
 /// A valid 1x1 transparent PNG.
-const PNG_1X1_B64: &str =
+pub(crate) const PNG_1X1_B64: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 /// Upper bound on `n` images per request.
 const MAX_IMAGES: u64 = 16;

@@ -4,80 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use common::mock::Mock;
-use mock_upstream::hunyuan_native::sign::authorization;
+use common::native::{call, call_with, error_code, now, send, Send};
 use serde_json::{json, Value};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// How a test request is signed and labelled.
-struct Send<'a> {
-    action: &'a str,
-    version: &'a str,
-    timestamp: u64,
-    /// Signed over this body, which may differ from the one sent.
-    signed_body: Option<&'a [u8]>,
-    extra: &'a [(&'a str, &'a str)],
-}
-
-impl Default for Send<'_> {
-    fn default() -> Self {
-        Send {
-            action: "ChatCompletions",
-            version: "2023-09-01",
-            timestamp: now(),
-            signed_body: None,
-            extra: &[],
-        }
-    }
-}
-
-async fn send(mock: &Mock, body: &Value, how: Send<'_>) -> reqwest::Response {
-    let bytes = body.to_string().into_bytes();
-    let signed = [
-        ("content-type", "application/json"),
-        ("host", mock.addr.as_str()),
-        ("x-tc-action", how.action),
-    ];
-    let auth = authorization(&signed, how.signed_body.unwrap_or(&bytes), how.timestamp);
-    let mut rb = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-        .post(mock.url("/"))
-        .header("content-type", "application/json")
-        .header("x-tc-action", how.action)
-        .header("x-tc-version", how.version)
-        .header("x-tc-timestamp", how.timestamp.to_string())
-        .header("authorization", auth)
-        .body(bytes);
-    for (k, v) in how.extra {
-        rb = rb.header(*k, *v);
-    }
-    rb.send().await.expect("send")
-}
-
-async fn call(mock: &Mock, body: &Value) -> Value {
-    call_with(mock, body, Send::default()).await
-}
-
-async fn call_with(mock: &Mock, body: &Value, how: Send<'_>) -> Value {
-    let r = send(mock, body, how).await;
-    assert_eq!(r.status(), 200, "Tencent answers everything with 200");
-    r.json().await.expect("JSON body")
-}
-
-fn error_code(v: &Value) -> &str {
-    v.pointer("/Response/Error/Code")
-        .and_then(Value::as_str)
-        .unwrap_or("none")
-}
 
 fn ask(text: &str) -> Value {
     json!({"Model": "hunyuan-turbos-latest", "Messages": [{"Role": "user", "Content": text}]})

@@ -60,28 +60,28 @@ const MESSAGE_MEMBERS: [&str; 6] = [
     "FileIDs",
 ];
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+pub(super) fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: message.into(),
     }
 }
 
-fn invalid_value(name: &str) -> Refusal {
+pub(super) fn invalid_value(name: &str) -> Refusal {
     refuse(
         "InvalidParameterValue",
         format!("The value of parameter `{name}` is invalid."),
     )
 }
 
-fn unknown(name: &str) -> Refusal {
+pub(super) fn unknown(name: &str) -> Refusal {
     refuse(
         "UnknownParameter",
         format!("The parameter `{name}` is not recognized."),
     )
 }
 
-fn missing(name: &str) -> Refusal {
+pub(super) fn missing(name: &str) -> Refusal {
     refuse(
         "MissingParameter",
         format!("The request is missing a required parameter `{name}`."),

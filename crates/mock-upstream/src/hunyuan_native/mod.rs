@@ -1,5 +1,7 @@
-//! `POST /` with `X-TC-Action: ChatCompletions`: the mock as Tencent Hunyuan's native API
-//! (version 2023-09-01, TC3-HMAC-SHA256 signed), strictly.
+//! `POST /`: the mock as Tencent Hunyuan's native API (service `hunyuan`, version 2023-09-01,
+//! TC3-HMAC-SHA256 signed), strictly, dispatched on `X-TC-Action`: `ChatCompletions` here, the
+//! image actions `SubmitHunyuanImageJob`, `QueryHunyuanImageJob` and `TextToImageLite` in
+//! [`image`] (which also serves the images they name, `GET /_hy_images/{name}`).
 //!
 //! Tencent answers every API error with HTTP 200 and `{"Response": {"Error": {"Code",
 //! "Message"}, "RequestId"}}`; so does the mock, in this order:
@@ -8,31 +10,38 @@
 //!   timestamp more than 300 s off → `AuthFailure.SignatureExpire`, another SecretId →
 //!   `AuthFailure.SecretIdNotFound`, a signature that does not verify →
 //!   `AuthFailure.SignatureFailure`;
-//! * the request ([`check`]): an unknown member → `UnknownParameter`, a bad value (`null`
-//!   `Temperature` / `TopP` included) → `InvalidParameterValue`, more than 40 messages or a
-//!   broken message rule → `InvalidParameter`;
-//! * model `mock-limit` → `LimitExceeded`.
+//! * the request ([`check`] for chat, [`image`]'s checkers): an unknown member →
+//!   `UnknownParameter`, a bad value (`null` `Temperature` / `TopP` included) →
+//!   `InvalidParameterValue`, more than 40 messages or a broken message rule →
+//!   `InvalidParameter`;
+//! * model `mock-limit` → `LimitExceeded`; an unknown image `JobId` → `ResourceNotFound`.
 //!
-//! Answers ([`reply`]) are native JSON, or native SSE with `Stream: true`. Knobs as on chat:
-//! `x-mock-delay-ms`, `x-mock-interval-ms`, `x-mock-cut-after`, `x-mock-body: sensitive`
+//! Chat answers ([`reply`]) are native JSON, or native SSE with `Stream: true`. Knobs as on
+//! chat: `x-mock-delay-ms`, `x-mock-interval-ms`, `x-mock-cut-after`, `x-mock-body: sensitive`
 //! (`FinishReason: "sensitive"`), and `x-mock-status: N`, which answers the Tencent error
-//! whose code means N (still with HTTP 200). The last request is `last.hunyuan_native` in
-//! `/_stats`, counted in `requests.hunyuan_native` (refusals by the checker also in
-//! `strict_rejections`).
+//! whose code means N (still with HTTP 200); the delay and the status apply to every action,
+//! before it runs (no job is submitted or query counted). The last request of any action is
+//! `last.hunyuan_native` in `/_stats`, counted in `requests.hunyuan_native` (refusals by the
+//! checkers also in `strict_rejections`).
 
 mod check;
 #[cfg(test)]
 mod check_tests;
+pub mod image;
+#[cfg(test)]
+mod image_tests;
 mod reply;
 pub mod sign;
 
 pub use check::check;
+pub(crate) use image::{png, Jobs};
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -47,7 +56,7 @@ use crate::BODY_LIMIT;
 pub const MOCK_SECRET_ID: &str = "AKIDmockllmrelay";
 /// The SecretKey of [`MOCK_SECRET_ID`].
 pub const MOCK_SECRET_KEY: &str = "mock-secret-key-llm-relay";
-/// The action, version and service the mock serves.
+/// The chat action; the version and service of every action the mock serves.
 pub const ACTION: &str = "ChatCompletions";
 pub const VERSION: &str = "2023-09-01";
 pub const SERVICE: &str = "hunyuan";
@@ -89,7 +98,11 @@ fn request_id(serial: u64) -> String {
     )
 }
 
-pub async fn chat_completions(State(app): State<Arc<App>>, req: Request) -> Response {
+/// The actions `POST /` serves.
+const ACTIONS: [&str; 4] = [ACTION, image::SUBMIT, image::QUERY, image::LITE];
+
+/// `POST /`: reads, records, admits and gates the request, then runs its action.
+pub async fn native(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let rid = request_id(app.next_id());
     let bytes = match to_bytes(body, BODY_LIMIT).await {
@@ -99,6 +112,7 @@ pub async fn chat_completions(State(app): State<Arc<App>>, req: Request) -> Resp
         }
     };
     let headers = parts.headers.clone();
+    let host = host(&parts);
     app.stats.record(
         Kind::HunyuanNative,
         Arc::new(Last {
@@ -108,9 +122,10 @@ pub async fn chat_completions(State(app): State<Arc<App>>, req: Request) -> Resp
         }),
     );
     let knobs = ReqKnobs::from_headers(&headers);
-    if let Err(r) = admit(&headers, &bytes) {
-        return tencent_error(r.code, &r.message, &rid);
-    }
+    let action = match admit(&headers, &bytes) {
+        Ok(a) => a,
+        Err(r) => return tencent_error(r.code, &r.message, &rid),
+    };
     if knobs.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(knobs.delay_ms)).await;
     }
@@ -128,7 +143,25 @@ pub async fn chat_completions(State(app): State<Arc<App>>, req: Request) -> Resp
             )
         }
     };
-    let chat = match check(&native) {
+    if action == ACTION {
+        chat(&app, &native, bytes.len(), &knobs, rid)
+    } else {
+        image_action(&app, action, &native, &host, &rid)
+    }
+}
+
+/// The `Host` the client called (image URLs point back at it).
+fn host(parts: &Parts) -> String {
+    let from_header = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let from_uri = parts.uri.authority().map(|a| a.as_str());
+    from_header.or(from_uri).unwrap_or("127.0.0.1").to_string()
+}
+
+fn chat(app: &App, native: &Value, body_len: usize, knobs: &ReqKnobs, rid: String) -> Response {
+    let chat = match check(native) {
         Ok(chat) => chat,
         Err(r) => {
             app.stats.strict_rejections.fetch_add(1, Relaxed);
@@ -139,7 +172,7 @@ pub async fn chat_completions(State(app): State<Arc<App>>, req: Request) -> Resp
         return tencent_error("LimitExceeded", "超过配额限制 (mock-limit)", &rid);
     }
     let sensitive = knobs.body == Some(BadBody::Sensitive);
-    let answer = reply::Answer::new(&native, &chat, rid.clone(), bytes.len(), sensitive);
+    let answer = reply::Answer::new(native, &chat, rid.clone(), body_len, sensitive);
     if native.get("Stream").and_then(Value::as_bool) == Some(true) {
         let body = paced(
             answer.events(),
@@ -160,23 +193,35 @@ pub async fn chat_completions(State(app): State<Arc<App>>, req: Request) -> Resp
     }
 }
 
-/// Action, version and signature, in Tencent's order.
-fn admit(h: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+fn image_action(app: &App, action: &str, native: &Value, host: &str, rid: &str) -> Response {
+    match image::run(app, action, native, host, rid) {
+        Ok(mut members) => {
+            members.insert("RequestId".into(), Value::String(rid.to_string()));
+            let body = json!({ "Response": members });
+            with_request_id(json_value(StatusCode::OK, &body), rid)
+        }
+        Err(r) => tencent_error(r.code, &r.message, rid),
+    }
+}
+
+/// Action, version and signature, in Tencent's order; gives the action.
+fn admit(h: &HeaderMap, body: &[u8]) -> Result<&'static str, Refusal> {
     let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let action = get("x-tc-action");
-    if action != ACTION {
+    let asked = get("x-tc-action");
+    let Some(action) = ACTIONS.into_iter().find(|a| *a == asked) else {
         return Err(Refusal {
             code: "InvalidAction",
-            message: format!("The action `{action}` is not found in version {VERSION} of hunyuan."),
+            message: format!("The action `{asked}` is not found in version {VERSION} of hunyuan."),
         });
-    }
+    };
     if get("x-tc-version") != VERSION {
         return Err(Refusal {
             code: "NoSuchVersion",
             message: format!("The API version `{}` does not exist.", get("x-tc-version")),
         });
     }
-    sign::verify(h, body, now_secs())
+    sign::verify(h, body, now_secs())?;
+    Ok(action)
 }
 
 /// The Tencent error code whose meaning is HTTP `status` (`x-mock-status`).
