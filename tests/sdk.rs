@@ -123,3 +123,32 @@ async fn openai_python_sdk_against_anthropic_and_gemini_pools() {
     assert!(stats["requests"]["gemini"].as_u64() >= Some(5), "{stats}");
     assert_eq!(stats["requests"]["chat"], 0, "{stats}");
 }
+
+/// The OpenAI Python SDK against a `hunyuan_native` pool (the mock verifies every TC3
+/// signature): chat, stream, tools, and images as jobs and lite.
+#[tokio::test]
+async fn openai_python_sdk_against_the_native_hunyuan_api() {
+    assert!(has_python_package("openai"), "pip install openai");
+    let mock = Mock::start(true);
+    let gw = Gateway::start_with(
+        &format!(
+            "pools:\n  native:\n    urls: [\"http://{}\"]\n    provider: {{type: hunyuan_native, \
+             secret_id_env: TC_ID, secret_key_env: TC_KEY}}\n\
+             routes:\n  - {{model: hunyuan-turbos-latest, pool: native}}\n  \
+             - {{model: \"hunyuan-image*\", pool: native, kinds: [images]}}\n",
+            mock.addr
+        ),
+        &[
+            ("TC_ID", mock_upstream::MOCK_SECRET_ID),
+            ("TC_KEY", mock_upstream::MOCK_SECRET_KEY),
+        ],
+    );
+    let out = run("native_sdk.py", &gw, &mock, &[&gw.url("/v1")]);
+    assert!(out.contains("native: OK"), "{out}");
+    let stats = mock.stats().await;
+    assert_eq!(stats["strict_rejections"], 0, "{stats}");
+    assert!(
+        stats["hunyuan_image"]["submitted"].as_u64() >= Some(3),
+        "{stats}"
+    );
+}
