@@ -228,6 +228,15 @@ fn main() {
         },
     ));
     server.add_service(background_service("drain watcher", DrainWatcher));
+    if cascade.shared.is_some() {
+        server.add_service(background_service(
+            "cascade fill",
+            llm_relay::cascade::fill::CascadeFill {
+                cascade: cascade.clone(),
+                max: sizing.entries,
+            },
+        ));
+    }
     if let (Some(shared), Some(limits)) = (shared, shared_limits) {
         llm_relay::observe::health::set_waiting_for_redis(true);
         server.add_service(background_service("redis probe", RedisProbe { shared }));

@@ -608,3 +608,44 @@ async fn readiness_waits_for_the_first_redis_probe() {
     let client = reqwest::Client::new();
     assert_eq!(post(&client, &gw, &chat(false)).await.status(), 200);
 }
+
+/// A fresh instance fills its in-process description cache from Redis at start-up: its first
+/// request for an image the fleet described is an in-process hit (no vision call, and no read
+/// of the shared level).
+#[tokio::test]
+async fn a_fresh_instance_starts_with_the_fleets_descriptions() {
+    let redis = Redis::start();
+    let mock = Mock::start(true);
+    let yaml = common::instances::cascade_config(&mock, &format!("url: \"{}\"", redis.url()));
+    let a = Gateway::start(&yaml);
+    a.wait_ready();
+    let client = reqwest::Client::new();
+    let body = common::instances::with_image("https://img.example/fill.png");
+    let r = post(&client, &a, &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(mock.stats().await["vision_calls"], 1);
+    let b = Gateway::start(&yaml);
+    b.wait_ready();
+    let filled = common::gateway::wait_until(Duration::from_secs(30), || async {
+        let snap = reqwest::get(b.admin_url("/admin/cascade")).await.ok();
+        let v: Option<Value> = match snap {
+            Some(r) => r.json().await.ok(),
+            None => None,
+        };
+        v.is_some_and(|v| v["cache"]["entries"].as_u64() >= Some(1))
+    })
+    .await;
+    assert!(filled, "B's cache was not filled from Redis");
+    let r = post(&client, &b, &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        mock.stats().await["vision_calls"],
+        1,
+        "B described the image again"
+    );
+    let m = common::instances::metrics(&b).await;
+    assert!(
+        !m.contains(r#"llm_relay_cascade_l2_total{result="hit"}"#),
+        "B read Redis: {m}"
+    );
+}

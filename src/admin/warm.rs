@@ -14,10 +14,8 @@
 //! (default: `cascade.max_parallel`). Progress: `llm_relay_cascade_warm_pending` and
 //! `llm_relay_cascade_warm_total{result="described|cached|failed"}`. The answer counts each.
 //!
-//! Why no start-up fill of the in-process cache from Redis: a fresh instance's miss already
-//! reads the shared level before any vision call (`state/shared_cache.rs`), so it never pays
-//! for an image the fleet has described; copying every entry at start would cost a full scan
-//! of Redis (per node in a cluster) for a saving of one round trip per first hit.
+//! A fresh instance also starts with the fleet's descriptions: `cascade::fill` copies them
+//! from Redis into the in-process level at start-up.
 
 use crate::cascade::{self, CascadeState};
 use crate::core::error::GatewayError;

@@ -6,6 +6,7 @@
 //! included (`image_key::description_key`): the prompt shapes the description, and a
 //! description made for one tenant's text must not be served into another tenant's request.
 
+pub mod fill;
 pub mod vision;
 
 use crate::chat::elide::{Elided, UrlText};

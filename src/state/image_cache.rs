@@ -114,6 +114,27 @@ impl DescriptionCache {
         }
     }
 
+    /// Puts a description made elsewhere (the shared level, at start-up) `age` ago; an older
+    /// entry than the TTL is not kept. Entries already here stay.
+    pub fn preload(&self, key: ImageKey, text: &str, age: Duration) {
+        if age >= self.ttl || self.inner.get(&key).is_some() {
+            return;
+        }
+        let made = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        self.inner.insert(
+            key,
+            Entry {
+                text: Arc::from(text),
+                made,
+            },
+        );
+    }
+
+    /// How many descriptions are held now.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
     /// The image key of a URL whose first-level key is `fast`: remembered, or made by
     /// `canonical` (decode + SHA-256) and remembered. Aliases are a pure function of the URL
     /// text, so one is never stale; evicting one only costs the next request a decode.

@@ -14,6 +14,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The image key named by a description's Redis key (`<prefix><hex><suffix>`).
+fn parse_key(k: &str, prefix: &str, suffix: &str) -> Option<[u8; 32]> {
+    let hex_id = k.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    let bytes = hex::decode(hex_id).ok()?;
+    bytes.try_into().ok()
+}
+
 /// Descriptions larger than this are not shared (they stay in the first level).
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
@@ -35,6 +42,69 @@ enum Lookup {
 }
 
 impl SharedDescriptions {
+    /// Copies up to `max` shared descriptions into the in-process level (a fresh instance's
+    /// first requests for images the fleet described then skip even the Redis round trip).
+    /// One node only: in a cluster the keys are spread over every node and a scan would have
+    /// to visit each; there the first miss of each image reads Redis as usual. Returns how
+    /// many entries were copied.
+    pub async fn fill(
+        &self,
+        cache: &crate::state::image_cache::DescriptionCache,
+        max: usize,
+    ) -> Result<usize, crate::state::redis::SharedError> {
+        if self.shared.settings.cluster {
+            return Ok(0);
+        }
+        // `{<prefix>:img:<hex>}:v`: the pattern of every description's value key.
+        let pattern = self.shared.key("img:*", "v");
+        let (prefix, suffix) = pattern.split_once('*').unwrap_or((&pattern, ""));
+        let (prefix, suffix) = (prefix.to_string(), suffix.to_string());
+        let mut cursor: u64 = 0;
+        let mut copied = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .shared
+                .run("cascade_fill", |mut conn| {
+                    let pattern = pattern.clone();
+                    async move {
+                        redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(pattern)
+                            .arg("COUNT")
+                            .arg(500)
+                            .query_async(&mut conn)
+                            .await
+                    }
+                })
+                .await?;
+            for k in keys {
+                if copied >= max {
+                    return Ok(copied);
+                }
+                let Some(key) = parse_key(&k, &prefix, &suffix) else {
+                    continue;
+                };
+                let (text, pttl): (Option<String>, i64) = self
+                    .shared
+                    .run("cascade_fill", |mut conn| async move {
+                        redis::pipe().get(&k).pttl(&k).query_async(&mut conn).await
+                    })
+                    .await?;
+                let (Some(text), Ok(left)) = (text, u64::try_from(pttl)) else {
+                    continue;
+                };
+                let age = self.ttl.saturating_sub(Duration::from_millis(left));
+                cache.preload(key, &text, age);
+                copied += 1;
+            }
+            if next == 0 {
+                return Ok(copied);
+            }
+            cursor = next;
+        }
+    }
+
     fn keys(&self, key: &[u8; 32]) -> (String, String) {
         let id = hex::encode(key);
         (
