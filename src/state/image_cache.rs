@@ -130,11 +130,6 @@ impl DescriptionCache {
         );
     }
 
-    /// How many descriptions are held now.
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
     /// The image key of a URL whose first-level key is `fast`: remembered, or made by
     /// `canonical` (decode + SHA-256) and remembered. Aliases are a pure function of the URL
     /// text, so one is never stale; evicting one only costs the next request a decode.
