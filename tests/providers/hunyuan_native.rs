@@ -142,3 +142,32 @@ async fn responses_and_messages_clients_reach_it_too() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("message_stop"), "{body}");
 }
+
+/// Hunyuan's `LimitExceeded` feeds the breaker: enough in a row take the member out of
+/// rotation for its cooldown (a pool with other members stops sending there; a pool whose every
+/// member is out fails open and tries one anyway, see `Pool::select`).
+#[tokio::test]
+async fn limit_exceeded_in_a_row_trips_the_breaker() {
+    let mock = Mock::start(true);
+    let yaml = format!(
+        "pools:\n  native:\n    urls: [\"{}\"]\n    provider: {{type: hunyuan_native, secret_id_env: TC_ID, \
+         secret_key_env: TC_KEY}}\n    health: {{check_seconds: 0, failures_to_trip: 2, cooldown_ms: 60000}}\n\
+         routes:\n  - {{model: \"hunyuan-*\", pool: native}}\n  - {{model: mock-limit, pool: native}}\n",
+        mock.url("")
+    );
+    let gw = Gateway::start_with(
+        &yaml,
+        &[("TC_ID", MOCK_SECRET_ID), ("TC_KEY", MOCK_SECRET_KEY)],
+    );
+    let limited = json!({"model": "mock-limit", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..2 {
+        let (status, body) = post(&gw, "/v1/chat/completions", &[], &limited).await;
+        assert_eq!(status, 429, "{body}");
+    }
+    let tripped =
+        crate::common::gateway::wait_until(std::time::Duration::from_secs(10), || async {
+            gw.log_text().contains("out of rotation")
+        })
+        .await;
+    assert!(tripped, "the breaker did not trip: {}", gw.log_text());
+}
