@@ -223,12 +223,16 @@ pub async fn prepare(
     if kind != Kind::Chat && !target.pool.provider.kind.answers_chat() && !native_images {
         // Anthropic's and Gemini's native APIs serve chat only (embeddings, images and audio
         // have other APIs there): say so instead of forwarding to a path they do not have.
+        let serves = match target.pool.provider.kind {
+            crate::providers::ProviderKind::HunyuanNative => "chat and image generations only",
+            _ => "chat only",
+        };
         return Err(GatewayError::bad_param(
             format!(
-                "The model `{}` is served by a {} pool, which serves chat only, not {}.",
+                "The model `{}` is served by a {} pool, which serves {serves}, not {}.",
                 peeked.model,
                 target.pool.provider.kind.label(),
-                kind.name()
+                endpoint.upstream_suffix().trim_start_matches('/'),
             ),
             "model",
         ));
