@@ -6,9 +6,31 @@
 //! by position, then length, then the order of [`Kind`] (a 18-digit ID is an ID, not a card).
 //! A find is replaced by `[REDACTED:<kind>]`, which says what was there without keeping it.
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use std::ops::Range;
 use std::sync::OnceLock;
+
+/// The shape of each [`Kind`], in its order. Word boundaries are ASCII (`(?-u:\b)`): a number
+/// right after Chinese text (`电话13812345678`) is still at a boundary, where a Unicode `\b`
+/// takes the Han characters for word characters; ASCII boundaries are also much faster.
+const PATTERNS: [&str; 5] = [
+    // OpenAI/Anthropic `sk-`, Tencent `AKID`, AWS `AKIA`, GitHub, Slack, Google.
+    r"(?-u:\b)(?:sk-(?:ant-)?[A-Za-z0-9_-]{16,}|AKID[A-Za-z0-9]{13,40}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})(?-u:\b)",
+    r"(?-u:\b)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?-u:\b)",
+    r"(?-u:\b)\d{17}[\dXx](?-u:\b)",
+    r"(?-u:\b)\d(?:[ -]?\d){12,18}(?-u:\b)",
+    // A mainland China mobile (optionally +86), or an international number with `+`.
+    r"(?:\+86[ -]?)?(?-u:\b)1[3-9]\d{9}(?-u:\b)|\+\d{1,3}(?:[ -]?\d{2,4}){2,4}(?-u:\b)",
+];
+
+/// Whether any kind's shape is in `text`: one pass over it for all the patterns (most texts
+/// hold none, and then each pattern's own scan is skipped).
+fn any_shape(text: &str) -> bool {
+    static SET: OnceLock<Option<RegexSet>> = OnceLock::new();
+    SET.get_or_init(|| RegexSet::new(PATTERNS).ok())
+        .as_ref()
+        .is_none_or(|set| set.is_match(text))
+}
 
 /// What a find is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
@@ -44,20 +66,7 @@ impl Kind {
     /// no panic on the request path).
     fn regex(self) -> Option<&'static Regex> {
         static RES: OnceLock<Vec<Option<Regex>>> = OnceLock::new();
-        let all = RES.get_or_init(|| {
-            [
-                // OpenAI/Anthropic `sk-`, Tencent `AKID`, AWS `AKIA`, GitHub, Slack, Google.
-                r"\b(?:sk-(?:ant-)?[A-Za-z0-9_-]{16,}|AKID[A-Za-z0-9]{13,40}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})\b",
-                r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
-                r"\b\d{17}[\dXx]\b",
-                r"\b\d(?:[ -]?\d){12,18}\b",
-                // A mainland China mobile (optionally +86), or an international number with `+`.
-                r"(?:\+86[ -]?)?\b1[3-9]\d{9}\b|\+\d{1,3}(?:[ -]?\d{2,4}){2,4}\b",
-            ]
-            .iter()
-            .map(|p| Regex::new(p).ok())
-            .collect()
-        });
+        let all = RES.get_or_init(|| PATTERNS.iter().map(|p| Regex::new(p).ok()).collect());
         all.get(self as usize).and_then(Option::as_ref)
     }
 
@@ -116,6 +125,9 @@ pub struct Find {
 /// The finds of `kinds` in `text`, in order, without overlaps.
 pub fn find(text: &str, kinds: &[Kind]) -> Vec<Find> {
     let mut all: Vec<Find> = Vec::new();
+    if !any_shape(text) {
+        return all;
+    }
     for &kind in kinds {
         let Some(re) = kind.regex() else {
             continue;
@@ -196,6 +208,14 @@ mod tests {
         assert!(
             out.contains("[REDACTED:card]") && out.contains("[REDACTED:cn_id]"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn finds_next_to_chinese_text() {
+        assert_eq!(
+            kinds_in("我的电话13812345678，身份证11010519491231002X。"),
+            vec![Kind::Phone, Kind::CnId]
         );
     }
 
