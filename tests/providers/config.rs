@@ -148,3 +148,22 @@ async fn a_route_without_tools_refuses_or_drops_them_as_configured() {
         "{sent}"
     );
 }
+
+/// A `hunyuan_native` pool reads its SecretId and SecretKey from the environment at load: a
+/// missing one fails `-t` naming the field, and neither value is ever printed.
+#[test]
+fn a_native_pool_without_its_secrets_fails_dash_t() {
+    let yaml = "pools:\n  native:\n    urls: [\"https://hunyuan.tencentcloudapi.com\"]\n    \
+                provider: {type: hunyuan_native, secret_id_env: NO_SUCH_TC_ID, secret_key_env: P_KEY}\n\
+                routes:\n  - {model: m, pool: native}\n";
+    let (ok, stderr) = dash_t(yaml);
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("secret_id_env") && stderr.contains("NO_SUCH_TC_ID"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("sk-test"),
+        "a secret was printed: {stderr}"
+    );
+}
