@@ -7,5 +7,6 @@ pub mod finish;
 pub mod kind;
 pub mod protocol;
 pub mod sse;
+pub mod text;
 pub mod translate;
 pub mod usage;

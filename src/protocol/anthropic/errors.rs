@@ -4,10 +4,8 @@
 //! Code retries on 429/529/5xx. Upstream errors arrive OpenAI-shaped (or as anything at all),
 //! so they are re-wrapped here, keeping the upstream's message for the user.
 
+use crate::core::text::truncate;
 use serde_json::{json, Value};
-
-/// Longest upstream message kept (an HTML error page must not flood the client's terminal).
-const MAX_MESSAGE: usize = 2000;
 
 /// Anthropic's `error.type` for an HTTP status.
 pub fn error_type(status: u16) -> &'static str {
@@ -68,21 +66,10 @@ pub(crate) fn upstream_message(body: &[u8]) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-/// Cuts `s` to [`MAX_MESSAGE`] bytes on a character boundary.
-pub(crate) fn truncate(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_string();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::text::MAX_MESSAGE;
 
     fn parse(b: &[u8]) -> Value {
         serde_json::from_slice(b).unwrap()

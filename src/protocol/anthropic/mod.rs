@@ -16,9 +16,9 @@ mod response;
 mod stream;
 
 pub use count::{count_tokens, estimate_request};
-pub use errors::{error_body, error_type, translate_error};
 /// Shared with the Gemini translator: the same upstream-error reading and tool-argument rule.
-pub(crate) use errors::{truncate, upstream_message};
+pub(crate) use errors::upstream_message;
+pub use errors::{error_body, error_type, translate_error};
 pub use meta::{MessageMeta, Translated};
 pub use request::to_chat;
 pub(crate) use response::tool_input;

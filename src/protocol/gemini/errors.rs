@@ -2,7 +2,8 @@
 //! canonical `status` name for the HTTP code (google.rpc.Code). The Google SDKs raise from
 //! the HTTP status and show `error.message`; Gemini CLI retries 429 and 5xx.
 
-use crate::protocol::anthropic::{truncate, upstream_message};
+use crate::core::text::truncate;
+use crate::protocol::anthropic::upstream_message;
 use serde_json::{json, Value};
 
 /// The canonical status name of an HTTP code.

@@ -5,9 +5,10 @@
 //! else on a 2xx (bad JSON, an `error` object, a stream cut short) becomes an OpenAI error body
 //! (`type: server_error`): the 2xx status is already on its way, so only the body can tell.
 
-use super::errors::{message_of, openai_error, openai_type, truncate};
+use super::errors::{message_of, openai_error, openai_type};
 use super::events::{finish_reason, message_events, Ev, EventDecoder};
 use super::usage::Tokens;
+use crate::core::text::truncate;
 use crate::providers::buffered::Decoded;
 use serde_json::{json, Map, Value};
 

@@ -2,10 +2,8 @@
 //! (`{"error":{"message","type","param","code"}}`), so OpenAI SDKs pick their usual exception
 //! classes. The Anthropic `error.type` is kept as `code`.
 
+use crate::core::text::{plain_text, truncate};
 use serde_json::{json, Value};
-
-/// Longest upstream message kept (an HTML error page must not flood a client's log).
-const MAX_MESSAGE: usize = 2000;
 
 /// An Anthropic error answer → (status, OpenAI-shaped body).
 ///
@@ -21,7 +19,7 @@ pub fn error_to_chat(status: u16, body: &[u8]) -> (u16, Vec<u8>) {
     let message = parsed
         .as_ref()
         .and_then(message_of)
-        .or_else(|| body_text(body))
+        .or_else(|| plain_text(body, false))
         .unwrap_or_else(|| format!("upstream returned HTTP {status}"));
     let out = if status == 529 { 503 } else { status };
     let body = openai_error(&truncate(&message), openai_type(kind, Some(status)), kind);
@@ -67,22 +65,4 @@ pub(super) fn message_of(v: &Value) -> Option<String> {
     .filter_map(Value::as_str)
     .find(|m| !m.trim().is_empty())
     .map(str::to_owned)
-}
-
-fn body_text(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
-/// Cuts `s` to [`MAX_MESSAGE`] bytes on a character boundary.
-pub(super) fn truncate(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_string();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
 }

@@ -13,10 +13,11 @@
 //! JSON is translated into the same chunks.
 
 use super::decode::{now_secs, Signature};
-use super::errors::{message_of, openai_error, openai_type, truncate};
+use super::errors::{message_of, openai_error, openai_type};
 use super::events::{finish_reason, message_events, Ev, EventDecoder};
 use super::usage::Tokens;
 use crate::core::sse;
+use crate::core::text::truncate;
 use crate::core::translate::ResponseTranslator;
 use crate::core::usage::Usage;
 use serde_json::{json, Value};

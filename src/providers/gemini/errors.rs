@@ -8,10 +8,8 @@
 //! `RESOURCE_EXHAUSTED`, `PERMISSION_DENIED`, ...). The HTTP status is kept: Google's statuses
 //! already mean what OpenAI's do (400, 401, 403, 404, 429, 500, 503, 504).
 
+use crate::core::text::{plain_text, truncate};
 use serde_json::{json, Value};
-
-/// Longest upstream message kept (an HTML error page must not flood the client).
-const MAX_MESSAGE: usize = 2000;
 
 /// A Gemini error answer `{"error":{"code","message","status"}}` → (status, OpenAI-shaped
 /// error body).
@@ -41,16 +39,6 @@ pub fn error_to_chat(status: u16, body: &[u8]) -> (u16, Vec<u8>) {
     (status, body.to_string().into_bytes())
 }
 
-/// A body that is not JSON, as the message (JSON without a message says nothing useful).
-fn plain_text(body: &[u8], was_json: bool) -> Option<String> {
-    if was_json {
-        return None;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
 /// OpenAI's `error.type` for an HTTP status.
 fn error_type(status: u16) -> &'static str {
     match status {
@@ -62,21 +50,10 @@ fn error_type(status: u16) -> &'static str {
     }
 }
 
-/// Cuts `s` to [`MAX_MESSAGE`] bytes on a character boundary.
-fn truncate(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_string();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::text::MAX_MESSAGE;
 
     fn run(status: u16, body: &[u8]) -> (u16, Value) {
         let (s, b) = error_to_chat(status, body);

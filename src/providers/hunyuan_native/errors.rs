@@ -24,11 +24,9 @@
 //! Content refused by moderation (`OperationDenied.*IllegalDetected`) is the client's request:
 //! 400, as OpenAI's content-policy refusals.
 
+use crate::core::text::{plain_text, truncate};
 use memchr::memmem;
 use serde_json::{json, Value};
-
-/// Longest upstream message kept (an HTML error page must not flood the client).
-const MAX_MESSAGE: usize = 2000;
 
 /// A Tencent error answer in a (2xx) body → `Some((status, OpenAI error body))`; `None` for
 /// anything else (an answer, or a body that is not Tencent's error shape).
@@ -165,26 +163,4 @@ fn message_of(v: &Value) -> Option<String> {
     .filter_map(Value::as_str)
     .find(|m| !m.trim().is_empty())
     .map(str::to_owned)
-}
-
-/// A body that is not JSON, as the message (JSON without a message says nothing useful).
-fn plain_text(body: &[u8], was_json: bool) -> Option<String> {
-    if was_json {
-        return None;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
-/// Cuts `s` to [`MAX_MESSAGE`] bytes on a character boundary.
-pub(super) fn truncate(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_string();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
 }
