@@ -82,7 +82,14 @@ where
             break; // taken by a try whose answer reached the client: nothing to retry
         }
         // Held until the try's answer has ended (streams included).
-        let _slot = match Box::pin(slot(session, pool, s.slots.as_ref())).await {
+        // A pool without a limit (the common case) costs no wait and no allocation here.
+        let gated = pool.gate.is_some();
+        let waited = if gated {
+            Box::pin(slot(session, pool, s.slots.as_ref())).await
+        } else {
+            Slot::Held(None)
+        };
+        let _slot = match waited {
             Slot::Held(pass) => pass,
             Slot::ClientGone => return client_gone(session, info),
             Slot::Refused(e) if !last => {
