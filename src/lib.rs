@@ -12,7 +12,9 @@
 //! runtime                the validated config and what reads it whole (alerts, health, DNS)
 //! cascade                image → text
 //! policy                 keys, limits, CORS
-//! body, upstream         the request body's checks; pools, members, routes
+//! upstream               pools, members, routes
+//! stage                  the configurable pipeline: guardrails, webhooks, Wasm plugins
+//! body                   the request body's checks
 //! providers              render / sign / decode per upstream protocol
 //! protocol               client protocols ⇄ chat
 //! state                  Redis, stored responses, caches
@@ -34,5 +36,6 @@ pub mod providers;
 pub mod proxy;
 pub mod request;
 pub mod runtime;
+pub mod stage;
 pub mod state;
 pub mod upstream;

@@ -22,6 +22,14 @@ pub struct FileConfig {
     /// Model routes, first match wins.
     #[serde(default)]
     pub routes: Vec<RouteSection>,
+    /// Named stages of the chat pipeline (guardrails, webhooks, plugins), defined once and
+    /// listed by name in `pipeline`.
+    #[serde(default)]
+    pub stages: BTreeMap<String, crate::config::stages::StageSection>,
+    /// The default pipeline of every chat route: built-in (`validate`, `cascade`, `fix`,
+    /// `trim`) and named stages, in order. Absent: `[validate, cascade, fix, trim]`.
+    #[serde(default)]
+    pub pipeline: Option<Vec<String>>,
     /// Default pool per request kind, used when no route matches the model.
     #[serde(default)]
     pub defaults: BTreeMap<crate::core::kind::Kind, String>,
@@ -749,6 +757,9 @@ pub struct RouteSection {
     pub trim: Option<crate::chat::fix::Trim>,
     /// The pool serving it.
     pub pool: String,
+    /// This route's pipeline (instead of the top-level `pipeline`).
+    #[serde(default)]
+    pub pipeline: Option<Vec<String>>,
     /// The provider's model id when `model` is an alias (exact routes only).
     #[serde(default)]
     pub upstream_model: Option<String>,

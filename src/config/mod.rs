@@ -6,5 +6,6 @@
 pub mod choices;
 pub mod error;
 pub mod file;
+pub mod stages;
 
 pub use error::ConfigError;

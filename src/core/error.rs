@@ -51,6 +51,16 @@ pub enum GatewayError {
     GatewayTimeout { message: String },
     /// 500: a bug or an unexpected internal failure.
     Internal { message: String },
+    /// A stage of the route's pipeline refused the request (a guardrail, a webhook, a
+    /// plugin), with the status it chose (4xx) and its message; or a fail-closed stage
+    /// could not decide (503).
+    Refused {
+        status: u16,
+        message: String,
+        code: &'static str,
+        /// The stage's name (the access log's `refused_by`).
+        stage: std::sync::Arc<str>,
+    },
 }
 
 impl GatewayError {
@@ -89,6 +99,7 @@ impl GatewayError {
             GatewayError::BadGateway { .. } => 502,
             GatewayError::Unavailable { .. } => 503,
             GatewayError::GatewayTimeout { .. } => 504,
+            GatewayError::Refused { status, .. } => *status,
         }
     }
 
@@ -105,6 +116,13 @@ impl GatewayError {
             GatewayError::Unauthorized { .. } => "authentication_error",
             GatewayError::Forbidden { .. } => "permission_error",
             GatewayError::RateLimited { .. } => "rate_limit_error",
+            GatewayError::Refused { status, .. } => match status {
+                401 => "authentication_error",
+                403 => "permission_error",
+                429 => "rate_limit_error",
+                400..=499 => "invalid_request_error",
+                _ => "server_error",
+            },
             _ => "server_error",
         }
     }
@@ -126,6 +144,7 @@ impl GatewayError {
             GatewayError::Unavailable { .. } => "service_unavailable",
             GatewayError::GatewayTimeout { .. } => "upstream_timeout",
             GatewayError::Internal { .. } => "internal_error",
+            GatewayError::Refused { code, .. } => *code,
         })
     }
 
@@ -139,7 +158,8 @@ impl GatewayError {
             | GatewayError::BadGateway { message }
             | GatewayError::Unavailable { message }
             | GatewayError::GatewayTimeout { message }
-            | GatewayError::Internal { message } => message.clone(),
+            | GatewayError::Internal { message }
+            | GatewayError::Refused { message, .. } => message.clone(),
             GatewayError::NotFound { path } => format!("Unknown request URL: {path}"),
             GatewayError::ResponseNotFound { id } => format!("Response with id '{id}' not found."),
             GatewayError::ModelNotFound { model } => {

@@ -6,10 +6,15 @@ pub const MAX_MESSAGE: usize = 2000;
 
 /// `s` cut to [`MAX_MESSAGE`] bytes on a character boundary, `…` marking a cut.
 pub fn truncate(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
+    truncate_to(s, MAX_MESSAGE)
+}
+
+/// `s` cut to `max` bytes on a character boundary, `…` marking a cut.
+pub fn truncate_to(s: &str, max: usize) -> String {
+    if s.len() <= max {
         return s.to_string();
     }
-    let mut end = MAX_MESSAGE;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub cascade_warm_pending: IntGauge,
     pub image_jobs_total: IntCounterVec,
     pub pool_saturated: IntCounterVec,
+    pub stage_seconds: HistogramVec,
+    pub stage_decisions: IntCounterVec,
 }
 
 fn hist(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
@@ -106,6 +108,8 @@ impl Metrics {
             image_jobs_total: counter("llm_relay_image_jobs_total", "Image generation jobs ended, by pool and result: done, failed, client_gone.", &["pool", "result"]),
             pool_slots: gauge_vec("llm_relay_pool_slots", "A pool's concurrency slots (pools.<name>.max_concurrency) on this instance: held, waiting.", &["pool", "state"]),
             pool_saturated: counter("llm_relay_pool_saturated_total", "Tries refused a slot of their pool's max_concurrency, by reason: queue_full, deadline.", &["pool", "reason"]),
+            stage_seconds: hist("llm_relay_stage_seconds", "Time a configured stage of the pipeline took per request (or per answer), by stage and phase.", &["stage", "phase"], exponential_buckets(0.000005, 2.5, 16).unwrap_or_default()),
+            stage_decisions: counter("llm_relay_stage_decisions_total", "Decisions of configured stages, by stage, phase and decision: pass, modify, refuse, error (the stage could not decide; its on_error applied).", &["stage", "phase", "decision"]),
             fix_rewrites: counter("llm_relay_fix_rewrites_total", "Requests a message-fixing rule changed (hunyuan profile), by rule: client habits the provider would have refused.", &["rule"]),
         };
         let r = &m.registry;
@@ -146,6 +150,8 @@ impl Metrics {
             Box::new(m.cascade_warm_pending.clone()),
             Box::new(m.image_jobs_total.clone()),
             Box::new(m.pool_saturated.clone()),
+            Box::new(m.stage_seconds.clone()),
+            Box::new(m.stage_decisions.clone()),
         ];
         for c in all {
             if let Err(e) = r.register(c) {

@@ -61,6 +61,7 @@ impl Ctx {
             finish_map: None,
             check: None,
             decode: None,
+            answer: None,
         }
     }
 }
@@ -131,6 +132,8 @@ pub struct Ctx {
     /// Try only: the provider's answer decoded into chat (a provider that does not answer
     /// chat), before anything else looks at it.
     pub decode: Option<Decode>,
+    /// Try only: the route's response stages on the chat answer.
+    pub answer: Option<Box<crate::stage::answer::AnswerFilter>>,
 }
 
 /// How a try decodes a provider's answer into chat.
@@ -195,6 +198,9 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let mut info = ctx.req.take().unwrap_or_default();
         if let Err(e) = self.handle(session, ctx, &mut info).await {
+            if let GatewayError::Refused { stage, .. } = &e {
+                info.refused_by = Some(stage.clone());
+            }
             // The answer is the gateway's own: free the concurrency slots before the client
             // can read it (and send its next request on a new connection).
             if let Some(adm) = ctx.admission.take() {
@@ -310,6 +316,17 @@ impl ProxyHttp for Gateway {
             // `content_filter` is longer than `sensitive`.
             resp.remove_header(&http::header::CONTENT_LENGTH);
         }
+        if h.kind == Kind::Chat
+            && !h.native
+            && resp.status.is_success()
+            && !h.target.pipeline.response.is_empty()
+        {
+            ctx.answer =
+                crate::stage::answer::AnswerFilter::new(&h.target.pipeline.response, h.stream)
+                    .map(Box::new);
+            // Redaction changes the answer's length.
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+        }
         if is_sse(&resp.headers) {
             resp.insert_header("x-accel-buffering", "no")?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
@@ -367,6 +384,9 @@ impl ProxyHttp for Gateway {
                     .with_label_values(&["sensitive"])
                     .inc_by(map.rewrites - before);
             }
+        }
+        if let Some(a) = ctx.answer.as_mut() {
+            a.on_body(body, end);
         }
         ctx.scan.on_body(body, end, &h.telemetry);
         keep_for_cache(h, &mut ctx.capture, body, end);
@@ -601,6 +621,7 @@ impl Gateway {
             trace: info.trace,
             key: key.clone(),
             started: ctx.start,
+            protocol: info.protocol.label(),
         };
         let prepared = Box::pin(prepare::prepare(&rt, &self.cascade, input)).await?;
         if prepared.kind == Kind::Images
@@ -621,6 +642,7 @@ impl Gateway {
         }
         info.cascade = prepared.cascade.clone();
         info.fixed = prepared.fixed;
+        info.stages = prepared.stages.clone();
         // A translated request has no query of its own upstream.
         let mut prepared = prepared;
         let query = query.filter(|_| !translated);

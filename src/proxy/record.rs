@@ -53,6 +53,10 @@ pub struct RequestInfo {
     pub cache_hit: Option<bool>,
     /// Set once the request was handed to the upstream (the last try).
     pub handoff: Option<Arc<Handoff>>,
+    /// The configured stages that changed the request.
+    pub stages: Vec<Arc<str>>,
+    /// The stage that refused the request.
+    pub refused_by: Option<Arc<str>>,
 }
 
 impl RequestInfo {
@@ -403,6 +407,12 @@ struct AccessLine<'a> {
     /// The provider's own request id, when its answer names one (Tencent Cloud's `RequestId`).
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_request_id: Option<&'a str>,
+    /// The configured stages that changed the request, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stages: Vec<&'a str>,
+    /// The configured stage that refused the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_by: Option<&'a str>,
 }
 
 fn access_line(
@@ -443,6 +453,8 @@ fn access_line(
             .as_ref()
             .and_then(|h| h.telemetry.upstream_request_id.get())
             .map(String::as_str),
+        stages: info.stages.iter().map(|s| &**s).collect(),
+        refused_by: info.refused_by.as_deref(),
     };
     if let Ok(line) = serde_json::to_string(&line) {
         crate::observe::access_log::write(line);

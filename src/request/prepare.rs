@@ -54,6 +54,8 @@ pub struct Prepared {
     /// The client's protocol passes through to a provider that speaks it (`/v1/messages` to
     /// an `anthropic` pool): the answer is neither decoded nor translated.
     pub native: bool,
+    /// The configured stages that changed the request (the access log's `stages`).
+    pub stages: Vec<Arc<str>>,
     /// Where to keep the answer (the exact response cache), when it is cacheable.
     pub cache: Option<(
         std::sync::Arc<crate::state::response_cache::ResponseCache>,
@@ -185,6 +187,8 @@ pub struct Input {
     pub key: Option<Arc<ApiKey>>,
     /// When the client's request began: the cascade runs within `timeouts.total_ms` from here.
     pub started: Instant,
+    /// The client's protocol, as stages are told it (`chat`, `responses`, `messages`…).
+    pub protocol: &'static str,
 }
 
 /// What the chat rewrite needs besides the body.
@@ -198,6 +202,7 @@ struct ChatFlags<'a> {
     trace: Option<TraceCtx>,
     key: Option<&'a ApiKey>,
     started: Instant,
+    protocol: &'static str,
 }
 
 pub async fn prepare(
@@ -216,6 +221,7 @@ pub async fn prepare(
         trace,
         key,
         started,
+        protocol,
     } = input;
     let target = route(rt, kind, &peeked.model)?;
     let native_images = endpoint == Endpoint::ImagesGenerations
@@ -252,6 +258,7 @@ pub async fn prepare(
         kind,
         translation,
         cache: None,
+        stages: Vec::new(),
         target,
         requested_model: peeked.model,
         body,
@@ -275,6 +282,7 @@ pub async fn prepare(
             trace,
             key: key.as_deref(),
             started,
+            protocol,
         };
         prepare_chat(rt, cascade, &mut p, (json, elided), flags).await?;
     } else if p.target.model != p.requested_model
@@ -335,7 +343,9 @@ async fn prepare_chat(
         trace,
         key,
         started,
+        protocol,
     } = flags;
+    let pipeline = p.target.pipeline.clone();
     let maybe_images = !p.target.caps.images
         && match &json {
             Some(v) => cascade::has_images(v),
@@ -348,7 +358,10 @@ async fn prepare_chat(
     let keep = needs_rerender(&p.target);
     // A translated request exists only as a Value: it is always serialised.
     let raw = p.translation.is_none();
-    let rewrites = keep || maybe_images || (renders && pool.provider.rewrites_chat());
+    let rewrites = keep
+        || maybe_images
+        || pipeline.has_request_stages()
+        || (renders && pool.provider.rewrites_chat());
     if raw && !rewrites && p.target.model == p.requested_model {
         if let Some(e) = &elided {
             e.check()?; // forwarded as it came: check what the parse skipped
@@ -368,8 +381,32 @@ async fn prepare_chat(
         Some(v) => v,
         None => parse_object(&p.body)?,
     };
+    let mut elided = elided;
+    let mut hint = p.body.len();
+    if pipeline.has_request_stages() {
+        if let Some(e) = elided.take() {
+            // Stages see the request whole, images included.
+            hint = hint - e.cut_len() + e.restore(&mut v)?;
+        }
+    }
+    let cx = crate::stage::decision::Context {
+        model: &p.requested_model,
+        key_id: key.map(|k| k.id.as_str()),
+        protocol,
+    };
+    let stages = &pipeline.before_cascade;
+    if !stages.is_empty() {
+        Box::pin(crate::stage::run::request(
+            stages,
+            &mut v,
+            &cx,
+            &mut p.stages,
+        ))
+        .await?;
+    }
     if maybe_images && cascade::has_images(&v) {
-        let Some(settings) = rt.cascade.as_ref() else {
+        let settings = rt.cascade.as_ref().filter(|_| pipeline.cascade);
+        let Some(settings) = settings else {
             return Err(GatewayError::bad_param(
                 format!(
                     "The model `{}` cannot read images and no image cascade is configured.",
@@ -385,9 +422,18 @@ async fn prepare_chat(
             p.target = route(rt, Kind::Chat, text_model)?;
         }
     }
+    let stages = &pipeline.after_cascade;
+    if !stages.is_empty() {
+        Box::pin(crate::stage::run::request(
+            stages,
+            &mut v,
+            &cx,
+            &mut p.stages,
+        ))
+        .await?;
+    }
     // Images the cascade did not replace go on as the client sent them; the rewritten body
     // is sized without the ones it did.
-    let mut hint = p.body.len();
     if let Some(e) = &elided {
         hint = hint - e.cut_len() + e.restore(&mut v)?;
     }

@@ -321,7 +321,9 @@ fn passes_through(rt: &Runtime, req: &Value, protocol: Protocol) -> bool {
 /// Whether every pool a request for `model` may be tried on speaks `protocol`.
 fn routes_speak(rt: &Runtime, model: &str, protocol: Protocol) -> bool {
     rt.route(Kind::Chat, model).is_some_and(|t| {
-        t.pool.provider.speaks(protocol)
+        // Configured stages see the chat request and answer: a route with them translates.
+        !t.pipeline.has_stages()
+            && t.pool.provider.speaks(protocol)
             && t.fallback
                 .as_ref()
                 .is_none_or(|f| f.provider.speaks(protocol))

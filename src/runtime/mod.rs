@@ -645,8 +645,28 @@ fn build_router(
     pools: &BTreeMap<String, Arc<Pool>>,
 ) -> Result<Router, ConfigError> {
     let mut router = Router::default();
+    let stages = crate::stage::build_stages(&f.stages)?;
+    let default_pipeline = Arc::new(match &f.pipeline {
+        Some(list) => crate::stage::build_pipeline(list, &stages, "pipeline")?,
+        None => crate::stage::Pipeline::builtin(),
+    });
+    router.default_pipeline = default_pipeline.clone();
     for (i, r) in f.routes.iter().enumerate() {
         let path = format!("routes[{i}]");
+        let pipeline = match &r.pipeline {
+            Some(list) => Arc::new(crate::stage::build_pipeline(
+                list,
+                &stages,
+                &format!("{path}.pipeline"),
+            )?),
+            None => default_pipeline.clone(),
+        };
+        if r.trim.is_some() && !pipeline.trim {
+            return Err(ConfigError::at(
+                format!("{path}.trim"),
+                "the route's pipeline has no `trim` stage: add `trim` to it, or remove `trim:`",
+            ));
+        }
         if r.model.is_empty() {
             return Err(ConfigError::at(
                 format!("{path}.model"),
@@ -672,6 +692,7 @@ fn build_router(
                 tools: r.tools,
             },
             trim: r.trim.unwrap_or_default(),
+            pipeline,
             refuse_tools: !r.tools
                 && r.tools_unsupported == crate::config::file::ToolsUnsupported::Refuse,
             cache: CachePolicy {

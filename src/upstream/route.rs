@@ -54,6 +54,8 @@ pub struct Route {
     pub refuse_tools: bool,
     pub cache: CachePolicy,
     pub price: Option<Price>,
+    /// The route's chat pipeline (its own, or the top-level default).
+    pub pipeline: Arc<crate::stage::Pipeline>,
 }
 
 /// US dollars per million tokens (so micro-dollars per token).
@@ -112,6 +114,7 @@ pub struct Target {
     pub refuse_tools: bool,
     pub cache: CachePolicy,
     pub price: Option<Price>,
+    pub pipeline: Arc<crate::stage::Pipeline>,
 }
 
 /// The routes in config order, and the per-kind pools for models no route matches.
@@ -119,6 +122,8 @@ pub struct Target {
 pub struct Router {
     pub routes: Vec<Route>,
     pub defaults: HashMap<Kind, Arc<Pool>>,
+    /// The pipeline of models no route matches (the top-level `pipeline:`).
+    pub default_pipeline: Arc<crate::stage::Pipeline>,
 }
 
 impl Router {
@@ -141,6 +146,7 @@ impl Router {
                 refuse_tools: r.refuse_tools,
                 cache: r.cache,
                 price: r.price,
+                pipeline: r.pipeline.clone(),
             });
         }
         self.defaults.get(&kind).map(|p| Target {
@@ -155,6 +161,7 @@ impl Router {
             refuse_tools: false,
             cache: CachePolicy::default(),
             price: None,
+            pipeline: self.default_pipeline.clone(),
         })
     }
 }
