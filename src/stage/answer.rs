@@ -10,7 +10,6 @@
 //! The answer's text is its `content` and `reasoning_content`. Tool call arguments are not
 //! redacted: the client's agent runs them, and a redacted argument would break the call.
 
-use super::guard::Redact;
 use super::Stage;
 use crate::core::sse::Splitter;
 use bytes::Bytes;
@@ -317,6 +316,7 @@ mod tests {
     use super::*;
     use crate::chat::guard::pii;
     use crate::config::stages::PiiAction;
+    use crate::stage::guard::Redact;
     use proptest::prelude::*;
 
     fn stage() -> Arc<Stage> {
@@ -383,7 +383,10 @@ mod tests {
             }
             match serde_json::from_slice::<Value>(&d) {
                 Ok(v) => {
-                    if let Some(s) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                    if let Some(s) = v
+                        .pointer("/choices/0/delta/content")
+                        .and_then(Value::as_str)
+                    {
                         text.push_str(s);
                     }
                 }
@@ -396,7 +399,12 @@ mod tests {
 
     #[test]
     fn an_address_split_over_events_is_redacted() {
-        let pieces = ["Write to jane", ".doe@exa", "mple.com or call +86 138", "0013 8000 today."];
+        let pieces = [
+            "Write to jane",
+            ".doe@exa",
+            "mple.com or call +86 138",
+            "0013 8000 today.",
+        ];
         for finish in [true, false] {
             let out = run(&stream(&pieces, finish), &[]);
             let (text, framed) = content(&out);
@@ -418,7 +426,10 @@ mod tests {
         let mut b = Some(Bytes::from(body.to_string()));
         f.on_body(&mut b, true);
         let v: Value = serde_json::from_slice(&b.unwrap()).unwrap();
-        assert_eq!(v["choices"][0]["message"]["content"], "key [REDACTED:api_key]");
+        assert_eq!(
+            v["choices"][0]["message"]["content"],
+            "key [REDACTED:api_key]"
+        );
     }
 
     proptest! {
