@@ -32,10 +32,12 @@ pub enum Kind {
     Gemini,
     /// Hunyuan's native API (`POST /`, any `X-TC-Action`).
     HunyuanNative,
+    /// `POST /_policy` (the webhook stage's test service).
+    Policy,
     Vision,
 }
 
-const KIND_NAMES: [&str; 12] = [
+const KIND_NAMES: [&str; 13] = [
     "chat",
     "embeddings",
     "images",
@@ -47,9 +49,10 @@ const KIND_NAMES: [&str; 12] = [
     "messages",
     "gemini",
     "hunyuan_native",
+    "policy",
     "vision",
 ];
-const COUNTED: usize = 11;
+const COUNTED: usize = 12;
 
 /// The body of a recorded request.
 pub enum LastBody {
@@ -96,7 +99,7 @@ pub struct Stats {
     pub vision_calls: AtomicU64,
     pub strict_rejections: AtomicU64,
     pub streams: Arc<crate::stream::StreamCounters>,
-    last: [ArcSwapOption<Last>; 12],
+    last: [ArcSwapOption<Last>; 13],
 }
 
 impl Stats {

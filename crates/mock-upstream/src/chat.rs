@@ -209,7 +209,16 @@ pub async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
         };
     }
     if streamed {
-        return stream(&app, &id, &model, &knobs, include_usage, prompt_tokens);
+        let echo = (knobs.echo > 0).then(|| {
+            let text = format!("mock reply to: {}", prefix(&last_user_text(&req), 200));
+            let chars: Vec<char> = text.chars().collect();
+            chars
+                .chunks(knobs.echo)
+                .map(|c| c.iter().collect::<String>())
+                .collect::<Vec<String>>()
+        });
+        let ids = (id.as_str(), model.as_str());
+        return stream(&app, ids, &knobs, include_usage, prompt_tokens, echo);
     }
     let mut content = if vision {
         describe_images(&req)
@@ -251,21 +260,21 @@ fn finish(knobs: &ReqKnobs) -> &'static str {
 /// last), the usage chunk when asked for, then `[DONE]`.
 fn stream(
     app: &App,
-    id: &str,
-    model: &str,
+    (id, model): (&str, &str),
     knobs: &ReqKnobs,
     include_usage: bool,
     prompt: u64,
+    echo: Option<Vec<String>>,
 ) -> Response {
-    let n = knobs.events.max(1);
+    let n = echo.as_ref().map_or(knobs.events.max(1), |e| e.len() + 1);
     let created = now_secs();
     let usage_field = include_usage.then_some(None);
     let mut pieces = Vec::with_capacity(n + 2);
     for i in 0..n {
-        let text = if i == 0 {
-            String::new()
-        } else {
-            format!("tok{} ", i - 1)
+        let text = match (&echo, i) {
+            (_, 0) => String::new(),
+            (Some(e), i) => e[i - 1].clone(),
+            (None, i) => format!("tok{} ", i - 1),
         };
         let chunk = Chunk {
             id,

@@ -40,6 +40,9 @@ pub struct ReqKnobs {
     /// `x-mock-cache-write-tokens`: and this many written to it
     /// (`prompt_tokens_details.cache_creation_tokens`, added to `prompt_tokens`).
     pub cache_write_tokens: u64,
+    /// `x-mock-echo: N`: a streamed chat answer is "mock reply to: <the last user text>" in
+    /// pieces of N characters (instead of "tokN " pieces).
+    pub echo: usize,
 }
 
 /// The answers of `x-mock-body`.
@@ -79,6 +82,7 @@ impl ReqKnobs {
             },
             cached_tokens: header(h, "x-mock-cached-tokens").unwrap_or(0),
             cache_write_tokens: header(h, "x-mock-cache-write-tokens").unwrap_or(0),
+            echo: header(h, "x-mock-echo").unwrap_or(0),
         }
     }
 

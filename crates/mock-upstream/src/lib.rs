@@ -12,6 +12,7 @@ mod gemini;
 pub mod hunyuan_native;
 mod knobs;
 mod media;
+mod policy;
 mod stream;
 pub mod strict;
 
@@ -46,6 +47,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(media::models))
         .route("/v1beta/models/{model_and_method}", post(gemini::generate))
+        .route("/_policy", post(policy::policy))
         .route("/_stats", get(admin::stats))
         .route("/_stats/reset", post(admin::reset))
         .route(
