@@ -34,5 +34,6 @@ pub mod providers;
 pub mod proxy;
 pub mod request;
 pub mod runtime;
+pub mod stage;
 pub mod state;
 pub mod upstream;
