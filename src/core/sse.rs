@@ -6,15 +6,22 @@ pub fn event(out: &mut Vec<u8>, name: &str, data: &serde_json::Value) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
+    write_json(out, data);
     out.extend_from_slice(b"\n\n");
 }
 
 /// `data: <json>\n\n` (Chat Completions and legacy Completions streams have no event names).
 pub fn data(out: &mut Vec<u8>, data: &serde_json::Value) {
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(data.to_string().as_bytes());
+    write_json(out, data);
     out.extend_from_slice(b"\n\n");
+}
+
+/// Serialises straight into `out`: `Value::to_string` went through `fmt::Write` and a
+/// temporary `String` (a tenth of a streamed answer's redaction). The same bytes.
+fn write_json(out: &mut Vec<u8>, data: &serde_json::Value) {
+    // Writing a `Value` into a `Vec` cannot fail (no I/O, string keys only).
+    let _ = serde_json::to_writer(&mut *out, data);
 }
 
 /// Where to resume the search for an event's end in a buffer of `len` bytes whose first

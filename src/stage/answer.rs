@@ -27,6 +27,8 @@ pub struct AnswerFilter {
     stages: Vec<Arc<Stage>>,
     window: usize,
     mode: Mode,
+    /// Each stage's latency series, looked up once (not per piece of the answer).
+    timers: Vec<prometheus::Histogram>,
 }
 
 enum Mode {
@@ -35,7 +37,7 @@ enum Mode {
         split: Splitter,
         /// Text held back per (choice, field).
         held: BTreeMap<(u64, usize), String>,
-        /// `id`, `created`, `model` of the last chunk (for a closing chunk of our own).
+        /// `id`, `created`, `model` of the stream (for a closing chunk of our own).
         meta: Option<Value>,
     },
 }
@@ -65,10 +67,16 @@ impl AnswerFilter {
         } else {
             Mode::Json(Vec::new())
         };
+        let m = crate::observe::metrics::metrics();
+        let timers = stages
+            .iter()
+            .map(|s| m.stage_seconds.with_label_values(&[&s.name, "response"]))
+            .collect();
         Some(AnswerFilter {
             stages,
             window,
             mode,
+            timers,
         })
     }
 
@@ -112,11 +120,9 @@ impl AnswerFilter {
                 out
             }
         };
-        let m = crate::observe::metrics::metrics();
-        for s in &self.stages {
-            m.stage_seconds
-                .with_label_values(&[&s.name, "response"])
-                .observe(t0.elapsed().as_secs_f64());
+        let took = t0.elapsed().as_secs_f64();
+        for t in &self.timers {
+            t.observe(took);
         }
         // An empty chunk would read as the end of a chunked body: send nothing instead.
         *body = (!out.is_empty()).then(|| Bytes::from(out));
@@ -233,13 +239,16 @@ impl Sse<'_> {
                 delta.insert((*f).to_string(), Value::String(text));
             }
         }
-        let mut meta = serde_json::Map::new();
-        for k in ["id", "object", "created", "model"] {
-            if let Some(x) = v.get(k) {
-                meta.insert(k.to_string(), x.clone());
+        if self.meta.is_none() {
+            // A stream's id, created and model are the same in every chunk.
+            let mut meta = serde_json::Map::new();
+            for k in ["id", "object", "created", "model"] {
+                if let Some(x) = v.get(k) {
+                    meta.insert(k.to_string(), x.clone());
+                }
             }
+            *self.meta = Some(Value::Object(meta));
         }
-        *self.meta = Some(Value::Object(meta));
         crate::core::sse::data(self.out, &v);
     }
 
