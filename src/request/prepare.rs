@@ -394,16 +394,7 @@ async fn prepare_chat(
         key_id: key.map(|k| k.id.as_str()),
         protocol,
     };
-    let stages = &pipeline.before_cascade;
-    if !stages.is_empty() {
-        Box::pin(crate::stage::run::request(
-            stages,
-            &mut v,
-            &cx,
-            &mut p.stages,
-        ))
-        .await?;
-    }
+    run_stages(&pipeline.before_cascade, &mut v, &cx, &mut p.stages).await?;
     if maybe_images && cascade::has_images(&v) {
         let settings = rt.cascade.as_ref().filter(|_| pipeline.cascade);
         let Some(settings) = settings else {
@@ -422,16 +413,7 @@ async fn prepare_chat(
             p.target = route(rt, Kind::Chat, text_model)?;
         }
     }
-    let stages = &pipeline.after_cascade;
-    if !stages.is_empty() {
-        Box::pin(crate::stage::run::request(
-            stages,
-            &mut v,
-            &cx,
-            &mut p.stages,
-        ))
-        .await?;
-    }
+    run_stages(&pipeline.after_cascade, &mut v, &cx, &mut p.stages).await?;
     // Images the cascade did not replace go on as the client sent them; the rewritten body
     // is sized without the ones it did.
     if let Some(e) = &elided {
@@ -467,6 +449,19 @@ async fn prepare_chat(
     p.body = rendered.body;
     p.path = Some(rendered.path);
     Ok(())
+}
+
+/// Runs configured request stages; a route without them pays one check (no future is made).
+async fn run_stages(
+    stages: &[Arc<crate::stage::Stage>],
+    v: &mut Value,
+    cx: &crate::stage::decision::Context<'_>,
+    changed: &mut Vec<Arc<str>>,
+) -> Result<(), GatewayError> {
+    if stages.is_empty() {
+        return Ok(());
+    }
+    Box::pin(crate::stage::run::request(stages, v, cx, changed)).await
 }
 
 /// Adds `"stream_options":{"include_usage":true}` to a JSON object without re-serialising
