@@ -167,6 +167,18 @@ fn main() {
         .response_cache
         .as_ref()
         .map(|c| Arc::new(ResponseCache::new(c, shared.clone())));
+    let managed = match &runtime.key_store {
+        None => None,
+        Some(path) => {
+            match llm_relay::policy::managed::ManagedKeys::open(std::path::Path::new(path)) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    eprintln!("llm-relay: auth.store: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    };
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
 
     let opt = Opt {
@@ -198,6 +210,7 @@ fn main() {
         connector: pingora::connectors::http::Connector::new(Some(
             pingora::connectors::ConnectorOptions::from_server_conf(&server.configuration),
         )),
+        managed: managed.clone(),
     };
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     for addr in &listen {
@@ -216,6 +229,7 @@ fn main() {
             },
             shared: shared.clone(),
             limiter: limiter.clone(),
+            managed: managed.clone(),
         }),
     );
     admin.add_tcp(&admin_listen);
@@ -228,6 +242,12 @@ fn main() {
         },
     ));
     server.add_service(background_service("drain watcher", DrainWatcher));
+    if let Some(m) = &managed {
+        server.add_service(background_service(
+            "key store watcher",
+            llm_relay::policy::managed::Watcher(m.clone()),
+        ));
+    }
     if cascade.shared.is_some() {
         server.add_service(background_service(
             "cascade fill",

@@ -19,6 +19,7 @@ use crate::core::error::GatewayError;
 use crate::runtime::ConfigHandle;
 use async_trait::async_trait;
 
+pub mod keys;
 pub mod overview;
 pub mod reload;
 pub mod status;
@@ -40,6 +41,8 @@ pub struct Admin {
     pub shared: Option<Arc<crate::state::redis::SharedState>>,
     /// The limiter: each key's usage against its limits in `/admin/stats`.
     pub limiter: Arc<crate::policy::limit::Limiter>,
+    /// Keys managed at run time (`auth.store`): `/admin/keys`, `/admin/audit`.
+    pub managed: Option<Arc<crate::policy::managed::ManagedKeys>>,
 }
 
 /// The largest warm-up body (data URLs included).
@@ -166,6 +169,14 @@ impl ServeHttp for Admin {
             return error(GatewayError::Unauthorized {
                 message: "The admin endpoints need the admin key.".into(),
             });
+        }
+        if path == "/admin/keys" || path.starts_with("/admin/keys/") || path == "/admin/audit" {
+            let body = match read_body(session, 64 << 10).await {
+                Ok(b) => b,
+                Err(e) => return error(e),
+            };
+            let (status, doc) = keys::handle(self.managed.as_deref(), &rt, &method, &path, &body);
+            return json(status, doc.to_string().into_bytes());
         }
         let stats = crate::observe::stats::global();
         match (method.as_str(), path.as_str()) {

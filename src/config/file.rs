@@ -247,6 +247,9 @@ pub struct AuthSection {
     /// Client keys. None configured: the gateway runs open, which is refused on a
     /// non-loopback address unless `open: true` says it is meant.
     pub keys: Vec<KeySection>,
+    /// Keys managed at run time through the admin API (`/admin/keys`), kept in this SQLite
+    /// file (start-up setting). With it the gateway is never open.
+    pub store: Option<KeyStoreSection>,
     /// SHA-256 hex of the key that guards `/admin/*` (`llm-relay hash-key`).
     pub admin_key_sha256: Option<String>,
     /// Environment variable holding `admin_key_sha256` (a Kubernetes Secret, say).
@@ -254,6 +257,14 @@ pub struct AuthSection {
     /// The gateway runs without client keys (and, without an admin key, with an open admin
     /// listener) on purpose, also on non-loopback addresses. Not allowed with `keys`.
     pub open: bool,
+}
+
+/// `auth.store:`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct KeyStoreSection {
+    /// The store's file (created when missing).
+    pub path: String,
 }
 
 /// `auth.keys[i]:`

@@ -42,6 +42,25 @@ impl ApiKey {
         }
     }
 
+    /// A key managed at run time (`policy::managed`).
+    pub fn managed(
+        id: String,
+        hash: [u8; 32],
+        models: Vec<Pattern>,
+        quota: Quota,
+        expires: Option<SystemTime>,
+        stats: Arc<Counters>,
+    ) -> ApiKey {
+        ApiKey {
+            id,
+            hash,
+            models,
+            quota,
+            expires,
+            stats,
+        }
+    }
+
     /// Whether this key may use `model` (the name the client asked for).
     pub fn allows(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|m| m.matches(model))
@@ -53,6 +72,8 @@ impl ApiKey {
 pub struct Keys {
     by_hash: HashMap<[u8; 32], Arc<ApiKey>>,
     admin: Option<[u8; 32]>,
+    /// Keys are also managed at run time (`auth.store`): never open.
+    managed: bool,
 }
 
 /// SHA-256 of a key, the form stored in config.
@@ -213,12 +234,22 @@ impl Keys {
                 "`open: true` means the gateway has no client keys, but `keys` are configured: remove one of the two",
             ));
         }
-        Ok(Keys { by_hash, admin })
+        if a.open && a.store.is_some() {
+            return Err(ConfigError::at(
+                "open",
+                "`open: true` means the gateway has no client keys, but `store` manages them: remove one of the two",
+            ));
+        }
+        Ok(Keys {
+            by_hash,
+            admin,
+            managed: a.store.is_some(),
+        })
     }
 
     /// No keys configured: every client is admitted.
     pub fn is_open(&self) -> bool {
-        self.by_hash.is_empty()
+        self.by_hash.is_empty() && !self.managed
     }
 
     pub fn len(&self) -> usize {
@@ -241,6 +272,16 @@ impl Keys {
         headers: &HeaderMap,
         fallback: Option<&str>,
     ) -> Result<Option<Arc<ApiKey>>, GatewayError> {
+        self.authenticate_in(headers, fallback, None)
+    }
+
+    /// [`Keys::authenticate_with`], also among the keys managed at run time.
+    pub fn authenticate_in(
+        &self,
+        headers: &HeaderMap,
+        fallback: Option<&str>,
+        managed: Option<&crate::policy::managed::ManagedKeys>,
+    ) -> Result<Option<Arc<ApiKey>>, GatewayError> {
         if self.is_open() {
             return Ok(None);
         }
@@ -254,6 +295,8 @@ impl Keys {
         let found = self
             .by_hash
             .get(&hash)
+            .cloned()
+            .or_else(|| managed.and_then(|m| m.lookup(&hash)))
             .filter(|k| bool::from(k.hash.ct_eq(&hash)));
         let Some(key) = found else {
             return Err(GatewayError::Unauthorized {
@@ -265,7 +308,7 @@ impl Keys {
                 message: format!("The API key `{}` has expired.", key.id),
             });
         }
-        Ok(Some(key.clone()))
+        Ok(Some(key))
     }
 
     /// Whether the request carries the admin key (always true when none is configured: the
@@ -335,6 +378,7 @@ mod tests {
             admin_key_sha256: Some(hex::encode(hash_key("sk-admin"))),
             admin_key_sha256_env: None,
             open: false,
+            store: None,
         };
         Keys::build(&a, &StatsRegistry::default()).unwrap()
     }

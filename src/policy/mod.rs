@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cors;
 pub mod limit;
 pub mod local;
+pub mod managed;
 pub mod pool_slots;
 pub mod quota;
 pub mod shared_limits;

@@ -92,6 +92,8 @@ pub struct Gateway {
     pub connector: pingora::connectors::http::Connector,
     /// Pools' concurrency slots shared with other instances (Redis configured).
     pub slots: Option<Arc<dyn crate::upstream::gate::SlotStore>>,
+    /// Keys managed at run time (`auth.store`), served from memory.
+    pub managed: Option<Arc<crate::policy::managed::ManagedKeys>>,
 }
 
 /// How a try turns the upstream's answer into the client's.
@@ -523,9 +525,9 @@ impl Gateway {
         let url_key = (info.protocol == Protocol::Gemini)
             .then(|| crate::protocol::gemini::query_param(query.as_deref(), "key"))
             .flatten();
-        let key = rt
-            .keys
-            .authenticate_with(&req.headers, url_key.as_deref())?;
+        let key =
+            rt.keys
+                .authenticate_in(&req.headers, url_key.as_deref(), self.managed.as_deref())?;
         info.key = key.clone();
         // Admission before any work: the request counts and takes its concurrency slots now,
         // so a refused or excess request costs no body read, parse or translation; the

@@ -82,6 +82,8 @@ pub struct Runtime {
     pub redis: Option<RedisSettings>,
     /// The exact response cache's sizing (start-up setting), when configured.
     pub response_cache: Option<crate::config::file::ResponseCacheSection>,
+    /// The managed keys' store (`auth.store.path`, start-up setting).
+    pub key_store: Option<String>,
     /// OpenTelemetry export (start-up setting), when configured.
     pub otlp: Option<crate::observe::trace::OtlpSettings>,
     /// `server.cors` (none: off).
@@ -159,6 +161,7 @@ impl Runtime {
             alert_every: f.alerts.evaluate_seconds,
             cascade_sizing: sizing(f.cascade.as_ref()),
             response_cache: f.response_cache.clone(),
+            key_store: f.auth.store.as_ref().map(|s| s.path.clone()),
             otlp: f
                 .telemetry
                 .otlp

@@ -1,0 +1,279 @@
+//! Keys managed at run time (issue 22) through the real binary: the lifecycle over the admin
+//! API (create, use, list, update, rotate with grace, revoke, audit), an acknowledged key
+//! surviving `kill -9`, concurrent updates all applied, a revoked key's stream finishing while
+//! its next request is refused, and two gateways sharing the store file.
+
+mod common;
+
+use common::gateway::{scratch, wait_until, Gateway};
+use common::mock::Mock;
+use llm_relay::policy::auth::hash_key;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+const ADMIN: &str = "sk-keys-admin-0001";
+const CONFIG_KEY: &str = "sk-keys-config-0001";
+
+fn config(mock: &Mock, store: &Path) -> String {
+    format!(
+        r#"auth:
+  keys:
+    - {{id: from-config, sha256: "{ck}"}}
+  admin_key_sha256: "{admin}"
+  store: {{path: "{store}"}}
+pools:
+  main:
+    urls: ["http://{addr}/v1"]
+    retry: {{attempts: 1}}
+routes:
+  - model: m
+    pool: main
+"#,
+        ck = hex::encode(hash_key(CONFIG_KEY)),
+        admin = hex::encode(hash_key(ADMIN)),
+        store = store.display(),
+        addr = mock.addr,
+    )
+}
+
+async fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let c = reqwest::Client::new();
+    let r = c
+        .request(method.parse().unwrap(), gw.admin_url(path))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn chat(gw: &Gateway, key: &str, model: &str) -> u16 {
+    reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("chat")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_over_the_admin_api() {
+    let mock = Mock::start(false);
+    let store = scratch("keys").join("keys.db");
+    let gw = Gateway::start(&config(&mock, &store));
+    // Without the admin key: refused.
+    let r = reqwest::Client::new()
+        .get(gw.admin_url("/admin/keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (status, created) = admin(
+        &gw,
+        "POST",
+        "/admin/keys",
+        json!({"id": "alice", "team": "research", "models": ["m"], "rpm": 100,
+               "metadata": {"owner": "alice@example.com"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("sk-relay-"));
+    assert!(created.get("sha256").is_none(), "{created}");
+    assert_eq!(chat(&gw, &secret, "m").await, 200);
+    assert_eq!(chat(&gw, CONFIG_KEY, "m").await, 200);
+    // Taken ids: a managed one, a config one.
+    for id in ["alice", "from-config"] {
+        let (status, _) = admin(&gw, "POST", "/admin/keys", json!({"id": id})).await;
+        assert_eq!(status, 400, "{id}");
+    }
+    // Listed with the config file's keys (read-only); shown without its secret.
+    let (_, list) = admin(&gw, "GET", "/admin/keys", Value::Null).await;
+    let ids: Vec<&str> = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alice", "from-config"], "{list}");
+    assert!(!list.to_string().contains(&secret));
+    let (status, shown) = admin(&gw, "GET", "/admin/keys/alice", Value::Null).await;
+    assert_eq!((status, shown["rpm"].as_u64()), (200, Some(100)), "{shown}");
+    // An update takes effect at once: the model list.
+    let (status, _) = admin(
+        &gw,
+        "PATCH",
+        "/admin/keys/alice",
+        json!({"models": ["other-*"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(chat(&gw, &secret, "m").await, 403);
+    let (status, bad) = admin(&gw, "PATCH", "/admin/keys/alice", json!({"rpm": 0})).await;
+    assert_eq!(status, 400, "{bad}");
+    admin(
+        &gw,
+        "PATCH",
+        "/admin/keys/alice",
+        json!({"models": null, "rpm": null}),
+    )
+    .await;
+    let (_, shown) = admin(&gw, "GET", "/admin/keys/alice", Value::Null).await;
+    assert_eq!(shown["models"], json!([]), "{shown}");
+    assert_eq!(chat(&gw, &secret, "m").await, 200);
+    // Rotation with a grace: both secrets work; without one, the old is refused at once.
+    let (status, rotated) = admin(
+        &gw,
+        "POST",
+        "/admin/keys/alice/rotate",
+        json!({"grace_seconds": 60}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let second = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(second, secret);
+    assert_eq!(chat(&gw, &second, "m").await, 200);
+    assert_eq!(chat(&gw, &secret, "m").await, 200);
+    let (_, rotated) = admin(&gw, "POST", "/admin/keys/alice/rotate", json!({})).await;
+    let third = rotated["secret"].as_str().unwrap().to_string();
+    assert_eq!(chat(&gw, &third, "m").await, 200);
+    assert_eq!(chat(&gw, &second, "m").await, 401);
+    assert_eq!(chat(&gw, &secret, "m").await, 401);
+    // Revoked: refused; the record stays, marked.
+    let (status, revoked) = admin(&gw, "DELETE", "/admin/keys/alice", Value::Null).await;
+    assert_eq!((status, revoked["revoked"].as_bool()), (200, Some(true)));
+    assert_eq!(chat(&gw, &third, "m").await, 401);
+    let (status, _) = admin(&gw, "GET", "/admin/keys/nobody", Value::Null).await;
+    assert_eq!(status, 404);
+    // The audit: every change, newest first, never a secret or a hash.
+    let (_, audit) = admin(&gw, "GET", "/admin/audit", Value::Null).await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["revoke", "rotate", "rotate", "update", "update", "create"],
+        "{audit}"
+    );
+    let text = audit.to_string();
+    for s in [&secret, &second, &third] {
+        assert!(!text.contains(s.as_str()));
+        assert!(!text.contains(&hex::encode(hash_key(s))));
+    }
+    let first = &audit["entries"][5];
+    assert_eq!(first["after"]["metadata"]["owner"], "alice@example.com");
+    assert_eq!(audit["entries"][3]["before"]["models"], json!(["other-*"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_keys_survive_kill_9_and_concurrent_updates_all_apply() {
+    let mock = Mock::start(false);
+    let store = scratch("keys").join("keys.db");
+    let gw = Gateway::start(&config(&mock, &store));
+    let mut secrets = Vec::new();
+    for i in 0..20 {
+        let (status, v) = admin(&gw, "POST", "/admin/keys", json!({"id": format!("k{i}")})).await;
+        assert_eq!(status, 201);
+        secrets.push(v["secret"].as_str().unwrap().to_string());
+    }
+    // Eight updates at once, each of another field: none is lost.
+    let fields = [
+        json!({"rpm": 11}),
+        json!({"rpd": 12}),
+        json!({"tpm": 13000}),
+        json!({"tpd": 14000}),
+        json!({"max_concurrency": 15}),
+        json!({"budget_usd": 16.5}),
+        json!({"team": "t"}),
+        json!({"metadata": {"a": 1}}),
+    ];
+    let gw_ref = &gw;
+    let updates = fields
+        .iter()
+        .map(|f| admin(gw_ref, "PATCH", "/admin/keys/k0", f.clone()));
+    for (status, _) in futures::future::join_all(updates).await {
+        assert_eq!(status, 200);
+    }
+    let (_, k0) = admin(&gw, "GET", "/admin/keys/k0", Value::Null).await;
+    for (field, want) in [
+        ("rpm", json!(11)),
+        ("rpd", json!(12)),
+        ("tpm", json!(13000)),
+        ("tpd", json!(14000)),
+        ("max_concurrency", json!(15)),
+        ("budget_usd", json!(16.5)),
+        ("team", json!("t")),
+        ("metadata", json!({"a": 1})),
+    ] {
+        assert_eq!(k0[field], want, "{field}: {k0}");
+    }
+    gw.signal("KILL");
+    drop(gw);
+    let gw = Gateway::start(&config(&mock, &store));
+    for s in &secrets {
+        assert_eq!(chat(&gw, s, "m").await, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_keys_stream_finishes_and_two_gateways_share_the_store() {
+    let mock = Mock::start(false);
+    let store = scratch("keys").join("keys.db");
+    let a = Gateway::start(&config(&mock, &store));
+    let b = Gateway::start(&config(&mock, &store));
+    let (_, v) = admin(&a, "POST", "/admin/keys", json!({"id": "bob"})).await;
+    let secret = v["secret"].as_str().unwrap().to_string();
+    // Created on A, usable on B within a second.
+    let (bb, s) = (&b, secret.as_str());
+    assert!(
+        wait_until(Duration::from_secs(1), || async move {
+            chat(bb, s, "m").await == 200
+        })
+        .await
+    );
+    // A stream under way when the key is revoked finishes; the next request is refused.
+    let stream = {
+        let (url, s) = (b.url("/v1/chat/completions"), secret.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(s)
+                .header("x-mock-events", "8")
+                .header("x-mock-interval-ms", "150")
+                .json(&json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+    let m = &mock;
+    assert!(
+        wait_until(Duration::from_secs(5), || async move {
+            m.stats().await["streams_open"] == 1
+        })
+        .await
+    );
+    let (status, _) = admin(&a, "DELETE", "/admin/keys/bob", Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(chat(&a, &secret, "m").await, 401);
+    assert!(
+        wait_until(Duration::from_secs(1), || async move {
+            chat(bb, s, "m").await == 401
+        })
+        .await
+    );
+    let body = stream.await.unwrap();
+    assert!(body.contains("[DONE]"), "{body}");
+}
