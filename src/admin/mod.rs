@@ -7,6 +7,7 @@
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
 //! - `GET /admin/alerts`: every alert rule, firing or not.
 //! - `POST /admin/reload`: re-read relay.yaml (as SIGHUP does).
+//! - `/admin/keys`, `/admin/audit`: keys managed at run time (see `keys`, `auth.store`).
 //!
 //! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
 //! - `GET /metrics`: Prometheus text format.
