@@ -71,7 +71,7 @@ impl Webhook {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| describe(&e))?;
+                .map_err(describe)?;
             let status = resp.status();
             if !status.is_success() {
                 return Err(format!("the service answered {status}"));
@@ -93,7 +93,7 @@ impl Webhook {
 
 async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(describe)? {
         if out.len() + chunk.len() > MAX_ANSWER {
             return Err("the answer is larger than 16 MiB".into());
         }
@@ -102,27 +102,13 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
         "could not connect".into()
     } else {
         // Without the URL (it may carry a credential in its query).
-        e.without_url_ref().to_string()
-    }
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut s = self.to_string();
-        if let Some(u) = self.url() {
-            s = s.replace(u.as_str(), "<url>");
-        }
-        s
+        e.without_url().to_string()
     }
 }
