@@ -74,6 +74,21 @@ async fn lifecycle_over_the_admin_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // A key's team must exist.
+    let (status, e) = admin(
+        &gw,
+        "POST",
+        "/admin/keys",
+        json!({"id": "alice", "team": "research"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["param"].as_str()),
+        (400, Some("team")),
+        "{e}"
+    );
+    let (status, _) = admin(&gw, "POST", "/admin/teams", json!({"id": "research"})).await;
+    assert_eq!(status, 201);
     let (status, created) = admin(
         &gw,
         "POST",
@@ -153,9 +168,13 @@ async fn lifecycle_over_the_admin_api() {
     assert_eq!(status, 404);
     // The audit: every change, newest first, never a secret or a hash.
     let (_, audit) = admin(&gw, "GET", "/admin/audit", Value::Null).await;
-    let actions: Vec<&str> = audit["entries"]
+    let entries: Vec<&Value> = audit["entries"]
         .as_array()
         .unwrap()
+        .iter()
+        .filter(|e| e["key_id"] == "alice")
+        .collect();
+    let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
@@ -164,14 +183,18 @@ async fn lifecycle_over_the_admin_api() {
         ["revoke", "rotate", "rotate", "update", "update", "create"],
         "{audit}"
     );
+    assert_eq!(
+        audit["entries"].as_array().unwrap().last().unwrap()["team_id"],
+        "research"
+    );
     let text = audit.to_string();
     for s in [&secret, &second, &third] {
         assert!(!text.contains(s.as_str()));
         assert!(!text.contains(&hex::encode(hash_key(s))));
     }
-    let first = &audit["entries"][5];
+    let first = entries[5];
     assert_eq!(first["after"]["metadata"]["owner"], "alice@example.com");
-    assert_eq!(audit["entries"][3]["before"]["models"], json!(["other-*"]));
+    assert_eq!(entries[3]["before"]["models"], json!(["other-*"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,6 +202,8 @@ async fn acknowledged_keys_survive_kill_9_and_concurrent_updates_all_apply() {
     let mock = Mock::start(false);
     let store = scratch("keys").join("keys.db");
     let gw = Gateway::start(&config(&mock, &store));
+    let (status, _) = admin(&gw, "POST", "/admin/teams", json!({"id": "t"})).await;
+    assert_eq!(status, 201);
     let mut secrets = Vec::new();
     for i in 0..20 {
         let (status, v) = admin(&gw, "POST", "/admin/keys", json!({"id": format!("k{i}")})).await;

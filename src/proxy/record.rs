@@ -129,17 +129,24 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
     }
     let spend = info.spend_micros();
     if spend > 0 {
-        let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
+        let label = info.key.as_ref().map_or("anonymous", |k| k.label.as_str());
         m.spend
-            .with_label_values(&[id, model])
+            .with_label_values(&[label, model])
             .inc_by(spend as f64 / 1e6);
         if let Some(key) = info.key.as_ref() {
             key.stats.add_spend(spend);
+            let team = key.team.as_ref().map(|t| t.id.as_str());
+            if let Some(team) = team {
+                m.team_spend
+                    .with_label_values(&[team])
+                    .inc_by(spend as f64 / 1e6);
+            }
+            crate::policy::managed::spend::ledger().add(&key.id, team, spend);
         }
     }
     if info.rate_limited {
-        let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
-        m.rate_limited.with_label_values(&[id]).inc();
+        let label = info.key.as_ref().map_or("anonymous", |k| k.label.as_str());
+        m.rate_limited.with_label_values(&[label]).inc();
     }
     let (mut upstream, mut ttfb, mut tokens) = (Duration::ZERO, None, Usage::default());
     if let Some(h) = info.handoff.as_ref() {
