@@ -99,6 +99,9 @@ pub struct Keys {
     admin: Option<[u8; 32]>,
     /// Keys are also managed at run time (`auth.store`): never open.
     managed: bool,
+    /// Which build of the config's keys this is (unique per process): the managed keys'
+    /// merged map knows when it must take the config's keys again.
+    generation: u64,
 }
 
 /// SHA-256 of a key, the form stored in config.
@@ -267,10 +270,12 @@ impl Keys {
                 "`open: true` means the gateway has no client keys, but `store` manages them: remove one of the two",
             ));
         }
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Keys {
             by_hash,
             admin,
             managed: a.store.is_some(),
+            generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -319,12 +324,13 @@ impl Keys {
             });
         };
         let hash = hash_key(presented);
-        let found = self
-            .by_hash
-            .get(&hash)
-            .cloned()
-            .or_else(|| managed.and_then(|m| m.lookup(&hash)))
-            .filter(|k| bool::from(k.hash.ct_eq(&hash)));
+        // With managed keys, one lookup in their map merged with this config's keys, so
+        // both kinds cost the same.
+        let found = match managed {
+            Some(m) => m.lookup_with(&hash, self),
+            None => self.by_hash.get(&hash).cloned(),
+        }
+        .filter(|k| bool::from(k.hash.ct_eq(&hash)));
         let Some(key) = found else {
             return Err(GatewayError::Unauthorized {
                 message: "Incorrect API key provided.".into(),
@@ -349,6 +355,16 @@ impl Keys {
 
     pub fn has_admin_key(&self) -> bool {
         self.admin.is_some()
+    }
+
+    /// Which build of the config's keys this is (see [`Keys::iter`]'s users).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The config's keys by hash.
+    pub fn by_hash(&self) -> &HashMap<[u8; 32], Arc<ApiKey>> {
+        &self.by_hash
     }
 
     /// Every configured key, in no particular order (the admin listener lists their limits).

@@ -24,10 +24,40 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store::{Backend, Error, Expect, Table, Write};
 
+type ByHash = HashMap<[u8; 32], Arc<ApiKey>>;
+
+/// What authentication reads: the managed keys, and the same merged with the config's keys
+/// of one generation (so a request does one lookup, whichever kind its key is).
+#[derive(Default)]
+struct Maps {
+    managed: Arc<ByHash>,
+    /// The config's keys, and their generation (0: none seen yet).
+    config: Arc<ByHash>,
+    generation: u64,
+    merged: ByHash,
+}
+
+impl Maps {
+    fn new(managed: Arc<ByHash>, config: Arc<ByHash>, generation: u64) -> Maps {
+        let mut merged = (*managed).clone();
+        // A config key wins a (practically impossible) clash of hashes.
+        merged.extend(config.iter().map(|(h, k)| (*h, k.clone())));
+        Maps {
+            managed,
+            config,
+            generation,
+            merged,
+        }
+    }
+}
+
 /// The managed keys: the store, and the in-memory map authentication reads.
 pub struct ManagedKeys {
     backend: Box<dyn Backend>,
-    by_hash: ArcSwap<HashMap<[u8; 32], Arc<ApiKey>>>,
+    maps: ArcSwap<Maps>,
+    /// Held while a new [`Maps`] is built from the current one and swapped in (by a store
+    /// reload, or the first request after a config reload), so neither loses the other's.
+    swapping: std::sync::Mutex<()>,
     /// Held across a reload's read and swap, so an older read never replaces a newer one.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -36,7 +66,7 @@ impl std::fmt::Debug for ManagedKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManagedKeys")
             .field("backend", &self.backend.name())
-            .field("keys", &self.by_hash.load().len())
+            .field("keys", &self.maps.load().managed.len())
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +136,8 @@ impl ManagedKeys {
     pub fn new(backend: Box<dyn Backend>) -> ManagedKeys {
         ManagedKeys {
             backend,
-            by_hash: ArcSwap::from_pointee(HashMap::new()),
+            maps: ArcSwap::from_pointee(Maps::default()),
+            swapping: std::sync::Mutex::new(()),
             reloading: tokio::sync::Mutex::new(()),
         }
     }
@@ -124,7 +155,29 @@ impl ManagedKeys {
 
     /// The key whose SHA-256 is `hash`, if it is managed, live, and not revoked.
     pub fn lookup(&self, hash: &[u8; 32]) -> Option<Arc<ApiKey>> {
-        self.by_hash.load().get(hash).cloned()
+        self.maps.load().managed.get(hash).cloned()
+    }
+
+    /// The key whose SHA-256 is `hash` among the managed keys and `config`'s: one lookup in
+    /// the merged map (rebuilt once after a config reload, by the first request to see it).
+    pub fn lookup_with(
+        &self,
+        hash: &[u8; 32],
+        config: &crate::policy::auth::Keys,
+    ) -> Option<Arc<ApiKey>> {
+        let maps = self.maps.load();
+        if maps.generation == config.generation() {
+            return maps.merged.get(hash).cloned();
+        }
+        drop(maps);
+        let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
+        let cur = self.maps.load();
+        if cur.generation != config.generation() {
+            let config_keys = Arc::new(config.by_hash().clone());
+            let maps = Maps::new(cur.managed.clone(), config_keys, config.generation());
+            self.maps.store(Arc::new(maps));
+        }
+        self.maps.load().merged.get(hash).cloned()
     }
 
     /// Rebuilds the in-memory map from the store.
@@ -164,7 +217,10 @@ impl ManagedKeys {
                 map.insert(hash, Arc::new(key));
             }
         }
-        self.by_hash.store(Arc::new(map));
+        let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
+        let cur = self.maps.load();
+        let maps = Maps::new(Arc::new(map), cur.config.clone(), cur.generation);
+        self.maps.store(Arc::new(maps));
         Ok(())
     }
 
