@@ -85,6 +85,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the keys of a running gateway (`auth.store`) through its admin listener: create,
+    /// list, show, update, rotate, revoke (the admin key from LLM_RELAY_ADMIN_KEY).
+    Keys {
+        #[command(flatten)]
+        target: llm_relay::admin::cli::Target,
+        #[command(subcommand)]
+        command: llm_relay::admin::cli::KeysCommand,
+    },
+    /// Manage the teams of a running gateway (their limits and budget cap their keys' total):
+    /// create, list, show, update, delete.
+    Teams {
+        #[command(flatten)]
+        target: llm_relay::admin::cli::Target,
+        #[command(subcommand)]
+        command: llm_relay::admin::cli::TeamsCommand,
+    },
 }
 
 /// The subcommands; they never start the server.
@@ -114,6 +130,12 @@ fn run_command(cmd: Command, config: Option<&str>) -> i32 {
             println!("key:    {key}\nsha256: {}", hex::encode(hash_key(&key)));
         }
         Command::Status { admin, json } => return status(admin, config, json),
+        Command::Keys { target, command } => {
+            return llm_relay::admin::cli::keys(&command, &target, config)
+        }
+        Command::Teams { target, command } => {
+            return llm_relay::admin::cli::teams(&command, &target, config)
+        }
     }
     0
 }
@@ -305,16 +327,9 @@ fn managed_keys(
 
 /// `llm-relay status`: 0 when the overview was shown, 1 with the reason otherwise.
 fn status(admin: Option<String>, config: Option<&str>, as_json: bool) -> i32 {
-    use llm_relay::admin::status::{
-        admin_from_config, fetch, render, ADMIN_KEY_ENV, DEFAULT_ADMIN,
-    };
-    let admin = match (admin, config) {
-        (Some(a), _) => Ok(a),
-        (None, Some(path)) => admin_from_config(path),
-        (None, None) => Ok(DEFAULT_ADMIN.to_string()),
-    };
-    let key = std::env::var(ADMIN_KEY_ENV).ok().filter(|k| !k.is_empty());
-    match admin.and_then(|a| fetch(&a, key.as_deref()).map(|o| (a, o))) {
+    use llm_relay::admin::status::{admin_address, admin_key, fetch, render};
+    let key = admin_key();
+    match admin_address(admin, config).and_then(|a| fetch(&a, key.as_deref()).map(|o| (a, o))) {
         Ok((_, overview)) if as_json => {
             println!("{overview:#}");
             0

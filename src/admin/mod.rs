@@ -21,6 +21,7 @@ use crate::core::error::GatewayError;
 use crate::runtime::ConfigHandle;
 use async_trait::async_trait;
 
+pub mod cli;
 pub mod keys;
 pub mod overview;
 pub mod reload;

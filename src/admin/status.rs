@@ -55,12 +55,52 @@ fn reachable(listen: &str) -> String {
     }
 }
 
+/// The admin address to talk to: `--admin` when given, else the config's `server.admin_listen`,
+/// else the default. Shared by `status`, `keys` and `teams` so they agree on where to look.
+pub fn admin_address(flag: Option<String>, config: Option<&str>) -> Result<String, StatusError> {
+    match (flag, config) {
+        (Some(a), _) => Ok(a),
+        (None, Some(path)) => admin_from_config(path),
+        (None, None) => Ok(DEFAULT_ADMIN.to_string()),
+    }
+}
+
+/// The admin key from the environment (an empty value counts as none).
+pub fn admin_key() -> Option<String> {
+    std::env::var(ADMIN_KEY_ENV).ok().filter(|k| !k.is_empty())
+}
+
 /// Fetches `/admin/overview` from `admin` (`host:port`), with `key` as the bearer token.
 pub fn fetch(admin: &str, key: Option<&str>) -> Result<Value, StatusError> {
+    request(
+        admin,
+        key,
+        reqwest::Method::GET,
+        &["admin", "overview"],
+        None,
+    )
+}
+
+/// One call to the admin listener: `method` on the path made of `segments` (each
+/// percent-encoded, so an id cannot reach another endpoint), `body` sent as JSON. Any 2xx answer
+/// is its JSON; otherwise the error says why in one line (the server's `error.message`).
+pub fn request(
+    admin: &str,
+    key: Option<&str>,
+    method: reqwest::Method,
+    segments: &[&str],
+    body: Option<&Value>,
+) -> Result<Value, StatusError> {
     let unreachable = |why: String| StatusError::Unreachable {
         admin: admin.to_string(),
         why,
     };
+    let mut url = reqwest::Url::parse(&format!("http://{admin}/"))
+        .map_err(|e| unreachable(format!("not a host:port ({e})")))?;
+    url.path_segments_mut()
+        .map_err(|()| unreachable("not a host:port".into()))?
+        .clear()
+        .extend(segments);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,9 +111,12 @@ pub fn fetch(admin: &str, key: Option<&str>) -> Result<Value, StatusError> {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
-        let mut req = client.get(format!("http://{admin}/admin/overview"));
+        let mut req = client.request(method, url);
         if let Some(k) = key {
             req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
         }
         let resp = req.send().await.map_err(|e| unreachable(chain(&e)))?;
         let status = resp.status().as_u16();
@@ -88,19 +131,35 @@ pub fn fetch(admin: &str, key: Option<&str>) -> Result<Value, StatusError> {
             });
         }
         let body = resp.text().await.map_err(|e| unreachable(chain(&e)))?;
-        if status != 200 {
+        if !(200..300).contains(&status) {
             return Err(StatusError::Status {
                 admin: admin.to_string(),
                 status,
-                body: body.chars().take(300).collect(),
+                body: error_message(&body),
             });
         }
         serde_json::from_str(&body).map_err(|e| StatusError::Status {
             admin: admin.to_string(),
             status,
-            body: format!("not the overview JSON ({e})"),
+            body: format!("not JSON ({e})"),
         })
     })
+}
+
+/// What an error answer says: its `error.message` (the OpenAI shape every admin error has),
+/// else the start of the body, on one line.
+fn error_message(body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let text = parsed
+        .as_ref()
+        .and_then(|v| v["error"]["message"].as_str())
+        .unwrap_or(body);
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(300)
+        .collect()
 }
 
 /// An error with its causes ("error sending request: … : Connection refused").
@@ -154,7 +213,7 @@ fn limits_text(l: &Value) -> String {
 }
 
 /// Rows as columns padded to the widest cell (the last column is not padded).
-fn table(out: &mut String, rows: &[Vec<String>]) {
+pub(crate) fn table(out: &mut String, rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -308,6 +367,13 @@ pub fn render(admin: &str, o: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn error_answers_are_told_by_their_message() {
+        let body = r#"{"error":{"message":"Unknown request URL: /admin/keys/x","type":"invalid_request_error"}}"#;
+        assert_eq!(error_message(body), "Unknown request URL: /admin/keys/x");
+        assert_eq!(error_message("bad\ngateway"), "bad gateway");
+    }
 
     #[test]
     fn wildcard_listeners_are_reached_on_loopback() {
