@@ -20,11 +20,17 @@ fn bench(c: &mut Criterion) {
     let keys = Keys::try_from(&section).expect("keys");
     let dir = std::env::temp_dir().join(format!("llm-relay-bench-auth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let managed = ManagedKeys::open(&dir.join("keys.db")).expect("store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let managed = rt
+        .block_on(ManagedKeys::open(&dir.join("keys.db")))
+        .expect("store");
     let mut secret = String::new();
     for i in 0..1000 {
-        let (_, s) = managed
-            .create(KeyFields::default(), format!("k{i}"))
+        let (_, s) = rt
+            .block_on(managed.create_key(KeyFields::default(), format!("k{i}")))
             .expect("create");
         secret = s;
     }

@@ -167,16 +167,11 @@ fn main() {
         .response_cache
         .as_ref()
         .map(|c| Arc::new(ResponseCache::new(c, shared.clone())));
-    let managed = match &runtime.key_store {
-        None => None,
-        Some(path) => {
-            match llm_relay::policy::managed::ManagedKeys::open(std::path::Path::new(path)) {
-                Ok(m) => Some(Arc::new(m)),
-                Err(e) => {
-                    eprintln!("llm-relay: auth.store: {e}");
-                    std::process::exit(1);
-                }
-            }
+    let managed = match managed_keys(runtime.key_store.as_ref(), shared.as_ref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("llm-relay: auth.store: {e}");
+            std::process::exit(1);
         }
     };
     let config: ConfigHandle = Arc::new(ArcSwap::from_pointee(runtime));
@@ -278,6 +273,34 @@ fn main() {
         listen.join(", ")
     );
     server.run_forever();
+}
+
+/// The keys managed at run time, in their store: an SQLite file is opened and loaded now (an
+/// error stops the start); keys in Redis are loaded by the watcher, on the server's runtime
+/// (readiness waits for its first try).
+fn managed_keys(
+    store: Option<&llm_relay::runtime::KeyStore>,
+    shared: Option<&Arc<SharedState>>,
+) -> Result<Option<Arc<llm_relay::policy::managed::ManagedKeys>>, String> {
+    use llm_relay::policy::managed::{redis::RedisStore, spend, ManagedKeys};
+    use llm_relay::runtime::KeyStore;
+    let keys = match (store, shared) {
+        (None, _) => return Ok(None),
+        (Some(KeyStore::Sqlite(path)), _) => {
+            let tokio = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("start-up runtime: {e}"))?;
+            tokio.block_on(ManagedKeys::open(std::path::Path::new(path)))?
+        }
+        (Some(KeyStore::Redis), Some(shared)) => {
+            llm_relay::observe::health::set_waiting_for_keys(true);
+            ManagedKeys::new(Box::new(RedisStore::new(shared.clone())))
+        }
+        (Some(KeyStore::Redis), None) => return Err("the redis backend needs `redis:`".into()),
+    };
+    spend::ledger().use_store();
+    Ok(Some(Arc::new(keys)))
 }
 
 /// `llm-relay status`: 0 when the overview was shown, 1 with the reason otherwise.

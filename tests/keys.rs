@@ -74,6 +74,21 @@ async fn lifecycle_over_the_admin_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // A key's team must exist.
+    let (status, e) = admin(
+        &gw,
+        "POST",
+        "/admin/keys",
+        json!({"id": "alice", "team": "research"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["param"].as_str()),
+        (400, Some("team")),
+        "{e}"
+    );
+    let (status, _) = admin(&gw, "POST", "/admin/teams", json!({"id": "research"})).await;
+    assert_eq!(status, 201);
     let (status, created) = admin(
         &gw,
         "POST",
@@ -153,9 +168,13 @@ async fn lifecycle_over_the_admin_api() {
     assert_eq!(status, 404);
     // The audit: every change, newest first, never a secret or a hash.
     let (_, audit) = admin(&gw, "GET", "/admin/audit", Value::Null).await;
-    let actions: Vec<&str> = audit["entries"]
+    let entries: Vec<&Value> = audit["entries"]
         .as_array()
         .unwrap()
+        .iter()
+        .filter(|e| e["key_id"] == "alice")
+        .collect();
+    let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
@@ -164,14 +183,18 @@ async fn lifecycle_over_the_admin_api() {
         ["revoke", "rotate", "rotate", "update", "update", "create"],
         "{audit}"
     );
+    assert_eq!(
+        audit["entries"].as_array().unwrap().last().unwrap()["team_id"],
+        "research"
+    );
     let text = audit.to_string();
     for s in [&secret, &second, &third] {
         assert!(!text.contains(s.as_str()));
         assert!(!text.contains(&hex::encode(hash_key(s))));
     }
-    let first = &audit["entries"][5];
+    let first = entries[5];
     assert_eq!(first["after"]["metadata"]["owner"], "alice@example.com");
-    assert_eq!(audit["entries"][3]["before"]["models"], json!(["other-*"]));
+    assert_eq!(entries[3]["before"]["models"], json!(["other-*"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,12 +202,10 @@ async fn acknowledged_keys_survive_kill_9_and_concurrent_updates_all_apply() {
     let mock = Mock::start(false);
     let store = scratch("keys").join("keys.db");
     let gw = Gateway::start(&config(&mock, &store));
-    let mut secrets = Vec::new();
-    for i in 0..20 {
-        let (status, v) = admin(&gw, "POST", "/admin/keys", json!({"id": format!("k{i}")})).await;
-        assert_eq!(status, 201);
-        secrets.push(v["secret"].as_str().unwrap().to_string());
-    }
+    let (status, _) = admin(&gw, "POST", "/admin/teams", json!({"id": "t"})).await;
+    assert_eq!(status, 201);
+    let (status, _) = admin(&gw, "POST", "/admin/keys", json!({"id": "k0"})).await;
+    assert_eq!(status, 201);
     // Eight updates at once, each of another field: none is lost.
     let fields = [
         json!({"rpm": 11}),
@@ -216,12 +237,209 @@ async fn acknowledged_keys_survive_kill_9_and_concurrent_updates_all_apply() {
     ] {
         assert_eq!(k0[field], want, "{field}: {k0}");
     }
+    // A burst of creations, killed (-9) in the middle: every acknowledged key is kept.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let burst = {
+        let (url, acked) = (gw.admin_url("/admin/keys"), acked.clone());
+        tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            for i in 1..500 {
+                let r = c
+                    .post(&url)
+                    .bearer_auth(ADMIN)
+                    .json(&json!({"id": format!("k{i}"), "team": "t"}))
+                    .send()
+                    .await;
+                let Ok(r) = r else { return };
+                if r.status() != 201 {
+                    return;
+                }
+                let Ok(v) = r.json::<Value>().await else {
+                    return;
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(v["secret"].as_str().unwrap().to_string());
+            }
+        })
+    };
+    let counted = acked.clone();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let n = counted.lock().unwrap().len();
+            async move { n >= 15 }
+        })
+        .await
+    );
     gw.signal("KILL");
+    burst.await.unwrap();
     drop(gw);
+    let secrets = acked.lock().unwrap().clone();
+    assert!(secrets.len() < 499, "the kill landed mid-burst");
     let gw = Gateway::start(&config(&mock, &store));
     for s in &secrets {
         assert_eq!(chat(&gw, s, "m").await, 200);
     }
+}
+
+/// A route with a price, for budgets and spend.
+fn priced(mock: &Mock, store: &Path) -> String {
+    config(mock, store).replace(
+        "  - model: m\n    pool: main\n",
+        "  - model: m\n    pool: main\n    price: {input_per_1m: 2.0, output_per_1m: 8.0}\n",
+    )
+}
+
+async fn chat_error(gw: &Gateway, key: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("chat");
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        v["error"]["message"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+async fn new_key(gw: &Gateway, body: Value) -> String {
+    let (status, v) = admin(gw, "POST", "/admin/keys", body).await;
+    assert_eq!(status, 201, "{v}");
+    v["secret"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_cap_their_keys_and_spend_is_kept_per_day() {
+    let mock = Mock::start(false);
+    let store = scratch("keys").join("keys.db");
+    let gw = Gateway::start(&priced(&mock, &store));
+    // A team's rpm caps its keys' total, whatever each key may do.
+    admin(
+        &gw,
+        "POST",
+        "/admin/teams",
+        json!({"id": "small", "rpm": 3}),
+    )
+    .await;
+    let a = new_key(&gw, json!({"id": "a", "team": "small", "rpm": 100})).await;
+    let b = new_key(&gw, json!({"id": "b", "team": "small", "rpm": 100})).await;
+    for k in [&a, &b, &a] {
+        assert_eq!(chat(&gw, k, "m").await, 200);
+    }
+    let (status, msg) = chat_error(&gw, &b).await;
+    assert_eq!(status, 429);
+    assert!(msg.contains("team `small`"), "{msg}");
+    // Budgets: the key's own, then the team's over all its keys.
+    admin(
+        &gw,
+        "POST",
+        "/admin/teams",
+        json!({"id": "budget", "budget_usd": 0.0005}),
+    )
+    .await;
+    let c = new_key(&gw, json!({"id": "c", "team": "budget"})).await;
+    let d = new_key(
+        &gw,
+        json!({"id": "d", "team": "budget", "budget_usd": 0.0002}),
+    )
+    .await;
+    let mut d_refused = None;
+    for _ in 0..20 {
+        let (status, msg) = chat_error(&gw, &d).await;
+        if status != 200 {
+            d_refused = Some((status, msg));
+            break;
+        }
+    }
+    let (status, msg) = d_refused.expect("d's budget runs out");
+    assert_eq!(status, 429);
+    assert!(msg.contains("budget of key `d`"), "{msg}");
+    let mut c_refused = None;
+    for _ in 0..20 {
+        let (status, msg) = chat_error(&gw, &c).await;
+        if status != 200 {
+            c_refused = Some((status, msg));
+            break;
+        }
+    }
+    let (status, msg) = c_refused.expect("the team's budget runs out");
+    assert_eq!(status, 429);
+    assert!(msg.contains("budget of team `budget`"), "{msg}");
+    // The day's spend, per key and per team (flushed to the store within a second).
+    let g = &gw;
+    assert!(
+        wait_until(Duration::from_secs(5), || async move {
+            let (_, s) = admin(g, "GET", "/admin/spend?days=3", Value::Null).await;
+            let today = &s["days"][0];
+            let (c, d) = (today["keys"]["c"].as_f64(), today["keys"]["d"].as_f64());
+            let team = today["teams"]["budget"].as_f64();
+            matches!((c, d, team), (Some(c), Some(d), Some(t))
+                if (c + d - t).abs() < 1e-9 && t >= 0.0005 && d >= 0.0002)
+        })
+        .await
+    );
+    let (_, s) = admin(&gw, "GET", "/admin/spend?days=3", Value::Null).await;
+    assert_eq!(s["days"].as_array().unwrap().len(), 3, "{s}");
+    let (_, shown) = admin(&gw, "GET", "/admin/keys/d", Value::Null).await;
+    assert!(
+        shown["spend_today_usd"].as_f64().unwrap() >= 0.0002,
+        "{shown}"
+    );
+    assert_eq!(
+        shown["usage"]["budget_usd"]["limit"],
+        json!(0.0002),
+        "{shown}"
+    );
+    let (_, team) = admin(&gw, "GET", "/admin/teams/budget", Value::Null).await;
+    assert_eq!(team["keys"], json!(["c", "d"]), "{team}");
+    assert!(
+        team["usage"]["budget_usd"]["used"].as_f64().unwrap() >= 0.0005,
+        "{team}"
+    );
+    let (_, stats) = admin(&gw, "GET", "/admin/stats", Value::Null).await;
+    assert!(
+        stats["spend_today"]["teams"]["budget"].as_f64().unwrap() >= 0.0005,
+        "{stats}"
+    );
+    // Prometheus: managed keys by team, never one series per managed key.
+    let metrics = reqwest::get(gw.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"llm_relay_team_spend_usd_total{team="budget"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"llm_relay_spend_usd_total{key="managed:budget",model="m"}"#));
+    assert!(metrics.contains(r#"llm_relay_rate_limited_total{key="managed:small"}"#));
+    assert!(!metrics.contains(r#"key="c""#) && !metrics.contains(r#"key="d""#));
+    // A team with live keys stays; once they are revoked it can go.
+    let (status, e) = admin(&gw, "DELETE", "/admin/teams/budget", Value::Null).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (409, Some("team_in_use")),
+        "{e}"
+    );
+    for id in ["c", "d"] {
+        admin(&gw, "DELETE", &format!("/admin/keys/{id}"), Value::Null).await;
+    }
+    let (status, _) = admin(&gw, "DELETE", "/admin/teams/budget", Value::Null).await;
+    assert_eq!(status, 200);
+    let (status, _) = admin(&gw, "GET", "/admin/teams/budget", Value::Null).await;
+    assert_eq!(status, 404);
+    // Teams refuse a key's fields; updates and null clear as for keys.
+    let (status, _) = admin(&gw, "PATCH", "/admin/teams/small", json!({"models": ["m"]})).await;
+    assert_eq!(status, 400);
+    let (status, t) = admin(&gw, "PATCH", "/admin/teams/small", json!({"rpm": null})).await;
+    assert_eq!((status, &t["rpm"]), (200, &Value::Null), "{t}");
+    assert_eq!(chat(&gw, &a, "m").await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

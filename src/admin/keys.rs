@@ -1,78 +1,63 @@
-//! `/admin/keys` and `/admin/audit` (issue 22): keys managed at run time.
+//! `/admin/keys`, `/admin/teams`, `/admin/audit` and `/admin/spend` (issue 22): keys and teams
+//! managed at run time.
 //!
 //! - `POST /admin/keys` `{id, team, models, rpm, rpd, tpm, tpd, max_concurrency, budget_usd,
-//!   expires, metadata}` → 201 with `secret` (shown this once; only its SHA-256 is kept).
+//!   budget_period, expires, metadata}` → 201 with `secret` (shown this once; only its SHA-256
+//!   is kept). A `team` must exist.
 //! - `GET /admin/keys`: managed keys, and the config file's keys (read-only, `source:
-//!   "config"`). `GET /admin/keys/{id}`: one.
+//!   "config"`), each with its `usage` against its limits and `spend_today_usd`.
+//!   `GET /admin/keys/{id}`: one.
 //! - `PATCH /admin/keys/{id}`: the fields given (`null` clears a limit).
 //! - `POST /admin/keys/{id}/rotate` `{grace_seconds}` (default 0) → a new `secret`; the old one
 //!   is valid until the grace ends.
 //! - `DELETE /admin/keys/{id}`: revoked (refused from then on; the record stays for the audit).
+//! - `POST/GET /admin/teams`, `GET/PATCH/DELETE /admin/teams/{id}`: teams, whose limits and
+//!   budget cap the total of their keys; a team with live keys is not deleted (409).
 //! - `GET /admin/audit?limit=N`: every change, newest first: who, what, when, before and after
 //!   (never a secret or a hash).
+//! - `GET /admin/spend?days=N`: spend per key and team per UTC day, newest first.
 
 use crate::core::error::GatewayError;
-use crate::policy::managed::record::KeyFields;
-use crate::policy::managed::{store, ManagedKeys};
+use crate::policy::limit::Limiter;
+use crate::policy::managed::record::{Fields, KeyRecord, TeamRecord};
+use crate::policy::managed::spend::{self, day_name, today};
+use crate::policy::managed::store::{Error, Spend};
+use crate::policy::managed::ManagedKeys;
 use crate::runtime::Runtime;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::time::Duration;
 
+/// One admin request about keys, teams, the audit or spend.
+pub struct Call<'a> {
+    pub managed: Option<&'a ManagedKeys>,
+    pub limiter: &'a Limiter,
+    pub rt: &'a Runtime,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Whether `path` is one of this module's.
+pub fn owns(path: &str) -> bool {
+    ["/admin/keys", "/admin/teams"]
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+        || path == "/admin/audit"
+        || path == "/admin/spend"
+}
+
 /// Answers one request: (status, JSON body).
-pub fn handle(
-    managed: Option<&ManagedKeys>,
-    rt: &Runtime,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> (u16, Value) {
-    let Some(m) = managed else {
-        let e = GatewayError::NotFound {
-            path: format!("{path} (keys are managed at run time only with `auth.store`)"),
-        };
-        return (404, body_of(&e));
-    };
-    let rest = path.strip_prefix("/admin/keys").unwrap_or("");
-    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let result = match (method, path, segs.as_slice()) {
-        ("GET", "/admin/audit", _) => m
-            .store()
-            .audit(1000)
-            .map(|entries| (200, json!({"entries": entries})))
-            .map_err(internal),
-        ("GET", _, []) => list(m, rt),
-        ("POST", _, []) => create(m, rt, body),
-        ("GET", _, [id]) => match m.store().get(id) {
-            Ok(Some(r)) => Ok((200, r.public())),
-            Ok(None) => config_key(rt, id).ok_or_else(|| not_found(id)),
-            Err(e) => Err(store_error(e, id)),
-        },
-        ("PATCH", _, [id]) => fields(body).and_then(|f| {
-            m.update(id, f)
-                .map(|(_, after)| (200, after.public()))
-                .map_err(|e| store_error(e, id))
+pub async fn handle(c: Call<'_>) -> (u16, Value) {
+    let result = match c.managed {
+        None if c.path == "/admin/spend" => spend_days(&c, None).await,
+        None => Err(GatewayError::NotFound {
+            path: format!(
+                "{} (keys are managed at run time only with `auth.store`)",
+                c.path
+            ),
         }),
-        ("DELETE", _, [id]) => m
-            .revoke(id)
-            .map(|(_, after)| (200, after.public()))
-            .map_err(|e| store_error(e, id)),
-        ("POST", _, [id, "rotate"]) => {
-            let grace = serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| v.get("grace_seconds").and_then(Value::as_u64))
-                .unwrap_or(0);
-            m.rotate(id, Duration::from_secs(grace.min(30 * 86400)))
-                .map(|(after, secret)| {
-                    let mut v = after.public();
-                    v["secret"] = Value::from(secret);
-                    (200, v)
-                })
-                .map_err(|e| store_error(e, id))
-        }
-        _ => Err(GatewayError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_string(),
-        }),
+        Some(m) => route(&c, m).await,
     };
     match result {
         Ok(ok) => ok,
@@ -80,74 +65,306 @@ pub fn handle(
     }
 }
 
+type Answer = Result<(u16, Value), GatewayError>;
+
+async fn route(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    if c.path == "/admin/audit" {
+        return match c.method {
+            "GET" => {
+                let limit = query_num(c.query, "limit").unwrap_or(1000).clamp(1, 10_000);
+                let entries = m.audit(limit as usize).await.map_err(|e| fail(e, ""))?;
+                Ok((200, json!({"entries": entries})))
+            }
+            _ => Err(not_allowed(c)),
+        };
+    }
+    if c.path == "/admin/spend" {
+        return match c.method {
+            "GET" => spend_days(c, Some(m)).await,
+            _ => Err(not_allowed(c)),
+        };
+    }
+    let (teams, rest) = match c.path.strip_prefix("/admin/teams") {
+        Some(rest) => (true, rest),
+        None => (false, c.path.strip_prefix("/admin/keys").unwrap_or("")),
+    };
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (teams, c.method, segs.as_slice()) {
+        (false, "GET", []) => list_keys(c, m).await,
+        (false, "POST", []) => create_key(c, m).await,
+        (false, "GET", [id]) => show_key(c, m, id).await,
+        (false, "PATCH", [id]) => {
+            let r = m.update_key(id, fields(c.body)?).await;
+            Ok((200, key_view(c, &r.map_err(|e| fail(e, id))?).await))
+        }
+        (false, "DELETE", [id]) => {
+            let r = m.revoke(id).await.map_err(|e| fail(e, id))?;
+            Ok((200, key_view(c, &r).await))
+        }
+        (false, "POST", [id, "rotate"]) => rotate(c, m, id).await,
+        (true, "GET", []) => list_teams(c, m).await,
+        (true, "POST", []) => create_team(c, m).await,
+        (true, "GET", [id]) => match m.team(id).await.map_err(|e| fail(e, id))? {
+            Some(t) => Ok((200, team_view(c, m, &t).await)),
+            None => Err(not_found(c.path)),
+        },
+        (true, "PATCH", [id]) => {
+            let t = m.update_team(id, fields(c.body)?).await;
+            let t = t.map_err(|e| fail(e, id))?;
+            Ok((200, team_view(c, m, &t).await))
+        }
+        (true, "DELETE", [id]) => {
+            let t = m.delete_team(id).await.map_err(|e| fail(e, id))?;
+            Ok((200, t.public()))
+        }
+        _ => Err(not_allowed(c)),
+    }
+}
+
+fn not_allowed(c: &Call<'_>) -> GatewayError {
+    GatewayError::MethodNotAllowed {
+        method: c.method.to_string(),
+        path: c.path.to_string(),
+    }
+}
+
 fn body_of(e: &GatewayError) -> Value {
     serde_json::from_slice(&e.body()).unwrap_or(Value::Null)
 }
 
-fn internal(e: String) -> GatewayError {
-    GatewayError::Internal {
-        message: format!("the key store: {e}"),
-    }
-}
-
-fn not_found(id: &str) -> GatewayError {
+fn not_found(path: &str) -> GatewayError {
     GatewayError::NotFound {
-        path: format!("/admin/keys/{id}"),
+        path: path.to_string(),
     }
 }
 
-fn store_error(e: store::Error, id: &str) -> GatewayError {
+/// A store error as the admin API answers it (`id`: the record concerned).
+fn fail(e: Error, id: &str) -> GatewayError {
     match e {
-        store::Error::NotFound => not_found(id),
-        store::Error::Exists => GatewayError::bad_param(format!("The key `{id}` exists."), "id"),
-        store::Error::Invalid(m) => GatewayError::bad_request(m),
-        store::Error::Io(m) => internal(m),
+        Error::NotFound => GatewayError::NotFound {
+            path: format!("`{id}` (no such key or team)"),
+        },
+        Error::Exists => GatewayError::bad_param(format!("`{id}` exists."), "id"),
+        Error::NoTeam(t) => GatewayError::bad_param(
+            format!("There is no team `{t}`: create it first (POST /admin/teams)."),
+            "team",
+        ),
+        Error::TeamInUse(t) => GatewayError::Refused {
+            status: 409,
+            message: format!(
+                "The team `{t}` has live keys: revoke them or move them to another team first."
+            ),
+            code: "team_in_use",
+            stage: "admin".into(),
+        },
+        Error::Invalid(m) => GatewayError::bad_request(m),
+        Error::Unavailable(m) => GatewayError::Unavailable {
+            message: format!("The key store is unavailable: {m}."),
+        },
+        Error::Conflict => GatewayError::Unavailable {
+            message: "The record changed concurrently; retry.".into(),
+        },
+        Error::Io(m) => GatewayError::Internal {
+            message: format!("The key store: {m}"),
+        },
     }
 }
 
-fn fields(body: &[u8]) -> Result<KeyFields, GatewayError> {
-    serde_json::from_slice(body)
-        .map_err(|e| GatewayError::bad_request(format!("The body is not a key's fields: {e}")))
-}
-
-fn config_key(rt: &Runtime, id: &str) -> Option<(u16, Value)> {
-    rt.keys.iter().find(|k| k.id == id).map(|k| {
-        (
-            200,
-            json!({"id": k.id, "source": "config", "read_only": true}),
-        )
+fn fields(body: &[u8]) -> Result<Fields, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| {
+        GatewayError::bad_request(format!("The body is not a key's or team's fields: {e}"))
     })
 }
 
-fn list(m: &ManagedKeys, rt: &Runtime) -> Result<(u16, Value), GatewayError> {
-    let mut keys: Vec<Value> = m
-        .store()
-        .keys()
-        .map_err(internal)?
-        .iter()
-        .map(|r| r.public())
-        .collect();
-    keys.extend(
-        rt.keys
-            .iter()
-            .map(|k| json!({"id": k.id, "source": "config", "read_only": true})),
-    );
+fn query_num(query: Option<&str>, name: &str) -> Option<u64> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Today's spend of `scope` (`k:ID`, `t:ID`) in dollars.
+async fn spend_today(m: Option<&ManagedKeys>, scope: &str) -> f64 {
+    let day = [today()];
+    let spent = match m {
+        Some(m) => m.spend(&day).await.ok(),
+        None => Some(spend::ledger().local(&day)),
+    };
+    spent
+        .and_then(|s| s.into_iter().next())
+        .and_then(|s| s.get(scope).copied())
+        .unwrap_or(0) as f64
+        / 1e6
+}
+
+async fn key_view(c: &Call<'_>, r: &KeyRecord) -> Value {
+    let mut v = r.public();
+    let quota = r.limits.quota();
+    v["usage"] = c.limiter.usage_of(&format!("k:{}", r.id), &quota).await;
+    v["spend_today_usd"] = json!(spend_today(c.managed, &format!("k:{}", r.id)).await);
+    v
+}
+
+async fn config_key_view(c: &Call<'_>, id: &str) -> Option<Value> {
+    let key = c.rt.keys.iter().find(|k| k.id == id)?;
+    Some(json!({"id": key.id, "source": "config", "read_only": true,
+        "usage": c.limiter.usage(key).await,
+        "spend_today_usd": spend_today(c.managed, &format!("k:{}", key.id)).await}))
+}
+
+async fn show_key(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
+    if let Some(r) = m.key(id).await.map_err(|e| fail(e, id))? {
+        return Ok((200, key_view(c, &r).await));
+    }
+    match config_key_view(c, id).await {
+        Some(v) => Ok((200, v)),
+        None => Err(not_found(c.path)),
+    }
+}
+
+async fn list_keys(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let mut keys = Vec::new();
+    for r in m.keys().await.map_err(|e| fail(e, ""))? {
+        keys.push(key_view(c, &r).await);
+    }
+    let mut ids: Vec<&str> = c.rt.keys.iter().map(|k| k.id.as_str()).collect();
+    ids.sort_unstable();
+    for id in ids {
+        keys.extend(config_key_view(c, id).await);
+    }
     Ok((200, json!({"keys": keys})))
 }
 
-fn create(m: &ManagedKeys, rt: &Runtime, body: &[u8]) -> Result<(u16, Value), GatewayError> {
-    let f = fields(body)?;
+async fn create_key(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let f = fields(c.body)?;
     let Some(id) = f.id.clone() else {
         return Err(GatewayError::bad_param("`id` is required.", "id"));
     };
-    if rt.keys.iter().any(|k| k.id == id) {
+    if c.rt.keys.iter().any(|k| k.id == id) {
         return Err(GatewayError::bad_param(
             format!("The key `{id}` is in the config file (read-only)."),
             "id",
         ));
     }
-    let (rec, secret) = m.create(f, id.clone()).map_err(|e| store_error(e, &id))?;
-    let mut v = rec.public();
+    let (rec, secret) = m
+        .create_key(f, id.clone())
+        .await
+        .map_err(|e| fail(e, &id))?;
+    let mut v = key_view(c, &rec).await;
     v["secret"] = Value::from(secret);
     Ok((201, v))
+}
+
+async fn rotate(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
+    let grace = match c.body.iter().all(u8::is_ascii_whitespace) {
+        true => 0,
+        false => serde_json::from_slice::<Value>(c.body)
+            .map_err(|e| GatewayError::bad_request(format!("The body is not JSON: {e}")))?
+            .get("grace_seconds")
+            .map(|g| {
+                g.as_u64().ok_or_else(|| {
+                    GatewayError::bad_param(
+                        "`grace_seconds` is a whole number ≥ 0.",
+                        "grace_seconds",
+                    )
+                })
+            })
+            .transpose()?
+            .unwrap_or(0),
+    };
+    let (after, secret) = m
+        .rotate(id, Duration::from_secs(grace.min(30 * 86_400)))
+        .await
+        .map_err(|e| fail(e, id))?;
+    let mut v = key_view(c, &after).await;
+    v["secret"] = Value::from(secret);
+    Ok((200, v))
+}
+
+async fn team_view(c: &Call<'_>, m: &ManagedKeys, t: &TeamRecord) -> Value {
+    let keys: Vec<String> = m
+        .keys()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|k| !k.revoked && k.team.as_deref() == Some(t.id.as_str()))
+        .map(|k| k.id)
+        .collect();
+    let mut v = t.public();
+    v["keys"] = json!(keys);
+    v["usage"] = c
+        .limiter
+        .usage_of(&format!("t:{}", t.id), &t.limits.quota())
+        .await;
+    v["spend_today_usd"] = json!(spend_today(Some(m), &format!("t:{}", t.id)).await);
+    v
+}
+
+async fn list_teams(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let mut teams = Vec::new();
+    for t in m.teams().await.map_err(|e| fail(e, ""))? {
+        teams.push(team_view(c, m, &t).await);
+    }
+    Ok((200, json!({"teams": teams})))
+}
+
+async fn create_team(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let f = fields(c.body)?;
+    let Some(id) = f.id.clone() else {
+        return Err(GatewayError::bad_param("`id` is required.", "id"));
+    };
+    let t = m
+        .create_team(f, id.clone())
+        .await
+        .map_err(|e| fail(e, &id))?;
+    Ok((201, team_view(c, m, &t).await))
+}
+
+/// Spend per UTC day, newest first: `{"days": [{"day", "keys": {id: usd}, "teams": {…}}]}`.
+async fn spend_days(c: &Call<'_>, m: Option<&ManagedKeys>) -> Answer {
+    let n = query_num(c.query, "days").unwrap_or(7).clamp(1, 90);
+    let today = today();
+    let days: Vec<u64> = (0..n).map(|i| today.saturating_sub(i)).collect();
+    let spent = match m {
+        Some(m) => m.spend(&days).await.map_err(|e| fail(e, ""))?,
+        None => spend::ledger().local(&days),
+    };
+    let days: Vec<Value> = days
+        .iter()
+        .zip(spent)
+        .map(|(&d, s)| {
+            let (keys, teams) = split(&s);
+            json!({"day": day_name(d), "keys": keys, "teams": teams})
+        })
+        .collect();
+    Ok((200, json!({"days": days})))
+}
+
+/// Spend by scope → (keys, teams) in dollars.
+pub fn split(s: &Spend) -> (Map<String, Value>, Map<String, Value>) {
+    let mut keys = Map::new();
+    let mut teams = Map::new();
+    let mut scopes: Vec<_> = s.iter().collect();
+    scopes.sort();
+    for (scope, micros) in scopes {
+        let usd = json!(*micros as f64 / 1e6);
+        if let Some(id) = scope.strip_prefix("k:") {
+            keys.insert(id.to_string(), usd);
+        } else if let Some(id) = scope.strip_prefix("t:") {
+            teams.insert(id.to_string(), usd);
+        }
+    }
+    (keys, teams)
+}
+
+/// `/admin/stats`'s `spend_today`.
+pub async fn spend_today_doc(m: Option<&ManagedKeys>) -> Value {
+    let day = [today()];
+    let s = match m {
+        Some(m) => m.spend(&day).await.ok().and_then(|v| v.into_iter().next()),
+        None => spend::ledger().local(&day).into_iter().next(),
+    };
+    let (keys, teams) = split(&s.unwrap_or_default());
+    json!({"day": day_name(today()), "keys": keys, "teams": teams})
 }

@@ -7,7 +7,8 @@
 //! - `GET /admin/cascade`: the image-description cache and vision call counters.
 //! - `GET /admin/alerts`: every alert rule, firing or not.
 //! - `POST /admin/reload`: re-read relay.yaml (as SIGHUP does).
-//! - `/admin/keys`, `/admin/audit`: keys managed at run time (see `keys`, `auth.store`).
+//! - `/admin/keys`, `/admin/teams`, `/admin/audit`, `/admin/spend`: keys and teams managed at
+//!   run time, and spend per day (see `keys`, `auth.store`).
 //!
 //! Unauthenticated (for Prometheus and load balancers; the listener is private by default):
 //! - `GET /metrics`: Prometheus text format.
@@ -171,12 +172,22 @@ impl ServeHttp for Admin {
                 message: "The admin endpoints need the admin key.".into(),
             });
         }
-        if path == "/admin/keys" || path.starts_with("/admin/keys/") || path == "/admin/audit" {
+        if keys::owns(&path) {
             let body = match read_body(session, 64 << 10).await {
                 Ok(b) => b,
                 Err(e) => return error(e),
             };
-            let (status, doc) = keys::handle(self.managed.as_deref(), &rt, &method, &path, &body);
+            let query = session.req_header().uri.query().map(str::to_string);
+            let (status, doc) = keys::handle(keys::Call {
+                managed: self.managed.as_deref(),
+                limiter: &self.limiter,
+                rt: &rt,
+                method: &method,
+                path: &path,
+                query: query.as_deref(),
+                body: &body,
+            })
+            .await;
             return json(status, doc.to_string().into_bytes());
         }
         let stats = crate::observe::stats::global();
@@ -188,6 +199,7 @@ impl ServeHttp for Admin {
                         entry["usage"] = self.limiter.usage(key).await;
                     }
                 }
+                doc["spend_today"] = keys::spend_today_doc(self.managed.as_deref()).await;
                 json(200, doc.to_string().into_bytes())
             }
             ("GET", "/admin/overview") => {

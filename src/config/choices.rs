@@ -3,6 +3,16 @@
 //! Redis failure policy (`crate::state::redis`), the cascade's (`crate::cascade`) and a
 //! route's response cache mode (`crate::upstream::route`).
 
+/// Where keys managed at run time are kept (`auth.store.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// One embedded SQLite file (`auth.store.path`).
+    Sqlite,
+    /// The shared `redis:`.
+    Redis,
+}
+
 /// What requests that need shared state do while Redis is away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -263,8 +263,13 @@ pub struct AuthSection {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct KeyStoreSection {
-    /// The store's file (created when missing).
-    pub path: String,
+    /// `sqlite` or `redis`; when absent: `sqlite` with a `path`, else `redis` when `redis:` is
+    /// configured.
+    #[serde(default)]
+    pub backend: Option<crate::config::choices::StoreBackend>,
+    /// The SQLite file (created when missing).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// `auth.keys[i]:`

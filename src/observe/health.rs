@@ -21,6 +21,17 @@ pub fn set_waiting_for_redis(waiting: bool) {
     WAITING_FOR_REDIS.store(waiting, Ordering::Relaxed);
 }
 
+static WAITING_FOR_KEYS: AtomicBool = AtomicBool::new(false);
+
+/// The keys managed in Redis are not loaded yet (readiness answers 503 until the first try).
+pub fn set_waiting_for_keys(waiting: bool) {
+    WAITING_FOR_KEYS.store(waiting, Ordering::Relaxed);
+}
+
+pub fn is_waiting_for_keys() -> bool {
+    WAITING_FOR_KEYS.load(Ordering::Relaxed)
+}
+
 /// Whether the first Redis probe has not answered yet (readiness then answers 503).
 pub fn is_waiting_for_redis() -> bool {
     WAITING_FOR_REDIS.load(Ordering::Relaxed)

@@ -26,6 +26,18 @@ pub struct ApiKey {
     pub quota: Quota,
     expires: Option<SystemTime>,
     pub stats: Arc<Counters>,
+    /// The team whose limits also apply (keys managed at run time).
+    pub team: Option<Arc<TeamRef>>,
+    /// The `key` label of Prometheus series: the id of a config-file key; `managed` or
+    /// `managed:TEAM` for keys managed at run time, whose number has no bound.
+    pub label: String,
+}
+
+/// A key's team: its id and limits (which cap the total of its keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamRef {
+    pub id: String,
+    pub quota: Quota,
 }
 
 impl ApiKey {
@@ -39,6 +51,8 @@ impl ApiKey {
             quota,
             expires: None,
             stats: Arc::default(),
+            team: None,
+            label: id.to_string(),
         }
     }
 
@@ -58,7 +72,18 @@ impl ApiKey {
             quota,
             expires,
             stats,
+            team: None,
+            label: "managed".into(),
         }
+    }
+
+    /// The key in `team` (whose limits then also apply).
+    pub fn in_team(mut self, team: Option<Arc<TeamRef>>) -> ApiKey {
+        if let Some(t) = &team {
+            self.label = format!("managed:{}", t.id);
+        }
+        self.team = team;
+        self
     }
 
     /// Whether this key may use `model` (the name the client asked for).
@@ -215,6 +240,8 @@ impl Keys {
                 quota,
                 expires,
                 stats: registry.for_key(&k.id),
+                team: None,
+                label: k.id.clone(),
             };
             if by_hash.insert(hash, Arc::new(key)).is_some() {
                 return Err(ConfigError::at(

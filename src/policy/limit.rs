@@ -211,24 +211,25 @@ impl Limiter {
     /// Admits one request or refuses it (429, or 503 when shared limits are required and
     /// Redis is away).
     pub async fn admit(self: &Arc<Self>, ask: Ask<'_>) -> Result<Admission, GatewayError> {
-        let key_scope = ask.key.map(|k| format!("k:{}", k.id));
-        let key_quota = ask.key.map(|k| k.quota).unwrap_or_default();
-        let mut counters = quota::counters("g", &ask.global.quota, ask.tokens);
-        if let Some(scope) = &key_scope {
-            counters.extend(quota::counters(scope, &key_quota, ask.tokens));
+        // The scopes: the gateway, the key, and the key's team (whose limits cap the total
+        // of its keys).
+        let mut scopes = vec![("g".to_string(), ask.global.quota)];
+        if let Some(k) = ask.key {
+            scopes.push((format!("k:{}", k.id), k.quota));
+            if let Some(t) = &k.team {
+                scopes.push((format!("t:{}", t.id), t.quota));
+            }
         }
-        if counters.is_empty()
-            && ask.global.quota.concurrency.is_none()
-            && key_quota.concurrency.is_none()
-        {
-            return Ok(Admission::default());
-        }
+        let mut counters = Vec::new();
         let mut leases = Vec::new();
-        if let Some(c) = ask.global.quota.concurrency {
-            leases.push(("g".to_string(), c));
+        for (scope, q) in &scopes {
+            counters.extend(quota::counters(scope, q, ask.tokens));
+            if let Some(c) = q.concurrency {
+                leases.push((scope.clone(), c));
+            }
         }
-        if let (Some(scope), Some(c)) = (&key_scope, key_quota.concurrency) {
-            leases.push((scope.clone(), c));
+        if counters.is_empty() && leases.is_empty() {
+            return Ok(Admission::default());
         }
         if let Some(shared) = &self.shared {
             match shared.admit(&counters, &leases).await {
@@ -331,8 +332,14 @@ impl Limiter {
     /// A key's usage against each of its limits in the current windows (for `/admin/stats`):
     /// from Redis when shared (this instance's fallback counters when Redis is away).
     pub async fn usage(&self, key: &ApiKey) -> serde_json::Value {
-        let scope = format!("k:{}", key.id);
-        let mut counters = quota::counters(&scope, &key.quota, 0);
+        self.usage_of(&format!("k:{}", key.id), &key.quota).await
+    }
+
+    /// A scope's usage against `quota` (`k:ID` a key, `t:ID` a team).
+    pub async fn usage_of(&self, scope: &str, quota: &Quota) -> serde_json::Value {
+        let scope = scope.to_string();
+        let key_quota = quota;
+        let mut counters = quota::counters(&scope, key_quota, 0);
         counters.iter_mut().for_each(|c| c.cost = 0);
         let mut readings = self.local.peek(&counters);
         if let Some(shared) = &self.shared {
@@ -373,7 +380,7 @@ impl Limiter {
                     "resets_in_seconds": r.reset_ms.div_ceil(1000)}),
             );
         }
-        if let Some(limit) = key.quota.concurrency {
+        if let Some(limit) = key_quota.concurrency {
             let (_guard, now) = self.key_inflight.incr(&scope, 0);
             out.insert(
                 "max_concurrency".into(),
@@ -474,9 +481,12 @@ fn refusal(
 
 /// Who a counter's scope belongs to, for the client: `g` is the gateway's, `k:<id>` a key's.
 fn whom(scope: &str) -> String {
-    match scope.strip_prefix("k:") {
-        Some(id) => format!("key `{id}`"),
-        None => "the gateway's global".to_string(),
+    if let Some(id) = scope.strip_prefix("k:") {
+        format!("key `{id}`")
+    } else if let Some(id) = scope.strip_prefix("t:") {
+        format!("team `{id}`")
+    } else {
+        "the gateway's global".to_string()
     }
 }
 

@@ -97,10 +97,15 @@ impl RequestInfo {
 
 /// Records one finished request.
 pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, total: Duration) {
+    let m = metrics();
+    // Counted before the kind is known: admission refuses before the body is read.
+    if info.rate_limited {
+        let label = info.key.as_ref().map_or("anonymous", |k| k.label.as_str());
+        m.rate_limited.with_label_values(&[label]).inc();
+    }
     let Some(kind) = info.kind else {
         return; // local answers (/v1/models, 404s) are not traffic worth a series
     };
-    let m = metrics();
     let k = kind.name();
     let ok = (200..400).contains(&status) && !info.broken;
     let model = info
@@ -129,17 +134,20 @@ pub fn finish(rt: &Runtime, info: &RequestInfo, status: u16, bytes_out: u64, tot
     }
     let spend = info.spend_micros();
     if spend > 0 {
-        let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
+        let label = info.key.as_ref().map_or("anonymous", |k| k.label.as_str());
         m.spend
-            .with_label_values(&[id, model])
+            .with_label_values(&[label, model])
             .inc_by(spend as f64 / 1e6);
         if let Some(key) = info.key.as_ref() {
             key.stats.add_spend(spend);
+            let team = key.team.as_ref().map(|t| t.id.as_str());
+            if let Some(team) = team {
+                m.team_spend
+                    .with_label_values(&[team])
+                    .inc_by(spend as f64 / 1e6);
+            }
+            crate::policy::managed::spend::ledger().add(&key.id, team, spend);
         }
-    }
-    if info.rate_limited {
-        let id = info.key.as_ref().map_or("anonymous", |k| k.id.as_str());
-        m.rate_limited.with_label_values(&[id]).inc();
     }
     let (mut upstream, mut ttfb, mut tokens) = (Duration::ZERO, None, Usage::default());
     if let Some(h) = info.handoff.as_ref() {

@@ -7,7 +7,7 @@
 
 use super::Runtime;
 use crate::cascade::CascadeState;
-use crate::observe::health::{is_draining, is_waiting_for_redis, last_check};
+use crate::observe::health::{is_draining, is_waiting_for_keys, is_waiting_for_redis, last_check};
 use serde_json::{json, Value};
 use std::time::SystemTime;
 
@@ -18,6 +18,12 @@ pub fn readiness(rt: &Runtime) -> (u16, Value) {
     }
     if is_waiting_for_redis() {
         return (503, json!({"status": "starting", "waiting_for": "redis"}));
+    }
+    if is_waiting_for_keys() {
+        return (
+            503,
+            json!({"status": "starting", "waiting_for": "auth.store"}),
+        );
     }
     let down: Vec<&str> = rt
         .pools

@@ -82,8 +82,8 @@ pub struct Runtime {
     pub redis: Option<RedisSettings>,
     /// The exact response cache's sizing (start-up setting), when configured.
     pub response_cache: Option<crate::config::file::ResponseCacheSection>,
-    /// The managed keys' store (`auth.store.path`, start-up setting).
-    pub key_store: Option<String>,
+    /// The managed keys' store (`auth.store`, start-up setting).
+    pub key_store: Option<KeyStore>,
     /// OpenTelemetry export (start-up setting), when configured.
     pub otlp: Option<crate::observe::trace::OtlpSettings>,
     /// `server.cors` (none: off).
@@ -161,7 +161,13 @@ impl Runtime {
             alert_every: f.alerts.evaluate_seconds,
             cascade_sizing: sizing(f.cascade.as_ref()),
             response_cache: f.response_cache.clone(),
-            key_store: f.auth.store.as_ref().map(|s| s.path.clone()),
+            key_store: f
+                .auth
+                .store
+                .as_ref()
+                .map(|s| KeyStore::try_from((s, f.redis.is_some())))
+                .transpose()
+                .map_err(|e| e.under("auth.store"))?,
             otlp: f
                 .telemetry
                 .otlp
@@ -823,6 +829,44 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert_eq!(e, "routes[0].price: prices must be >= 0", "{bad}");
+        }
+    }
+}
+
+/// Where keys managed at run time are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStore {
+    /// An SQLite file.
+    Sqlite(String),
+    /// The shared `redis:`.
+    Redis,
+}
+
+impl TryFrom<(&crate::config::file::KeyStoreSection, bool)> for KeyStore {
+    type Error = ConfigError;
+
+    /// The section, and whether `redis:` is configured.
+    fn try_from(
+        (s, redis): (&crate::config::file::KeyStoreSection, bool),
+    ) -> Result<Self, ConfigError> {
+        use crate::config::choices::StoreBackend as B;
+        match (s.backend, &s.path) {
+            (Some(B::Sqlite) | None, Some(p)) if !p.trim().is_empty() => {
+                Ok(KeyStore::Sqlite(p.clone()))
+            }
+            (Some(B::Sqlite), _) => Err(ConfigError::at("path", "the SQLite file is required")),
+            (Some(B::Redis) | None, None) if redis => Ok(KeyStore::Redis),
+            (Some(B::Redis), Some(_)) => Err(ConfigError::at(
+                "path",
+                "is for the sqlite backend; the redis backend uses `redis:`",
+            )),
+            (Some(B::Redis), None) => Err(ConfigError::at(
+                "backend",
+                "`redis` needs the `redis:` section",
+            )),
+            (None, _) => Err(ConfigError::whole(
+                "give `path` (an SQLite file) or configure `redis:` to keep the keys there",
+            )),
         }
     }
 }

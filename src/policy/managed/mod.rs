@@ -1,29 +1,41 @@
-//! Keys managed at run time (issue 22): created, updated, rotated and revoked through the
-//! admin API, kept in a durable store ([`store`]: one redb file by default), and served from
-//! memory: authentication looks a presented key's hash up in a map swapped whole after each
-//! change, so a managed key costs what a configured one does. Only the SHA-256 of a key is
-//! stored; its secret is shown once, when it is created or rotated.
+//! Keys and teams managed at run time (issue 22): created, updated, rotated, revoked and
+//! deleted through the admin API, kept in a [`store::Backend`] (an SQLite file, or the shared
+//! Redis), and served from memory: authentication looks a presented key's hash up in a map
+//! swapped whole after each change, so no request reads the store. Only the SHA-256 of a key
+//! is stored; its secret is shown once, when it is created or rotated.
+//!
+//! Every instance polls the store's version four times a second ([`Watcher`]) and reloads
+//! when another process wrote, so a change or revocation reaches all of them within a
+//! second. The same service flushes the daily spend ([`spend`]).
 
 pub mod record;
+pub mod redis;
+pub mod spend;
+pub mod sqlite;
 pub mod store;
 
-use crate::policy::auth::ApiKey;
+use crate::policy::auth::{ApiKey, TeamRef};
 use arc_swap::ArcSwap;
-use record::{KeyRecord, Previous};
+use record::{Fields, KeyRecord, Previous, TeamRecord};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use store::Store;
+use store::{Backend, Error, Expect, Table, Write};
 
 /// The managed keys: the store, and the in-memory map authentication reads.
 pub struct ManagedKeys {
-    store: Store,
+    backend: Box<dyn Backend>,
     by_hash: ArcSwap<HashMap<[u8; 32], Arc<ApiKey>>>,
+    /// Held across a reload's read and swap, so an older read never replaces a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ManagedKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManagedKeys")
+            .field("backend", &self.backend.name())
             .field("keys", &self.by_hash.load().len())
             .finish_non_exhaustive()
     }
@@ -35,16 +47,79 @@ pub fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A stored record: its table, and what the audit shows of it.
+trait Record: Serialize + DeserializeOwned + Clone {
+    const TABLE: Table;
+    const ID_FIELD: &'static str;
+    fn public(&self) -> Value;
+    /// A team this record, as changed from `before`, needs to exist.
+    fn joins<'a>(&'a self, before: Option<&Self>) -> Option<&'a str>;
+}
+
+impl Record for KeyRecord {
+    const TABLE: Table = Table::Keys;
+    const ID_FIELD: &'static str = "key_id";
+    fn public(&self) -> Value {
+        KeyRecord::public(self)
+    }
+    fn joins<'a>(&'a self, before: Option<&Self>) -> Option<&'a str> {
+        let team = self.team.as_deref()?;
+        (before.and_then(|b| b.team.as_deref()) != Some(team)).then_some(team)
+    }
+}
+
+impl Record for TeamRecord {
+    const TABLE: Table = Table::Teams;
+    const ID_FIELD: &'static str = "team_id";
+    fn public(&self) -> Value {
+        TeamRecord::public(self)
+    }
+    fn joins<'a>(&'a self, _: Option<&Self>) -> Option<&'a str> {
+        None
+    }
+}
+
+fn parse<R: DeserializeOwned>(s: &str) -> Result<R, Error> {
+    serde_json::from_str(s).map_err(|e| Error::Io(format!("a stored record: {e}")))
+}
+
+fn text(r: &impl Serialize) -> Result<String, Error> {
+    serde_json::to_string(r).map_err(|e| Error::Io(e.to_string()))
+}
+
+/// One audit entry: who (the admin key: there is one), what, when, before and after (public
+/// records: never a secret or a hash).
+fn audit_entry<R: Record>(action: &str, id: &str, before: Option<&R>, after: Option<&R>) -> String {
+    let at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let mut e = json!({"at": at, "actor": "admin", "action": action,
+        "before": before.map_or(Value::Null, R::public),
+        "after": after.map_or(Value::Null, R::public)});
+    e[R::ID_FIELD] = Value::from(id);
+    e.to_string()
+}
+
+/// How often a write that lost a race to another writer is retried.
+const RETRIES: usize = 16;
+
 impl ManagedKeys {
-    /// Opens (or creates) the store at `path` and loads every key into memory.
-    pub fn open(path: &std::path::Path) -> Result<ManagedKeys, String> {
-        let store = Store::open(path)?;
-        let keys = ManagedKeys {
-            store,
+    /// Managed keys in `backend`; empty until [`ManagedKeys::reload`].
+    pub fn new(backend: Box<dyn Backend>) -> ManagedKeys {
+        ManagedKeys {
+            backend,
             by_hash: ArcSwap::from_pointee(HashMap::new()),
-        };
-        keys.refresh()?;
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// [`ManagedKeys::new`] on the SQLite file at `path`, loaded.
+    pub async fn open(path: &std::path::Path) -> Result<ManagedKeys, String> {
+        let keys = ManagedKeys::new(Box::new(sqlite::Sqlite::open(path)?));
+        keys.reload().await.map_err(|e| describe(&e))?;
         Ok(keys)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
     }
 
     /// The key whose SHA-256 is `hash`, if it is managed, live, and not revoked.
@@ -52,113 +127,289 @@ impl ManagedKeys {
         self.by_hash.load().get(hash).cloned()
     }
 
-    /// Rebuilds the in-memory map from the store (after a change).
-    pub fn refresh(&self) -> Result<(), String> {
-        let records = self.store.keys()?;
+    /// Rebuilds the in-memory map from the store.
+    pub async fn reload(&self) -> Result<(), Error> {
+        let _one = self.reloading.lock().await;
+        let snap = self.backend.snapshot().await?;
+        let teams: HashMap<String, Arc<TeamRef>> = snap
+            .teams
+            .iter()
+            .filter_map(|s| parse::<TeamRecord>(s).ok())
+            .map(|t| (t.id.clone(), Arc::new(t.team_ref())))
+            .collect();
         let now = now_secs();
         let mut map = HashMap::new();
-        for r in records.into_iter().filter(|r| !r.revoked) {
-            let Ok(key) = r.api_key(None) else {
-                continue; // a record the store holds but this build cannot read
+        for r in snap.keys.iter().filter_map(|s| parse::<KeyRecord>(s).ok()) {
+            if r.revoked {
+                continue;
+            }
+            let team = match &r.team {
+                None => None,
+                Some(t) => match teams.get(t) {
+                    Some(t) => Some(t.clone()),
+                    None => {
+                        // Never written so (writes check); refused rather than let past its
+                        // team's budget.
+                        log::warn!("auth.store: key `{}` names a missing team `{t}`", r.id);
+                        continue;
+                    }
+                },
             };
             if let Some(p) = r.previous.as_ref().filter(|p| p.valid_until > now) {
-                if let Ok(old) = r.api_key(Some(p)) {
-                    map.insert(old.0, Arc::new(old.1));
+                if let Ok((hash, key)) = r.api_key(Some(p), team.clone()) {
+                    map.insert(hash, Arc::new(key));
                 }
             }
-            map.insert(key.0, Arc::new(key.1));
+            if let Ok((hash, key)) = r.api_key(None, team) {
+                map.insert(hash, Arc::new(key));
+            }
         }
         self.by_hash.store(Arc::new(map));
         Ok(())
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    async fn all<R: Record>(&self) -> Result<Vec<R>, Error> {
+        let snap = self.backend.snapshot().await?;
+        let rows = match R::TABLE {
+            Table::Keys => snap.keys,
+            Table::Teams => snap.teams,
+        };
+        rows.iter().map(|s| parse(s)).collect()
     }
 
-    /// Creates a key from `req`; its secret, shown once.
-    pub fn create(
+    async fn one<R: Record>(&self, id: &str) -> Result<Option<R>, Error> {
+        match self.backend.get(R::TABLE, id).await? {
+            Some(s) => parse(&s).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyRecord>, Error> {
+        self.all().await
+    }
+
+    pub async fn teams(&self) -> Result<Vec<TeamRecord>, Error> {
+        self.all().await
+    }
+
+    pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
+        self.one(id).await
+    }
+
+    pub async fn team(&self, id: &str) -> Result<Option<TeamRecord>, Error> {
+        self.one(id).await
+    }
+
+    /// Stores a new record, then reloads.
+    async fn insert<R: Record>(&self, id: &str, r: &R) -> Result<(), Error> {
+        self.backend
+            .write(Write {
+                table: R::TABLE,
+                id,
+                expect: Expect::Absent,
+                record: Some(text(r)?),
+                audit: audit_entry("create", id, None, Some(r)),
+                team_exists: r.joins(None),
+                team_unused: None,
+            })
+            .await?;
+        self.reload().await
+    }
+
+    /// Reads, changes (`f`; `None` deletes) and conditionally writes the record `id`,
+    /// retried when another writer got there first, then reloads; (before, after).
+    async fn modify<R: Record>(
         &self,
-        req: record::KeyFields,
-        id: String,
-    ) -> Result<(KeyRecord, String), store::Error> {
+        id: &str,
+        action: &str,
+        f: impl Fn(&R) -> Result<Option<R>, String>,
+    ) -> Result<(R, Option<R>), Error> {
+        for _ in 0..RETRIES {
+            let Some(was) = self.backend.get(R::TABLE, id).await? else {
+                return Err(Error::NotFound);
+            };
+            let before: R = parse(&was)?;
+            let after = f(&before).map_err(Error::Invalid)?;
+            let write = Write {
+                table: R::TABLE,
+                id,
+                expect: Expect::Equals(was),
+                record: after.as_ref().map(text).transpose()?,
+                audit: audit_entry(action, id, Some(&before), after.as_ref()),
+                team_exists: after.as_ref().and_then(|a| a.joins(Some(&before))),
+                team_unused: (R::TABLE == Table::Teams && after.is_none()).then_some(id),
+            };
+            match self.backend.write(write).await {
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    self.reload().await?;
+                    return Ok((before, after));
+                }
+            }
+        }
+        Err(Error::Unavailable(
+            "the record keeps changing under concurrent writers; retry".into(),
+        ))
+    }
+
+    /// Creates a key from `f`; its secret, shown once.
+    pub async fn create_key(&self, f: Fields, id: String) -> Result<(KeyRecord, String), Error> {
         let secret = crate::policy::auth::generate_key();
         let hash = hex::encode(crate::policy::auth::hash_key(&secret));
-        let now = now_secs();
-        let rec = KeyRecord::new(id, hash, req, now).map_err(store::Error::Invalid)?;
-        self.store.insert_new(&rec)?;
-        self.refresh().map_err(store::Error::Io)?;
+        let rec = KeyRecord::new(id, hash, f, now_secs()).map_err(Error::Invalid)?;
+        self.insert(&rec.id.clone(), &rec).await?;
         Ok((rec, secret))
     }
 
-    /// Applies `patch` to the key `id` (in one transaction: concurrent updates each apply).
-    pub fn update(
-        &self,
-        id: &str,
-        patch: record::KeyFields,
-    ) -> Result<(KeyRecord, KeyRecord), store::Error> {
-        let out = self
-            .store
-            .modify(id, "update", |r| r.apply(&patch, now_secs()))?;
-        self.refresh().map_err(store::Error::Io)?;
-        Ok(out)
+    /// Applies `patch` to the key `id` (concurrent updates each apply).
+    pub async fn update_key(&self, id: &str, patch: Fields) -> Result<KeyRecord, Error> {
+        let (_, after) = self
+            .modify(id, "update", |r: &KeyRecord| {
+                let mut r = r.clone();
+                r.apply(&patch, now_secs())?;
+                Ok(Some(r))
+            })
+            .await?;
+        after.ok_or(Error::NotFound)
     }
 
     /// A new secret for `id`; the old one stays valid for `grace`.
-    pub fn rotate(&self, id: &str, grace: Duration) -> Result<(KeyRecord, String), store::Error> {
+    pub async fn rotate(&self, id: &str, grace: Duration) -> Result<(KeyRecord, String), Error> {
         let secret = crate::policy::auth::generate_key();
         let hash = hex::encode(crate::policy::auth::hash_key(&secret));
-        let now = now_secs();
-        let (_, after) = self.store.modify(id, "rotate", |r| {
-            if r.revoked {
-                return Err("the key is revoked".into());
-            }
-            r.previous = (!grace.is_zero()).then(|| Previous {
-                sha256: r.sha256.clone(),
-                valid_until: now + grace.as_secs(),
-            });
-            r.sha256 = hash.clone();
-            r.updated = now;
-            Ok(())
-        })?;
-        self.refresh().map_err(store::Error::Io)?;
-        Ok((after, secret))
+        let (_, after) = self
+            .modify(id, "rotate", |r: &KeyRecord| {
+                if r.revoked {
+                    return Err("the key is revoked".into());
+                }
+                let now = now_secs();
+                let mut r = r.clone();
+                r.previous = (!grace.is_zero()).then(|| Previous {
+                    sha256: r.sha256.clone(),
+                    valid_until: now + grace.as_secs(),
+                });
+                r.sha256 = hash.clone();
+                r.updated = now;
+                Ok(Some(r))
+            })
+            .await?;
+        Ok((after.ok_or(Error::NotFound)?, secret))
     }
 
     /// Revokes `id`: refused from now on (its record stays, for the audit).
-    pub fn revoke(&self, id: &str) -> Result<(KeyRecord, KeyRecord), store::Error> {
-        let out = self.store.modify(id, "revoke", |r| {
-            r.revoked = true;
-            r.previous = None;
-            r.updated = now_secs();
-            Ok(())
-        })?;
-        self.refresh().map_err(store::Error::Io)?;
-        Ok(out)
+    pub async fn revoke(&self, id: &str) -> Result<KeyRecord, Error> {
+        let (_, after) = self
+            .modify(id, "revoke", |r: &KeyRecord| {
+                let mut r = r.clone();
+                r.revoked = true;
+                r.previous = None;
+                r.updated = now_secs();
+                Ok(Some(r))
+            })
+            .await?;
+        after.ok_or(Error::NotFound)
+    }
+
+    pub async fn create_team(&self, f: Fields, id: String) -> Result<TeamRecord, Error> {
+        let team = TeamRecord::new(id, f, now_secs()).map_err(Error::Invalid)?;
+        self.insert(&team.id.clone(), &team).await?;
+        Ok(team)
+    }
+
+    pub async fn update_team(&self, id: &str, patch: Fields) -> Result<TeamRecord, Error> {
+        let (_, after) = self
+            .modify(id, "update", |t: &TeamRecord| {
+                let mut t = t.clone();
+                t.apply(&patch, now_secs())?;
+                Ok(Some(t))
+            })
+            .await?;
+        after.ok_or(Error::NotFound)
+    }
+
+    /// Deletes the team `id` (refused while live keys belong to it).
+    pub async fn delete_team(&self, id: &str) -> Result<TeamRecord, Error> {
+        let (before, _) = self.modify(id, "delete", |_: &TeamRecord| Ok(None)).await?;
+        Ok(before)
+    }
+
+    /// The audit, newest first.
+    pub async fn audit(&self, limit: usize) -> Result<Vec<Value>, Error> {
+        let rows = self.backend.audit(limit).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect())
+    }
+
+    /// The spend of `days`, every instance's (what this one has not flushed yet included).
+    pub async fn spend(&self, days: &[u64]) -> Result<Vec<store::Spend>, Error> {
+        self.backend.spend(days).await
+    }
+
+    /// Flushes this process's spend to the store (given back to the ledger on failure).
+    pub async fn flush_spend(&self) {
+        for (day, adds) in spend::ledger().take() {
+            if let Err(e) = self.backend.add_spend(day, &adds).await {
+                log::debug!(
+                    "auth.store: spend kept for the next flush: {}",
+                    describe(&e)
+                );
+                spend::ledger().restore(day, adds);
+            }
+        }
     }
 }
 
-/// Keeps the in-memory keys in step with the store when another process changes it (the
-/// other gateway of a zero-downtime upgrade, sharing the file): its commits move
-/// `PRAGMA data_version`, checked twice a second.
+/// An error as the operator reads it.
+pub fn describe(e: &Error) -> String {
+    match e {
+        Error::NotFound => "not found".into(),
+        Error::Exists => "exists".into(),
+        Error::Conflict => "changed concurrently".into(),
+        Error::NoTeam(t) => format!("no team `{t}`"),
+        Error::TeamInUse(t) => format!("team `{t}` has live keys"),
+        Error::Invalid(m) | Error::Unavailable(m) | Error::Io(m) => m.clone(),
+    }
+}
+
+/// Keeps the in-memory keys in step with the store when another process changes it (another
+/// instance on the same Redis, or the other gateway of an upgrade sharing the file): its
+/// writes move the store's version, checked four times a second. Also flushes the spend once
+/// a second, and a last time at shutdown.
 pub struct Watcher(pub Arc<ManagedKeys>);
 
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for Watcher {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        let mut seen = self.0.store.data_version().ok();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen: Option<String> = None;
+        let mut n: u64 = 0;
         loop {
             tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    self.0.flush_spend().await;
+                    return;
+                }
                 _ = tick.tick() => {}
             }
-            let now = self.0.store.data_version().ok();
-            if now != seen {
-                seen = now;
-                if let Err(e) = self.0.refresh() {
-                    log::warn!("auth.store: reloading the keys: {e}");
+            n += 1;
+            if n.is_multiple_of(4) {
+                self.0.flush_spend().await;
+            }
+            let Ok(now) = self.0.backend.version().await else {
+                // Away: keep serving the keys last loaded (and be ready without them).
+                crate::observe::health::set_waiting_for_keys(false);
+                continue;
+            };
+            if seen.as_ref() != Some(&now) {
+                match self.0.reload().await {
+                    Ok(()) => seen = Some(now),
+                    Err(e) => log::warn!("auth.store: reloading the keys: {}", describe(&e)),
                 }
+                crate::observe::health::set_waiting_for_keys(false);
             }
         }
     }

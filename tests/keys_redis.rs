@@ -1,0 +1,141 @@
+//! Keys and teams managed in the shared Redis (issue 22, `auth.store: {backend: redis}`) by
+//! two gateway instances on one real redis-server: created on A and usable on B within a
+//! second, revoked on A and refused on B within a second, a team's limits and the day's spend
+//! shared by both, and Redis dying under them (the keys last loaded keep working; admin writes
+//! answer 503).
+
+mod common;
+
+use common::gateway::{wait_until, Gateway};
+use common::mock::Mock;
+use common::redis::Redis;
+use llm_relay::policy::auth::hash_key;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const ADMIN: &str = "sk-keys-redis-admin";
+
+fn config(mock: &Mock, redis: &Redis) -> String {
+    format!(
+        r#"redis:
+  url: "{url}"
+  instances: 2
+  timeout_ms: 1000
+auth:
+  admin_key_sha256: "{admin}"
+  store: {{backend: redis}}
+pools:
+  main:
+    urls: ["http://{addr}/v1"]
+    retry: {{attempts: 1}}
+routes:
+  - model: m
+    pool: main
+    price: {{input_per_1m: 2.0, output_per_1m: 8.0}}
+"#,
+        url = redis.url(),
+        admin = hex::encode(hash_key(ADMIN)),
+        addr = mock.addr,
+    )
+}
+
+async fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .request(method.parse().unwrap(), gw.admin_url(path))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn chat(gw: &Gateway, key: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("chat");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn accepted_within(gw: &Gateway, key: &str, want: u16, within: Duration) -> bool {
+    wait_until(within, || async move { chat(gw, key).await.0 == want }).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_redis_share_keys_teams_and_spend() {
+    let mock = Mock::start(false);
+    let mut redis = Redis::start();
+    let a = Gateway::start(&config(&mock, &redis));
+    let b = Gateway::start(&config(&mock, &redis));
+    a.wait_ready();
+    b.wait_ready();
+    // Created on A, usable on B within a second.
+    let (status, _) = admin(&a, "POST", "/admin/teams", json!({"id": "t", "rpm": 5})).await;
+    assert_eq!(status, 201);
+    let (status, v) = admin(&a, "POST", "/admin/keys", json!({"id": "k", "team": "t"})).await;
+    assert_eq!(status, 201, "{v}");
+    let secret = v["secret"].as_str().unwrap().to_string();
+    assert!(accepted_within(&b, &secret, 200, Duration::from_secs(1)).await);
+    // The team's rpm is one limit over both instances (one request is spent above).
+    for gw in [&a, &b, &a, &b] {
+        assert_eq!(chat(gw, &secret).await.0, 200);
+    }
+    let (status, e) = chat(&b, &secret).await;
+    assert_eq!(status, 429, "{e}");
+    assert!(e.to_string().contains("team `t`"), "{e}");
+    // Spend: both instances add to one day's totals, per key and per team.
+    admin(&a, "POST", "/admin/teams", json!({"id": "payers"})).await;
+    let (_, v) = admin(
+        &a,
+        "POST",
+        "/admin/keys",
+        json!({"id": "p", "team": "payers"}),
+    )
+    .await;
+    let payer = v["secret"].as_str().unwrap().to_string();
+    assert!(accepted_within(&b, &payer, 200, Duration::from_secs(1)).await);
+    let mut expected = 0u64;
+    for gw in [&a, &b, &a] {
+        let (status, v) = chat(gw, &payer).await;
+        assert_eq!(status, 200);
+        expected += v["usage"]["prompt_tokens"].as_u64().unwrap() * 2
+            + v["usage"]["completion_tokens"].as_u64().unwrap() * 8;
+    }
+    // (The request that found the key on B is one more.)
+    let (a_ref, want) = (&a, expected as f64 / 1e6);
+    assert!(
+        wait_until(Duration::from_secs(5), || async move {
+            let (_, s) = admin(a_ref, "GET", "/admin/spend?days=1", Value::Null).await;
+            let day = &s["days"][0];
+            let (key, team) = (day["keys"]["p"].as_f64(), day["teams"]["payers"].as_f64());
+            matches!((key, team), (Some(k), Some(t)) if k == t && k > want)
+        })
+        .await
+    );
+    // The audit is shared: B lists what A did.
+    let (_, audit) = admin(&b, "GET", "/admin/audit", Value::Null).await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 4, "{audit}");
+    // Revoked on A, refused on B within a second.
+    let (status, _) = admin(&a, "DELETE", "/admin/keys/k", Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(chat(&a, &secret).await.0, 401);
+    assert!(accepted_within(&b, &secret, 401, Duration::from_secs(1)).await);
+    // Redis dies: the keys last loaded keep working; a change cannot be made (503).
+    redis.stop();
+    assert_eq!(chat(&b, &payer).await.0, 200);
+    let (status, e) = admin(&a, "POST", "/admin/keys", json!({"id": "late"})).await;
+    assert_eq!(status, 503, "{e}");
+    let msg = e["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("key store is unavailable"), "{msg}");
+    assert_eq!(
+        chat(&a, &secret).await.0,
+        401,
+        "a revoked key stays revoked"
+    );
+}
