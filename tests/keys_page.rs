@@ -62,6 +62,18 @@ async fn admin(gw: &Gateway, method: &str, path: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+async fn admin_post(gw: &Gateway, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(gw.admin_url(path))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .expect("admin");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 async fn chat(gw: &Gateway, key: &str) -> u16 {
     reqwest::Client::new()
         .post(gw.url("/v1/chat/completions"))
@@ -159,13 +171,21 @@ impl Browser {
             session: String::new(),
             dialogs: Vec::new(),
         };
-        let targets = b.call("Target.getTargets", json!({}), false).await;
-        let target = targets["targetInfos"]
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-            .and_then(|t| t["targetId"].as_str())
-            .expect("a page target")
-            .to_string();
+        // The page's target (it may appear a little after DevTools listens).
+        let t0 = Instant::now();
+        let target = loop {
+            let targets = b.call("Target.getTargets", json!({}), false).await;
+            let page = targets["targetInfos"]
+                .as_array()
+                .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+                .and_then(|t| t["targetId"].as_str())
+                .map(str::to_string);
+            match page {
+                Some(p) => break p,
+                None if t0.elapsed() > DEADLINE => panic!("no page target: {targets}"),
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
         let attached = b
             .call(
                 "Target.attachToTarget",
@@ -271,11 +291,15 @@ impl Browser {
     }
 
     /// Polls `expr` until it is truthy (not null, false, 0 or ""), then its value; panics
-    /// with `what` and the page's text after `DEADLINE`.
+    /// with `what` and the page's text after `DEADLINE`. An exception (the page still
+    /// loading) counts as not yet.
     async fn wait_for(&mut self, what: &str, expr: &str) -> Value {
         let t0 = Instant::now();
+        let guarded = format!(
+            "(async () => {{ try {{ return await ({expr}); }} catch (e) {{ return null; }} }})()"
+        );
         loop {
-            let v = self.eval(expr).await;
+            let v = self.eval(&guarded).await;
             let truthy = match &v {
                 Value::Null | Value::Bool(false) => false,
                 Value::String(s) => !s.is_empty(),
@@ -414,11 +438,8 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
     let mut b = Browser::open(&gw.admin_url("/")).await;
 
     // The admin key typed into the form, as a person would.
-    b.wait_for(
-        "the login form",
-        "!document.getElementById('login').hidden",
-    )
-    .await;
+    b.wait_for("the login form", "!document.getElementById('login').hidden")
+        .await;
     b.submit("#loginform", json!({"key": ADMIN})).await;
     b.wait_for("the tabs", "!document.getElementById('tabs').hidden")
         .await;
@@ -478,7 +499,9 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
     assert_eq!(shown["max_concurrency"], 4, "{shown}");
     assert_eq!(shown["budget_usd"], 5.0, "{shown}");
     assert!(
-        shown["expires"].as_str().is_some_and(|e| e.starts_with("2099-12-")),
+        shown["expires"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("2099-12-")),
         "{shown}"
     );
 
@@ -492,7 +515,8 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
          return t.endsWith(' / $5.00 today') && !t.startsWith('$0.00 ') ? t : ''; }})()",
         json!(key_limit("alice", "budget_usd"))
     );
-    b.wait_for("alice's spend against her budget", &budget).await;
+    b.wait_for("alice's spend against her budget", &budget)
+        .await;
     b.wait_text(
         "#kv-teams tr[data-team=\"research\"] [data-limit=\"rpm\"]",
         "1 / 1000 rpm",
@@ -502,9 +526,14 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
 
     // Errors come inline with the server's message: a taken id, a team still in use, a
     // limit of 0.
+    let (status, taken) = admin_post(&gw, "/admin/keys", json!({"id": "alice"})).await;
+    assert_eq!(status, 400, "{taken}");
     b.submit("#kv-create", json!({"id": "alice"})).await;
-    b.wait_text("#kv-create-err", "The key `alice` exists.")
-        .await;
+    b.wait_text(
+        "#kv-create-err",
+        taken["error"]["message"].as_str().unwrap(),
+    )
+    .await;
     let (status, in_use) = admin(&gw, "DELETE", "/admin/teams/research").await;
     assert_eq!(status, 409, "{in_use}");
     b.click("#kv-teams tr[data-team=\"research\"] [data-action=delete-team]")
@@ -563,6 +592,11 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
     assert_eq!(team["rpm"], 1000, "{team}");
     assert_eq!(team["budget_usd"], 20.0, "{team}");
 
+    // The view as the README shows it (docs/keys-page.png), when asked for.
+    if let Ok(path) = std::env::var("KEYS_PAGE_SCREENSHOT") {
+        b.screenshot(&path).await;
+    }
+
     // Revoked (after a confirm()): refused from then on, no more actions.
     b.click("#kv-keys tr[data-key=\"alice\"] [data-action=revoke]")
         .await;
@@ -591,10 +625,6 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
     .await;
     assert_eq!(admin(&gw, "GET", "/admin/teams/research").await.0, 404);
 
-    if let Ok(path) = std::env::var("KEYS_PAGE_SCREENSHOT") {
-        b.screenshot(&path).await;
-    }
-
     // Nothing kept but in memory: no storage, no cookie, not in the URL or the DOM.
     let kept = b
         .eval(
@@ -614,6 +644,13 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
 
     // Nor in any file of the browser's profile once it is closed.
     let profile = b.close().await;
+    // What the browser did write is found (the page's address, in its history): the search
+    // sees the profile's files.
+    assert!(
+        !files_holding(&profile, &gw.admin_url("/")).is_empty(),
+        "the profile at {} holds no trace of the page at all",
+        profile.display()
+    );
     for needle in [ADMIN, secret.as_str()] {
         let found = files_holding(&profile, needle);
         assert!(found.is_empty(), "{needle:?} is in {found:?}");
@@ -631,11 +668,8 @@ async fn without_a_store_the_keys_view_points_to_the_config_file() {
     let mock = Mock::start(false);
     let gw = Gateway::start(&config(&mock, None));
     let mut b = Browser::open(&gw.admin_url("/")).await;
-    b.wait_for(
-        "the login form",
-        "!document.getElementById('login').hidden",
-    )
-    .await;
+    b.wait_for("the login form", "!document.getElementById('login').hidden")
+        .await;
     b.submit("#loginform", json!({"key": ADMIN})).await;
     b.wait_for("the tabs", "!document.getElementById('tabs').hidden")
         .await;
