@@ -656,6 +656,10 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
         assert!(found.is_empty(), "{needle:?} is in {found:?}");
     }
     let _ = std::fs::remove_dir_all(profile);
+    drop(gw);
+    if let Some(dir) = store.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
