@@ -14,7 +14,8 @@
 //! - `GET /metrics`: Prometheus text format.
 //! - `GET /health/live`, `GET /health/ready`, `GET /health`.
 //! - `GET /`: the status page (static HTML; it asks for the admin key and sends it on its
-//!   polls of `/admin/overview`).
+//!   polls of `/admin/overview`, and on its Keys view's calls of `/admin/keys`,
+//!   `/admin/teams` and `/admin/spend`).
 
 use crate::cascade::CascadeState;
 use crate::core::error::GatewayError;
