@@ -106,7 +106,7 @@ async fn route(c: &Call<'_>, m: &ManagedKeys) -> Answer {
         (true, "POST", []) => create_team(c, m).await,
         (true, "GET", [id]) => match m.team(id).await.map_err(|e| fail(e, id))? {
             Some(t) => Ok((200, team_view(c, m, &t).await)),
-            None => Err(not_found(c.path)),
+            None => Err(missing(id)),
         },
         (true, "PATCH", [id]) => {
             let t = m.update_team(id, fields(c.body)?).await;
@@ -132,18 +132,20 @@ fn body_of(e: &GatewayError) -> Value {
     serde_json::from_slice(&e.body()).unwrap_or(Value::Null)
 }
 
-fn not_found(path: &str) -> GatewayError {
-    GatewayError::NotFound {
-        path: path.to_string(),
+/// A 404 naming what is missing (not "Unknown request URL": the path is right, the id is not).
+fn missing(id: &str) -> GatewayError {
+    GatewayError::Refused {
+        status: 404,
+        message: format!("No key or team `{id}` (ids are case-sensitive; list them with GET)."),
+        code: "not_found",
+        stage: "admin".into(),
     }
 }
 
 /// A store error as the admin API answers it (`id`: the record concerned).
 fn fail(e: Error, id: &str) -> GatewayError {
     match e {
-        Error::NotFound => GatewayError::NotFound {
-            path: format!("`{id}` (no such key or team)"),
-        },
+        Error::NotFound => missing(id),
         Error::Exists => GatewayError::bad_param(format!("`{id}` exists."), "id"),
         Error::NoTeam(t) => GatewayError::bad_param(
             format!("There is no team `{t}`: create it first (POST /admin/teams)."),
@@ -219,7 +221,7 @@ async fn show_key(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
     }
     match config_key_view(c, id).await {
         Some(v) => Ok((200, v)),
-        None => Err(not_found(c.path)),
+        None => Err(missing(id)),
     }
 }
 

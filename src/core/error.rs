@@ -53,7 +53,8 @@ pub enum GatewayError {
     Internal { message: String },
     /// A stage of the route's pipeline refused the request (a guardrail, a webhook, a
     /// plugin), with the status it chose (4xx) and its message; or a fail-closed stage
-    /// could not decide (503).
+    /// could not decide (503). The admin API uses it too (`stage: "admin"`) for answers with
+    /// their own status and code (a missing key or team, 404; a team in use, 409).
     Refused {
         status: u16,
         message: String,
