@@ -195,6 +195,31 @@ async fn lifecycle_over_the_admin_api() {
     let first = entries[5];
     assert_eq!(first["after"]["metadata"]["owner"], "alice@example.com");
     assert_eq!(entries[3]["before"]["models"], json!(["other-*"]));
+    // A config reload changes the config's keys; the managed ones keep working beside them.
+    let (_, carol) = admin(&gw, "POST", "/admin/keys", json!({"id": "carol"})).await;
+    let carol = carol["secret"].as_str().unwrap().to_string();
+    let path = gw.dir.join("relay.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let new_key = "sk-keys-config-0002";
+    std::fs::write(
+        &path,
+        text.replace(
+            &hex::encode(hash_key(CONFIG_KEY)),
+            &hex::encode(hash_key(new_key)),
+        ),
+    )
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(gw.admin_url("/admin/reload"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(chat(&gw, new_key, "m").await, 200);
+    assert_eq!(chat(&gw, CONFIG_KEY, "m").await, 401);
+    assert_eq!(chat(&gw, &carol, "m").await, 200);
+    assert_eq!(chat(&gw, &third, "m").await, 401, "still revoked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

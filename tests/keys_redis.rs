@@ -121,6 +121,29 @@ async fn two_instances_on_one_redis_share_keys_teams_and_spend() {
     // The audit is shared: B lists what A did.
     let (_, audit) = admin(&b, "GET", "/admin/audit", Value::Null).await;
     assert_eq!(audit["entries"].as_array().unwrap().len(), 4, "{audit}");
+    // Eight updates of one key at once, half on each instance: none is lost.
+    let fields = [
+        json!({"rpm": 11}),
+        json!({"rpd": 12}),
+        json!({"tpm": 13000}),
+        json!({"tpd": 14000}),
+        json!({"max_concurrency": 15}),
+        json!({"budget_usd": 16.5}),
+        json!({"expires": "2099-01-01T00:00:00Z"}),
+        json!({"metadata": {"a": 1}}),
+    ];
+    let updates = fields.iter().enumerate().map(|(i, f)| {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        admin(gw, "PATCH", "/admin/keys/p", f.clone())
+    });
+    for (status, v) in futures::future::join_all(updates).await {
+        assert_eq!(status, 200, "{v}");
+    }
+    let (_, p) = admin(&b, "GET", "/admin/keys/p", Value::Null).await;
+    for f in &fields {
+        let (name, want) = f.as_object().unwrap().iter().next().unwrap();
+        assert_eq!(&p[name], want, "{name}: {p}");
+    }
     // Revoked on A, refused on B within a second.
     let (status, _) = admin(&a, "DELETE", "/admin/keys/k", Value::Null).await;
     assert_eq!(status, 200);

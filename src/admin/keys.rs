@@ -95,23 +95,23 @@ async fn route(c: &Call<'_>, m: &ManagedKeys) -> Answer {
         (false, "GET", [id]) => show_key(c, m, id).await,
         (false, "PATCH", [id]) => {
             let r = m.update_key(id, fields(c.body)?).await;
-            Ok((200, key_view(c, &r.map_err(|e| fail(e, id))?).await))
+            Ok((200, one_key_view(c, &r.map_err(|e| fail(e, id))?).await))
         }
         (false, "DELETE", [id]) => {
             let r = m.revoke(id).await.map_err(|e| fail(e, id))?;
-            Ok((200, key_view(c, &r).await))
+            Ok((200, one_key_view(c, &r).await))
         }
         (false, "POST", [id, "rotate"]) => rotate(c, m, id).await,
         (true, "GET", []) => list_teams(c, m).await,
         (true, "POST", []) => create_team(c, m).await,
         (true, "GET", [id]) => match m.team(id).await.map_err(|e| fail(e, id))? {
-            Some(t) => Ok((200, team_view(c, m, &t).await)),
+            Some(t) => Ok((200, one_team_view(c, m, &t).await?)),
             None => Err(missing(id)),
         },
         (true, "PATCH", [id]) => {
             let t = m.update_team(id, fields(c.body)?).await;
             let t = t.map_err(|e| fail(e, id))?;
-            Ok((200, team_view(c, m, &t).await))
+            Ok((200, one_team_view(c, m, &t).await?))
         }
         (true, "DELETE", [id]) => {
             let t = m.delete_team(id).await.map_err(|e| fail(e, id))?;
@@ -186,54 +186,62 @@ fn query_num(query: Option<&str>, name: &str) -> Option<u64> {
         .and_then(|(_, v)| v.parse().ok())
 }
 
-/// Today's spend of `scope` (`k:ID`, `t:ID`) in dollars.
-async fn spend_today(m: Option<&ManagedKeys>, scope: &str) -> f64 {
+/// Today's spend by scope (`k:ID`, `t:ID`), micro-dollars: every instance's with a store.
+async fn today_spend(m: Option<&ManagedKeys>) -> Spend {
     let day = [today()];
     let spent = match m {
         Some(m) => m.spend(&day).await.ok(),
         None => Some(spend::ledger().local(&day)),
     };
-    spent
-        .and_then(|s| s.into_iter().next())
-        .and_then(|s| s.get(scope).copied())
-        .unwrap_or(0) as f64
-        / 1e6
+    spent.and_then(|s| s.into_iter().next()).unwrap_or_default()
 }
 
-async fn key_view(c: &Call<'_>, r: &KeyRecord) -> Value {
+fn usd(spent: &Spend, scope: &str) -> Value {
+    json!(spent.get(scope).copied().unwrap_or(0) as f64 / 1e6)
+}
+
+/// A key as the API shows it: its record, its usage against its limits, its spend today
+/// (`spent`: [`today_spend`], read once per answer).
+async fn key_view(c: &Call<'_>, r: &KeyRecord, spent: &Spend) -> Value {
     let mut v = r.public();
     let quota = r.limits.quota();
     v["usage"] = c.limiter.usage_of(&format!("k:{}", r.id), &quota).await;
-    v["spend_today_usd"] = json!(spend_today(c.managed, &format!("k:{}", r.id)).await);
+    v["spend_today_usd"] = usd(spent, &format!("k:{}", r.id));
     v
 }
 
-async fn config_key_view(c: &Call<'_>, id: &str) -> Option<Value> {
+/// [`key_view`] of one key.
+async fn one_key_view(c: &Call<'_>, r: &KeyRecord) -> Value {
+    key_view(c, r, &today_spend(c.managed).await).await
+}
+
+async fn config_key_view(c: &Call<'_>, id: &str, spent: &Spend) -> Option<Value> {
     let key = c.rt.keys.iter().find(|k| k.id == id)?;
     Some(json!({"id": key.id, "source": "config", "read_only": true,
         "usage": c.limiter.usage(key).await,
-        "spend_today_usd": spend_today(c.managed, &format!("k:{}", key.id)).await}))
+        "spend_today_usd": usd(spent, &format!("k:{}", key.id))}))
 }
 
 async fn show_key(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
     if let Some(r) = m.key(id).await.map_err(|e| fail(e, id))? {
-        return Ok((200, key_view(c, &r).await));
+        return Ok((200, one_key_view(c, &r).await));
     }
-    match config_key_view(c, id).await {
+    match config_key_view(c, id, &today_spend(c.managed).await).await {
         Some(v) => Ok((200, v)),
         None => Err(missing(id)),
     }
 }
 
 async fn list_keys(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let spent = today_spend(Some(m)).await;
     let mut keys = Vec::new();
     for r in m.keys().await.map_err(|e| fail(e, ""))? {
-        keys.push(key_view(c, &r).await);
+        keys.push(key_view(c, &r, &spent).await);
     }
     let mut ids: Vec<&str> = c.rt.keys.iter().map(|k| k.id.as_str()).collect();
     ids.sort_unstable();
     for id in ids {
-        keys.extend(config_key_view(c, id).await);
+        keys.extend(config_key_view(c, id, &spent).await);
     }
     Ok((200, json!({"keys": keys})))
 }
@@ -253,7 +261,7 @@ async fn create_key(c: &Call<'_>, m: &ManagedKeys) -> Answer {
         .create_key(f, id.clone())
         .await
         .map_err(|e| fail(e, &id))?;
-    let mut v = key_view(c, &rec).await;
+    let mut v = one_key_view(c, &rec).await;
     v["secret"] = Value::from(secret);
     Ok((201, v))
 }
@@ -279,34 +287,45 @@ async fn rotate(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
         .rotate(id, Duration::from_secs(grace.min(30 * 86_400)))
         .await
         .map_err(|e| fail(e, id))?;
-    let mut v = key_view(c, &after).await;
+    let mut v = one_key_view(c, &after).await;
     v["secret"] = Value::from(secret);
     Ok((200, v))
 }
 
-async fn team_view(c: &Call<'_>, m: &ManagedKeys, t: &TeamRecord) -> Value {
-    let keys: Vec<String> = m
-        .keys()
-        .await
-        .unwrap_or_default()
-        .into_iter()
+/// A team as the API shows it: its record, its live keys (`keys`: every key record), its
+/// usage against its limits and its spend today.
+async fn team_view(c: &Call<'_>, t: &TeamRecord, keys: &[KeyRecord], spent: &Spend) -> Value {
+    let members: Vec<&str> = keys
+        .iter()
         .filter(|k| !k.revoked && k.team.as_deref() == Some(t.id.as_str()))
-        .map(|k| k.id)
+        .map(|k| k.id.as_str())
         .collect();
     let mut v = t.public();
-    v["keys"] = json!(keys);
+    v["keys"] = json!(members);
     v["usage"] = c
         .limiter
         .usage_of(&format!("t:{}", t.id), &t.limits.quota())
         .await;
-    v["spend_today_usd"] = json!(spend_today(Some(m), &format!("t:{}", t.id)).await);
+    v["spend_today_usd"] = usd(spent, &format!("t:{}", t.id));
     v
 }
 
+/// [`team_view`] of one team.
+async fn one_team_view(
+    c: &Call<'_>,
+    m: &ManagedKeys,
+    t: &TeamRecord,
+) -> Result<Value, GatewayError> {
+    let keys = m.keys().await.map_err(|e| fail(e, ""))?;
+    Ok(team_view(c, t, &keys, &today_spend(Some(m)).await).await)
+}
+
 async fn list_teams(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let keys = m.keys().await.map_err(|e| fail(e, ""))?;
+    let spent = today_spend(Some(m)).await;
     let mut teams = Vec::new();
     for t in m.teams().await.map_err(|e| fail(e, ""))? {
-        teams.push(team_view(c, m, &t).await);
+        teams.push(team_view(c, &t, &keys, &spent).await);
     }
     Ok((200, json!({"teams": teams})))
 }
@@ -320,7 +339,7 @@ async fn create_team(c: &Call<'_>, m: &ManagedKeys) -> Answer {
         .create_team(f, id.clone())
         .await
         .map_err(|e| fail(e, &id))?;
-    Ok((201, team_view(c, m, &t).await))
+    Ok((201, one_team_view(c, m, &t).await?))
 }
 
 /// Spend per UTC day, newest first: `{"days": [{"day", "keys": {id: usd}, "teams": {…}}]}`.
@@ -362,11 +381,6 @@ pub fn split(s: &Spend) -> (Map<String, Value>, Map<String, Value>) {
 
 /// `/admin/stats`'s `spend_today`.
 pub async fn spend_today_doc(m: Option<&ManagedKeys>) -> Value {
-    let day = [today()];
-    let s = match m {
-        Some(m) => m.spend(&day).await.ok().and_then(|v| v.into_iter().next()),
-        None => spend::ledger().local(&day).into_iter().next(),
-    };
-    let (keys, teams) = split(&s.unwrap_or_default());
+    let (keys, teams) = split(&today_spend(m).await);
     json!({"day": day_name(today()), "keys": keys, "teams": teams})
 }
