@@ -74,6 +74,18 @@ async fn lifecycle_over_the_admin_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // A web page cannot make changes through the operator's browser (a cross-site POST
+    // needs no preflight), even with the key in hand.
+    let r = reqwest::Client::new()
+        .post(gw.admin_url("/admin/teams"))
+        .bearer_auth(ADMIN)
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(r#"{"id": "evil"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     // A key's team must exist.
     let (status, e) = admin(
         &gw,

@@ -23,6 +23,7 @@ use crate::runtime::ConfigHandle;
 use async_trait::async_trait;
 
 pub mod cli;
+pub mod guard;
 pub mod keys;
 pub mod overview;
 pub mod reload;
@@ -168,6 +169,10 @@ impl ServeHttp for Admin {
                 return json(200, report.to_string().into_bytes());
             }
             _ => {}
+        }
+        let loopback = crate::runtime::is_loopback(&rt.admin_listen);
+        if let Err(e) = guard::check(&req.method, &req.headers, rt.keys.has_admin_key(), loopback) {
+            return error(e);
         }
         if !rt.keys.is_admin(&req.headers) {
             return error(GatewayError::Unauthorized {

@@ -294,7 +294,7 @@ fn check_listen(f: &FileConfig) -> Result<(), ConfigError> {
 
 /// Whether `addr` (checked to be a socket address) is on the loopback interface only.
 /// `0.0.0.0` and `[::]` listen on every interface; `[::ffff:127.0.0.1]` is loopback.
-fn is_loopback(addr: &str) -> bool {
+pub fn is_loopback(addr: &str) -> bool {
     addr.parse::<std::net::SocketAddr>()
         .is_ok_and(|a| a.ip().to_canonical().is_loopback())
 }
