@@ -189,7 +189,8 @@ fn main() {
         .response_cache
         .as_ref()
         .map(|c| Arc::new(ResponseCache::new(c, shared.clone())));
-    let managed = match managed_keys(runtime.key_store.as_ref(), shared.as_ref()) {
+    let config_ids: Vec<String> = runtime.keys.iter().map(|k| k.id.clone()).collect();
+    let managed = match managed_keys(runtime.key_store.as_ref(), shared.as_ref(), &config_ids) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("llm-relay: auth.store: {e}");
@@ -284,6 +285,7 @@ fn main() {
         HupReloader {
             config: config.clone(),
             path: cli.config.clone(),
+            managed: managed.clone(),
         },
     ));
     server.add_service(background_service(
@@ -303,6 +305,7 @@ fn main() {
 fn managed_keys(
     store: Option<&llm_relay::runtime::KeyStore>,
     shared: Option<&Arc<SharedState>>,
+    config_ids: &[String],
 ) -> Result<Option<Arc<llm_relay::policy::managed::ManagedKeys>>, String> {
     use llm_relay::policy::managed::{redis::RedisStore, spend, ManagedKeys};
     use llm_relay::runtime::KeyStore;
@@ -313,7 +316,19 @@ fn managed_keys(
                 .enable_all()
                 .build()
                 .map_err(|e| format!("start-up runtime: {e}"))?;
-            tokio.block_on(ManagedKeys::open(std::path::Path::new(path)))?
+            let keys = tokio.block_on(ManagedKeys::open(std::path::Path::new(path)))?;
+            let taken: Vec<String> = keys
+                .ids()
+                .into_iter()
+                .filter(|id| config_ids.contains(id))
+                .collect();
+            if !taken.is_empty() {
+                return Err(format!(
+                    "auth.keys ids {} belong to keys managed in {path}: choose others",
+                    taken.join(", ")
+                ));
+            }
+            keys
         }
         (Some(KeyStore::Redis), Some(shared)) => {
             llm_relay::observe::health::set_waiting_for_keys(true);

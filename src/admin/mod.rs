@@ -210,7 +210,12 @@ impl ServeHttp for Admin {
                 json(200, doc.to_string().into_bytes())
             }
             ("GET", "/admin/overview") => {
-                let doc = overview::overview(&rt, &self.cascade, self.cache_capacity);
+                let managed: std::collections::HashSet<String> = self
+                    .managed
+                    .as_ref()
+                    .map(|m| m.ids().into_iter().collect())
+                    .unwrap_or_default();
+                let doc = overview::overview(&rt, &self.cascade, self.cache_capacity, &managed);
                 let mut r = json(200, doc.to_string().into_bytes());
                 r.headers_mut().insert(
                     http::header::CACHE_CONTROL,
@@ -223,7 +228,12 @@ impl ServeHttp for Admin {
                 json(200, br#"{"reset":true}"#.to_vec())
             }
             ("POST", "/admin/reload") => {
-                match crate::admin::reload::reload(&self.config, self.config_path.as_deref()).await
+                match crate::admin::reload::reload(
+                    &self.config,
+                    self.config_path.as_deref(),
+                    self.managed.as_deref(),
+                )
+                .await
                 {
                     Ok(summary) => json(
                         200,

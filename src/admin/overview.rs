@@ -119,8 +119,14 @@ fn histogram_json(h: &prometheus::HistogramVec) -> Value {
     })
 }
 
-/// The overview document.
-pub fn overview(rt: &Runtime, cascade: &CascadeState, capacity: CacheCapacity) -> Value {
+/// The overview document (`managed`: the ids of keys managed at run time, shown when they
+/// have had traffic, as `source: "managed"`, their limits on the Keys view).
+pub fn overview(
+    rt: &Runtime,
+    cascade: &CascadeState,
+    capacity: CacheCapacity,
+    managed: &std::collections::HashSet<String>,
+) -> Value {
     let m = metrics();
     let health = crate::runtime::health::report(rt, cascade, capacity);
     let pools: Vec<Value> = health["components"]["pools"]
@@ -144,10 +150,13 @@ pub fn overview(rt: &Runtime, cascade: &CascadeState, capacity: CacheCapacity) -
         .as_object()
         .map(|k| {
             k.iter()
+                .filter(|(id, v)| !managed.contains(*id) || v["total"].as_u64().unwrap_or(0) > 0)
                 .map(|(id, v)| {
                     let mut v = v.clone();
                     v["id"] = json!(id);
-                    if v.get("limits").is_none() {
+                    if managed.contains(id) {
+                        v["source"] = json!("managed");
+                    } else if v.get("limits").is_none() {
                         // Seen since start but no longer configured (removed by a reload).
                         v["configured"] = json!(false);
                     }

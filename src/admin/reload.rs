@@ -5,14 +5,54 @@
 //! logged error naming the key path, and the old config stays.
 
 use crate::config::ConfigError;
+use crate::policy::managed::ManagedKeys;
 use crate::runtime::{ConfigHandle, Runtime};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 
-/// Re-reads `path` into `config`. Returns a short summary on success.
-pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String, ConfigError> {
+/// What a reload may not change about keys: `auth.store` is a start-up setting (dropping it
+/// would leave a loopback gateway with no keys at all, open), and a config key may not take
+/// the id of a managed key, revoked ones included (the two would share limits, spend and
+/// stored conversations).
+fn same_key_store(
+    old: &Runtime,
+    new: &Runtime,
+    managed: Option<&ManagedKeys>,
+) -> Result<(), ConfigError> {
+    if new.key_store != old.key_store {
+        return Err(ConfigError::at(
+            "auth.store",
+            "is a start-up setting: restart or upgrade the gateway to change it",
+        ));
+    }
+    if let Some(m) = managed {
+        let taken: Vec<String> = m
+            .ids()
+            .into_iter()
+            .filter(|id| new.keys.iter().any(|k| &k.id == id))
+            .collect();
+        if !taken.is_empty() {
+            return Err(ConfigError::at(
+                "auth.keys",
+                format!(
+                    "ids {} belong to keys managed at run time (auth.store): choose others",
+                    taken.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads `path` into `config` (`managed`: the keys managed at run time, whose ids the
+/// config may not take). Returns a short summary on success.
+pub async fn reload(
+    config: &ConfigHandle,
+    path: Option<&str>,
+    managed: Option<&ManagedKeys>,
+) -> Result<String, ConfigError> {
     let Some(path) = path else {
         return Err(ConfigError::whole(
             "running on the embedded demo config: start with --config FILE to reload",
@@ -34,7 +74,9 @@ pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String,
     // have too (a file that moved `listen` to loopback and dropped the keys stays refused).
     let checked = loaded.and_then(|mut rt| {
         rt.bound = old.bound.clone();
-        rt.check_exposure().map(|()| rt)
+        rt.check_exposure()?;
+        same_key_store(&old, &rt, managed)?;
+        Ok(rt)
     });
     let new = match checked {
         Ok(rt) => rt,
@@ -64,6 +106,7 @@ pub async fn reload(config: &ConfigHandle, path: Option<&str>) -> Result<String,
 pub struct HupReloader {
     pub config: ConfigHandle,
     pub path: Option<String>,
+    pub managed: Option<Arc<ManagedKeys>>,
 }
 
 #[async_trait]
@@ -84,7 +127,7 @@ impl BackgroundService for HupReloader {
                     if got.is_none() {
                         return;
                     }
-                    let _ = reload(&self.config, self.path.as_deref()).await;
+                    let _ = reload(&self.config, self.path.as_deref(), self.managed.as_deref()).await;
                 }
             }
         }

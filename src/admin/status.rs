@@ -292,7 +292,9 @@ pub fn render(admin: &str, o: &Value) -> String {
             "LIMITS".into(),
         ]];
         for k in &keys {
-            let limits = if k["configured"] == false {
+            let limits = if k["source"] == "managed" {
+                "(managed: llm-relay keys show)".into()
+            } else if k["configured"] == false {
                 "(no longer configured)".into()
             } else {
                 limits_text(&k["limits"])

@@ -332,6 +332,14 @@ impl Keys {
         }
         .filter(|k| bool::from(k.hash.ct_eq(&hash)));
         let Some(key) = found else {
+            if managed.is_some_and(|m| !m.is_loaded()) {
+                // The key may well exist: the store has not been read yet (Redis away at
+                // start-up). Retryable, not a verdict on the key.
+                return Err(GatewayError::Unavailable {
+                    message: "The gateway has not loaded its keys yet (auth.store); retry shortly."
+                        .into(),
+                });
+            }
             return Err(GatewayError::Unauthorized {
                 message: "Incorrect API key provided.".into(),
             });

@@ -51,6 +51,26 @@ where
 }
 
 /// `wait_until` for synchronous code (it blocks the thread between looks).
+/// How long after `since` the first probe that found `cond` true started (measured at the
+/// probe's start, so a slow answer on a busy machine is not counted as propagation); `None`
+/// when none did within `deadline` of `since`. For "visible within N" checks.
+pub async fn first_seen<F, Fut>(since: Instant, deadline: Duration, mut cond: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        let probe = Instant::now();
+        if cond().await {
+            return Some(probe.saturating_duration_since(since));
+        }
+        if since.elapsed() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub fn wait_until_blocking(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
     loop {

@@ -8,58 +8,35 @@
 //! when another process wrote, so a change or revocation reaches all of them within a
 //! second. The same service flushes the daily spend ([`spend`]).
 
+pub mod maps;
 pub mod record;
 pub mod redis;
 pub mod spend;
 pub mod sqlite;
 pub mod store;
 
-use crate::policy::auth::{ApiKey, TeamRef};
+use crate::policy::auth::ApiKey;
 use arc_swap::ArcSwap;
+use maps::Maps;
 use record::{Fields, KeyRecord, Previous, TeamRecord};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store::{Backend, Error, Expect, Table, Write};
-
-type ByHash = HashMap<[u8; 32], Arc<ApiKey>>;
-
-/// What authentication reads: the managed keys, and the same merged with the config's keys
-/// of one generation (so a request does one lookup, whichever kind its key is).
-#[derive(Default)]
-struct Maps {
-    managed: Arc<ByHash>,
-    /// The config's keys, and their generation (0: none seen yet).
-    config: Arc<ByHash>,
-    generation: u64,
-    merged: ByHash,
-}
-
-impl Maps {
-    fn new(managed: Arc<ByHash>, config: Arc<ByHash>, generation: u64) -> Maps {
-        let mut merged = (*managed).clone();
-        // A config key wins a (practically impossible) clash of hashes.
-        merged.extend(config.iter().map(|(h, k)| (*h, k.clone())));
-        Maps {
-            managed,
-            config,
-            generation,
-            merged,
-        }
-    }
-}
 
 /// The managed keys: the store, and the in-memory map authentication reads.
 pub struct ManagedKeys {
     backend: Box<dyn Backend>,
     maps: ArcSwap<Maps>,
-    /// Held while a new [`Maps`] is built from the current one and swapped in (by a store
-    /// reload, or the first request after a config reload), so neither loses the other's.
+    /// Held while a new [`Maps`] is built from the current one and swapped in, so no swap
+    /// loses another's change.
     swapping: std::sync::Mutex<()>,
-    /// Held across a reload's read and swap, so an older read never replaces a newer one.
+    /// Held across a reload's read and swap, and across a write and its swap, so a reload
+    /// that read the store before a write never swaps in after it (a revocation undone).
     reloading: tokio::sync::Mutex<()>,
+    /// The store has been read once (until then an unknown key is answered 503, not 401).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ManagedKeys {
@@ -84,6 +61,8 @@ trait Record: Serialize + DeserializeOwned + Clone {
     fn public(&self) -> Value;
     /// A team this record, as changed from `before`, needs to exist.
     fn joins<'a>(&'a self, before: Option<&Self>) -> Option<&'a str>;
+    /// The maps with this process's write of `id` (`after`; `None`: deleted) applied.
+    fn applied(maps: &Maps, id: &str, after: Option<&Self>) -> Maps;
 }
 
 impl Record for KeyRecord {
@@ -96,6 +75,12 @@ impl Record for KeyRecord {
         let team = self.team.as_deref()?;
         (before.and_then(|b| b.team.as_deref()) != Some(team)).then_some(team)
     }
+    fn applied(maps: &Maps, id: &str, after: Option<&Self>) -> Maps {
+        match after {
+            Some(r) => maps.with_key(r),
+            None => maps.without_key(id), // keys are revoked, not deleted; for completeness
+        }
+    }
 }
 
 impl Record for TeamRecord {
@@ -106,6 +91,9 @@ impl Record for TeamRecord {
     }
     fn joins<'a>(&'a self, _: Option<&Self>) -> Option<&'a str> {
         None
+    }
+    fn applied(maps: &Maps, id: &str, after: Option<&Self>) -> Maps {
+        maps.with_team(id, after)
     }
 }
 
@@ -139,7 +127,25 @@ impl ManagedKeys {
             maps: ArcSwap::from_pointee(Maps::default()),
             swapping: std::sync::Mutex::new(()),
             reloading: tokio::sync::Mutex::new(()),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the store has been read (at least once).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every managed key id, revoked ones included (a config key may not take one).
+    pub fn ids(&self) -> Vec<String> {
+        self.maps.load().records.keys().cloned().collect()
+    }
+
+    /// Swaps in `f(current)`.
+    fn swap(&self, f: impl FnOnce(&Maps) -> Maps) {
+        let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
+        let next = f(&self.maps.load());
+        self.maps.store(Arc::new(next));
     }
 
     /// [`ManagedKeys::new`] on the SQLite file at `path`, loaded.
@@ -166,61 +172,39 @@ impl ManagedKeys {
         config: &crate::policy::auth::Keys,
     ) -> Option<Arc<ApiKey>> {
         let maps = self.maps.load();
-        if maps.generation == config.generation() {
+        let generation = config.generation();
+        if maps.generation == generation {
             return maps.merged.get(hash).cloned();
         }
-        drop(maps);
-        let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
-        let cur = self.maps.load();
-        if cur.generation != config.generation() {
-            let config_keys = Arc::new(config.by_hash().clone());
-            let maps = Maps::new(cur.managed.clone(), config_keys, config.generation());
-            self.maps.store(Arc::new(maps));
+        if generation < maps.generation {
+            // A request still on an older config: its own keys, then the managed ones (whose
+            // ids it does not hold), without rebuilding anything.
+            return config.by_hash().get(hash).cloned().or_else(|| {
+                let k = maps.managed.get(hash)?;
+                (!config.iter().any(|c| c.id == k.id)).then(|| k.clone())
+            });
         }
-        self.maps.load().merged.get(hash).cloned()
+        drop(maps);
+        {
+            let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
+            let cur = self.maps.load();
+            if cur.generation < generation {
+                self.maps.store(Arc::new(cur.with_config(config)));
+            }
+        }
+        // Now as new as `config` (or newer): answered above without coming back here.
+        self.lookup_with(hash, config)
     }
 
-    /// Rebuilds the in-memory map from the store.
+    /// Rebuilds the in-memory maps from the store.
     pub async fn reload(&self) -> Result<(), Error> {
         let _one = self.reloading.lock().await;
         let snap = self.backend.snapshot().await?;
-        let teams: HashMap<String, Arc<TeamRef>> = snap
-            .teams
-            .iter()
-            .filter_map(|s| parse::<TeamRecord>(s).ok())
-            .map(|t| (t.id.clone(), Arc::new(t.team_ref())))
-            .collect();
-        let now = now_secs();
-        let mut map = HashMap::new();
-        for r in snap.keys.iter().filter_map(|s| parse::<KeyRecord>(s).ok()) {
-            if r.revoked {
-                continue;
-            }
-            let team = match &r.team {
-                None => None,
-                Some(t) => match teams.get(t) {
-                    Some(t) => Some(t.clone()),
-                    None => {
-                        // Never written so (writes check); refused rather than let past its
-                        // team's budget.
-                        log::warn!("auth.store: key `{}` names a missing team `{t}`", r.id);
-                        continue;
-                    }
-                },
-            };
-            if let Some(p) = r.previous.as_ref().filter(|p| p.valid_until > now) {
-                if let Ok((hash, key)) = r.api_key(Some(p), team.clone()) {
-                    map.insert(hash, Arc::new(key));
-                }
-            }
-            if let Ok((hash, key)) = r.api_key(None, team) {
-                map.insert(hash, Arc::new(key));
-            }
-        }
-        let _one = self.swapping.lock().unwrap_or_else(|p| p.into_inner());
-        let cur = self.maps.load();
-        let maps = Maps::new(Arc::new(map), cur.config.clone(), cur.generation);
-        self.maps.store(Arc::new(maps));
+        let teams = snap.teams.iter().filter_map(|s| parse(s).ok()).collect();
+        let keys = snap.keys.iter().filter_map(|s| parse(s).ok()).collect();
+        self.swap(|cur| cur.from_records(keys, teams));
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -256,8 +240,9 @@ impl ManagedKeys {
         self.one(id).await
     }
 
-    /// Stores a new record, then reloads.
+    /// Stores a new record, then applies it to the maps.
     async fn insert<R: Record>(&self, id: &str, r: &R) -> Result<(), Error> {
+        let _one = self.reloading.lock().await;
         self.backend
             .write(Write {
                 table: R::TABLE,
@@ -269,11 +254,14 @@ impl ManagedKeys {
                 team_unused: None,
             })
             .await?;
-        self.reload().await
+        self.swap(|cur| R::applied(cur, id, Some(r)));
+        Ok(())
     }
 
     /// Reads, changes (`f`; `None` deletes) and conditionally writes the record `id`,
-    /// retried when another writer got there first, then reloads; (before, after).
+    /// retried when another writer got there first, then applies it to the maps (no store
+    /// read: a write that committed is in force here even if the store went away after it);
+    /// (before, after).
     async fn modify<R: Record>(
         &self,
         id: &str,
@@ -295,11 +283,13 @@ impl ManagedKeys {
                 team_exists: after.as_ref().and_then(|a| a.joins(Some(&before))),
                 team_unused: (R::TABLE == Table::Teams && after.is_none()).then_some(id),
             };
+            // The write and its swap, with no reload in between (see `reloading`).
+            let _one = self.reloading.lock().await;
             match self.backend.write(write).await {
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
                 Ok(()) => {
-                    self.reload().await?;
+                    self.swap(|cur| R::applied(cur, id, after.as_ref()));
                     return Ok((before, after));
                 }
             }
@@ -399,7 +389,7 @@ impl ManagedKeys {
             .collect())
     }
 
-    /// The spend of `days`, every instance's (what this one has not flushed yet included).
+    /// The spend of `days`, every instance's as flushed (each flushes once a second).
     pub async fn spend(&self, days: &[u64]) -> Result<Vec<store::Spend>, Error> {
         self.backend.spend(days).await
     }
@@ -445,10 +435,7 @@ impl pingora::services::background::BackgroundService for Watcher {
         let mut n: u64 = 0;
         loop {
             tokio::select! {
-                _ = shutdown.changed() => {
-                    self.0.flush_spend().await;
-                    return;
-                }
+                _ = shutdown.changed() => break,
                 _ = tick.tick() => {}
             }
             n += 1;
@@ -456,17 +443,111 @@ impl pingora::services::background::BackgroundService for Watcher {
                 self.0.flush_spend().await;
             }
             let Ok(now) = self.0.backend.version().await else {
-                // Away: keep serving the keys last loaded (and be ready without them).
-                crate::observe::health::set_waiting_for_keys(false);
-                continue;
+                continue; // away: keep serving the keys last loaded
             };
             if seen.as_ref() != Some(&now) {
                 match self.0.reload().await {
-                    Ok(()) => seen = Some(now),
+                    Ok(()) => {
+                        seen = Some(now);
+                        // Ready once the keys are known (an unknown key is 503 until then).
+                        crate::observe::health::set_waiting_for_keys(false);
+                    }
                     Err(e) => log::warn!("auth.store: reloading the keys: {}", describe(&e)),
                 }
-                crate::observe::health::set_waiting_for_keys(false);
             }
         }
+        // Draining: requests still finishing add spend; flush it once a second until the
+        // process ends (bounded, should the runtime outlive the drain).
+        for _ in 0..600 {
+            self.0.flush_spend().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::store::{Snapshot, Spend};
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// SQLite whose first write of an existing record loses a race: another writer changes the
+    /// record between this one's read and its write.
+    struct Racing {
+        inner: sqlite::Sqlite,
+        raced: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Backend for Racing {
+        fn name(&self) -> &'static str {
+            "racing"
+        }
+        async fn snapshot(&self) -> Result<Snapshot, Error> {
+            self.inner.snapshot().await
+        }
+        async fn get(&self, table: Table, id: &str) -> Result<Option<String>, Error> {
+            self.inner.get(table, id).await
+        }
+        async fn write(&self, w: Write<'_>) -> Result<(), Error> {
+            if matches!(w.expect, Expect::Equals(_))
+                && self.raced.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                // The other writer: sets rpm, and its write lands first.
+                let was = self.inner.get(Table::Keys, w.id).await?.unwrap_or_default();
+                let mut r: KeyRecord = parse(&was)?;
+                r.limits.rpm = Some(7);
+                self.inner
+                    .write(Write {
+                        table: Table::Keys,
+                        id: w.id,
+                        expect: Expect::Equals(was),
+                        record: Some(text(&r)?),
+                        audit: "{}".into(),
+                        team_exists: None,
+                        team_unused: None,
+                    })
+                    .await?;
+            }
+            self.inner.write(w).await
+        }
+        async fn audit(&self, limit: usize) -> Result<Vec<String>, Error> {
+            self.inner.audit(limit).await
+        }
+        async fn version(&self) -> Result<String, Error> {
+            self.inner.version().await
+        }
+        async fn add_spend(&self, day: u64, adds: &[(String, u64)]) -> Result<(), Error> {
+            self.inner.add_spend(day, adds).await
+        }
+        async fn spend(&self, days: &[u64]) -> Result<Vec<Spend>, Error> {
+            self.inner.spend(days).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_lost_a_race_is_retried_and_keeps_the_other_change() {
+        let dir = std::env::temp_dir().join(format!("llm-relay-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let backend = Racing {
+            inner: sqlite::Sqlite::open(&dir.join("keys.db")).expect("open"),
+            raced: AtomicUsize::new(0),
+        };
+        let keys = ManagedKeys::new(Box::new(backend));
+        keys.reload().await.expect("load");
+        let (_, secret) = keys
+            .create_key(Fields::default(), "k".into())
+            .await
+            .expect("create");
+        let patch: Fields = serde_json::from_value(json!({"tpm": 500})).expect("fields");
+        let after = keys.update_key("k", patch).await.expect("update");
+        assert_eq!((after.limits.rpm, after.limits.tpm), (Some(7), Some(500)));
+        let stored = keys.key("k").await.expect("read").expect("there");
+        assert_eq!((stored.limits.rpm, stored.limits.tpm), (Some(7), Some(500)));
+        // The maps hold the retried write, not the first read.
+        let hash = crate::policy::auth::hash_key(&secret);
+        let live = keys.lookup(&hash).expect("live");
+        assert_eq!((live.quota.rpm, live.quota.tpm), (Some(7), Some(500)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

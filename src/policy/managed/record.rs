@@ -176,13 +176,14 @@ where
 /// A key or team id: what logs and metrics show.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
+        && !id.starts_with('.') // `.` and `..` are path segments URLs drop
         && id.len() <= 64
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-const ID_RULE: &str = "is 1-64 letters, digits, `-`, `_` or `.`";
+const ID_RULE: &str = "is 1-64 letters, digits, `-`, `_` or `.`, not starting with `.`";
 
 fn metadata(m: &Option<Value>, into: &mut Value) -> Result<(), String> {
     if let Some(m) = m {

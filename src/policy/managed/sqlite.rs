@@ -10,14 +10,24 @@
 use super::store::{Backend, Error, Expect, Snapshot, Spend, Table, Write, SPEND_DAYS_KEPT};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+/// The connection, used on tokio's blocking pool: a write waits for its fsync, and for the
+/// lock while the other process of an upgrade writes (up to the busy timeout), which must
+/// not hold up the admin listener's health and metrics answers.
 pub struct Sqlite {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
-fn io(e: impl std::fmt::Display) -> Error {
-    Error::Io(e.to_string())
+/// A store error; `SQLITE_BUSY` (another process held the lock past the busy timeout) is
+/// retryable: 503, not 500.
+fn io(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::Unavailable("the key store is busy (another process is writing)".into())
+        }
+        _ => Error::Io(e.to_string()),
+    }
 }
 
 impl Sqlite {
@@ -38,12 +48,22 @@ impl Sqlite {
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Sqlite {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the connection, on the blocking pool.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| Error::Io(format!("the store's task: {e}")))?
     }
 
     fn all(conn: &Connection, table: Table) -> Result<Vec<String>, Error> {
@@ -71,13 +91,17 @@ fn current(
 }
 
 /// The conditions of `w` other than its [`Expect`].
-fn check(tx: &rusqlite::Transaction<'_>, w: &Write<'_>) -> Result<(), Error> {
-    if let Some(team) = w.team_exists {
+fn check(
+    tx: &rusqlite::Transaction<'_>,
+    team_exists: Option<&str>,
+    team_unused: Option<&str>,
+) -> Result<(), Error> {
+    if let Some(team) = team_exists {
         if current(tx, Table::Teams, team)?.is_none() {
             return Err(Error::NoTeam(team.to_string()));
         }
     }
-    if let Some(team) = w.team_unused {
+    if let Some(team) = team_unused {
         let live: i64 = tx
             .query_row(
                 "SELECT count(*) FROM keys WHERE json_extract(record, '$.team') = ?1
@@ -93,6 +117,76 @@ fn check(tx: &rusqlite::Transaction<'_>, w: &Write<'_>) -> Result<(), Error> {
     Ok(())
 }
 
+/// A [`Write`] that owns its parts (it moves to the blocking pool).
+struct Owned {
+    table: Table,
+    id: String,
+    expect: Expect,
+    record: Option<String>,
+    audit: String,
+    team_exists: Option<String>,
+    team_unused: Option<String>,
+}
+
+fn write(conn: &mut Connection, w: Owned) -> Result<(), Error> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(io)?;
+    match (&w.expect, current(&tx, w.table, &w.id)?) {
+        (Expect::Absent, Some(_)) => return Err(Error::Exists),
+        (Expect::Equals(_), None) => return Err(Error::NotFound),
+        (Expect::Equals(want), Some(now)) if *want != now => return Err(Error::Conflict),
+        _ => {}
+    }
+    check(&tx, w.team_exists.as_deref(), w.team_unused.as_deref())?;
+    let table = w.table.name();
+    match &w.record {
+        Some(r) => tx.execute(
+            &format!("INSERT OR REPLACE INTO {table} (id, record) VALUES (?1, ?2)"),
+            params![w.id, r],
+        ),
+        None => tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [&w.id]),
+    }
+    .map_err(io)?;
+    tx.execute("INSERT INTO audit (entry) VALUES (?1)", [&w.audit])
+        .map_err(io)?;
+    tx.commit().map_err(io)
+}
+
+fn add_spend(conn: &mut Connection, day: u64, adds: &[(String, u64)]) -> Result<(), Error> {
+    let tx = conn.transaction().map_err(io)?;
+    for (scope, micros) in adds {
+        tx.execute(
+            "INSERT INTO spend (day, scope, micros) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day, scope) DO UPDATE SET micros = micros + excluded.micros",
+            params![day as i64, scope, *micros as i64],
+        )
+        .map_err(io)?;
+    }
+    tx.execute(
+        "DELETE FROM spend WHERE day < ?1",
+        [day.saturating_sub(SPEND_DAYS_KEPT) as i64],
+    )
+    .map_err(io)?;
+    tx.commit().map_err(io)
+}
+
+fn spend(conn: &mut Connection, days: &[u64]) -> Result<Vec<Spend>, Error> {
+    let mut st = conn
+        .prepare("SELECT scope, micros FROM spend WHERE day = ?1")
+        .map_err(io)?;
+    days.iter()
+        .map(|&day| {
+            st.query_map([day as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })
+            .map_err(io)?
+            .collect::<Result<Spend, _>>()
+            .map_err(io)
+        })
+        .collect()
+}
+
 #[async_trait]
 impl Backend for Sqlite {
     fn name(&self) -> &'static str {
@@ -100,103 +194,73 @@ impl Backend for Sqlite {
     }
 
     async fn snapshot(&self) -> Result<Snapshot, Error> {
-        let conn = self.conn();
-        Ok(Snapshot {
-            keys: Self::all(&conn, Table::Keys)?,
-            teams: Self::all(&conn, Table::Teams)?,
+        self.with(|c| {
+            Ok(Snapshot {
+                keys: Self::all(c, Table::Keys)?,
+                teams: Self::all(c, Table::Teams)?,
+            })
         })
+        .await
     }
 
     async fn get(&self, table: Table, id: &str) -> Result<Option<String>, Error> {
-        self.conn()
-            .query_row(
+        let id = id.to_string();
+        self.with(move |c| {
+            c.query_row(
                 &format!("SELECT record FROM {} WHERE id = ?1", table.name()),
-                [id],
+                [&id],
                 |r| r.get(0),
             )
             .optional()
             .map_err(io)
+        })
+        .await
     }
 
     async fn write(&self, w: Write<'_>) -> Result<(), Error> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(io)?;
-        match (&w.expect, current(&tx, w.table, w.id)?) {
-            (Expect::Absent, Some(_)) => return Err(Error::Exists),
-            (Expect::Equals(_), None) => return Err(Error::NotFound),
-            (Expect::Equals(want), Some(now)) if *want != now => return Err(Error::Conflict),
-            _ => {}
-        }
-        check(&tx, &w)?;
-        let table = w.table.name();
-        match &w.record {
-            Some(r) => tx.execute(
-                &format!("INSERT OR REPLACE INTO {table} (id, record) VALUES (?1, ?2)"),
-                params![w.id, r],
-            ),
-            None => tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [w.id]),
-        }
-        .map_err(io)?;
-        tx.execute("INSERT INTO audit (entry) VALUES (?1)", [&w.audit])
-            .map_err(io)?;
-        tx.commit().map_err(io)
+        let owned = Owned {
+            table: w.table,
+            id: w.id.to_string(),
+            expect: w.expect,
+            record: w.record,
+            audit: w.audit,
+            team_exists: w.team_exists.map(str::to_string),
+            team_unused: w.team_unused.map(str::to_string),
+        };
+        self.with(move |c| write(c, owned)).await
     }
 
     async fn audit(&self, limit: usize) -> Result<Vec<String>, Error> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare("SELECT entry FROM audit ORDER BY seq DESC LIMIT ?1")
-            .map_err(io)?;
-        let rows = st
-            .query_map([limit as i64], |r| r.get::<_, String>(0))
-            .map_err(io)?;
-        rows.collect::<Result<_, _>>().map_err(io)
+        self.with(move |c| {
+            let mut st = c
+                .prepare("SELECT entry FROM audit ORDER BY seq DESC LIMIT ?1")
+                .map_err(io)?;
+            let rows = st
+                .query_map([limit as i64], |r| r.get::<_, String>(0))
+                .map_err(io)?;
+            rows.collect::<Result<_, _>>().map_err(io)
+        })
+        .await
     }
 
     /// `PRAGMA data_version` moves when another connection commits (this process's own
-    /// writes refresh the keys themselves).
+    /// writes are applied to the maps as they are made).
     async fn version(&self) -> Result<String, Error> {
-        self.conn()
-            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
-            .map(|v| v.to_string())
-            .map_err(io)
+        self.with(|c| {
+            c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+                .map(|v| v.to_string())
+                .map_err(io)
+        })
+        .await
     }
 
     async fn add_spend(&self, day: u64, adds: &[(String, u64)]) -> Result<(), Error> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(io)?;
-        for (scope, micros) in adds {
-            tx.execute(
-                "INSERT INTO spend (day, scope, micros) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (day, scope) DO UPDATE SET micros = micros + excluded.micros",
-                params![day as i64, scope, *micros as i64],
-            )
-            .map_err(io)?;
-        }
-        tx.execute(
-            "DELETE FROM spend WHERE day < ?1",
-            [day.saturating_sub(SPEND_DAYS_KEPT) as i64],
-        )
-        .map_err(io)?;
-        tx.commit().map_err(io)
+        let adds = adds.to_vec();
+        self.with(move |c| add_spend(c, day, &adds)).await
     }
 
     async fn spend(&self, days: &[u64]) -> Result<Vec<Spend>, Error> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare("SELECT scope, micros FROM spend WHERE day = ?1")
-            .map_err(io)?;
-        days.iter()
-            .map(|&day| {
-                st.query_map([day as i64], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-                })
-                .map_err(io)?
-                .collect::<Result<Spend, _>>()
-                .map_err(io)
-            })
-            .collect()
+        let days = days.to_vec();
+        self.with(move |c| spend(c, &days)).await
     }
 }

@@ -96,5 +96,6 @@ pub trait Backend: Send + Sync {
 
 /// How many days of spend are kept.
 pub const SPEND_DAYS_KEPT: u64 = 400;
-/// How many audit entries Redis keeps (SQLite keeps all).
-pub const AUDIT_KEPT: usize = 100_000;
+/// How many audit entries Redis keeps (SQLite keeps all): at most ~17 KiB each (two 8 KiB
+/// metadata copies), so the audit stays under ~170 MB of the shared Redis.
+pub const AUDIT_KEPT: usize = 10_000;
