@@ -10,7 +10,8 @@
 //!   [`SPEND_DAYS_KEPT`] days.
 //!
 //! Durability is Redis's own (`appendonly yes` keeps acknowledged writes across a Redis
-//! restart; see the README). While Redis is away every instance keeps serving the keys it
+//! restart), and so is eviction: these keys have no TTL, so a `maxmemory-policy` of
+//! `noeviction` or `volatile-*` keeps them (an `allkeys-*` policy could evict a key's record). While Redis is away every instance keeps serving the keys it
 //! last loaded, and admin writes answer 503.
 
 use super::store::{
@@ -180,7 +181,11 @@ impl Backend for RedisStore {
 
     async fn add_spend(&self, day: u64, adds: &[(String, u64)]) -> Result<(), Error> {
         let key = self.key(&format!("spend:{day}"));
+        // All or nothing (MULTI/EXEC): a flush that fails is retried whole. One whose answer
+        // is lost after it applied is added again: spend reports are at-least-once (budgets
+        // are the limiter's counters, not these).
         let mut pipe = redis::pipe();
+        pipe.atomic();
         for (scope, micros) in adds {
             pipe.cmd("HINCRBY")
                 .arg(&key)
