@@ -6,6 +6,7 @@
 mod common;
 
 use common::gateway::{first_seen, scratch, wait_until, Gateway};
+use common::managed;
 use common::mock::Mock;
 use llm_relay::policy::auth::hash_key;
 use serde_json::{json, Value};
@@ -16,50 +17,17 @@ const ADMIN: &str = "sk-keys-admin-0001";
 const CONFIG_KEY: &str = "sk-keys-config-0001";
 
 fn config(mock: &Mock, store: &Path) -> String {
-    format!(
-        r#"auth:
-  keys:
-    - {{id: from-config, sha256: "{ck}"}}
-  admin_key_sha256: "{admin}"
-  store: {{path: "{store}"}}
-pools:
-  main:
-    urls: ["http://{addr}/v1"]
-    retry: {{attempts: 1}}
-routes:
-  - model: m
-    pool: main
-"#,
-        ck = hex::encode(hash_key(CONFIG_KEY)),
-        admin = hex::encode(hash_key(ADMIN)),
-        store = store.display(),
-        addr = mock.addr,
-    )
+    let store = format!("{{path: \"{}\"}}", store.display());
+    let auth = managed::auth(ADMIN, Some((CONFIG_KEY, "")), Some(&store));
+    managed::config(mock, "", &auth, None)
 }
 
 async fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let c = reqwest::Client::new();
-    let r = c
-        .request(method.parse().unwrap(), gw.admin_url(path))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    managed::admin(gw, ADMIN, method, path, body).await
 }
 
 async fn chat(gw: &Gateway, key: &str, model: &str) -> u16 {
-    reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("chat")
-        .status()
-        .as_u16()
+    managed::chat(gw, key, model).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,26 +311,20 @@ async fn acknowledged_keys_survive_kill_9_and_concurrent_updates_all_apply() {
 
 /// A route with a price, for budgets and spend.
 fn priced(mock: &Mock, store: &Path) -> String {
-    config(mock, store).replace(
-        "  - model: m\n    pool: main\n",
-        "  - model: m\n    pool: main\n    price: {input_per_1m: 2.0, output_per_1m: 8.0}\n",
+    let store = format!("{{path: \"{}\"}}", store.display());
+    let auth = managed::auth(ADMIN, Some((CONFIG_KEY, "")), Some(&store));
+    managed::config(
+        mock,
+        "",
+        &auth,
+        Some("{input_per_1m: 2.0, output_per_1m: 8.0}"),
     )
 }
 
 async fn chat_error(gw: &Gateway, key: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("chat");
-    let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    (
-        status,
-        v["error"]["message"].as_str().unwrap_or("").to_string(),
-    )
+    let (status, v) = managed::chat(gw, key, "m").await;
+    let message = v["error"]["message"].as_str().unwrap_or("").to_string();
+    (status, message)
 }
 
 async fn new_key(gw: &Gateway, body: Value) -> String {

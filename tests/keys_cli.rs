@@ -7,8 +7,8 @@
 mod common;
 
 use common::gateway::{free_port, scratch, Gateway};
+use common::managed;
 use common::mock::Mock;
-use llm_relay::policy::auth::hash_key;
 use serde_json::{json, Value};
 use std::process::{Command, Output};
 
@@ -17,25 +17,9 @@ const CONFIG_KEY: &str = "sk-keys-cli-config-0001";
 
 fn config(mock: &Mock) -> String {
     let store = scratch("keys-cli").join("keys.db");
-    format!(
-        r#"auth:
-  keys:
-    - {{id: from-config, sha256: "{ck}"}}
-  admin_key_sha256: "{admin}"
-  store: {{path: "{store}"}}
-pools:
-  main:
-    urls: ["http://{addr}/v1"]
-    retry: {{attempts: 1}}
-routes:
-  - model: m
-    pool: main
-"#,
-        ck = hex::encode(hash_key(CONFIG_KEY)),
-        admin = hex::encode(hash_key(ADMIN)),
-        store = store.display(),
-        addr = mock.addr,
-    )
+    let store = format!("{{path: \"{}\"}}", store.display());
+    let auth = managed::auth(ADMIN, Some((CONFIG_KEY, "")), Some(&store));
+    managed::config(mock, "", &auth, None)
 }
 
 /// Runs `llm-relay ARGS` with `key` as LLM_RELAY_ADMIN_KEY (none: unset).
@@ -90,15 +74,7 @@ fn text(b: &[u8]) -> String {
 }
 
 async fn chat(gw: &Gateway, key: &str) -> u16 {
-    reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("chat")
-        .status()
-        .as_u16()
+    managed::chat(gw, key, "m").await.0
 }
 
 fn secret(v: &Value) -> String {

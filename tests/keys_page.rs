@@ -10,8 +10,8 @@
 mod common;
 
 use common::gateway::{scratch, Gateway};
+use common::managed;
 use common::mock::Mock;
-use llm_relay::policy::auth::hash_key;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,62 +28,22 @@ const DEADLINE: Duration = Duration::from_secs(40);
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn config(mock: &Mock, store: Option<&Path>) -> String {
-    let store = store.map_or(String::new(), |s| {
-        format!("  store: {{path: \"{}\"}}\n", s.display())
-    });
-    format!(
-        r#"auth:
-  keys:
-    - {{id: from-config, sha256: "{ck}", rpm: 50}}
-  admin_key_sha256: "{admin}"
-{store}pools:
-  main:
-    urls: ["http://{addr}/v1"]
-    retry: {{attempts: 1}}
-routes:
-  - model: m
-    pool: main
-    price: {{input_per_1m: 1000, output_per_1m: 1000}}
-"#,
-        ck = hex::encode(hash_key(CONFIG_KEY)),
-        admin = hex::encode(hash_key(ADMIN)),
-        addr = mock.addr,
-    )
+    let store = store.map(|s| format!("{{path: \"{}\"}}", s.display()));
+    let auth = managed::auth(ADMIN, Some((CONFIG_KEY, "rpm: 50")), store.as_deref());
+    let price = "{input_per_1m: 1000, output_per_1m: 1000}";
+    managed::config(mock, "", &auth, Some(price))
 }
 
 async fn admin(gw: &Gateway, method: &str, path: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .request(method.parse().unwrap(), gw.admin_url(path))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("admin");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    managed::admin(gw, ADMIN, method, path, Value::Null).await
 }
 
 async fn admin_post(gw: &Gateway, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(gw.admin_url(path))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    managed::admin(gw, ADMIN, "POST", path, body).await
 }
 
 async fn chat(gw: &Gateway, key: &str) -> u16 {
-    reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("chat")
-        .status()
-        .as_u16()
+    managed::chat(gw, key, "m").await.0
 }
 
 fn has_chromium() -> bool {

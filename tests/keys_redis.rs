@@ -7,60 +7,30 @@
 mod common;
 
 use common::gateway::{first_seen, wait_until, Gateway};
+use common::managed;
 use common::mock::Mock;
 use common::redis::Redis;
-use llm_relay::policy::auth::hash_key;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "sk-keys-redis-admin";
 
 fn config(mock: &Mock, redis: &Redis) -> String {
-    format!(
-        r#"redis:
-  url: "{url}"
-  instances: 2
-  timeout_ms: 1000
-auth:
-  admin_key_sha256: "{admin}"
-  store: {{backend: redis}}
-pools:
-  main:
-    urls: ["http://{addr}/v1"]
-    retry: {{attempts: 1}}
-routes:
-  - model: m
-    pool: main
-    price: {{input_per_1m: 2.0, output_per_1m: 8.0}}
-"#,
-        url = redis.url(),
-        admin = hex::encode(hash_key(ADMIN)),
-        addr = mock.addr,
-    )
+    let head = format!(
+        "redis:\n  url: \"{}\"\n  instances: 2\n  timeout_ms: 1000\n",
+        redis.url()
+    );
+    let auth = managed::auth(ADMIN, None, Some("{backend: redis}"));
+    let price = "{input_per_1m: 2.0, output_per_1m: 8.0}";
+    managed::config(mock, &head, &auth, Some(price))
 }
 
 async fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .request(method.parse().unwrap(), gw.admin_url(path))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .expect("admin");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    managed::admin(gw, ADMIN, method, path, body).await
 }
 
 async fn chat(gw: &Gateway, key: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("chat");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    managed::chat(gw, key, "m").await
 }
 
 /// Whether `gw` answered `key` with `want` within a second of `since` (the acknowledgement of

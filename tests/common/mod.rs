@@ -1,5 +1,6 @@
 pub mod gateway;
 pub mod instances;
+pub mod managed;
 pub mod mock;
 pub mod raw;
 pub mod redis;

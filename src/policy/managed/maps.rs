@@ -120,26 +120,28 @@ impl Maps {
 
     /// With one key record written by this process (created, changed, rotated, revoked).
     pub fn with_key(&self, r: &KeyRecord) -> Maps {
-        let mut records = (*self.records).clone();
-        records.insert(r.id.clone(), r.clone());
-        let mut managed = (*self.managed).clone();
-        managed.retain(|_, k| k.id != r.id);
-        managed.extend(entries(r, &self.teams, now_secs()));
-        Maps::new(
-            Arc::new(records),
-            self.teams.clone(),
-            Arc::new(managed),
-            self.config.clone(),
-            self.generation,
-        )
+        self.replaced(&r.id, Some(r))
     }
 
     /// Without the key `id` (its record and secrets).
     pub fn without_key(&self, id: &str) -> Maps {
+        self.replaced(id, None)
+    }
+
+    /// The key `id`'s record and secrets replaced by `r`'s (`None`: removed).
+    fn replaced(&self, id: &str, r: Option<&KeyRecord>) -> Maps {
         let mut records = (*self.records).clone();
-        records.remove(id);
         let mut managed = (*self.managed).clone();
         managed.retain(|_, k| k.id != id);
+        match r {
+            Some(r) => {
+                records.insert(id.to_string(), r.clone());
+                managed.extend(entries(r, &self.teams, now_secs()));
+            }
+            None => {
+                records.remove(id);
+            }
+        }
         Maps::new(
             Arc::new(records),
             self.teams.clone(),
