@@ -418,7 +418,7 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
     // A team, then a key in it; the secret shown once.
     b.submit(
         "#kv-team-create",
-        json!({"id": "research", "rpm": "1000", "budget_usd": "20"}),
+        json!({"id": "research", "rpm": "1000", "budget_usd": "20", "budget_period": "month"}),
     )
     .await;
     b.wait_for(
@@ -551,6 +551,7 @@ async fn the_keys_view_manages_keys_and_teams_and_stores_no_secret() {
     assert_eq!(team["tpm"], 5000, "{team}");
     assert_eq!(team["rpm"], 1000, "{team}");
     assert_eq!(team["budget_usd"], 20.0, "{team}");
+    assert_eq!(team["budget_period"], "month", "{team}");
 
     // The view as the README shows it (docs/keys-page.png), when asked for.
     if let Ok(path) = std::env::var("KEYS_PAGE_SCREENSHOT") {
