@@ -67,6 +67,10 @@ async fn two_instances_on_one_redis_share_keys_teams_and_spend() {
     let (status, e) = chat(&b, &secret).await;
     assert_eq!(status, 429, "{e}");
     assert!(e.to_string().contains("team `t`"), "{e}");
+    // Either instance lists the team's use of its shared limit (one read for the listing).
+    let (_, teams) = admin(&b, "GET", "/admin/teams", Value::Null).await;
+    assert_eq!(teams["teams"][0]["usage"]["rpm"]["used"], 5, "{teams}");
+    assert_eq!(teams["teams"][0]["usage"]["rpm"]["limit"], 5, "{teams}");
     // Spend: both instances add to one day's totals, per key and per team.
     admin(&a, "POST", "/admin/teams", json!({"id": "payers"})).await;
     let (_, v) = admin(

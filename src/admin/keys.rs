@@ -200,49 +200,63 @@ fn usd(spent: &Spend, scope: &str) -> Value {
     json!(spent.get(scope).copied().unwrap_or(0) as f64 / 1e6)
 }
 
-/// A key as the API shows it: its record, its usage against its limits, its spend today
+/// A key as the API shows it: its record, its `usage` against its limits, its spend today
 /// (`spent`: [`today_spend`], read once per answer).
-async fn key_view(c: &Call<'_>, r: &KeyRecord, spent: &Spend) -> Value {
+fn key_view(r: &KeyRecord, usage: Value, spent: &Spend) -> Value {
     let mut v = r.public();
-    let quota = r.limits.quota();
-    v["usage"] = c.limiter.usage_of(&format!("k:{}", r.id), &quota).await;
+    v["usage"] = usage;
     v["spend_today_usd"] = usd(spent, &format!("k:{}", r.id));
     v
 }
 
 /// [`key_view`] of one key.
 async fn one_key_view(c: &Call<'_>, r: &KeyRecord) -> Value {
-    key_view(c, r, &today_spend(c.managed).await).await
+    let usage = c
+        .limiter
+        .usage_of(&format!("k:{}", r.id), &r.limits.quota())
+        .await;
+    key_view(r, usage, &today_spend(c.managed).await)
 }
 
-async fn config_key_view(c: &Call<'_>, id: &str, spent: &Spend) -> Option<Value> {
-    let key = c.rt.keys.iter().find(|k| k.id == id)?;
-    Some(json!({"id": key.id, "source": "config", "read_only": true,
-        "usage": c.limiter.usage(key).await,
-        "spend_today_usd": usd(spent, &format!("k:{}", key.id))}))
+/// A config file's key (read-only).
+fn config_key_view(id: &str, usage: Value, spent: &Spend) -> Value {
+    json!({"id": id, "source": "config", "read_only": true, "usage": usage,
+        "spend_today_usd": usd(spent, &format!("k:{id}"))})
 }
 
 async fn show_key(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
     if let Some(r) = m.key(id).await.map_err(|e| fail(e, id))? {
         return Ok((200, one_key_view(c, &r).await));
     }
-    match config_key_view(c, id, &today_spend(c.managed).await).await {
-        Some(v) => Ok((200, v)),
-        None => Err(missing(id)),
-    }
+    let Some(key) = c.rt.keys.iter().find(|k| k.id == id) else {
+        return Err(missing(id));
+    };
+    let usage = c.limiter.usage(key).await;
+    let spent = today_spend(c.managed).await;
+    Ok((200, config_key_view(id, usage, &spent)))
 }
 
+/// Every key, managed then the config file's, with their usage read in one go.
 async fn list_keys(c: &Call<'_>, m: &ManagedKeys) -> Answer {
+    let records = m.keys().await.map_err(|e| fail(e, ""))?;
+    let mut config: Vec<_> = c.rt.keys.iter().collect();
+    config.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let scopes: Vec<(String, crate::policy::quota::Quota)> = records
+        .iter()
+        .map(|r| (format!("k:{}", r.id), r.limits.quota()))
+        .chain(config.iter().map(|k| (format!("k:{}", k.id), k.quota)))
+        .collect();
+    let mut usage = c.limiter.usage_many(&scopes).await.into_iter();
     let spent = today_spend(Some(m)).await;
-    let mut keys = Vec::new();
-    for r in m.keys().await.map_err(|e| fail(e, ""))? {
-        keys.push(key_view(c, &r, &spent).await);
-    }
-    let mut ids: Vec<&str> = c.rt.keys.iter().map(|k| k.id.as_str()).collect();
-    ids.sort_unstable();
-    for id in ids {
-        keys.extend(config_key_view(c, id, &spent).await);
-    }
+    let mut keys: Vec<Value> = records
+        .iter()
+        .map(|r| key_view(r, usage.next().unwrap_or_default(), &spent))
+        .collect();
+    keys.extend(
+        config
+            .iter()
+            .map(|k| config_key_view(&k.id, usage.next().unwrap_or_default(), &spent)),
+    );
     Ok((200, json!({"keys": keys})))
 }
 
@@ -293,8 +307,8 @@ async fn rotate(c: &Call<'_>, m: &ManagedKeys, id: &str) -> Answer {
 }
 
 /// A team as the API shows it: its record, its live keys (`keys`: every key record), its
-/// usage against its limits and its spend today.
-async fn team_view(c: &Call<'_>, t: &TeamRecord, keys: &[KeyRecord], spent: &Spend) -> Value {
+/// `usage` against its limits and its spend today.
+fn team_view(t: &TeamRecord, keys: &[KeyRecord], usage: Value, spent: &Spend) -> Value {
     let members: Vec<&str> = keys
         .iter()
         .filter(|k| !k.revoked && k.team.as_deref() == Some(t.id.as_str()))
@@ -302,10 +316,7 @@ async fn team_view(c: &Call<'_>, t: &TeamRecord, keys: &[KeyRecord], spent: &Spe
         .collect();
     let mut v = t.public();
     v["keys"] = json!(members);
-    v["usage"] = c
-        .limiter
-        .usage_of(&format!("t:{}", t.id), &t.limits.quota())
-        .await;
+    v["usage"] = usage;
     v["spend_today_usd"] = usd(spent, &format!("t:{}", t.id));
     v
 }
@@ -317,16 +328,27 @@ async fn one_team_view(
     t: &TeamRecord,
 ) -> Result<Value, GatewayError> {
     let keys = m.keys().await.map_err(|e| fail(e, ""))?;
-    Ok(team_view(c, t, &keys, &today_spend(Some(m)).await).await)
+    let usage = c
+        .limiter
+        .usage_of(&format!("t:{}", t.id), &t.limits.quota())
+        .await;
+    Ok(team_view(t, &keys, usage, &today_spend(Some(m)).await))
 }
 
 async fn list_teams(c: &Call<'_>, m: &ManagedKeys) -> Answer {
     let keys = m.keys().await.map_err(|e| fail(e, ""))?;
+    let teams = m.teams().await.map_err(|e| fail(e, ""))?;
+    let scopes: Vec<_> = teams
+        .iter()
+        .map(|t| (format!("t:{}", t.id), t.limits.quota()))
+        .collect();
+    let usage = c.limiter.usage_many(&scopes).await;
     let spent = today_spend(Some(m)).await;
-    let mut teams = Vec::new();
-    for t in m.teams().await.map_err(|e| fail(e, ""))? {
-        teams.push(team_view(c, &t, &keys, &spent).await);
-    }
+    let teams: Vec<Value> = teams
+        .iter()
+        .zip(usage)
+        .map(|(t, u)| team_view(t, &keys, u, &spent))
+        .collect();
     Ok((200, json!({"teams": teams})))
 }
 

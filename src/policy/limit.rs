@@ -337,26 +337,60 @@ impl Limiter {
 
     /// A scope's usage against `quota` (`k:ID` a key, `t:ID` a team).
     pub async fn usage_of(&self, scope: &str, quota: &Quota) -> serde_json::Value {
-        let scope = scope.to_string();
-        let key_quota = quota;
-        let mut counters = quota::counters(&scope, key_quota, 0);
-        counters.iter_mut().for_each(|c| c.cost = 0);
-        let mut readings = self.local.peek(&counters);
-        if let Some(shared) = &self.shared {
-            for (i, c) in counters.iter().enumerate() {
-                match shared.admit(std::slice::from_ref(c), &[]).await {
-                    Ok(Verdict::Admitted { readings: r, .. }) => {
-                        if let Some(r) = r.first() {
-                            readings[i] = *r;
-                        }
-                    }
-                    Ok(Verdict::Refused { reading, .. }) => readings[i] = reading,
-                    Err(_) => {}
+        let mut one = self.usage_many(&[(scope.to_string(), *quota)]).await;
+        one.pop().unwrap_or_default()
+    }
+
+    /// [`Limiter::usage_of`] of many scopes, with one Redis round trip for all of them (a
+    /// listing of every key): each counter is read as an admission of nothing under no limit,
+    /// so none is refused and nothing is counted.
+    pub async fn usage_many(&self, scopes: &[(String, Quota)]) -> Vec<serde_json::Value> {
+        let per: Vec<Vec<Counter>> = scopes
+            .iter()
+            .map(|(scope, q)| quota::counters(scope, q, 0))
+            .map(|mut cs| {
+                cs.iter_mut().for_each(|c| c.cost = 0);
+                cs
+            })
+            .collect();
+        let all: Vec<Counter> = per.iter().flatten().cloned().collect();
+        let mut readings = self.local.peek(&all);
+        if let (Some(shared), false) = (&self.shared, all.is_empty()) {
+            let peek: Vec<Counter> = all
+                .iter()
+                .map(|c| Counter {
+                    limit: u64::MAX,
+                    ..c.clone()
+                })
+                .collect();
+            if let Ok(Verdict::Admitted { readings: r, .. }) = shared.admit(&peek, &[]).await {
+                if r.len() == readings.len() {
+                    readings = r;
                 }
             }
         }
+        let mut at = 0;
+        scopes
+            .iter()
+            .zip(per)
+            .map(|((scope, q), counters)| {
+                let here = readings.get(at..at + counters.len()).unwrap_or(&[]);
+                at += counters.len();
+                self.usage_doc(scope, q, &counters, here)
+            })
+            .collect()
+    }
+
+    /// One scope's usage document: each limit with its use, and the requests in flight here.
+    fn usage_doc(
+        &self,
+        scope: &str,
+        quota: &Quota,
+        counters: &[Counter],
+        readings: &[Reading],
+    ) -> serde_json::Value {
         let mut out = serde_json::Map::new();
-        for (c, r) in counters.iter().zip(&readings) {
+        for (c, r) in counters.iter().zip(readings) {
             let (limit, used) = match c.unit {
                 Unit::MicroUsd => (
                     serde_json::json!(c.limit as f64 / 1e6),
@@ -380,8 +414,8 @@ impl Limiter {
                     "resets_in_seconds": r.reset_ms.div_ceil(1000)}),
             );
         }
-        if let Some(limit) = key_quota.concurrency {
-            let (_guard, now) = self.key_inflight.incr(&scope, 0);
+        if let Some(limit) = quota.concurrency {
+            let (_guard, now) = self.key_inflight.incr(scope, 0);
             out.insert(
                 "max_concurrency".into(),
                 serde_json::json!({"limit": limit, "in_flight_here": now}),
