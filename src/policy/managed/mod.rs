@@ -155,15 +155,6 @@ impl ManagedKeys {
         Ok(keys)
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        self.backend.name()
-    }
-
-    /// The key whose SHA-256 is `hash`, if it is managed, live, and not revoked.
-    pub fn lookup(&self, hash: &[u8; 32]) -> Option<Arc<ApiKey>> {
-        self.maps.load().managed.get(hash).cloned()
-    }
-
     /// The key whose SHA-256 is `hash` among the managed keys and `config`'s: one lookup in
     /// the merged map (rebuilt once after a config reload, by the first request to see it).
     pub fn lookup_with(
@@ -546,7 +537,9 @@ mod tests {
         assert_eq!((stored.limits.rpm, stored.limits.tpm), (Some(7), Some(500)));
         // The maps hold the retried write, not the first read.
         let hash = crate::policy::auth::hash_key(&secret);
-        let live = keys.lookup(&hash).expect("live");
+        let live = keys
+            .lookup_with(&hash, &crate::policy::auth::Keys::default())
+            .expect("live");
         assert_eq!((live.quota.rpm, live.quota.tpm), (Some(7), Some(500)));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -75,13 +75,9 @@ impl Sqlite {
     }
 }
 
-/// The record of `id` in `table`, inside a transaction.
-fn current(
-    tx: &rusqlite::Transaction<'_>,
-    table: Table,
-    id: &str,
-) -> Result<Option<String>, Error> {
-    tx.query_row(
+/// The record of `id` in `table` (read inside a write's transaction, or alone).
+fn current(conn: &Connection, table: Table, id: &str) -> Result<Option<String>, Error> {
+    conn.query_row(
         &format!("SELECT record FROM {} WHERE id = ?1", table.name()),
         [id],
         |r| r.get(0),
@@ -205,16 +201,7 @@ impl Backend for Sqlite {
 
     async fn get(&self, table: Table, id: &str) -> Result<Option<String>, Error> {
         let id = id.to_string();
-        self.with(move |c| {
-            c.query_row(
-                &format!("SELECT record FROM {} WHERE id = ?1", table.name()),
-                [&id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(io)
-        })
-        .await
+        self.with(move |c| current(c, table, &id)).await
     }
 
     async fn write(&self, w: Write<'_>) -> Result<(), Error> {
